@@ -1,0 +1,113 @@
+"""All of aiki's durability in one place: atomic replace, atomic create, fsync'd append,
+and reading a line log whose last line may be torn.
+
+Files are created 0600 and directories 0700: inputs and results may hold secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def make_dirs(path: Path) -> None:
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or create inside `path` survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    """Create `path` (which must not exist) with `data`, fsync'd."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_beside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
+    temp = _temp_beside(path)
+    try:
+        write_synced(temp, data)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def atomic_create(path: Path, data: bytes) -> bool:
+    """Create `path` with `data` whole, unless it exists: True if this call created it."""
+    temp = _temp_beside(path)
+    try:
+        write_synced(temp, data)
+        os.link(temp, path)
+    except FileExistsError:
+        return False
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class AppendLog:
+    """An open line log: each `append` writes whole lines, and fsyncs them when asked."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+
+    def append(self, data: bytes, *, sync: bool = True) -> None:
+        _write_all(self._fd, data)
+        if sync:
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_lines(path: Path) -> tuple[list[bytes], int]:
+    """The complete lines of a log and the size they fill; a torn last line is left out.
+
+    A missing file reads as empty.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    end = data.rfind(b"\n") + 1
+    return data[:end].splitlines(), end
+
+
+def truncate_to(path: Path, size: int) -> None:
+    """Cut a torn tail off a log, durably, before anything is appended after it."""
+    os.truncate(path, size)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,240 @@
+"""Every error aiki raises, with the exit code the CLI turns it into (SPEC §6).
+
+    AikiError                        exit 1
+    ├── BadInput (ValueError)        exit 2: fix the command or its input
+    │   ├── InvalidJSON
+    │   ├── InputInvalid
+    │   ├── InvalidRunId
+    │   ├── IdempotencyConflict
+    │   ├── IllegalTransition
+    │   ├── WorkflowLoadError
+    │   └── ConfigError
+    ├── NotFound (LookupError)       exit 4
+    │   ├── RunNotFound
+    │   └── WorkflowNotFound
+    ├── WaitTimeout (TimeoutError)   exit 5
+    ├── RunFailed                    exit 1: the awaited run failed
+    ├── RunCancelled                 exit 3: the awaited run was cancelled
+    ├── RunDamaged                   exit 1: a run's files cannot be read
+    ├── TaskFailed                   what workflow code sees when a task raised
+    ├── DivergenceError              the code no longer matches the run's journal
+    └── RecoveryLimitExceeded        the run's worker died too many times
+
+The engine's own control flow (suspend, cancel, release) uses `Signal`, which derives
+from `BaseException` so that a workflow's `except Exception` cannot swallow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class AikiError(Exception):
+    """aiki failed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class BadInput(AikiError, ValueError):
+    """The command or its input is not valid."""
+
+    exit_code = 2
+
+
+class InvalidJSON(BadInput):
+    """The input is not valid JSON."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        self.source = source
+        super().__init__(f"{source} is not valid JSON: {detail}")
+
+
+class InputInvalid(BadInput):
+    """A value does not fit its schema."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        self.what = what
+        self.detail = detail
+        super().__init__(f"{what} is invalid: {detail}")
+
+
+class InvalidRunId(BadInput):
+    """That is not a run id."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        shown = run_id if len(run_id) <= 40 else run_id[:40] + "…"
+        super().__init__(
+            f"{shown!r} is not a run id: ids are 26 letters and digits as printed by `aiki start`"
+        )
+
+
+class IdempotencyConflict(BadInput):
+    """The idempotency key already belongs to a run started differently."""
+
+    def __init__(self, key: str, run_id: str, difference: str) -> None:
+        self.key = key
+        self.run_id = run_id
+        super().__init__(
+            f"idempotency key {key!r} already started run {run_id} with a different {difference}; "
+            "use a new key or the same input"
+        )
+
+
+class IllegalTransition(BadInput):
+    """That status change is not allowed."""
+
+    def __init__(self, run_id: str, current: str, target: str, hint: str = "") -> None:
+        self.run_id = run_id
+        self.current = current
+        self.target = target
+        message = f"run {run_id} is {current} and cannot become {target}"
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+
+class WorkflowLoadError(BadInput):
+    """A workflow module could not be loaded."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {detail}")
+
+
+class ConfigError(BadInput):
+    """The configuration is not valid."""
+
+
+class NotFound(AikiError, LookupError):
+    """Not found."""
+
+    exit_code = 4
+
+
+class RunNotFound(NotFound):
+    """No run has that id."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"no run {run_id} in {where}; `aiki list` shows the runs there")
+
+
+class WorkflowNotFound(NotFound):
+    """No workflow has that name and version."""
+
+    def __init__(self, ref: str, known: Sequence[str]) -> None:
+        self.ref = ref
+        self.known = list(known)
+        listed = ", ".join(known) if known else "none"
+        super().__init__(f"unknown workflow {ref!r}; known: {listed}")
+
+
+class WaitTimeout(AikiError, TimeoutError):
+    """Timed out waiting for the run."""
+
+    exit_code = 5
+
+    def __init__(self, run_id: str, timeout: float, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(f"run {run_id} is still {status} after {timeout:g}s")
+
+
+class RunFailed(AikiError):
+    """The run failed."""
+
+    def __init__(self, run_id: str, error_type: str, message: str) -> None:
+        self.run_id = run_id
+        self.error_type = error_type
+        self.error_message = message
+        super().__init__(f"run {run_id} failed: {error_type}: {message}")
+
+
+class RunCancelled(AikiError):
+    """The run was cancelled."""
+
+    exit_code = 3
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id} was cancelled")
+
+
+class RunDamaged(AikiError):
+    """A run's files are damaged."""
+
+    def __init__(self, run_id: str, detail: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id} is damaged: {detail}")
+
+
+class TaskFailed(AikiError):
+    """A task raised an error."""
+
+    def __init__(self, task: str, error_type: str, message: str) -> None:
+        self.task = task
+        self.error_type = error_type
+        self.error_message = message
+        super().__init__(f"task {task!r} failed: {error_type}: {message}")
+
+
+class DivergenceError(AikiError):
+    """The workflow's code no longer matches the run's journal."""
+
+    def __init__(self, task: str, unconsumed: Sequence[str]) -> None:
+        self.task = task
+        self.unconsumed = list(unconsumed)
+        super().__init__(
+            f"replay diverged: the code calls task {task!r}, which has no recorded result, "
+            f"while recorded results of {', '.join(unconsumed)} were never consumed; "
+            "deploy the code the run started with, or start a new run"
+        )
+
+
+class RecoveryLimitExceeded(AikiError):
+    """The run's worker died too many times while executing it."""
+
+    def __init__(self, run_id: str, recoveries: int, in_flight: Sequence[str]) -> None:
+        self.run_id = run_id
+        self.recoveries = recoveries
+        suspect = f" while running {', '.join(in_flight)}" if in_flight else ""
+        super().__init__(
+            f"run {run_id} was recovered {recoveries} times after its worker died{suspect}; "
+            "fix the cause, then start it again"
+        )
+
+
+class Signal(BaseException):
+    """Engine control flow that workflow code must not catch."""
+
+
+class CancelSignal(Signal):
+    """The run was cancelled at a task boundary."""
+
+
+class ReleaseSignal(Signal):
+    """The worker is stopping; the run goes back to the queue."""
+
+
+class FailSignal(Signal):
+    """The run fails for a reason no retry or `except` may change."""
+
+    def __init__(self, error: AikiError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def describe(error: BaseException) -> dict[str, Any]:
+    """The `type` and `message` fields that record an error in the journal."""
+    if isinstance(error, TaskFailed):
+        return {"type": "TaskFailed", "message": error.message, "task": error.task}
+    if isinstance(error, AikiError):
+        return {"type": type(error).__name__, "message": error.message}
+    return {"type": type(error).__name__, "message": str(error) or type(error).__name__}

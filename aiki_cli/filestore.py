@@ -1,0 +1,288 @@
+"""The file store: one directory per run, human-readable JSON, the journal as source of truth.
+
+    <root>/
+      run/<id>/run.json        the run's start record, written once (atomic)
+      run/<id>/journal.jsonl   one entry per line, appended; results fsync'd
+      run/<id>/lock            flock'd by whoever executes the run
+      run/<id>/cancel          present once a cancel was requested
+      ready/<id>               empty marker: the run needs a worker
+      index/created.log        "<id> <workflow>@<version>" per line, in creation order
+      index/keys/<sha256>      the run id an idempotency key started
+      workers/<id>.lock|.json  a live worker holds its lock; its json says who it is
+
+Nothing scans `run/`: the worker lists `ready/` (only runs that need work), `status`
+opens one run's directory by id, and `list` reads `created.log` backwards from its end.
+Only the holder of a run's lock writes its journal; everyone else leaves a request file
+(`cancel`) for the holder to act on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .durable import (
+    AppendLog,
+    atomic_create,
+    atomic_write,
+    fsync_dir,
+    make_dirs,
+    read_lines,
+    truncate_to,
+    write_synced,
+)
+from .entry import Entry, dump_entry, parse_entry
+from .errors import RunDamaged, RunNotFound
+from .ids import check_run_id
+from .lock import FileLock, try_lock
+from .record import RunSpec
+from .store import RunRef
+
+_CHUNK = 64 * 1024
+
+
+class FileStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+        self._laid_out = False
+
+    # -- layout ---------------------------------------------------------------------
+
+    def _layout(self) -> None:
+        if not self._laid_out:
+            for sub in ("run", "ready", "index/keys", "tmp", "workers"):
+                make_dirs(self.root / sub)
+            self._laid_out = True
+
+    def _run_dir(self, run_id: str) -> Path:
+        return self.root / "run" / check_run_id(run_id)
+
+    def _existing_run_dir(self, run_id: str) -> Path:
+        run_dir = self._run_dir(run_id)
+        if not (run_dir / "run.json").is_file():
+            raise RunNotFound(run_id, self.location)
+        return run_dir
+
+    # -- creating -------------------------------------------------------------------
+
+    def create_run(self, spec: RunSpec) -> RunSpec:
+        key_path = self._key_path(spec)
+        if key_path is not None and (existing := self._run_for_key(key_path)) is not None:
+            return existing
+        self._layout()
+        run_dir = self._run_dir(spec.id)
+        staging = self.root / "tmp" / spec.id
+        make_dirs(staging)
+        write_synced(staging / "run.json", spec.model_dump_json(indent=2).encode() + b"\n")
+        fsync_dir(staging)
+        os.rename(staging, run_dir)
+        fsync_dir(run_dir.parent)
+        if key_path is not None and not atomic_create(key_path, spec.id.encode()):
+            shutil.rmtree(run_dir)  # lost the race for the key; nobody has seen this run
+            existing = self._run_for_key(key_path)
+            assert existing is not None
+            return existing
+        self._index(spec)
+        return spec
+
+    def _key_path(self, spec: RunSpec) -> Path | None:
+        if spec.idempotency_key is None:
+            return None
+        digest = hashlib.sha256(f"{spec.workflow}\0{spec.idempotency_key}".encode()).hexdigest()
+        return self.root / "index" / "keys" / digest
+
+    def _run_for_key(self, key_path: Path) -> RunSpec | None:
+        try:
+            run_id = key_path.read_text().strip()
+        except FileNotFoundError:
+            return None
+        spec, entries = self.read_run(run_id)
+        if not entries and not (self.root / "ready" / run_id).exists():
+            self._index(spec)  # its start died between the key and the queue
+        return spec
+
+    def _index(self, spec: RunSpec) -> None:
+        with open(self.root / "index" / "created.log", "ab") as log:
+            log.write(f"{spec.id} {spec.ref}\n".encode())
+        self._set_ready(spec.id, True)
+
+    # -- reading --------------------------------------------------------------------
+
+    def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
+        run_dir = self._existing_run_dir(run_id)
+        lines, _ = read_lines(run_dir / "journal.jsonl")
+        return self._read_spec(run_dir, run_id), _parse_journal(run_id, lines)
+
+    def _read_spec(self, run_dir: Path, run_id: str) -> RunSpec:
+        try:
+            return RunSpec.model_validate_json((run_dir / "run.json").read_bytes())
+        except (OSError, ValidationError) as error:
+            raise RunDamaged(run_id, f"run.json cannot be read ({_first_line(error)})") from error
+
+    def list_runs(self) -> Iterator[RunRef]:
+        seen: set[str] = set()
+        for line in _lines_backwards(self.root / "index" / "created.log"):
+            run_id, _, ref = line.decode(errors="replace").partition(" ")
+            workflow, _, version = ref.partition("@")
+            if run_id and run_id not in seen:
+                seen.add(run_id)
+                yield RunRef(run_id, workflow, version)
+
+    def ready_runs(self) -> list[str]:
+        try:
+            names = os.listdir(self.root / "ready")
+        except FileNotFoundError:
+            return []
+        return sorted(name for name in names if not name.startswith("."))
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return (self._run_dir(run_id) / "cancel").exists()
+
+    # -- acting on runs -------------------------------------------------------------
+
+    def claim(self, run_id: str) -> FileClaim | None:
+        run_dir = self._existing_run_dir(run_id)
+        lock = try_lock(run_dir / "lock")
+        if lock is None:
+            return None
+        try:
+            spec = self._read_spec(run_dir, run_id)
+            journal = run_dir / "journal.jsonl"
+            lines, size = read_lines(journal)
+            if journal.exists() and journal.stat().st_size > size:
+                truncate_to(journal, size)  # drop a torn last line before appending after it
+            return FileClaim(self, spec, _parse_journal(run_id, lines), lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    def request_cancel(self, run_id: str) -> None:
+        run_dir = self._existing_run_dir(run_id)
+        atomic_create(run_dir / "cancel", b"")
+        self._set_ready(run_id, True)  # a parked run needs a worker to see the request
+
+    def _set_ready(self, run_id: str, ready: bool) -> None:
+        marker = self.root / "ready" / run_id
+        if not ready:
+            marker.unlink(missing_ok=True)
+            return
+        self._layout()
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            fsync_dir(marker.parent)
+
+    # -- workers --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def register_worker(self, worker_id: str, info: dict[str, Any]) -> Iterator[None]:
+        self._layout()
+        folder = self.root / "workers"
+        lock = try_lock(folder / f"{worker_id}.lock")
+        if lock is None:
+            raise RuntimeError(f"worker id {worker_id} is already in use")
+        atomic_write(folder / f"{worker_id}.json", json.dumps(info).encode())
+        try:
+            yield
+        finally:
+            (folder / f"{worker_id}.json").unlink(missing_ok=True)
+            (folder / f"{worker_id}.lock").unlink(missing_ok=True)
+            lock.release()
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        folder = self.root / "workers"
+        if not folder.is_dir():
+            return []
+        return [info for path in sorted(folder.glob("*.lock")) if (info := _live(path))]
+
+
+def _live(lock_path: Path) -> dict[str, Any] | None:
+    """The worker's info if it holds its lock; a dead worker's files are removed.
+
+    Unlinking here is safe although a lock guards the file: the lock only says whether
+    its worker lives, and a dead worker never comes back to it.
+    """
+    info_path = lock_path.with_suffix(".json")
+    lock = try_lock(lock_path)
+    if lock is None:
+        try:
+            info: dict[str, Any] = json.loads(info_path.read_bytes())
+            return info
+        except (OSError, ValueError):
+            return {"id": lock_path.stem}
+    info_path.unlink(missing_ok=True)
+    lock_path.unlink(missing_ok=True)
+    lock.release()
+    return None
+
+
+class FileClaim:
+    """A held run lock and the run's journal, open for appending."""
+
+    def __init__(self, store: FileStore, spec: RunSpec, entries: list[Entry], lock: FileLock):
+        self.spec = spec
+        self.entries = entries
+        self._store = store
+        self._lock = lock
+        self._dir = store._run_dir(spec.id)
+        self._journal = AppendLog(self._dir / "journal.jsonl")
+
+    def append(self, *entries: Entry, sync: bool = True) -> None:
+        self._journal.append(b"".join(dump_entry(entry) + b"\n" for entry in entries), sync=sync)
+        self.entries.extend(entries)
+
+    def cancel_requested(self) -> bool:
+        return (self._dir / "cancel").exists()
+
+    def set_ready(self, ready: bool) -> None:
+        self._store._set_ready(self.spec.id, ready)
+
+    def release(self) -> None:
+        self._journal.close()
+        self._lock.release()
+
+
+def _parse_journal(run_id: str, lines: list[bytes]) -> list[Entry]:
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            entries.append(parse_entry(line))
+        except ValidationError as error:
+            detail = f"journal.jsonl line {number} is not a journal entry ({_first_line(error)})"
+            raise RunDamaged(run_id, detail) from error
+    return entries
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _lines_backwards(path: Path) -> Iterator[bytes]:
+    """The complete lines of a file, last first, reading it from its end in chunks."""
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed below; a generator holds it open
+    except FileNotFoundError:
+        return
+    with file:
+        position = file.seek(0, os.SEEK_END)
+        tail, at_end = b"", True
+        while position > 0:
+            step = min(_CHUNK, position)
+            position -= step
+            file.seek(position)
+            lines = (file.read(step) + tail).split(b"\n")
+            tail = lines.pop(0)  # its start may lie in the chunk before
+            if at_end and lines:
+                lines.pop()  # what follows the last newline is a torn line, or nothing
+                at_end = False
+            yield from (line for line in reversed(lines) if line)
+        if tail and not at_end:
+            yield tail

@@ -1,0 +1,41 @@
+"""Run handles: what starting a run returns, and the way to follow it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import RunCancelled, RunFailed
+from .record import RunInfo
+from .status import RunStatus
+
+if TYPE_CHECKING:
+    from .client import Client
+
+
+class RunHandle:
+    def __init__(self, client: Client, run_id: str) -> None:
+        self.client = client
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"<run handle {self.id}>"
+
+    async def get_status(self) -> RunInfo:
+        """The run's current state (`.status`, `.result`, `.error`, `.tasks`, …)."""
+        return await self.client.get(self.id)
+
+    async def wait_for_completion(self, timeout: float | None = None) -> Any:
+        """The run's result once it completes; `RunFailed`, `RunCancelled` or `WaitTimeout`."""
+        info = await self.client.wait(self.id, timeout=timeout)
+        if info.status == RunStatus.FAILED:
+            error = info.error
+            raise RunFailed(
+                self.id, error.type if error else "Error", error.message if error else ""
+            )
+        if info.status == RunStatus.CANCELLED:
+            raise RunCancelled(self.id)
+        return info.result
+
+    async def cancel(self) -> RunInfo:
+        """Cancel the run (at its next task boundary if it is executing)."""
+        return await self.client.cancel(self.id)

@@ -1,0 +1,79 @@
+"""Loading the workflow modules of a workflows directory.
+
+Every `*.py` file in the directory (not starting with `_`) is imported; every `Workflow`
+or `WorkflowVersion` it defines at module level is collected. Modules can import their
+siblings, because the directory is put on `sys.path`. Nothing is imported from anywhere
+else.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+from .errors import WorkflowLoadError
+from .workflow import Workflow, WorkflowVersion
+
+_PACKAGE = "aiki_workflows"
+
+
+def load_workflows(directory: Path) -> dict[str, WorkflowVersion]:
+    """The versions defined in `directory`, by `name@version`."""
+    if not directory.is_dir():
+        raise WorkflowLoadError(
+            str(directory), "no such workflows directory; create it or pass --workflows-dir"
+        )
+    found: dict[str, WorkflowVersion] = {}
+    origin: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        for version in _versions_in(_import(path, directory)):
+            if version.ref in found and found[version.ref] is not version:
+                raise WorkflowLoadError(
+                    str(path), f"{version.ref} is also defined in {origin[version.ref].name}"
+                )
+            found[version.ref] = version
+            origin[version.ref] = path
+    return found
+
+
+def _import(path: Path, directory: Path) -> ModuleType:
+    name = f"{_PACKAGE}.{path.stem}"
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
+    folder = str(directory.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    sys.modules.setdefault(_PACKAGE, ModuleType(_PACKAGE))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[name]
+        raise WorkflowLoadError(str(path), f"failed to import: {_describe(error)}") from error
+    return module
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError at line {error.lineno}: {error.msg}"
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(".py")]
+    where = f" (line {frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def _versions_in(module: ModuleType) -> list[WorkflowVersion]:
+    versions: list[WorkflowVersion] = []
+    for value in vars(module).values():
+        if isinstance(value, Workflow):
+            versions.extend(value.versions.values())
+        elif isinstance(value, WorkflowVersion):
+            versions.append(value)
+    return versions

@@ -1,0 +1,49 @@
+"""Exclusive, non-blocking file locks held by an open descriptor (`flock`).
+
+The kernel drops the lock when its holder dies, even by `kill -9`, which is how a dead
+worker's runs become claimable at once. Lock files are never deleted while they guard
+anything: unlinking a held lock file lets a second process lock a new file of the same
+name, which breaks mutual exclusion.
+
+This uses `fcntl` directly rather than `filelock`: a claim tries many locks in a row,
+and filelock 4 spends about 280 µs per acquire and release where `flock` needs 7 µs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from .durable import FILE_MODE
+
+
+class FileLock:
+    """A held lock; `release` (or closing the process) lets it go."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd >= 0
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = -1
+
+
+def try_lock(path: Path) -> FileLock | None:
+    """Lock `path` (created if missing) without waiting: the lock, or None if it is held."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return FileLock(path, fd)

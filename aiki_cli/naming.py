@@ -1,0 +1,31 @@
+"""The rules for workflow names, task names and versions."""
+
+from __future__ import annotations
+
+import re
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+VERSION = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+
+
+def check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ValueError(
+            f"{kind} name {name!r} must start with a letter or digit and use only "
+            "letters, digits, '.', '_' and '-'"
+        )
+    return name
+
+
+def check_version(version: str) -> str:
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
+        raise ValueError(f"version {version!r} is not a semantic version like '1.0.0'")
+    return version
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """`name@version` as its two parts; ValueError when it is not of that form."""
+    name, at, version = ref.partition("@")
+    if not at or not NAME.fullmatch(name) or not VERSION.fullmatch(version):
+        raise ValueError(f"{ref!r} is not of the form name@version, e.g. order-processing@1.0.0")
+    return name, version

@@ -1,0 +1,76 @@
+"""What a run is: its immutable start record (`run.json`) and the view of it that
+`status --json` prints, derived from the journal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .entry import ErrorInfo
+from .status import RunStatus
+
+FORMAT = 1
+
+
+class RunSpec(BaseModel):
+    """`run.json`: written once, when the run is created."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: int = FORMAT
+    id: str
+    workflow: str
+    version: str
+    input: Any = None
+    created_at: datetime
+    idempotency_key: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.workflow}@{self.version}"
+
+
+class TaskInfo(BaseModel):
+    """One call of a task as the journal tells it."""
+
+    name: str
+    hash: str
+    status: str
+    attempts: int
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+    error: ErrorInfo | None = None
+
+
+class RunInfo(BaseModel):
+    """A run's current state: the document `status --json` prints."""
+
+    id: str
+    workflow: str
+    version: str
+    status: RunStatus
+    input: Any = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    created_at: datetime
+    updated_at: datetime
+    attempt: int = 1
+    recoveries: int = 0
+    cancel_requested: bool = False
+    idempotency_key: str | None = None
+    tasks: list[TaskInfo] = []
+
+    def document(self, *, full: bool = True) -> dict[str, Any]:
+        """The stable JSON document; without input and result when not `full` (for lists)."""
+        exclude = {"tasks"} if full else {"input", "result", "tasks"}
+        doc = self.model_dump(mode="json", exclude=exclude)
+        if full:
+            doc["tasks"] = [task.model_dump(mode="json") for task in self.tasks]
+        if self.status != RunStatus.COMPLETED:
+            doc.pop("result", None)
+        if self.error is None:
+            doc.pop("error", None)
+        return doc

@@ -1,0 +1,188 @@
+"""The worker: claims ready runs and executes them, many at once, until told to stop.
+
+A worker holds a run's lock for as long as it executes it, so when a worker dies (even by
+`kill -9`) the kernel drops its locks and any other worker takes its runs over at once.
+It announces itself in the store while it lives, so `aiki start --wait` knows whether
+to execute a run in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from .client import Client
+from .engine import DEFAULT_MAX_RECOVERIES, Engine
+from .errors import RunDamaged, WaitTimeout
+from .record import RunInfo
+from .status import RunStatus
+from .store import Claim
+from .workflow import Workflow, WorkflowVersion
+
+log = logging.getLogger("aiki.worker")
+
+# How long a run whose execution broke (a full disk, say) waits before a retry.
+_BROKEN_RUN_BACKOFF = 5.0
+
+
+def registry_of(workflows: Iterable[Workflow | WorkflowVersion]) -> dict[str, WorkflowVersion]:
+    """Workflow versions by `name@version`; a whole workflow brings all its versions."""
+    registry: dict[str, WorkflowVersion] = {}
+    for item in workflows:
+        versions = item.versions.values() if isinstance(item, Workflow) else [item]
+        registry.update((version.ref, version) for version in versions)
+    return registry
+
+
+class Worker:
+    def __init__(
+        self,
+        client: Client,
+        workflows: Iterable[Workflow | WorkflowVersion],
+        *,
+        concurrency: int = 10,
+        poll_interval: float = 0.2,
+        grace_period: float = 10.0,
+        max_recoveries: int = DEFAULT_MAX_RECOVERIES,
+        worker_id: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.client = client
+        self.store = client.store
+        self.registry = registry_of(workflows)
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.grace_period = grace_period
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.engine = Engine(
+            self.registry,
+            clock=client.clock,
+            worker_id=self.id,
+            max_recoveries=max_recoveries,
+            stopping=lambda: self._stopping,
+        )
+        self._stopping = False
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._skipped: dict[str, float] = {}
+        self._wake: asyncio.Event | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def stop(self) -> None:
+        """Stop claiming; runs in flight stop at their next task boundary."""
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self, *, until_idle: bool = False) -> None:
+        """Execute ready runs until `stop()`, or (with `until_idle`) until none is left."""
+        self._wake = asyncio.Event()
+        info = {"id": self.id, "pid": os.getpid(), "workflows": sorted(self.registry)}
+        with self.store.register_worker(self.id, info), self._threads():
+            log.info("worker %s started on %s", self.id, self.store.location)
+            try:
+                while not self._stopping:
+                    claimed = self._fill()
+                    if until_idle and not claimed and not self._active:
+                        break
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            finally:
+                await self._shut_down()
+            log.info("worker %s stopped", self.id)
+
+    @contextlib.contextmanager
+    def _threads(self) -> Iterator[None]:
+        self._executor = ThreadPoolExecutor(
+            max(4, self.concurrency), thread_name_prefix="aiki-task"
+        )
+        try:
+            yield
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def _fill(self) -> int:
+        """Claim ready runs up to the concurrency limit; how many were claimed."""
+        claimed = 0
+        for run_id in self.store.ready_runs():
+            if len(self._active) >= self.concurrency or self._stopping:
+                break
+            if run_id in self._active or self._skipped.get(run_id, 0) > time.monotonic():
+                continue
+            claim = self._claim(run_id)
+            if claim is not None:
+                self._active[run_id] = asyncio.create_task(self._execute(claim))
+                claimed += 1
+        return claimed
+
+    def _claim(self, run_id: str) -> Claim | None:
+        try:
+            claim = self.store.claim(run_id)
+        except (RunDamaged, LookupError) as error:
+            log.error("skipping run %s: %s", run_id, error)
+            self._skipped[run_id] = float("inf")
+            return None
+        if claim is not None and claim.spec.ref not in self.registry:
+            log.warning("skipping run %s: this worker does not load %s", run_id, claim.spec.ref)
+            self._skipped[run_id] = float("inf")
+            claim.release()
+            return None
+        return claim
+
+    async def _execute(self, claim: Claim) -> None:
+        run_id = claim.spec.id
+        try:
+            await self.engine.execute(claim, self._executor)
+        except Exception:
+            log.exception(
+                "run %s: execution broke; trying again in %gs", run_id, _BROKEN_RUN_BACKOFF
+            )
+            self._skipped[run_id] = time.monotonic() + _BROKEN_RUN_BACKOFF
+        finally:
+            claim.release()
+            self._active.pop(run_id, None)
+            if self._wake is not None:
+                self._wake.set()
+
+    async def _shut_down(self) -> None:
+        """Give runs in flight the grace period, then cancel them back into the queue."""
+        self._stopping = True
+        if not self._active:
+            return
+        _, late = await asyncio.wait(set(self._active.values()), timeout=self.grace_period)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def drive(self, run_id: str, *, timeout: float | None = None) -> RunInfo:
+        """Execute one run in this process until it ends (used by `aiki start --wait`)."""
+        self._wake = asyncio.Event()
+        with self._threads():
+            try:
+                return await asyncio.wait_for(self._drive(run_id), timeout)
+            except TimeoutError:
+                info = await self.client.get(run_id)
+                raise WaitTimeout(run_id, timeout or 0.0, info.status) from None
+
+    async def _drive(self, run_id: str) -> RunInfo:
+        while True:
+            info = await self.client.get(run_id)
+            if info.status.terminal or info.status == RunStatus.PAUSED:
+                return info
+            claim = self.store.claim(run_id)
+            if claim is None:  # another process executes it; follow along
+                await asyncio.sleep(self.poll_interval)
+                continue
+            try:
+                await self.engine.execute(claim, self._executor)
+            finally:
+                claim.release()

@@ -1,0 +1,112 @@
+"""Workflows and their versions: `workflow(name=...)` and `.v("1.0.0")`.
+
+Several versions of one workflow live side by side; a run is pinned to the version it
+started on for its whole life.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, overload
+
+from pydantic import BaseModel
+
+from .codec import Codec
+from .naming import check_name, check_version
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .handle import RunHandle
+    from .run import Run
+
+WorkflowFn = Callable[[Any, "Run"], Awaitable[Any]]
+
+
+class WorkflowVersion:
+    """One version of a workflow: an async function of (input, run)."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        exec: WorkflowFn,
+        *,
+        input: type[BaseModel] | None = None,
+        output: type[BaseModel] | None = None,
+    ) -> None:
+        self.name = name
+        self.version = check_version(version)
+        self.exec = exec
+        self.inputs = Codec(input, f"input of workflow {name}@{version}")
+        self.outputs = Codec(output, f"result of workflow {name}@{version}")
+        self.__doc__ = exec.__doc__
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.ref}>"
+
+    async def start(
+        self, client: Client, input: Any = None, *, idempotency_key: str | None = None
+    ) -> RunHandle:
+        """Start a run of this version; returns its handle at once."""
+        from .client import Client
+
+        if not isinstance(client, Client):
+            raise TypeError(f"start {self.ref} with a Client, not {type(client).__name__}")
+        return await client.start(self, input, idempotency_key=idempotency_key)
+
+
+class Workflow:
+    """A named business process with one or more versions."""
+
+    def __init__(self, name: str) -> None:
+        self.name = check_name("workflow", name)
+        self.versions: dict[str, WorkflowVersion] = {}
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.name} versions={list(self.versions)}>"
+
+    @overload
+    def v(
+        self,
+        version: str,
+        exec: WorkflowFn,
+        *,
+        input: type[BaseModel] | None = None,
+        output: type[BaseModel] | None = None,
+    ) -> WorkflowVersion: ...
+    @overload
+    def v(
+        self,
+        version: str,
+        exec: None = None,
+        *,
+        input: type[BaseModel] | None = None,
+        output: type[BaseModel] | None = None,
+    ) -> Callable[[WorkflowFn], WorkflowVersion]: ...
+    def v(
+        self,
+        version: str,
+        exec: WorkflowFn | None = None,
+        *,
+        input: type[BaseModel] | None = None,
+        output: type[BaseModel] | None = None,
+    ) -> WorkflowVersion | Callable[[WorkflowFn], WorkflowVersion]:
+        """Add a version: `@wf.v("1.0.0")` over an async function, or `wf.v("1.0.0", exec=fn)`."""
+        if version in self.versions:
+            raise ValueError(f"workflow {self.name} already has version {version}")
+
+        def define(fn: WorkflowFn) -> WorkflowVersion:
+            defined = WorkflowVersion(self.name, version, fn, input=input, output=output)
+            self.versions[version] = defined
+            return defined
+
+        return define(exec) if exec is not None else define
+
+
+def workflow(name: str) -> Workflow:
+    """Define a workflow; add its versions with `.v(...)`."""
+    return Workflow(name)
