@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .errors import WorkflowLoadError
+from .task import Task
 from .workflow import Workflow, WorkflowVersion
 
 _PACKAGE = "aiki_workflows"
@@ -77,3 +78,11 @@ def _versions_in(module: ModuleType) -> list[WorkflowVersion]:
         elif isinstance(value, WorkflowVersion):
             versions.append(value)
     return versions
+
+
+def tasks_of(version: WorkflowVersion) -> list[str]:
+    """The names of the tasks defined in the module that defines `version`."""
+    module = sys.modules.get(getattr(version.exec, "__module__", ""))
+    if module is None:
+        return []
+    return sorted({value.name for value in vars(module).values() if isinstance(value, Task)})

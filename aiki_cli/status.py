@@ -43,8 +43,9 @@ _WAITING = PARKED - {RunStatus.PAUSED}
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     # Queued; a worker starts it, or it is cancelled or paused before it starts.
     RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.PAUSED}),
-    # Executing; it ends, parks, or goes back to the queue when its worker stops.
-    RunStatus.RUNNING: TERMINAL | PARKED | {RunStatus.PENDING},
+    # Executing; it ends, parks, or goes back to the queue when its worker stops;
+    # running -> running is a new worker taking over from one that died.
+    RunStatus.RUNNING: TERMINAL | PARKED | {RunStatus.PENDING, RunStatus.RUNNING},
     # Paused runs resume through the queue, which replays them to where they were.
     RunStatus.PAUSED: frozenset({RunStatus.PENDING, RunStatus.CANCELLED}),
     # Failed and cancelled runs can be retried in place.

@@ -75,9 +75,16 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
 
-    def stop(self) -> None:
-        """Stop claiming; runs in flight stop at their next task boundary."""
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self, *, now: bool = False) -> None:
+        """Stop claiming; runs in flight stop at their next task boundary, or `now`."""
         self._stopping = True
+        if now:
+            for execution in self._active.values():
+                execution.cancel()
         if self._wake is not None:
             self._wake.set()
 

@@ -1,0 +1,1 @@
+"""The `aiki` command line: typer commands over the client and worker, rich views."""

@@ -1,0 +1,352 @@
+"""The `aiki` commands (SPEC §6). Each reads its settings, calls the client or the worker
+once, and renders; `AikiGroup.main` is the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from .. import config
+from ..client import Client
+from ..entry import dump_entry
+from ..errors import AikiError, BadInput, InvalidJSON, RunCancelled, RunFailed, WorkflowNotFound
+from ..loader import load_workflows, tasks_of
+from ..naming import split_ref
+from ..record import RunInfo
+from ..status import RunStatus
+from ..worker import Worker
+from ..workflow import WorkflowVersion
+from . import views
+
+# Exit codes of SPEC §6 that are not an error's own.
+OK, USAGE, INTERRUPTED = 0, 2, 130
+
+
+class AikiGroup(TyperGroup):
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        """Run a command; turn any error into one line on stderr and its exit code."""
+        extra["standalone_mode"] = False
+        try:
+            code = super().main(args, *rest, **extra)
+        except AikiError as error:
+            _fail(error.message, error.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", INTERRUPTED)
+        except Exception as error:
+            if _is_usage_error(error):
+                _fail(error.format_message(), USAGE)  # type: ignore[attr-defined]
+            if os.environ.get("AIKI_DEBUG"):
+                raise
+            _fail(f"internal error: {type(error).__name__}: {error} (AIKI_DEBUG=1 shows more)", 1)
+        sys.exit(code if isinstance(code, int) else OK)
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """Typer's (or click's) parameter and usage errors, whichever copy of click raised them."""
+    return callable(getattr(error, "format_message", None)) and hasattr(error, "exit_code")
+
+
+def _fail(message: str, code: int) -> None:
+    views.error_line(message)
+    sys.exit(code)
+
+
+app = typer.Typer(
+    cls=AikiGroup,
+    help="Durable workflows for Python, stored in plain files.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Options:
+    runs_dir: str | None
+    workflows_dir: str | None
+
+    def settings(self) -> config.Settings:
+        return config.resolve(runs_dir=self.runs_dir, workflows_dir=self.workflows_dir)
+
+    def client(self) -> Client:
+        return Client(self.settings().runs_dir)
+
+    def workflows(self) -> dict[str, WorkflowVersion]:
+        return load_workflows(self.settings().workflows_dir)
+
+
+@app.callback(invoke_without_command=True)
+def main_options(
+    ctx: typer.Context,
+    runs_dir: Annotated[
+        str | None, typer.Option(help="Run store directory [env AIKI_RUNS_DIR; default runs/]")
+    ] = None,
+    workflows_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Workflow modules directory [env AIKI_WORKFLOWS_DIR; default workflows/]"
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = Options(runs_dir, workflows_dir)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
+RunId = Annotated[str, typer.Argument(help="The run id, as printed by `aiki start`.")]
+Timeout = Annotated[
+    float | None, typer.Option(min=0, help="Give up after this many seconds (exit 5).")
+]
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    ref: Annotated[
+        str, typer.Argument(metavar="NAME@VERSION", help="The workflow version to run.")
+    ],
+    input: Annotated[
+        str | None, typer.Option("--input", "-i", help="JSON input file, or - for stdin.")
+    ] = None,
+    input_json: Annotated[str | None, typer.Option(help="JSON input as text.")] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Start at most one run for this key.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option(help="Wait for the run to end; exit by its outcome.")
+    ] = False,
+    timeout: Timeout = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a run. Prints its id alone on stdout; with --wait, exits 0/1/3/5 by outcome."""
+    options: Options = ctx.obj
+    data = _read_input(input, input_json)
+    split_ref_or_fail(ref)
+    versions = options.workflows()
+    if ref not in versions:
+        raise WorkflowNotFound(ref, sorted(versions))
+    client = options.client()
+    spec = client.create(versions[ref], data, idempotency_key)
+    if not as_json:
+        print(spec.id, flush=True)
+    if not wait:
+        if as_json:
+            views.print_json(asyncio.run(client.get(spec.id)).document())
+        else:
+            views.note(f"started {ref} as run {spec.id}; `aiki status {spec.id}` follows it")
+        return
+    info = asyncio.run(_await_run(client, versions, spec.id, timeout))
+    _finish(info, as_json)
+
+
+def split_ref_or_fail(ref: str) -> tuple[str, str]:
+    try:
+        return split_ref(ref)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+
+
+async def _await_run(
+    client: Client, versions: dict[str, WorkflowVersion], run_id: str, timeout: float | None
+) -> RunInfo:
+    """Wait for a live worker to finish the run, or execute it here when none is alive."""
+    if client.workers_alive():
+        views.note(f"a worker is running; waiting for run {run_id}")
+        return await client.wait(run_id, timeout=timeout)
+    return await Worker(client, versions.values()).drive(run_id, timeout=timeout)
+
+
+def _finish(info: RunInfo, as_json: bool) -> None:
+    """Show how the run ended and exit with its code: 0 completed, 1 failed, 3 cancelled."""
+    if as_json:
+        views.print_json(info.document())
+    elif info.status == RunStatus.COMPLETED:
+        views.err().print(views.run_panel(info))
+    if info.status == RunStatus.FAILED:
+        error = info.error
+        raise RunFailed(info.id, error.type if error else "Error", error.message if error else "")
+    if info.status == RunStatus.CANCELLED:
+        raise RunCancelled(info.id)
+
+
+def _read_input(path: str | None, text: str | None) -> Any:
+    if path is not None and text is not None:
+        raise BadInput("give the input with --input or --input-json, not both")
+    if text is not None:
+        return _parse_json(text, "--input-json")
+    if path is None:
+        return None
+    if path == "-":
+        return _parse_json(sys.stdin.read(), "standard input")
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"input file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise BadInput(f"input file {path} cannot be read: {reason}") from None
+    return _parse_json(raw, path)
+
+
+def _parse_json(text: str, source: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not valid JSON")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError as error:
+        raise InvalidJSON(
+            source, f"{error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except (ValueError, RecursionError) as error:
+        raise InvalidJSON(source, str(error) or "too deeply nested") from None
+
+
+@app.command()
+def status(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+    """Show a run: its status, input, result or error, and its tasks."""
+    info = asyncio.run(ctx.obj.client().get(run_id))
+    if as_json:
+        views.print_json(info.document())
+    else:
+        views.out().print(views.run_panel(info))
+
+
+@app.command()
+def cancel(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+    """Cancel a run; a run being executed stops at its next task boundary."""
+    info = asyncio.run(ctx.obj.client().cancel(run_id))
+    if as_json:
+        views.print_json(info.document())
+    elif info.cancel_requested:
+        views.note(f"cancel of run {run_id} requested; its worker stops it at the next task")
+    else:
+        views.note(f"run {run_id} is cancelled")
+
+
+@app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    status: Annotated[
+        RunStatus | None, typer.Option(case_sensitive=False, help="Only runs in this status.")
+    ] = None,
+    workflow: Annotated[
+        str | None, typer.Option(metavar="NAME[@VERSION]", help="Only runs of this workflow.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List runs, newest first."""
+    name, version = (workflow or "").partition("@")[::2]
+    infos = asyncio.run(
+        ctx.obj.client().list(
+            status=status, workflow=name or None, version=version or None, limit=limit
+        )
+    )
+    if as_json:
+        views.print_json([info.document(full=False) for info in infos])
+    elif infos:
+        views.out().print(views.runs_table(infos))
+    else:
+        views.note("no runs")
+
+
+@app.command()
+def wait(
+    ctx: typer.Context, run_id: RunId, timeout: Timeout = None, as_json: JsonFlag = False
+) -> None:
+    """Wait for a run to end; exit 0 completed, 1 failed, 3 cancelled, 5 timed out."""
+    client: Client = ctx.obj.client()
+    asyncio.run(client.get(run_id))  # an unknown run fails now, not after the timeout
+    if not client.workers_alive():
+        views.note("no worker is running; `aiki worker` executes the run")
+    _finish(asyncio.run(client.wait(run_id, timeout=timeout)), as_json)
+
+
+@app.command()
+def history(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+    """Show a run's journal as a timeline."""
+    client: Client = ctx.obj.client()
+    info = asyncio.run(client.get(run_id))
+    entries = asyncio.run(client.history(run_id))
+    if as_json:
+        views.print_json([json.loads(dump_entry(entry)) for entry in entries])
+    else:
+        views.out().print(views.timeline(entries, info.created_at))
+
+
+@app.command()
+def workflows(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List the workflows, versions and tasks the workflows directory defines."""
+    versions = sorted(ctx.obj.workflows().values(), key=lambda v: (v.name, v.version))
+    tasks = {version.ref: tasks_of(version) for version in versions}
+    if as_json:
+        views.print_json(
+            [{"workflow": v.name, "version": v.version, "tasks": tasks[v.ref]} for v in versions]
+        )
+    elif versions:
+        views.out().print(views.workflows_table(versions, tasks))
+    else:
+        views.note(f"no workflows in {ctx.obj.settings().workflows_dir}")
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs executed at once.")] = 10,
+    until_idle: Annotated[
+        bool, typer.Option(help="Exit once no run is left to execute (for CI).")
+    ] = False,
+    grace_period: Annotated[
+        float, typer.Option(min=0, help="Seconds in-flight tasks get on SIGINT/SIGTERM.")
+    ] = 10.0,
+    poll_interval: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 0.2,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every run.")] = False,
+) -> None:
+    """Execute runs from the store until stopped (SIGINT/SIGTERM) or, with --until-idle, idle."""
+    options: Options = ctx.obj
+    versions = options.workflows()
+    if not versions:
+        raise BadInput(f"no workflows in {options.settings().workflows_dir}; nothing to execute")
+    views.setup_logging(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("aiki.engine").setLevel(logging.INFO if verbose else logging.WARNING)
+    runner = Worker(
+        options.client(),
+        versions.values(),
+        concurrency=concurrency,
+        grace_period=grace_period,
+        poll_interval=poll_interval,
+    )
+    asyncio.run(_serve(runner, until_idle))
+
+
+async def _serve(runner: Worker, until_idle: bool) -> None:
+    """Run the worker; the first signal stops it gently, a second one at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if not runner.stopping:
+            views.note("stopping: finishing tasks in flight (signal again to stop now)")
+        runner.stop(now=runner.stopping)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, on_signal)
+    await runner.run(until_idle=until_idle)
+
+
+def main() -> None:
+    """The `aiki` console script."""
+    app()

@@ -1,0 +1,196 @@
+"""Everything the CLI shows a person, through rich; machine output (`--json`) bypasses it.
+
+Colour only on a terminal and never with NO_COLOR (rich's own rules); off a terminal,
+lines are not wrapped at 80 columns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.logging import RichHandler
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..entry import Entry, Recovered, StatusChanged, TaskCompleted, TaskFailed, TaskStarted
+from ..record import RunInfo
+from ..status import RunStatus
+from ..workflow import WorkflowVersion
+
+STYLES = {
+    RunStatus.PENDING: "cyan",
+    RunStatus.RUNNING: "blue",
+    RunStatus.COMPLETED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.CANCELLED: "yellow",
+    RunStatus.PAUSED: "magenta",
+}
+TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interrupted": "yellow"}
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "200"))
+    return Console(file=stream, width=width, soft_wrap=width is not None)
+
+
+def out() -> Console:
+    return _console(stderr=False)
+
+
+def err() -> Console:
+    return _console(stderr=True)
+
+
+def print_json(document: Any) -> None:
+    """One JSON document on stdout, straight, never through rich."""
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def error_line(message: str) -> None:
+    """The one line a failed command leaves on stderr."""
+    err().print(Text("error: ", style="bold red") + Text(" ".join(message.split())))
+
+
+def note(message: str) -> None:
+    """A line for people on stderr, so stdout stays exact."""
+    err().print(message, style="dim", highlight=False)
+
+
+def setup_logging(level: int) -> None:
+    console = err()
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("aiki")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _status(status: RunStatus) -> Text:
+    return Text(status.value, style=STYLES.get(status, "magenta"))
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _short_json(value: Any, limit: int = 200) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def run_panel(info: RunInfo) -> Panel:
+    """A run's facts and its tasks, for `status`."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("run", info.id)
+    facts.add_row("workflow", f"{info.workflow}@{info.version}")
+    facts.add_row("status", _status(info.status) + _status_note(info))
+    facts.add_row("created", _when(info.created_at))
+    facts.add_row("updated", _when(info.updated_at))
+    if info.recoveries:
+        facts.add_row("recoveries", str(info.recoveries))
+    facts.add_row("input", _short_json(info.input))
+    if info.status == RunStatus.COMPLETED:
+        facts.add_row("result", _short_json(info.result))
+    if info.error is not None:
+        facts.add_row("error", Text(f"{info.error.type}: {info.error.message}", style="red"))
+    body: list[Any] = [facts]
+    if info.tasks:
+        body.append(tasks_table(info))
+    return Panel(Group(*body), title=f"run {info.id}", title_align="left", expand=False)
+
+
+def _status_note(info: RunInfo) -> str:
+    return " (cancel requested)" if info.cancel_requested else ""
+
+
+def tasks_table(info: RunInfo) -> Table:
+    table = Table(title="tasks", title_justify="left", box=None, pad_edge=False)
+    for column in ("#", "task", "status", "attempts", "duration", "started"):
+        table.add_column(
+            column, justify="right" if column in ("#", "attempts", "duration") else "left"
+        )
+    for number, call in enumerate(info.tasks, start=1):
+        duration = f"{call.duration_ms:.1f} ms" if call.duration_ms is not None else "-"
+        table.add_row(
+            str(number),
+            call.name,
+            Text(call.status, style=TASK_STYLES.get(call.status, "")),
+            str(call.attempts),
+            duration,
+            _when(call.started_at),
+        )
+    return table
+
+
+def runs_table(infos: Sequence[RunInfo]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for column in ("id", "workflow", "status", "created", "updated"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(
+            info.id,
+            f"{info.workflow}@{info.version}",
+            _status(info.status) + _status_note(info),
+            _when(info.created_at),
+            _when(info.updated_at),
+        )
+    return table
+
+
+def timeline(entries: Sequence[Entry], start: datetime) -> Table:
+    """A run's journal as a timeline, for `history`."""
+    table = Table(box=None, pad_edge=False)
+    for column, justify in (("at", "left"), ("+s", "right"), ("event", "left"), ("detail", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for entry in entries:
+        event, detail = _describe(entry)
+        offset = f"{(entry.at - start).total_seconds():.3f}"
+        table.add_row(_when(entry.at), offset, event, detail)
+    return table
+
+
+def _describe(entry: Entry) -> tuple[Text, str]:
+    if isinstance(entry, StatusChanged):
+        detail = entry.reason or ""
+        if entry.error is not None:
+            detail = f"{entry.error.type}: {entry.error.message}"
+        elif entry.new == RunStatus.COMPLETED:
+            detail = _short_json(entry.result, 120)
+        return Text(f"{entry.old} → ") + _status(entry.new), detail
+    if isinstance(entry, TaskStarted):
+        return Text(f"▶ {entry.task}", style="blue"), _short_json(entry.input, 120)
+    if isinstance(entry, TaskCompleted):
+        return Text(f"✔ {entry.task}", style="green"), _short_json(entry.output, 120)
+    if isinstance(entry, TaskFailed):
+        return Text(f"✘ {entry.task}", style="red"), f"{entry.error.type}: {entry.error.message}"
+    if isinstance(entry, Recovered):
+        return Text("recovered", style="yellow"), f"worker died; recovery {entry.count}"
+    return Text(entry.type), ""
+
+
+def workflows_table(versions: Sequence[WorkflowVersion], tasks: dict[str, list[str]]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for column in ("workflow", "version", "tasks", "module"):
+        table.add_column(column)
+    for version in versions:
+        module = getattr(version.exec, "__module__", "").rpartition(".")[2]
+        table.add_row(version.name, version.version, ", ".join(tasks[version.ref]), module)
+    return table
