@@ -1,9 +1,9 @@
 """Loading the workflow modules of a workflows directory.
 
 Every `*.py` file in the directory (not starting with `_`) is imported; every `Workflow`
-or `WorkflowVersion` it defines at module level is collected. Modules can import their
-siblings, because the directory is put on `sys.path`. Nothing is imported from anywhere
-else.
+or `WorkflowVersion` it defines at module level is collected. Each module is imported
+under its own name with the directory on `sys.path`, so `import pricing` in one module
+gives the very module the loader imported, not a second copy.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from types import ModuleType
 from .errors import WorkflowLoadError
 from .task import Task
 from .workflow import Workflow, WorkflowVersion
-
-_PACKAGE = "aiki_workflows"
 
 
 def load_workflows(directory: Path) -> dict[str, WorkflowVersion]:
@@ -43,13 +41,15 @@ def load_workflows(directory: Path) -> dict[str, WorkflowVersion]:
 
 
 def _import(path: Path, directory: Path) -> ModuleType:
-    name = f"{_PACKAGE}.{path.stem}"
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
-        return sys.modules[name]
+    name = path.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if _same_file(getattr(loaded, "__file__", None), path):
+            return loaded
+        raise WorkflowLoadError(str(path), f"its name shadows the module {name!r}; rename the file")
     folder = str(directory.resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    sys.modules.setdefault(_PACKAGE, ModuleType(_PACKAGE))
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -60,6 +60,10 @@ def _import(path: Path, directory: Path) -> ModuleType:
         del sys.modules[name]
         raise WorkflowLoadError(str(path), f"failed to import: {_describe(error)}") from error
     return module
+
+
+def _same_file(loaded: str | None, path: Path) -> bool:
+    return loaded is not None and Path(loaded).resolve() == path.resolve()
 
 
 def _describe(error: Exception) -> str:
