@@ -38,7 +38,9 @@ class AikiGroup(TyperGroup):
         """Run a command; turn any error into one line on stderr and its exit code."""
         extra["standalone_mode"] = False
         try:
-            code = super().main(args, *rest, **extra)
+            code = super().main(
+                _hoist_globals(sys.argv[1:] if args is None else args), *rest, **extra
+            )
         except AikiError as error:
             _fail(error.message, error.exit_code)
         except KeyboardInterrupt:
@@ -50,6 +52,24 @@ class AikiGroup(TyperGroup):
                 raise
             _fail(f"internal error: {type(error).__name__}: {error} (AIKI_DEBUG=1 shows more)", 1)
         sys.exit(code if isinstance(code, int) else OK)
+
+
+GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")
+
+
+def _hoist_globals(args: Sequence[str]) -> list[str]:
+    """Move the global options to the front, so they work after the command name too."""
+    front: list[str] = []
+    rest: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        if token in GLOBAL_OPTIONS:
+            front += [token, next(tokens, "")]
+        elif token.startswith(tuple(option + "=" for option in GLOBAL_OPTIONS)):
+            front.append(token)
+        else:
+            rest.append(token)
+    return front + rest
 
 
 def _is_usage_error(error: Exception) -> bool:
