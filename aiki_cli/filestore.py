@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .durable import (
+    FILE_MODE,
     AppendLog,
     atomic_create,
     atomic_write,
@@ -41,7 +42,7 @@ from .durable import (
 )
 from .entry import Entry, dump_entry, parse_entry
 from .errors import RunDamaged, RunNotFound
-from .ids import check_run_id
+from .ids import RUN_ID, check_run_id
 from .lock import FileLock, try_lock
 from .record import RunSpec
 from .store import RunRef
@@ -111,8 +112,14 @@ class FileStore:
         return spec
 
     def _index(self, spec: RunSpec) -> None:
-        with open(self.root / "index" / "created.log", "ab") as log:
-            log.write(f"{spec.id} {spec.ref}\n".encode())
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        fd = os.open(self.root / "index" / "created.log", flags, FILE_MODE)
+        try:
+            # After a crash cut the last line short, start a new one rather than extend it.
+            lead = b"\n" if _ends_torn(fd) else b""
+            os.write(fd, lead + f"{spec.id} {spec.ref}\n".encode())
+        finally:
+            os.close(fd)
         self._set_ready(spec.id, True)
 
     # -- reading --------------------------------------------------------------------
@@ -133,7 +140,7 @@ class FileStore:
         for line in _lines_backwards(self.root / "index" / "created.log"):
             run_id, _, ref = line.decode(errors="replace").partition(" ")
             workflow, _, version = ref.partition("@")
-            if run_id and run_id not in seen:
+            if RUN_ID.fullmatch(run_id) and run_id not in seen:  # not a torn fragment
                 seen.add(run_id)
                 yield RunRef(run_id, workflow, version)
 
@@ -177,7 +184,7 @@ class FileStore:
             return
         self._layout()
         with contextlib.suppress(FileExistsError):
-            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
             fsync_dir(marker.parent)
 
     # -- workers --------------------------------------------------------------------
@@ -263,6 +270,12 @@ def _parse_journal(run_id: str, lines: list[bytes]) -> list[Entry]:
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _ends_torn(fd: int) -> bool:
+    """True when the file's last line has no newline: a write a crash cut short."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def _lines_backwards(path: Path) -> Iterator[bytes]:

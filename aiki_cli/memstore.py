@@ -112,6 +112,7 @@ class MemoryClaim:
         self.entries = list(run.entries)
         self._store = store
         self._run = run
+        self._held = True
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         with self._store._mutex:
@@ -126,4 +127,6 @@ class MemoryClaim:
 
     def release(self) -> None:
         with self._store._mutex:
-            self._run.claimed = False
+            if self._held:  # a second release must not free a later claim of the run
+                self._held = False
+                self._run.claimed = False
