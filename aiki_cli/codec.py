@@ -23,7 +23,9 @@ class Codec:
         """`value` as a JSON value, validated; `InputInvalid` if it does not fit."""
         if self.model is None:
             try:
-                return json.loads(json.dumps(value, allow_nan=False))
+                text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+                text.encode()  # refuses lone surrogates, which no file can hold as UTF-8
+                return json.loads(text)
             except (TypeError, ValueError) as error:
                 raise InputInvalid(self.what, f"not a JSON value ({error})") from error
         model_value = value if isinstance(value, self.model) else self.decode(value)

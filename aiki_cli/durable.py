@@ -15,7 +15,11 @@ DIR_MODE = 0o700
 
 
 def make_dirs(path: Path) -> None:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    """Create `path` and any missing parents, each 0700 (`mkdir -p` gives parents 0755)."""
+    if path.is_dir():
+        return
+    make_dirs(path.parent)
+    path.mkdir(mode=DIR_MODE, exist_ok=True)
 
 
 def fsync_dir(path: Path) -> None:
