@@ -1,0 +1,248 @@
+"""The store contract: one suite, run against every store (STYLE "Storage")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aiki_cli.canonical import input_hash
+from aiki_cli.entry import Entry, StatusChanged, TaskCompleted, TaskStarted
+from aiki_cli.errors import InvalidRunId, RunNotFound
+from aiki_cli.filestore import FileStore
+from aiki_cli.ids import new_run_id
+from aiki_cli.memstore import MemoryStore
+from aiki_cli.record import RunSpec
+from aiki_cli.status import RunStatus
+from aiki_cli.store import Claim, Store, open_store
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["file", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "file":
+        return FileStore(tmp_path / "runs")
+    return MemoryStore()
+
+
+class Specs:
+    """Run specs with ids that sort by creation, like the client's."""
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def __call__(self, workflow: str = "orders", key: str | None = None, **input: int) -> RunSpec:
+        self.made += 1
+        now = T0 + timedelta(seconds=self.made)
+        return RunSpec(
+            id=new_run_id(now, self.made.to_bytes(10, "big")),
+            workflow=workflow,
+            version="1.0.0",
+            input=input or {"n": self.made},
+            created_at=now,
+            idempotency_key=key,
+        )
+
+
+@pytest.fixture
+def spec() -> Specs:
+    return Specs()
+
+
+@pytest.fixture
+def claimed(store: Store, spec: Specs) -> Iterator[Claim]:
+    created = store.create_run(spec())
+    claim = store.claim(created.id)
+    assert claim is not None
+    yield claim
+    claim.release()
+
+
+def test_the_store_fixture_gives_stores(store: Store) -> None:
+    assert isinstance(store, Store)
+    assert open_store(store) is store
+
+
+def test_a_created_run_reads_back(store: Store, spec: Specs) -> None:
+    created = spec(amount=12)
+    assert store.create_run(created) == created
+    read, entries = store.read_run(created.id)
+    assert read == created
+    assert read.input == {"amount": 12}
+    assert entries == []
+
+
+def test_an_idempotency_key_returns_the_run_it_started(store: Store, spec: Specs) -> None:
+    first = store.create_run(spec(key="order-7"))
+    again = spec(key="order-7")
+    assert store.create_run(again) == first
+    assert [ref.id for ref in store.list_runs()] == [first.id]
+    assert store.ready_runs() == [first.id]
+    with pytest.raises(RunNotFound):
+        store.read_run(again.id)
+
+
+def test_the_same_key_for_another_workflow_is_another_run(store: Store, spec: Specs) -> None:
+    orders = store.create_run(spec("orders", key="k"))
+    refunds = store.create_run(spec("refunds", key="k"))
+    assert refunds.id != orders.id
+    assert store.read_run(refunds.id)[0].workflow == "refunds"
+    assert [ref.id for ref in store.list_runs()] == [refunds.id, orders.id]
+
+
+def test_list_runs_is_newest_first(store: Store, spec: Specs) -> None:
+    specs = [store.create_run(spec(workflow)) for workflow in ("a", "b", "c")]
+    refs = list(store.list_runs())
+    assert [ref.id for ref in refs] == [s.id for s in reversed(specs)]
+    assert [(ref.workflow, ref.version) for ref in refs] == [
+        ("c", "1.0.0"),
+        ("b", "1.0.0"),
+        ("a", "1.0.0"),
+    ]
+
+
+def test_an_empty_store_lists_nothing(store: Store) -> None:
+    assert list(store.list_runs()) == []
+    assert store.ready_runs() == []
+    assert store.live_workers() == []
+
+
+def test_a_new_run_is_ready_until_taken_out(store: Store, spec: Specs) -> None:
+    created = store.create_run(spec())
+    assert store.ready_runs() == [created.id]
+    claim = store.claim(created.id)
+    assert claim is not None
+    claim.set_ready(False)
+    assert store.ready_runs() == []
+    claim.set_ready(True)
+    assert store.ready_runs() == [created.id]
+    claim.release()
+
+
+def test_a_claim_is_exclusive_until_released(store: Store, spec: Specs) -> None:
+    created = store.create_run(spec())
+    first = store.claim(created.id)
+    assert first is not None
+    assert first.spec == created
+    assert store.claim(created.id) is None
+    assert store.claim(created.id) is None
+    first.release()
+    second = store.claim(created.id)
+    assert second is not None
+    second.release()
+
+
+def test_claims_of_different_runs_do_not_conflict(store: Store, spec: Specs) -> None:
+    one, two = store.create_run(spec()), store.create_run(spec())
+    claims = [store.claim(one.id), store.claim(two.id)]
+    assert all(claim is not None for claim in claims)
+    for claim in claims:
+        assert claim is not None
+        claim.release()
+
+
+def journal(at: datetime) -> list[Entry]:
+    digest = input_hash({"amount": 3})
+    return [
+        StatusChanged(at=at, old=RunStatus.PENDING, new=RunStatus.RUNNING, worker="w1"),
+        TaskStarted(at=at, task="charge", hash=digest, input={"amount": 3}),
+        TaskCompleted(at=at, task="charge", hash=digest, output={"paid": True}),
+        StatusChanged(
+            at=at, old=RunStatus.RUNNING, new=RunStatus.COMPLETED, result={"ok": [1, "é"]}
+        ),
+    ]
+
+
+def test_appended_entries_read_back_in_order(store: Store, claimed: Claim) -> None:
+    first, *rest = journal(T0)
+    claimed.append(first)
+    claimed.append(*rest[:2], sync=False)
+    claimed.append(rest[2])
+    assert store.read_run(claimed.spec.id)[1] == journal(T0)
+    assert claimed.entries == journal(T0)
+
+
+def test_a_new_claim_sees_the_journal(store: Store, claimed: Claim) -> None:
+    claimed.append(*journal(T0))
+    claimed.release()
+    again = store.claim(claimed.spec.id)
+    assert again is not None
+    assert again.entries == journal(T0)
+    again.release()
+
+
+def test_a_cancel_request_is_seen_and_queues_the_run(store: Store, claimed: Claim) -> None:
+    run_id = claimed.spec.id
+    claimed.set_ready(False)
+    assert store.cancel_requested(run_id) is False
+    assert claimed.cancel_requested() is False
+    store.request_cancel(run_id)
+    assert store.cancel_requested(run_id) is True
+    assert claimed.cancel_requested() is True
+    assert store.ready_runs() == [run_id]
+    store.request_cancel(run_id)  # asking twice is harmless
+    assert store.cancel_requested(run_id) is True
+
+
+UNKNOWN = new_run_id(T0, bytes(10))
+
+
+def test_an_unknown_run_is_not_found(store: Store, spec: Specs) -> None:
+    store.create_run(spec())
+    for act in (store.read_run, store.claim, store.request_cancel):
+        with pytest.raises(RunNotFound) as caught:
+            act(UNKNOWN)
+        assert caught.value.exit_code == 4
+        assert caught.value.run_id == UNKNOWN
+        assert isinstance(caught.value, LookupError)
+
+
+def snapshot(root: Path) -> set[Path]:
+    return set(root.rglob("*")) if root.exists() else set()
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["../x", "/etc/passwd", "", ".", "..", UNKNOWN.upper(), UNKNOWN + "/..", "a\0b"]
+)
+def test_a_malformed_id_is_refused_before_any_file_is_touched(
+    store: Store, spec: Specs, tmp_path: Path, bad_id: str
+) -> None:
+    store.create_run(spec())
+    before = snapshot(tmp_path)
+    for act in (store.read_run, store.claim, store.request_cancel, store.cancel_requested):
+        with pytest.raises(InvalidRunId) as caught:
+            act(bad_id)
+        assert caught.value.exit_code == 2
+    assert snapshot(tmp_path) == before
+
+
+def test_a_registered_worker_is_live_while_its_context_is_open(store: Store) -> None:
+    info = {"id": "w1", "pid": 123, "workflows": ["orders@1.0.0"]}
+    with store.register_worker("w1", info):
+        assert store.live_workers() == [info]
+        with store.register_worker("w2", {"id": "w2"}):
+            assert sorted(worker["id"] for worker in store.live_workers()) == ["w1", "w2"]
+        assert store.live_workers() == [info]
+    assert store.live_workers() == []
+
+
+def test_a_worker_id_cannot_be_registered_twice(store: Store) -> None:
+    with store.register_worker("w1", {"id": "w1"}):
+        with pytest.raises(RuntimeError, match="already in use"), store.register_worker("w1", {}):
+            pass
+        assert store.live_workers() == [{"id": "w1"}]
+
+
+def test_releasing_a_claim_twice_does_not_free_a_later_claim(store: Store, spec: Specs) -> None:
+    created = store.create_run(spec())
+    stale = store.claim(created.id)
+    assert stale is not None
+    stale.release()
+    current = store.claim(created.id)
+    assert current is not None
+    stale.release()
+    assert store.claim(created.id) is None
+    current.release()
