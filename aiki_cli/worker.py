@@ -70,6 +70,7 @@ class Worker:
             stopping=lambda: self._stopping,
         )
         self._stopping = False
+        self.abandoned = False
         self._active: dict[str, asyncio.Task[None]] = {}
         self._skipped: dict[str, float] = {}
         self._wake: asyncio.Event | None = None
@@ -80,9 +81,15 @@ class Worker:
         return self._stopping
 
     def stop(self, *, now: bool = False) -> None:
-        """Stop claiming; runs in flight stop at their next task boundary, or `now`."""
+        """Stop claiming; runs in flight stop at their next task boundary, or `now`.
+
+        Runs stopped `now`, or still busy when the grace period ends, are put back in the
+        queue and `abandoned` becomes True. A plain-function task of theirs may still be
+        running in its thread: a program should exit before another worker takes the run.
+        """
         self._stopping = True
         if now:
+            self.abandoned = self.abandoned or bool(self._active)
             for execution in self._active.values():
                 execution.cancel()
         if self._wake is not None:
@@ -166,6 +173,7 @@ class Worker:
         if not self._active:
             return
         _, late = await asyncio.wait(set(self._active.values()), timeout=self.grace_period)
+        self.abandoned = self.abandoned or bool(late)
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)

@@ -64,7 +64,10 @@ def _hoist_globals(args: Sequence[str]) -> list[str]:
     tokens = iter(args)
     for token in tokens:
         if token in GLOBAL_OPTIONS:
-            front += [token, next(tokens, "")]
+            value = next(tokens, None)
+            if value is None:
+                raise BadInput(f"Option '{token}' requires an argument.")
+            front += [token, value]
         elif token.startswith(tuple(option + "=" for option in GLOBAL_OPTIONS)):
             front.append(token)
         else:
@@ -351,6 +354,12 @@ def worker(
         poll_interval=poll_interval,
     )
     asyncio.run(_serve(runner, until_idle))
+    if runner.abandoned:
+        # Threads of abandoned tasks would keep the process, and so the task, alive after
+        # their runs went back to the queue; leave now, as `kill -9` would.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 async def _serve(runner: Worker, until_idle: bool) -> None:
