@@ -112,7 +112,7 @@ class Engine:
         if count <= self.max_recoveries:
             return False
         in_flight = sorted({call.name for call in info.tasks if call.status == "running"})
-        error = RecoveryLimitExceeded(claim.spec.id, count, in_flight)
+        error = RecoveryLimitExceeded(claim.spec.id, count, self.max_recoveries, in_flight)
         self._end(claim, info, RunStatus.RUNNING, RunStatus.FAILED, error=_error(error))
         return True
 

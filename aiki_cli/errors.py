@@ -201,13 +201,13 @@ class DivergenceError(AikiError):
 class RecoveryLimitExceeded(AikiError):
     """The run's worker died too many times while executing it."""
 
-    def __init__(self, run_id: str, recoveries: int, in_flight: Sequence[str]) -> None:
+    def __init__(self, run_id: str, deaths: int, limit: int, in_flight: Sequence[str]) -> None:
         self.run_id = run_id
-        self.recoveries = recoveries
+        self.deaths = deaths
         suspect = f" while running {', '.join(in_flight)}" if in_flight else ""
         super().__init__(
-            f"run {run_id} was recovered {recoveries} times after its worker died{suspect}; "
-            "fix the cause, then start it again"
+            f"the worker executing run {run_id} died {deaths} times{suspect}, more than the "
+            f"{limit} recoveries allowed; fix the cause, then start the run again"
         )
 
 
