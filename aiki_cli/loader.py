@@ -12,7 +12,7 @@ import importlib.util
 import sys
 import traceback
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, FunctionType, ModuleType
 
 from .errors import WorkflowLoadError
 from .task import Task
@@ -56,9 +56,9 @@ def _import(path: Path, directory: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # a module that calls sys.exit() failed too
         del sys.modules[name]
-        raise WorkflowLoadError(str(path), f"failed to import: {_describe(error)}") from error
+        raise WorkflowLoadError(str(path), f"failed to import: {_describe(error, path)}") from error
     return module
 
 
@@ -66,10 +66,12 @@ def _same_file(loaded: str | None, path: Path) -> bool:
     return loaded is not None and Path(loaded).resolve() == path.resolve()
 
 
-def _describe(error: Exception) -> str:
+def _describe(error: BaseException, path: Path) -> str:
     if isinstance(error, SyntaxError):
         return f"SyntaxError at line {error.lineno}: {error.msg}"
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(".py")]
+    # The line is the module's own, not one inside whatever library raised.
+    tb = traceback.extract_tb(error.__traceback__)
+    frames = [f for f in tb if _same_file(f.filename, path)]
     where = f" (line {frames[-1].lineno})" if frames else ""
     return f"{type(error).__name__}: {error}{where}"
 
@@ -85,8 +87,23 @@ def _versions_in(module: ModuleType) -> list[WorkflowVersion]:
 
 
 def tasks_of(version: WorkflowVersion) -> list[str]:
-    """The names of the tasks defined in the module that defines `version`."""
+    """The names of the tasks `version` calls: those its function names, directly or
+    through other functions of its module."""
     module = sys.modules.get(getattr(version.exec, "__module__", ""))
     if module is None:
         return []
-    return sorted({value.name for value in vars(module).values() if isinstance(value, Task)})
+    names: set[str] = set()
+    seen: set[CodeType] = set()
+    pending = [version.exec.__code__]
+    while pending:
+        code = pending.pop()
+        if code in seen:
+            continue
+        seen.add(code)
+        pending += [c for c in code.co_consts if isinstance(c, CodeType)]
+        for value in (vars(module).get(name) for name in code.co_names):
+            if isinstance(value, Task):
+                names.add(value.name)
+            elif isinstance(value, FunctionType) and value.__module__ == module.__name__:
+                pending.append(value.__code__)
+    return sorted(names)

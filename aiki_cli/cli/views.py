@@ -38,8 +38,21 @@ TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interr
 
 def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "200"))
-    return Console(file=stream, width=width, soft_wrap=width is not None)
+    width = None if stream.isatty() else _columns()
+    # NO_COLOR asks for plain text (SPEC §6); rich alone would still print bold and dim.
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(
+        file=stream,
+        width=width,
+        soft_wrap=width is not None,
+        color_system=None if plain else "auto",
+    )
+
+
+def _columns() -> int:
+    """The width off a terminal: COLUMNS when it is a positive whole number, else 200."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
 
 
 def out() -> Console:
@@ -58,7 +71,8 @@ def print_json(document: Any) -> None:
 
 def error_line(message: str) -> None:
     """The one line a failed command leaves on stderr."""
-    err().print(Text("error: ", style="bold red") + Text(" ".join(message.split())))
+    line = Text("error: ", style="bold red") + Text(" ".join(message.split()))
+    err().print(line, soft_wrap=True)
 
 
 def note(message: str) -> None:
