@@ -179,14 +179,22 @@ class Worker:
         await asyncio.gather(*late, return_exceptions=True)
 
     async def drive(self, run_id: str, *, timeout: float | None = None) -> RunInfo:
-        """Execute one run in this process until it ends (used by `aiki start --wait`)."""
+        """Execute one run in this process until it ends (used by `aiki start --wait`).
+
+        After `timeout` seconds the run goes back to the queue, `abandoned` is set, and
+        `WaitTimeout` is raised.
+        """
         self._wake = asyncio.Event()
         with self._threads():
-            try:
-                return await asyncio.wait_for(self._drive(run_id), timeout)
-            except TimeoutError:
-                info = await self.client.get(run_id)
-                raise WaitTimeout(run_id, timeout or 0.0, info.status) from None
+            driving = asyncio.ensure_future(self._drive(run_id))
+            done, _ = await asyncio.wait({driving}, timeout=timeout)
+            if driving in done:
+                return driving.result()
+            info = await self.client.get(run_id)
+            self.abandoned = True
+            driving.cancel()
+            await asyncio.gather(driving, return_exceptions=True)
+            raise WaitTimeout(run_id, timeout or 0.0, info.status)
 
     async def _drive(self, run_id: str) -> RunInfo:
         while True:

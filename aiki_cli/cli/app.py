@@ -33,6 +33,18 @@ from . import views
 OK, USAGE, INTERRUPTED = 0, 2, 130
 
 
+@dataclass
+class _Exit:
+    """Set when runs were abandoned while a plain-function task of theirs still runs in a
+    thread: Python would wait for the thread at exit, and the task with it, after its run
+    went back to the queue for another worker. The process then leaves as `kill -9` would."""
+
+    hard: bool = False
+
+
+EXIT = _Exit()
+
+
 class AikiGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
         """Run a command; turn any error into one line on stderr and its exit code."""
@@ -51,7 +63,7 @@ class AikiGroup(TyperGroup):
             if os.environ.get("AIKI_DEBUG"):
                 raise
             _fail(f"internal error: {type(error).__name__}: {error} (AIKI_DEBUG=1 shows more)", 1)
-        sys.exit(code if isinstance(code, int) else OK)
+        _exit(code if isinstance(code, int) else OK)
 
 
 GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")
@@ -82,6 +94,14 @@ def _is_usage_error(error: Exception) -> bool:
 
 def _fail(message: str, code: int) -> None:
     views.error_line(message)
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    if EXIT.hard:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 
@@ -162,12 +182,15 @@ def start(
     if ref not in versions:
         raise WorkflowNotFound(ref, sorted(versions))
     client = options.client()
+    before = client.clock.now()
     spec = client.create(versions[ref], data, idempotency_key)
     if not as_json:
         print(spec.id, flush=True)
     if not wait:
         if as_json:
             views.print_json(asyncio.run(client.get(spec.id)).document())
+        elif spec.created_at < before:
+            views.note(f"run {spec.id} already exists for idempotency key {idempotency_key!r}")
         else:
             views.note(f"started {ref} as run {spec.id}; `aiki status {spec.id}` follows it")
         return
@@ -189,7 +212,11 @@ async def _await_run(
     if client.workers_alive():
         views.note(f"a worker is running; waiting for run {run_id}")
         return await client.wait(run_id, timeout=timeout)
-    return await Worker(client, versions.values()).drive(run_id, timeout=timeout)
+    driver = Worker(client, versions.values())
+    try:
+        return await driver.drive(run_id, timeout=timeout)
+    finally:
+        EXIT.hard = driver.abandoned
 
 
 def _finish(info: RunInfo, as_json: bool) -> None:
@@ -228,8 +255,14 @@ def _parse_json(text: str, source: str) -> Any:
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not valid JSON")
 
+    def finite(number: str) -> float:
+        value = float(number)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"{number} is too large for a JSON number")
+        return value
+
     try:
-        return json.loads(text, parse_constant=refuse)
+        return json.loads(text, parse_constant=refuse, parse_float=finite)
     except json.JSONDecodeError as error:
         raise InvalidJSON(
             source, f"{error.msg} at line {error.lineno} column {error.colno}"
@@ -293,8 +326,8 @@ def wait(
 ) -> None:
     """Wait for a run to end; exit 0 completed, 1 failed, 3 cancelled, 5 timed out."""
     client: Client = ctx.obj.client()
-    asyncio.run(client.get(run_id))  # an unknown run fails now, not after the timeout
-    if not client.workers_alive():
+    info = asyncio.run(client.get(run_id))  # an unknown run fails now, not after the timeout
+    if not info.status.terminal and not client.workers_alive():
         views.note("no worker is running; `aiki worker` executes the run")
     _finish(asyncio.run(client.wait(run_id, timeout=timeout)), as_json)
 
@@ -353,13 +386,10 @@ def worker(
         grace_period=grace_period,
         poll_interval=poll_interval,
     )
-    asyncio.run(_serve(runner, until_idle))
-    if runner.abandoned:
-        # Threads of abandoned tasks would keep the process, and so the task, alive after
-        # their runs went back to the queue; leave now, as `kill -9` would.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    try:
+        asyncio.run(_serve(runner, until_idle))
+    finally:
+        EXIT.hard = runner.abandoned
 
 
 async def _serve(runner: Worker, until_idle: bool) -> None:
