@@ -70,7 +70,7 @@ class FileStore:
     def _existing_run_dir(self, run_id: str) -> Path:
         run_dir = self._run_dir(run_id)
         if not (run_dir / "run.json").is_file():
-            raise RunNotFound(run_id, self.location)
+            raise RunNotFound(run_dir.name, self.location)
         return run_dir
 
     # -- creating -------------------------------------------------------------------
@@ -175,7 +175,7 @@ class FileStore:
     def request_cancel(self, run_id: str) -> None:
         run_dir = self._existing_run_dir(run_id)
         atomic_create(run_dir / "cancel", b"")
-        self._set_ready(run_id, True)  # a parked run needs a worker to see the request
+        self._set_ready(run_dir.name, True)  # a parked run needs a worker to see the request
 
     def _set_ready(self, run_id: str, ready: bool) -> None:
         marker = self.root / "ready" / run_id

@@ -32,7 +32,8 @@ def new_run_id(now: datetime, random_bytes: bytes) -> str:
 
 
 def check_run_id(text: str) -> str:
-    """`text` if it is a well-formed run id, else `InvalidRunId`; runs before any file access."""
-    if not isinstance(text, str) or not RUN_ID.fullmatch(text):
+    """`text` as a run id (Crockford base32 ignores case), else `InvalidRunId`; runs before
+    any file access."""
+    if not isinstance(text, str) or not RUN_ID.fullmatch(text.lower()):
         raise InvalidRunId(str(text))
-    return text
+    return text.lower()

@@ -34,7 +34,8 @@ class MemoryStore:
         self._mutex = threading.Lock()
 
     def _run(self, run_id: str) -> _Run:
-        run = self._runs.get(check_run_id(run_id))
+        run_id = check_run_id(run_id)
+        run = self._runs.get(run_id)
         if run is None:
             raise RunNotFound(run_id, self.location)
         return run
@@ -75,8 +76,9 @@ class MemoryStore:
 
     def request_cancel(self, run_id: str) -> None:
         with self._mutex:
-            self._run(run_id).cancel = True
-            self._ready[run_id] = None
+            run = self._run(run_id)
+            run.cancel = True
+            self._ready[run.spec.id] = None
 
     def cancel_requested(self, run_id: str) -> bool:
         with self._mutex:
