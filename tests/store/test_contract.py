@@ -204,9 +204,7 @@ def snapshot(root: Path) -> set[Path]:
     return set(root.rglob("*")) if root.exists() else set()
 
 
-@pytest.mark.parametrize(
-    "bad_id", ["../x", "/etc/passwd", "", ".", "..", UNKNOWN.upper(), UNKNOWN + "/..", "a\0b"]
-)
+@pytest.mark.parametrize("bad_id", ["../x", "/etc/passwd", "", ".", "..", UNKNOWN + "/..", "a\0b"])
 def test_a_malformed_id_is_refused_before_any_file_is_touched(
     store: Store, spec: Specs, tmp_path: Path, bad_id: str
 ) -> None:

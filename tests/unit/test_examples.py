@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, InputInvalid, RunInfo, RunStatus, Worker
-from aiki_cli.loader import load_workflows
+from aiki_cli.loader import load_workflows, tasks_of
 
 EXAMPLES = Path(__file__).parents[2] / "workflows"
 WORKFLOWS = load_workflows(EXAMPLES)
@@ -210,3 +210,16 @@ def test_onboarding_refuses_a_disposable_mail_domain() -> None:
     assert info.error is not None
     assert "disposable" in info.error.message
     assert task_names(info) == ["validate-user"]
+
+
+def test_each_version_lists_only_the_tasks_it_calls() -> None:
+    v1, v2 = WORKFLOWS["user-onboarding@1.0.0"], WORKFLOWS["user-onboarding@2.0.0"]
+    assert "create-profile" not in tasks_of(v1)
+    assert set(tasks_of(v2)) - set(tasks_of(v1)) == {"create-profile"}
+    # order-processing reaches two of its tasks through helper functions
+    assert tasks_of(WORKFLOWS["order-processing@1.0.0"]) == [
+        "process-payment",
+        "send-failure-notification",
+        "update-inventory",
+        "validate-order",
+    ]

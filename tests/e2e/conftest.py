@@ -1,0 +1,111 @@
+"""Fixtures of the end-to-end tier: the real `aiki` executable in a subprocess (`aiki`,
+`spawn`) and typer's CliRunner in this process (`cli`).
+
+Every test runs in its own empty directory (the cwd), with the environment stripped of
+anything that changes the CLI's behaviour (AIKI_*, colour and width variables), and with
+`AIKI_WORKFLOWS_DIR` pointing at `tests/e2e/workflows`. A test that wants other settings
+passes them explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aiki_cli.cli.app import app
+
+from .support import AIKI, AMBIENT, ANSI, SUBPROCESS_TIMEOUT, WIDTH, WORKFLOWS, Invoke, Outcome
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty cwd and an environment the tests control; returns the cwd."""
+    for name in AMBIENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AIKI_WORKFLOWS_DIR", str(WORKFLOWS))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    """The default runs directory of the test's cwd (not created)."""
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def aiki(tmp_path: Path) -> Invoke:
+    """Run the real executable to completion in the test's cwd: `aiki("list", "--json")`.
+
+    Whatever the test checks, no output may carry an escape code (stdout is not a terminal).
+    """
+
+    def run(
+        *args: str,
+        stdin: str = "",
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Outcome:
+        done = subprocess.run(
+            [*AIKI, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            env={**os.environ, **(env or {})},
+            cwd=cwd or tmp_path,
+            timeout=SUBPROCESS_TIMEOUT,  # run() kills the child when this fires
+        )
+        # Off a terminal (always, here) the CLI never writes escape codes: checked on every call.
+        assert not ANSI.search(done.stdout + done.stderr), (done.stdout, done.stderr)
+        return Outcome(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start `aiki` in the background; every process is killed and reaped at teardown."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [*AIKI, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            cwd=tmp_path,
+        )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=SUBPROCESS_TIMEOUT)
+
+
+@pytest.fixture
+def cli() -> Invoke:
+    """Invoke the app in this process through CliRunner, at a fixed width: `cli("list")`."""
+    runner = CliRunner()
+
+    def invoke(
+        *args: str, stdin: str | None = None, env: Mapping[str, str] | None = None
+    ) -> Outcome:
+        result = runner.invoke(
+            app, list(args), input=stdin, env={"COLUMNS": str(WIDTH), **(env or {})}
+        )
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Outcome(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
