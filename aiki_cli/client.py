@@ -67,7 +67,7 @@ class Client:
 
     async def get(self, run_id: str) -> RunInfo:
         spec, entries = self.store.read_run(run_id)
-        return summarize(spec, entries, cancel_requested=self.store.cancel_requested(run_id))
+        return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(run_id))
 
     async def history(self, run_id: str) -> list[Entry]:
         return self.store.read_run(run_id)[1]
@@ -100,7 +100,7 @@ class Client:
         except RunDamaged as error:
             log.warning("%s", error)
             return None
-        return summarize(spec, entries, cancel_requested=self.store.cancel_requested(run_id))
+        return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(run_id))
 
     async def wait(self, run_id: str, *, timeout: float | None = None) -> RunInfo:
         """The run's state once it is completed, failed or cancelled; else `WaitTimeout`."""
@@ -126,7 +126,7 @@ class Client:
             _check_cancellable(info.id, info.status)
             claim = self.store.claim(run_id)
             if claim is None:
-                self.store.request_cancel(run_id)
+                self.store.request(run_id, "cancel")
             else:
                 try:
                     status = current_status(claim.entries)

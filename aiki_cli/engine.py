@@ -69,7 +69,7 @@ class Engine:
         if status.terminal or status == RunStatus.PAUSED:
             claim.set_ready(False)
             return status
-        if claim.cancel_requested():
+        if "cancel" in claim.requests():
             return self._end(claim, info, status, RunStatus.CANCELLED, reason="cancel requested")
         if status == RunStatus.RUNNING and self._recover(claim, info):
             return RunStatus.FAILED
@@ -101,7 +101,7 @@ class Engine:
     def _boundary(self, claim: Claim) -> None:
         if self.stopping():
             raise ReleaseSignal()
-        if claim.cancel_requested():
+        if "cancel" in claim.requests():
             raise CancelSignal()
 
     def _recover(self, claim: Claim, info: RunInfo) -> bool:

@@ -4,16 +4,22 @@
       run/<id>/run.json        the run's start record, written once (atomic)
       run/<id>/journal.jsonl   one entry per line, appended; results fsync'd
       run/<id>/lock            flock'd by whoever executes the run
-      run/<id>/cancel          present once a cancel was requested
+      run/<id>/cancel|pause|wake   requests left for whoever executes the run
+      run/<id>/inbox/<key>.json    mail for the run (events, news of children), until journaled
+      run/<id>/refs/<key>      reference ids of events already received, for de-duplication
+      run/<id>/timer           the name of the run's marker in timers/
       ready/<id>               empty marker: the run needs a worker
+      timers/<due>-<kind>-<id> empty marker: wake a run or fire a schedule at <due> (ms)
+      schedules/<id>.json      a schedule
       index/created.log        "<id> <workflow>@<version>" per line, in creation order
       index/keys/<sha256>      the run id an idempotency key started
       workers/<id>.lock|.json  a live worker holds its lock; its json says who it is
 
-Nothing scans `run/`: the worker lists `ready/` (only runs that need work), `status`
-opens one run's directory by id, and `list` reads `created.log` backwards from its end.
-Only the holder of a run's lock writes its journal; everyone else leaves a request file
-(`cancel`) for the holder to act on.
+Nothing scans `run/`: the worker lists `ready/` (only runs that need work) and the names
+in `timers/` (sorted by due time, so it stops at the first one not due), `status` opens
+one run's directory by id, and `list` reads `created.log` backwards from its end. Only
+the holder of a run's lock writes its journal; everyone else leaves a request or mail
+for the holder to act on, then queues the run.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +53,8 @@ from .errors import RunDamaged, RunNotFound
 from .ids import RUN_ID, check_run_id
 from .lock import FileLock, try_lock
 from .record import RunSpec
-from .store import RunRef
+from .schedule import Schedule
+from .store import REQUESTS, Mail, Request, RunRef, Timer
 
 _CHUNK = 64 * 1024
 
@@ -60,7 +69,7 @@ class FileStore:
 
     def _layout(self) -> None:
         if not self._laid_out:
-            for sub in ("run", "ready", "index/keys", "tmp", "workers"):
+            for sub in ("run", "ready", "timers", "schedules", "index/keys", "tmp", "workers"):
                 make_dirs(self.root / sub)
             self._laid_out = True
 
@@ -151,8 +160,8 @@ class FileStore:
             return []
         return sorted(name for name in names if not name.startswith("."))
 
-    def cancel_requested(self, run_id: str) -> bool:
-        return (self._run_dir(run_id) / "cancel").exists()
+    def requests(self, run_id: str) -> frozenset[str]:
+        return _requests(self._existing_run_dir(run_id))
 
     # -- acting on runs -------------------------------------------------------------
 
@@ -172,10 +181,86 @@ class FileStore:
             lock.release()
             raise
 
-    def request_cancel(self, run_id: str) -> None:
+    def request(self, run_id: str, kind: Request) -> None:
         run_dir = self._existing_run_dir(run_id)
-        atomic_create(run_dir / "cancel", b"")
+        atomic_create(run_dir / kind, b"")
         self._set_ready(run_dir.name, True)  # a parked run needs a worker to see the request
+
+    def post(self, run_id: str, mail: Mail) -> bool:
+        run_dir = self._existing_run_dir(run_id)
+        if (run_dir / "refs" / mail.key).exists():
+            return False
+        make_dirs(run_dir / "inbox")
+        if not atomic_create(
+            run_dir / "inbox" / f"{mail.key}.json", mail.model_dump_json().encode()
+        ):
+            return False
+        self._set_ready(run_dir.name, True)
+        return True
+
+    def mark_ready(self, run_id: str) -> None:
+        self._set_ready(self._existing_run_dir(run_id).name, True)
+
+    # -- timers and schedules -------------------------------------------------------
+
+    def _timer_names(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.root / "timers") if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+
+    def due_timers(self, now: datetime) -> list[Timer]:
+        due = []
+        for name in self._timer_names():
+            timer = _parse_timer(name)
+            if timer is None:
+                continue
+            if timer.due > now:
+                break
+            due.append(timer)
+        return due
+
+    def next_due(self) -> datetime | None:
+        timers = (_parse_timer(name) for name in self._timer_names())
+        return next((timer.due for timer in timers if timer is not None), None)
+
+    def clear_timer(self, timer: Timer) -> None:
+        (self.root / "timers" / _timer_name(timer)).unlink(missing_ok=True)
+
+    def _replace_timer(self, record: Path, timer: Timer | None) -> None:
+        """Point `record` (the file naming a run's or schedule's timer) at `timer`."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / "timers" / record.read_text().strip()).unlink(missing_ok=True)
+        if timer is None:
+            record.unlink(missing_ok=True)
+            return
+        self._layout()
+        name = _timer_name(timer)
+        with contextlib.suppress(FileExistsError):
+            os.close(
+                os.open(
+                    self.root / "timers" / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE
+                )
+            )
+        atomic_write(record, name.encode())
+
+    def save_schedule(self, schedule: Schedule) -> None:
+        self._layout()
+        path = self.root / "schedules" / f"{schedule.id}.json"
+        atomic_write(path, schedule.model_dump_json(indent=2).encode() + b"\n")
+        timer = None if schedule.paused else Timer(schedule.next_due, "schedule", schedule.id)
+        self._replace_timer(path.with_suffix(".timer"), timer)
+
+    def schedules(self) -> list[Schedule]:
+        folder = self.root / "schedules"
+        if not folder.is_dir():
+            return []
+        return [Schedule.model_validate_json(p.read_bytes()) for p in sorted(folder.glob("*.json"))]
+
+    def remove_schedule(self, schedule_id: str) -> None:
+        path = self.root / "schedules" / f"{schedule_id}.json"
+        self._replace_timer(path.with_suffix(".timer"), None)
+        path.unlink(missing_ok=True)
 
     def _set_ready(self, run_id: str, ready: bool) -> None:
         marker = self.root / "ready" / run_id
@@ -246,15 +331,58 @@ class FileClaim:
         self._journal.append(b"".join(dump_entry(entry) + b"\n" for entry in entries), sync=sync)
         self.entries.extend(entries)
 
-    def cancel_requested(self) -> bool:
-        return (self._dir / "cancel").exists()
+    def requests(self) -> frozenset[str]:
+        return _requests(self._dir)
+
+    def clear_request(self, kind: Request) -> None:
+        (self._dir / kind).unlink(missing_ok=True)
+
+    def mail(self) -> list[Mail]:
+        try:
+            paths = list((self._dir / "inbox").glob("*.json"))
+        except FileNotFoundError:
+            return []
+        letters = [Mail.model_validate_json(path.read_bytes()) for path in paths]
+        return sorted(letters, key=lambda mail: (mail.sent_at, mail.key))
+
+    def ack(self, mail: Mail) -> None:
+        if mail.reference_id is not None:
+            make_dirs(self._dir / "refs")
+            atomic_create(self._dir / "refs" / mail.key, b"")
+        (self._dir / "inbox" / f"{mail.key}.json").unlink(missing_ok=True)
 
     def set_ready(self, ready: bool) -> None:
         self._store._set_ready(self.spec.id, ready)
 
+    def set_timer(self, due: datetime | None) -> None:
+        timer = None if due is None else Timer(due, "run", self.spec.id)
+        self._store._replace_timer(self._dir / "timer", timer)
+
+    def has_news(self) -> bool:
+        inbox = self._dir / "inbox"
+        return bool(self.requests()) or (inbox.is_dir() and any(inbox.iterdir()))
+
     def release(self) -> None:
         self._journal.close()
         self._lock.release()
+
+
+def _requests(run_dir: Path) -> frozenset[str]:
+    return frozenset(kind for kind in REQUESTS if (run_dir / kind).exists())
+
+
+def _timer_name(timer: Timer) -> str:
+    millis = math.ceil(timer.due.timestamp() * 1000)  # never fire before the due time
+    return f"{millis:015d}-{timer.kind}-{timer.target}"
+
+
+def _parse_timer(name: str) -> Timer | None:
+    millis, _, rest = name.partition("-")
+    kind, _, target = rest.partition("-")
+    if not millis.isdigit() or kind not in ("run", "schedule") or not target:
+        return None
+    due = datetime.fromtimestamp(int(millis) / 1000, UTC)
+    return Timer(due, kind, target)  # type: ignore[arg-type]
 
 
 def _parse_journal(run_id: str, lines: list[bytes]) -> list[Entry]:

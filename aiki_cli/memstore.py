@@ -6,20 +6,24 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .entry import Entry
 from .errors import RunNotFound
 from .ids import check_run_id
 from .record import RunSpec
-from .store import RunRef
+from .schedule import Schedule
+from .store import Mail, Request, RunRef, Timer
 
 
 @dataclass
 class _Run:
     spec: RunSpec
     entries: list[Entry] = field(default_factory=list)
-    cancel: bool = False
+    requests: set[str] = field(default_factory=set)
+    inbox: dict[str, Mail] = field(default_factory=dict)
+    refs: set[str] = field(default_factory=set)
     claimed: bool = False
 
 
@@ -30,6 +34,8 @@ class MemoryStore:
         self._runs: dict[str, _Run] = {}
         self._keys: dict[tuple[str, str], str] = {}
         self._ready: dict[str, None] = {}
+        self._timers: dict[tuple[str, str], datetime] = {}
+        self._schedules: dict[str, Schedule] = {}
         self._workers: dict[str, dict[str, Any]] = {}
         self._mutex = threading.Lock()
 
@@ -74,15 +80,63 @@ class MemoryStore:
             run.claimed = True
             return MemoryClaim(self, run)
 
-    def request_cancel(self, run_id: str) -> None:
+    def request(self, run_id: str, kind: Request) -> None:
         with self._mutex:
             run = self._run(run_id)
-            run.cancel = True
+            run.requests.add(kind)
             self._ready[run.spec.id] = None
 
-    def cancel_requested(self, run_id: str) -> bool:
+    def requests(self, run_id: str) -> frozenset[str]:
         with self._mutex:
-            return self._run(run_id).cancel
+            return frozenset(self._run(run_id).requests)
+
+    def post(self, run_id: str, mail: Mail) -> bool:
+        with self._mutex:
+            run = self._run(run_id)
+            if mail.key in run.refs or mail.key in run.inbox:
+                return False
+            run.inbox[mail.key] = mail
+            self._ready[run.spec.id] = None
+            return True
+
+    def mark_ready(self, run_id: str) -> None:
+        with self._mutex:
+            self._ready[self._run(run_id).spec.id] = None
+
+    def due_timers(self, now: datetime) -> list[Timer]:
+        with self._mutex:
+            timers = [Timer(due, kind, target) for (kind, target), due in self._timers.items()]  # type: ignore[arg-type]
+        return sorted(timer for timer in timers if timer.due <= now)
+
+    def next_due(self) -> datetime | None:
+        with self._mutex:
+            return min(self._timers.values(), default=None)
+
+    def clear_timer(self, timer: Timer) -> None:
+        with self._mutex:
+            if self._timers.get((timer.kind, timer.target)) == timer.due:
+                del self._timers[timer.kind, timer.target]
+
+    def _set_timer(self, kind: str, target: str, due: datetime | None) -> None:
+        with self._mutex:
+            if due is None:
+                self._timers.pop((kind, target), None)
+            else:
+                self._timers[kind, target] = due
+
+    def save_schedule(self, schedule: Schedule) -> None:
+        with self._mutex:
+            self._schedules[schedule.id] = schedule
+        self._set_timer("schedule", schedule.id, None if schedule.paused else schedule.next_due)
+
+    def schedules(self) -> list[Schedule]:
+        with self._mutex:
+            return [self._schedules[key] for key in sorted(self._schedules)]
+
+    def remove_schedule(self, schedule_id: str) -> None:
+        with self._mutex:
+            self._schedules.pop(schedule_id, None)
+        self._set_timer("schedule", schedule_id, None)
 
     def _set_ready(self, run_id: str, ready: bool) -> None:
         with self._mutex:
@@ -121,11 +175,34 @@ class MemoryClaim:
             self._run.entries.extend(entries)
         self.entries.extend(entries)
 
-    def cancel_requested(self) -> bool:
-        return self._run.cancel
+    def requests(self) -> frozenset[str]:
+        with self._store._mutex:
+            return frozenset(self._run.requests)
+
+    def clear_request(self, kind: Request) -> None:
+        with self._store._mutex:
+            self._run.requests.discard(kind)
+
+    def mail(self) -> list[Mail]:
+        with self._store._mutex:
+            letters = list(self._run.inbox.values())
+        return sorted(letters, key=lambda mail: (mail.sent_at, mail.key))
+
+    def ack(self, mail: Mail) -> None:
+        with self._store._mutex:
+            self._run.inbox.pop(mail.key, None)
+            if mail.reference_id is not None:
+                self._run.refs.add(mail.key)
 
     def set_ready(self, ready: bool) -> None:
         self._store._set_ready(self.spec.id, ready)
+
+    def set_timer(self, due: datetime | None) -> None:
+        self._store._set_timer("run", self.spec.id, due)
+
+    def has_news(self) -> bool:
+        with self._store._mutex:
+            return bool(self._run.requests or self._run.inbox)
 
     def release(self) -> None:
         with self._store._mutex:

@@ -9,11 +9,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
 
 from .entry import Entry
 from .record import RunSpec
+from .schedule import Schedule
+
+Request = Literal["cancel", "pause", "wake"]
+REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")
+
+
+class Mail(BaseModel):
+    """Something another process left for a run: an event, or word that a child ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    kind: Literal["event", "child"]
+    sent_at: datetime
+    name: str = ""
+    data: Any = None
+    reference_id: str | None = None
+    child_id: str | None = None
+
+
+class Timer(NamedTuple):
+    """A due time in the timer index: a run to wake, or a schedule to fire."""
+
+    due: datetime
+    kind: Literal["run", "schedule"]
+    target: str
 
 
 class RunRef(NamedTuple):
@@ -34,10 +63,31 @@ class Claim(Protocol):
         """Add entries to the journal; with `sync`, durably before returning."""
         ...
 
-    def cancel_requested(self) -> bool: ...
+    def requests(self) -> frozenset[str]:
+        """The requests (cancel, pause, wake) other processes left for the run."""
+        ...
+
+    def clear_request(self, kind: Request) -> None: ...
+
+    def mail(self) -> list[Mail]:
+        """Mail not yet acknowledged, oldest first."""
+        ...
+
+    def ack(self, mail: Mail) -> None:
+        """Mail now journaled: remove it (its reference id stays known, for de-duplication)."""
+        ...
 
     def set_ready(self, ready: bool) -> None:
         """Put the run in the ready queue, or take it out."""
+        ...
+
+    def set_timer(self, due: datetime | None) -> None:
+        """Wake the run at `due` (replacing its previous due time), or never."""
+        ...
+
+    def has_news(self) -> bool:
+        """Whether requests or mail are waiting: checked after parking, so a request made
+        while the run was being parked is not lost."""
         ...
 
     def release(self) -> None: ...
@@ -66,11 +116,36 @@ class Store(Protocol):
         """The run's claim, or None when another worker holds it."""
         ...
 
-    def request_cancel(self, run_id: str) -> None:
-        """Ask whoever executes the run to cancel it at its next task boundary."""
+    def request(self, run_id: str, kind: Request) -> None:
+        """Leave a request for whoever executes the run, and queue it so one does."""
         ...
 
-    def cancel_requested(self, run_id: str) -> bool: ...
+    def requests(self, run_id: str) -> frozenset[str]: ...
+
+    def post(self, run_id: str, mail: Mail) -> bool:
+        """Leave mail for the run and queue it; False (and nothing stored) when mail with
+        the same key was posted before."""
+        ...
+
+    def mark_ready(self, run_id: str) -> None: ...
+
+    def due_timers(self, now: datetime) -> list[Timer]:
+        """Timers due at `now`, earliest first, reading only the index's due part."""
+        ...
+
+    def clear_timer(self, timer: Timer) -> None: ...
+
+    def next_due(self) -> datetime | None:
+        """The earliest due time in the timer index."""
+        ...
+
+    def save_schedule(self, schedule: Schedule) -> None:
+        """Store a schedule (replacing one with its id) and index its next due time."""
+        ...
+
+    def schedules(self) -> list[Schedule]: ...
+
+    def remove_schedule(self, schedule_id: str) -> None: ...
 
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> AbstractContextManager[None]:
         """Announce a live worker for as long as the context is open."""

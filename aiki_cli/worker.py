@@ -103,6 +103,7 @@ class Worker:
             log.info("worker %s started on %s", self.id, self.store.location)
             try:
                 while not self._stopping:
+                    await self.fire_timers()
                     claimed = self._fill()
                     if until_idle and not claimed and not self._active:
                         break
@@ -123,6 +124,24 @@ class Worker:
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+    async def fire_timers(self) -> int:
+        """Queue the runs whose due time has come and fire due schedules; how many."""
+        from .scheduler import fire
+
+        timers = self.store.due_timers(self.client.clock.now())
+        for timer in timers:
+            if timer.kind == "run":
+                with contextlib.suppress(LookupError):
+                    self.store.mark_ready(timer.target)
+            else:
+                schedule = next((s for s in self.store.schedules() if s.id == timer.target), None)
+                if schedule is not None and schedule.ref in self.registry:
+                    await fire(self.client, schedule, self.registry)
+                elif schedule is not None:
+                    continue  # another worker, which loads the version, fires it
+            self.store.clear_timer(timer)
+        return len(timers)
 
     def _fill(self) -> int:
         """Claim ready runs up to the concurrency limit; how many were claimed."""

@@ -177,14 +177,14 @@ def test_a_new_claim_sees_the_journal(store: Store, claimed: Claim) -> None:
 def test_a_cancel_request_is_seen_and_queues_the_run(store: Store, claimed: Claim) -> None:
     run_id = claimed.spec.id
     claimed.set_ready(False)
-    assert store.cancel_requested(run_id) is False
-    assert claimed.cancel_requested() is False
-    store.request_cancel(run_id)
-    assert store.cancel_requested(run_id) is True
-    assert claimed.cancel_requested() is True
+    assert "cancel" not in store.requests(run_id)
+    assert "cancel" not in claimed.requests()
+    store.request(run_id, "cancel")
+    assert "cancel" in store.requests(run_id)
+    assert "cancel" in claimed.requests()
     assert store.ready_runs() == [run_id]
-    store.request_cancel(run_id)  # asking twice is harmless
-    assert store.cancel_requested(run_id) is True
+    store.request(run_id, "cancel")  # asking twice is harmless
+    assert "cancel" in store.requests(run_id)
 
 
 UNKNOWN = new_run_id(T0, bytes(10))
@@ -192,7 +192,7 @@ UNKNOWN = new_run_id(T0, bytes(10))
 
 def test_an_unknown_run_is_not_found(store: Store, spec: Specs) -> None:
     store.create_run(spec())
-    for act in (store.read_run, store.claim, store.request_cancel):
+    for act in (store.read_run, store.claim, store.requests, store.mark_ready):
         with pytest.raises(RunNotFound) as caught:
             act(UNKNOWN)
         assert caught.value.exit_code == 4
@@ -210,7 +210,7 @@ def test_a_malformed_id_is_refused_before_any_file_is_touched(
 ) -> None:
     store.create_run(spec())
     before = snapshot(tmp_path)
-    for act in (store.read_run, store.claim, store.request_cancel, store.cancel_requested):
+    for act in (store.read_run, store.claim, store.requests, store.mark_ready):
         with pytest.raises(InvalidRunId) as caught:
             act(bad_id)
         assert caught.value.exit_code == 2
