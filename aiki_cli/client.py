@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from . import control
 from .canonical import input_hash
 from .clock import Clock, SystemClock
-from .engine import transition
+from .codec import Codec
+from .duration import parse_duration
 from .entry import Entry
-from .errors import BadInput, IdempotencyConflict, IllegalTransition, RunDamaged, WaitTimeout
+from .errors import BadInput, IdempotencyConflict, RunDamaged, WaitTimeout
 from .handle import RunHandle
-from .ids import check_run_id, new_run_id
-from .journal import current_status, summarize
-from .record import RunInfo, RunSpec
+from .ids import check_run_id
+from .journal import summarize
+from .record import RunInfo, RunSpec, new_spec
 from .status import RunStatus
 from .store import Store, open_store
 from .workflow import WorkflowVersion
@@ -38,24 +40,36 @@ class Client:
         return f"<aiki client {self.store.location}>"
 
     async def start(
-        self, version: WorkflowVersion, input: Any = None, *, idempotency_key: str | None = None
+        self,
+        version: WorkflowVersion,
+        input: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        delay: float | str | timedelta | None = None,
     ) -> RunHandle:
-        """Create a pending run of `version`; with a key already used, the run it started."""
-        return RunHandle(self, self.create(version, input, idempotency_key).id)
+        """Create a pending run of `version` (due after `delay`, if set); with a key
+        already used, the run that key started."""
+        return RunHandle(self, self.create(version, input, idempotency_key, delay=delay).id)
 
     def create(
-        self, version: WorkflowVersion, input: Any, idempotency_key: str | None = None
+        self,
+        version: WorkflowVersion,
+        input: Any,
+        idempotency_key: str | None = None,
+        *,
+        delay: float | str | timedelta | None = None,
     ) -> RunSpec:
         _check_key(idempotency_key)
+        wait = None if delay is None else _delay(delay)
         data = version.inputs.encode(input)
         now = self.clock.now()
-        spec = RunSpec(
-            id=new_run_id(now, secrets.token_bytes(10)),
-            workflow=version.name,
-            version=version.version,
-            input=data,
-            created_at=now,
+        spec = new_spec(
+            version.name,
+            version.version,
+            data,
+            now,
             idempotency_key=idempotency_key,
+            not_before=None if wait is None else now + wait,
         )
         stored = self.store.create_run(spec)
         if stored.id != spec.id:
@@ -117,42 +131,53 @@ class Client:
             delay = min(delay * 1.5, 0.2)
 
     async def cancel(self, run_id: str) -> RunInfo:
-        """Cancel a run now if no worker executes it, else ask its worker to.
-
-        Cancelling a cancelled run does nothing; a completed or failed run cannot be.
-        """
-        info = await self.get(run_id)
-        if info.status != RunStatus.CANCELLED:
-            _check_cancellable(info.id, info.status)
-            claim = self.store.claim(run_id)
-            if claim is None:
-                self.store.request(run_id, "cancel")
-            else:
-                try:
-                    status = current_status(claim.entries)
-                    if status != RunStatus.CANCELLED:
-                        _check_cancellable(run_id, status)
-                        transition(
-                            claim,
-                            self.clock,
-                            status,
-                            RunStatus.CANCELLED,
-                            attempt=info.attempt,
-                            reason="cancelled",
-                        )
-                finally:
-                    claim.release()
+        """Cancel a run and its descendants: now if no worker executes it, else at its next
+        task boundary. Cancelling a cancelled run does nothing; an ended one cannot be."""
+        control.cancel(self.store, self.clock, run_id)
         return await self.get(run_id)
+
+    async def pause(self, run_id: str) -> RunInfo:
+        """Pause a run: it is not executed until resumed."""
+        control.pause(self.store, self.clock, run_id)
+        return await self.get(run_id)
+
+    async def resume(self, run_id: str) -> RunInfo:
+        control.resume(self.store, self.clock, run_id)
+        return await self.get(run_id)
+
+    async def wake(self, run_id: str) -> RunInfo:
+        """End a sleeping run's sleep now."""
+        control.wake(self.store, run_id)
+        return await self.get(run_id)
+
+    async def retry(self, run_id: str) -> RunInfo:
+        """Run a failed or cancelled run again under its id, completed tasks memoized."""
+        control.retry(self.store, self.clock, run_id)
+        return await self.get(run_id)
+
+    async def send(
+        self,
+        run_id: str,
+        event: str,
+        data: Any = None,
+        *,
+        reference_id: str | None = None,
+        version: WorkflowVersion | None = None,
+    ) -> bool:
+        """Send an event to a run; False when `reference_id` was sent to it before.
+
+        With the run's `version`, data is validated by the model it declares for `event`.
+        """
+        codec = version.events.get(event) if version is not None else None
+        payload = (
+            codec.encode(data)
+            if codec is not None
+            else Codec(None, f"data of event {event!r}").encode(data)
+        )
+        return control.send(self.store, self.clock, run_id, event, payload, reference_id)
 
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())
-
-
-def _check_cancellable(run_id: str, status: RunStatus) -> None:
-    if status.terminal:
-        raise IllegalTransition(
-            run_id, status, RunStatus.CANCELLED, "only runs that have not ended can be cancelled"
-        )
 
 
 def _check_key(key: str | None) -> None:
@@ -160,6 +185,13 @@ def _check_key(key: str | None) -> None:
         raise BadInput(
             f"an idempotency key is a non-empty string of at most {MAX_KEY_LENGTH} characters"
         )
+
+
+def _delay(value: float | str | timedelta) -> timedelta:
+    try:
+        return parse_duration(value, "the delay")
+    except ValueError as error:
+        raise BadInput(str(error)) from None
 
 
 def _check_same_start(stored: RunSpec, spec: RunSpec) -> None:

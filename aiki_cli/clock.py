@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -11,7 +12,14 @@ class Clock(Protocol):
         """The current time, UTC-aware."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass (a test clock just moves on)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

@@ -1,108 +1,184 @@
 """The engine: executes one claimed run from where its journal left off.
 
 It joins the pure pieces (journal folding, the replay book, the transition table) to the
-store: it decides what the run's status becomes and journals it; it never prints.
+store: it delivers the run's mail, acts on requests, runs the workflow's code until it
+ends or every branch of it waits, and journals what the run's status becomes. It never
+prints.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
+from datetime import datetime, timedelta
 from typing import Any
 
+from . import control
 from .clock import Clock
-from .entry import ErrorInfo, Recovered, StatusChanged
+from .control import transition
+from .entry import ErrorInfo, EventReceived, Recovered
 from .errors import (
     AikiError,
     CancelSignal,
     FailSignal,
+    InputInvalid,
+    PauseSignal,
     RecoveryLimitExceeded,
     ReleaseSignal,
+    SuspendSignal,
     describe,
 )
-from .journal import summarize
+from .journal import last_status, summarize
 from .record import RunInfo
-from .replay import ReplayBook
 from .run import Run
-from .status import RunStatus, check_transition
-from .store import Claim
+from .status import RunStatus
+from .store import Claim, Mail, Store
 from .workflow import WorkflowVersion
 
 log = logging.getLogger("aiki.engine")
 
 DEFAULT_MAX_RECOVERIES = 10
+WORKFLOW_RETRY = "workflow retry"
 
-
-def transition(
-    claim: Claim, clock: Clock, old: RunStatus, new: RunStatus, *, attempt: int = 1, **fields: Any
-) -> RunStatus:
-    """Journal a status change the transition table allows; keep the ready queue in step."""
-    check_transition(claim.spec.id, old, new)
-    claim.append(StatusChanged(at=clock.now(), old=old, new=new, attempt=attempt, **fields))
-    if new != RunStatus.RUNNING and new != RunStatus.PENDING:
-        claim.set_ready(False)
-    return new
+Outcome = tuple[RunStatus, dict[str, Any]]
 
 
 class Engine:
     def __init__(
         self,
         registry: Mapping[str, WorkflowVersion],
+        store: Store,
         *,
         clock: Clock,
         worker_id: str,
         max_recoveries: int = DEFAULT_MAX_RECOVERIES,
         stopping: Callable[[], bool] = lambda: False,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.registry = registry
+        self.store = store
         self.clock = clock
         self.worker_id = worker_id
         self.max_recoveries = max_recoveries
         self.stopping = stopping
+        self.draw = draw
 
     async def execute(self, claim: Claim, executor: Executor | None = None) -> RunStatus:
-        """Run the claimed run until it ends or must stop; return its new status."""
+        """Run the claimed run until it ends, parks or must stop; return its new status."""
+        self._deliver(claim)
         info = summarize(claim.spec, claim.entries)
-        status = info.status
-        if status.terminal or status == RunStatus.PAUSED:
-            claim.set_ready(False)
-            return status
-        if "cancel" in claim.requests():
-            return self._end(claim, info, status, RunStatus.CANCELLED, reason="cancel requested")
-        if status == RunStatus.RUNNING and self._recover(claim, info):
+        settled = self._settle_requests(claim, info)
+        if settled is not None:
+            return settled
+        if info.status == RunStatus.RUNNING and self._recover(claim, info):
             return RunStatus.FAILED
         version = self.registry[claim.spec.ref]
-        self._end(claim, info, status, RunStatus.RUNNING, worker=self.worker_id)
+        last = last_status(claim.entries)
+        attempt = info.attempt + (1 if last is not None and last.reason == WORKFLOW_RETRY else 0)
+        self._end(claim, info.status, RunStatus.RUNNING, attempt, worker=self.worker_id)
+        if info.due_at is not None:
+            claim.set_timer(None)
         run = Run(
             claim,
-            ReplayBook(claim.entries),
+            self.store,
             clock=self.clock,
             executor=executor,
-            attempt=info.attempt,
+            attempt=attempt,
             boundary=lambda: self._boundary(claim),
+            events=version.events,
+            draw=self.draw,
         )
         try:
-            new, fields = await self._drive(version, run, claim.spec.input)
+            new, fields = await self._drive(version, run, claim)
             await run.close()
         except asyncio.CancelledError:
             await asyncio.shield(run.close(grace=0))
-            self._end(claim, info, RunStatus.RUNNING, RunStatus.PENDING, reason="worker stopped")
+            self._end(claim, RunStatus.RUNNING, RunStatus.PENDING, attempt, reason="worker stopped")
             raise
-        return self._end(claim, info, RunStatus.RUNNING, new, **fields)
+        self._end(claim, RunStatus.RUNNING, new, attempt, **fields)
+        self._after(claim, new, fields.get("until"))
+        return new
+
+    def _deliver(self, claim: Claim) -> None:
+        """Journal the events in the run's inbox (each once), then clear the inbox."""
+        letters = claim.mail()
+        seen = {e.key for e in claim.entries if isinstance(e, EventReceived)} if letters else set()
+        for mail in letters:
+            if mail.kind == "event" and mail.key not in seen:
+                claim.append(
+                    EventReceived(
+                        at=self.clock.now(),
+                        name=mail.name,
+                        key=mail.key,
+                        data=mail.data,
+                        reference_id=mail.reference_id,
+                    )
+                )
+            claim.ack(mail)
+
+    def _settle_requests(self, claim: Claim, info: RunInfo) -> RunStatus | None:
+        """Act on what needs no code: ended runs, requests, a start that is not due yet.
+        Returns the run's status when there is nothing to execute."""
+        status, requests = info.status, claim.requests()
+        if status.terminal or status == RunStatus.PAUSED:
+            claim.set_ready(False)
+            return status
+        if "cancel" in requests:
+            return self._cancel(claim, status, info.attempt)
+        if "pause" in requests:
+            claim.clear_request("pause")
+            claim.set_timer(None)
+            return self._end(claim, status, RunStatus.PAUSED, info.attempt, reason="paused")
+        if "wake" in requests and status != RunStatus.SLEEPING:
+            claim.clear_request("wake")  # the sleep it was meant for has ended
+        not_before = claim.spec.not_before
+        if status == RunStatus.PENDING and not_before is not None and not_before > self.clock.now():
+            claim.set_timer(not_before)
+            claim.set_ready(False)
+            return status
+        return None
 
     def _end(
-        self, claim: Claim, info: RunInfo, old: RunStatus, new: RunStatus, **fields: Any
+        self, claim: Claim, old: RunStatus, new: RunStatus, attempt: int, **fields: Any
     ) -> RunStatus:
         log.info("run %s: %s -> %s", claim.spec.id, old, new)
-        return transition(claim, self.clock, old, new, attempt=info.attempt, **fields)
+        return transition(claim, self.clock, old, new, attempt=attempt, **fields)
+
+    def _after(self, claim: Claim, new: RunStatus, until: datetime | None) -> None:
+        """Keep timers, the queue, the parent and the children in step with `new`."""
+        if new.parked:
+            claim.set_timer(until)
+            if claim.has_news():  # a request or mail arrived while the run was parking
+                claim.set_ready(True)
+        if new == RunStatus.CANCELLED:
+            control.cancel_children(self.store, self.clock, claim.spec.id)
+        if new.terminal and claim.spec.parent_id is not None:
+            self._tell_parent(claim.spec.id, claim.spec.parent_id)
+
+    def _tell_parent(self, run_id: str, parent_id: str) -> None:
+        mail = Mail(key=f"child-{run_id}", kind="child", sent_at=self.clock.now(), child_id=run_id)
+        try:
+            self.store.post(parent_id, mail)
+        except LookupError:
+            log.warning("run %s: its parent %s is gone", run_id, parent_id)
+
+    def _cancel(self, claim: Claim, status: RunStatus, attempt: int) -> RunStatus:
+        self._end(claim, status, RunStatus.CANCELLED, attempt, reason="cancel requested")
+        claim.set_timer(None)
+        self._after(claim, RunStatus.CANCELLED, None)
+        return RunStatus.CANCELLED
 
     def _boundary(self, claim: Claim) -> None:
         if self.stopping():
             raise ReleaseSignal()
-        if "cancel" in claim.requests():
+        requests = claim.requests()
+        if "cancel" in requests:
             raise CancelSignal()
+        if "pause" in requests:
+            raise PauseSignal()
 
     def _recover(self, claim: Claim, info: RunInfo) -> bool:
         """Count a takeover of a run whose worker died; True if that failed the run."""
@@ -113,25 +189,64 @@ class Engine:
             return False
         in_flight = sorted({call.name for call in info.tasks if call.status == "running"})
         error = RecoveryLimitExceeded(claim.spec.id, count, self.max_recoveries, in_flight)
-        self._end(claim, info, RunStatus.RUNNING, RunStatus.FAILED, error=_error(error))
+        self._end(claim, RunStatus.RUNNING, RunStatus.FAILED, info.attempt, error=_error(error))
         return True
 
-    async def _drive(
-        self, version: WorkflowVersion, run: Run, data: Any
-    ) -> tuple[RunStatus, dict[str, Any]]:
+    async def _drive(self, version: WorkflowVersion, run: Run, claim: Claim) -> Outcome:
         """Call the workflow's code and translate how it ended into a status."""
         try:
-            value = await version.exec(version.inputs.decode(data), run)
+            value = await _watch(run, version.exec(version.inputs.decode(claim.spec.input), run))
             return RunStatus.COMPLETED, {"result": version.outputs.encode(value)}
+        except SuspendSignal:
+            status, until = run.parked()
+            return status, {"until": until}
         except CancelSignal:
             return RunStatus.CANCELLED, {"reason": "cancel requested"}
+        except PauseSignal:
+            claim.clear_request("pause")
+            return RunStatus.PAUSED, {"reason": "paused"}
         except ReleaseSignal:
             return RunStatus.PENDING, {"reason": "worker stopped"}
         except FailSignal as signal:
             return RunStatus.FAILED, {"error": _error(signal.error)}
         except Exception as error:
             log.info("run %s failed: %s", run.id, error)
+            return self._failed(version, run.attempt, error)
+
+    def _failed(self, version: WorkflowVersion, attempt: int, error: Exception) -> Outcome:
+        """Failed for good, or (by the version's retry policy) to be tried again later."""
+        delay = (
+            None
+            if isinstance(error, InputInvalid)
+            else version.retry.delay_after(attempt, self.draw())
+        )
+        if delay is None:
             return RunStatus.FAILED, {"error": _error(error)}
+        until = self.clock.now() + timedelta(seconds=delay)
+        return RunStatus.AWAITING_RETRY, {
+            "until": until,
+            "error": _error(error),
+            "reason": WORKFLOW_RETRY,
+        }
+
+
+async def _watch(run: Run, code: Any) -> Any:
+    """Await the workflow's code; park the run once every branch of it waits."""
+    body = asyncio.ensure_future(code)
+    try:
+        while not body.done():
+            changed = asyncio.ensure_future(run.changed.wait())
+            await asyncio.wait({body, changed}, return_when=asyncio.FIRST_COMPLETED)
+            changed.cancel()
+            if not body.done():
+                run.changed.clear()
+                if await run.blocked():
+                    run.suspend()
+        return body.result()
+    finally:
+        if not body.done():
+            body.cancel()
+            await asyncio.gather(body, return_exceptions=True)
 
 
 def _error(error: AikiError | Exception) -> ErrorInfo:

@@ -38,6 +38,7 @@ class StatusChanged(_Entry):
     attempt: int = 1
     reason: str | None = None
     worker: str | None = None
+    until: datetime | None = None
     result: Any = None
     error: ErrorInfo | None = None
 
@@ -61,12 +62,15 @@ class TaskCompleted(_Entry):
 
 
 class TaskFailed(_Entry):
+    """A task attempt raised; with `retry_at`, another attempt follows at that time."""
+
     type: Literal["task_failed"] = "task_failed"
     at: datetime
     task: str
     hash: str
     error: ErrorInfo
     attempt: int = 1
+    retry_at: datetime | None = None
 
 
 class Recovered(_Entry):
@@ -78,8 +82,87 @@ class Recovered(_Entry):
     worker: str | None = None
 
 
+class SleepStarted(_Entry):
+    """The `seq`-th sleep named `name` began; it ends at `until` unless woken first."""
+
+    type: Literal["sleep_started"] = "sleep_started"
+    at: datetime
+    name: str
+    seq: int
+    until: datetime
+
+
+class SleepEnded(_Entry):
+    type: Literal["sleep_ended"] = "sleep_ended"
+    at: datetime
+    name: str
+    seq: int
+    woken: bool = False
+
+
+class EventReceived(_Entry):
+    """An event was delivered to the run (in the order events are consumed)."""
+
+    type: Literal["event_received"] = "event_received"
+    at: datetime
+    name: str
+    key: str
+    data: Any = None
+    reference_id: str | None = None
+
+
+class EventWaited(_Entry):
+    """The `seq`-th wait for event `name` began; it times out at `until`, if set."""
+
+    type: Literal["event_wait"] = "event_wait"
+    at: datetime
+    name: str
+    seq: int
+    until: datetime | None = None
+
+
+class EventTimedOut(_Entry):
+    type: Literal["event_timeout"] = "event_timeout"
+    at: datetime
+    name: str
+    seq: int
+
+
+class ChildStarted(_Entry):
+    """The run started its `seq`-th child run."""
+
+    type: Literal["child_started"] = "child_started"
+    at: datetime
+    seq: int
+    child: str
+    workflow: str
+    version: str
+
+
+class ChildEnded(_Entry):
+    """The run saw a child end; replay gives the awaiting code this outcome."""
+
+    type: Literal["child_ended"] = "child_ended"
+    at: datetime
+    child: str
+    status: RunStatus
+    result: Any = None
+    error: ErrorInfo | None = None
+
+
 Entry = Annotated[
-    StatusChanged | TaskStarted | TaskCompleted | TaskFailed | Recovered,
+    StatusChanged
+    | TaskStarted
+    | TaskCompleted
+    | TaskFailed
+    | Recovered
+    | SleepStarted
+    | SleepEnded
+    | EventReceived
+    | EventWaited
+    | EventTimedOut
+    | ChildStarted
+    | ChildEnded,
     Field(discriminator="type"),
 ]
 _ENTRY: TypeAdapter[Entry] = TypeAdapter(Entry)

@@ -11,12 +11,15 @@
     │   └── ConfigError
     ├── NotFound (LookupError)       exit 4
     │   ├── RunNotFound
-    │   └── WorkflowNotFound
+    │   ├── WorkflowNotFound
+    │   └── ScheduleNotFound
     ├── WaitTimeout (TimeoutError)   exit 5
     ├── RunFailed                    exit 1: the awaited run failed
     ├── RunCancelled                 exit 3: the awaited run was cancelled
     ├── RunDamaged                   exit 1: a run's files cannot be read
     ├── TaskFailed                   what workflow code sees when a task raised
+    ├── ChildFailed                  … when a child run it awaits failed
+    ├── ChildCancelled               … when a child run it awaits was cancelled
     ├── DivergenceError              the code no longer matches the run's journal
     └── RecoveryLimitExceeded        the run's worker died too many times
 
@@ -136,6 +139,17 @@ class WorkflowNotFound(NotFound):
         super().__init__(f"unknown workflow {ref!r}; known: {listed}")
 
 
+class ScheduleNotFound(NotFound):
+    """No schedule has that id."""
+
+    def __init__(self, schedule_id: str, where: str) -> None:
+        self.schedule_id = schedule_id
+        shown = schedule_id if len(schedule_id) <= 64 else schedule_id[:64] + "…"
+        super().__init__(
+            f"no schedule {shown!r} in {where}; `aiki schedule list` shows the schedules there"
+        )
+
+
 class WaitTimeout(AikiError, TimeoutError):
     """Timed out waiting for the run."""
 
@@ -185,6 +199,24 @@ class TaskFailed(AikiError):
         super().__init__(f"task {task!r} failed: {error_type}: {message}")
 
 
+class ChildFailed(AikiError):
+    """A child run failed."""
+
+    def __init__(self, child_id: str, error_type: str, message: str) -> None:
+        self.child_id = child_id
+        self.error_type = error_type
+        self.error_message = message
+        super().__init__(f"child run {child_id} failed: {error_type}: {message}")
+
+
+class ChildCancelled(AikiError):
+    """A child run was cancelled."""
+
+    def __init__(self, child_id: str) -> None:
+        self.child_id = child_id
+        super().__init__(f"child run {child_id} was cancelled")
+
+
 class DivergenceError(AikiError):
     """The workflow's code no longer matches the run's journal."""
 
@@ -221,6 +253,14 @@ class CancelSignal(Signal):
 
 class ReleaseSignal(Signal):
     """The worker is stopping; the run goes back to the queue."""
+
+
+class PauseSignal(Signal):
+    """The run was paused at a task boundary."""
+
+
+class SuspendSignal(Signal):
+    """Every branch of the run waits for time, an event or a child: the run parks."""
 
 
 class FailSignal(Signal):

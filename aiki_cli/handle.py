@@ -10,6 +10,7 @@ from .status import RunStatus
 
 if TYPE_CHECKING:
     from .client import Client
+    from .run import Run
 
 
 class RunHandle:
@@ -39,3 +40,23 @@ class RunHandle:
     async def cancel(self) -> RunInfo:
         """Cancel the run (at its next task boundary if it is executing)."""
         return await self.client.cancel(self.id)
+
+    async def send(self, event: str, data: Any = None, *, reference_id: str | None = None) -> bool:
+        """Send an event to the run; False when `reference_id` was sent before."""
+        return await self.client.send(self.id, event, data, reference_id=reference_id)
+
+
+class ChildHandle:
+    """A child run, as its parent workflow sees it."""
+
+    def __init__(self, parent: Run, run_id: str) -> None:
+        self._parent = parent
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"<child run {self.id}>"
+
+    async def wait_for_completion(self) -> Any:
+        """The child's result; the parent parks in `awaiting_child` until the child ends.
+        Raises `ChildFailed` or `ChildCancelled` when it did not complete."""
+        return await self._parent._await_child(self.id)

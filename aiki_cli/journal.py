@@ -5,17 +5,30 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Iterable
 
-from .entry import Entry, Recovered, StatusChanged, TaskCompleted, TaskFailed, TaskStarted
+from .entry import (
+    ChildStarted,
+    Entry,
+    Recovered,
+    StatusChanged,
+    TaskCompleted,
+    TaskFailed,
+    TaskStarted,
+)
 from .record import RunInfo, RunSpec, TaskInfo
 from .status import RunStatus
 
 
 def current_status(entries: Iterable[Entry]) -> RunStatus:
-    status = RunStatus.PENDING
+    last = last_status(entries)
+    return RunStatus.PENDING if last is None else last.new
+
+
+def last_status(entries: Iterable[Entry]) -> StatusChanged | None:
+    last = None
     for entry in entries:
         if isinstance(entry, StatusChanged):
-            status = entry.new
-    return status
+            last = entry
+    return last
 
 
 def summarize(
@@ -31,39 +44,62 @@ def summarize(
         created_at=spec.created_at,
         updated_at=spec.created_at,
         idempotency_key=spec.idempotency_key,
+        parent_id=spec.parent_id,
+        due_at=spec.not_before,
     )
     open_calls: defaultdict[tuple[str, str], deque[TaskInfo]] = defaultdict(deque)
+    retrying: defaultdict[tuple[str, str], deque[TaskInfo]] = defaultdict(deque)
     for entry in entries:
         info.updated_at = entry.at
         if isinstance(entry, StatusChanged):
             _apply_status(info, entry)
+            if entry.new == RunStatus.RUNNING:
+                open_calls.clear()  # calls left open by a dead worker stay interrupted
         elif isinstance(entry, Recovered):
             info.recoveries = entry.count
+        elif isinstance(entry, ChildStarted):
+            info.children.append(entry.child)
         elif isinstance(entry, TaskStarted):
-            call = TaskInfo(
-                name=entry.task,
-                hash=entry.hash,
-                status="running",
-                attempts=entry.attempt,
-                started_at=entry.at,
-            )
-            info.tasks.append(call)
-            open_calls[entry.task, entry.hash].append(call)
-        else:
-            _finish_call(info, open_calls[entry.task, entry.hash], entry)
+            _start_call(info, open_calls, retrying, entry)
+        elif isinstance(entry, TaskCompleted | TaskFailed):
+            address = (entry.task, entry.hash)
+            call = _finish_call(info, open_calls[address], entry)
+            if isinstance(entry, TaskFailed) and entry.retry_at is not None:
+                call.status = "retrying"
+                retrying[address].append(call)
     info.cancel_requested = cancel_requested and not info.status.terminal
     return info
+
+
+def _start_call(
+    info: RunInfo,
+    open_calls: defaultdict[tuple[str, str], deque[TaskInfo]],
+    retrying: defaultdict[tuple[str, str], deque[TaskInfo]],
+    entry: TaskStarted,
+) -> None:
+    address = (entry.task, entry.hash)
+    if entry.attempt > 1 and retrying[address]:
+        call = retrying[address].popleft()  # another attempt of the same call
+    else:
+        call = TaskInfo(name=entry.task, hash=entry.hash, status="running", attempts=0)
+        info.tasks.append(call)
+    call.status, call.attempts, call.started_at = "running", entry.attempt, entry.at
+    call.finished_at = call.duration_ms = call.error = None
+    open_calls[address].append(call)
 
 
 def _apply_status(info: RunInfo, entry: StatusChanged) -> None:
     info.status = entry.new
     info.attempt = entry.attempt
+    info.due_at = entry.until
     if entry.new == RunStatus.COMPLETED:
         info.result = entry.result
-    if entry.new == RunStatus.FAILED:
+    if entry.error is not None:
         info.error = entry.error
-    elif entry.new == RunStatus.PENDING:
+    elif entry.new in (RunStatus.COMPLETED, RunStatus.PENDING):
         info.error = None
+    if entry.new == RunStatus.PENDING and entry.old in (RunStatus.FAILED, RunStatus.CANCELLED):
+        info.recoveries = 0  # retried in place: a fresh start
     if entry.new == RunStatus.RUNNING:
         # A call left open by a worker that died is no longer running.
         for call in info.tasks:
@@ -73,7 +109,7 @@ def _apply_status(info: RunInfo, entry: StatusChanged) -> None:
 
 def _finish_call(
     info: RunInfo, open_calls: deque[TaskInfo], entry: TaskCompleted | TaskFailed
-) -> None:
+) -> TaskInfo:
     if open_calls:
         call = open_calls.popleft()
     else:
@@ -86,3 +122,4 @@ def _finish_call(
         call.duration_ms = round((entry.at - call.started_at).total_seconds() * 1000, 3)
     if isinstance(entry, TaskFailed):
         call.error = entry.error
+    return call

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from .entry import ErrorInfo
+from .ids import new_run_id
 from .status import RunStatus
 
 FORMAT = 1
@@ -26,10 +28,35 @@ class RunSpec(BaseModel):
     input: Any = None
     created_at: datetime
     idempotency_key: str | None = None
+    parent_id: str | None = None
+    not_before: datetime | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.workflow}@{self.version}"
+
+
+def new_spec(
+    workflow: str,
+    version: str,
+    input: Any,
+    now: datetime,
+    *,
+    idempotency_key: str | None = None,
+    parent_id: str | None = None,
+    not_before: datetime | None = None,
+) -> RunSpec:
+    """The start record of a new run, with a fresh id."""
+    return RunSpec(
+        id=new_run_id(now, secrets.token_bytes(10)),
+        workflow=workflow,
+        version=version,
+        input=input,
+        created_at=now,
+        idempotency_key=idempotency_key,
+        parent_id=parent_id,
+        not_before=not_before,
+    )
 
 
 class TaskInfo(BaseModel):
@@ -61,11 +88,14 @@ class RunInfo(BaseModel):
     recoveries: int = 0
     cancel_requested: bool = False
     idempotency_key: str | None = None
+    parent_id: str | None = None
+    due_at: datetime | None = None
+    children: list[str] = []
     tasks: list[TaskInfo] = []
 
     def document(self, *, full: bool = True) -> dict[str, Any]:
         """The stable JSON document; without input and result when not `full` (for lists)."""
-        exclude = {"tasks"} if full else {"input", "result", "tasks"}
+        exclude = {"tasks"} if full else {"input", "result", "tasks", "children"}
         doc = self.model_dump(mode="json", exclude=exclude)
         if full:
             doc["tasks"] = [task.model_dump(mode="json") for task in self.tasks]

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .canonical import Address
-from .entry import Entry, ErrorInfo, TaskCompleted, TaskFailed
+from .entry import Entry, ErrorInfo, StatusChanged, TaskCompleted, TaskFailed
 
 
 @dataclass(frozen=True)
@@ -24,19 +25,58 @@ class Outcome:
     error: ErrorInfo | None = None
 
 
+@dataclass(frozen=True)
+class Retry:
+    """A call whose last attempt failed and will be tried again."""
+
+    failures: int
+    at: datetime
+
+
 class ReplayBook:
+    """Failures recorded in an earlier attempt of the run are not outcomes: a retried run
+    runs its failed tasks again and replays only what completed."""
+
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._queues: dict[Address, deque[Outcome]] = {}
+        self._retries: dict[Address, Retry] = {}
         self.remaining = 0
         self.consumed = 0
+        attempt = 1
         for entry in entries:
-            if isinstance(entry, TaskCompleted):
+            if isinstance(entry, StatusChanged) and entry.attempt > attempt:
+                attempt = entry.attempt
+                self._forget_failures()
+            elif isinstance(entry, TaskCompleted):
                 self._add(Address(entry.task, entry.hash), Outcome(output=entry.output))
-            elif isinstance(entry, TaskFailed):
+            elif isinstance(entry, TaskFailed) and entry.retry_at is None:
                 self._add(Address(entry.task, entry.hash), Outcome(error=entry.error))
+            elif isinstance(entry, TaskFailed) and entry.retry_at is not None:
+                self.note_retry(Address(entry.task, entry.hash), entry.retry_at)
+
+    def _forget_failures(self) -> None:
+        for address, queue in self._queues.items():
+            kept = deque(outcome for outcome in queue if outcome.error is None)
+            self.remaining -= len(queue) - len(kept)
+            self._queues[address] = kept
+        self._retries.clear()
+
+    def note_retry(self, address: Address, at: datetime) -> None:
+        """Record a failed attempt of the next call at `address`, to be tried again at `at`."""
+        earlier = self._retries.get(address)
+        self._retries[address] = Retry((earlier.failures if earlier else 0) + 1, at)
+
+    def settled(self, address: Address) -> None:
+        """The call at `address` now has its outcome; later calls start from attempt one."""
+        self._retries.pop(address, None)
+
+    def retry(self, address: Address) -> Retry | None:
+        """The pending retry of the next call at `address`, if its last attempt failed."""
+        return self._retries.get(address)
 
     def _add(self, address: Address, outcome: Outcome) -> None:
         self._queues.setdefault(address, deque()).append(outcome)
+        self._retries.pop(address, None)
         self.remaining += 1
 
     def take(self, address: Address) -> Outcome | None:

@@ -1,33 +1,88 @@
-"""The run context a workflow receives: its id and logger, and the durable task call.
+"""The run context a workflow receives: its id and logger, and the durable calls —
+tasks, sleeps, event waits and child runs.
 
 A task call is check recorded → run → record: its content address (task name + input
 hash) is looked up in the replay book; a recorded outcome is returned as it was, and
 only a call with nothing recorded executes, its result journaled before the workflow
-moves on.
+moves on. Sleeps, event waits and children are matched by name and occurrence.
+
+When a call must wait (a sleep, an event, a child, a retry's delay), it registers a park
+and waits. The engine parks the whole run once every branch of it waits and no task is
+in flight; the run then holds no worker slot and is replayed to the same point when its
+due time, event or child arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, MutableMapping
+import random
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .canonical import Address, input_hash
 from .clock import Clock
-from .entry import ErrorInfo, TaskCompleted, TaskStarted
+from .codec import Codec
+from .duration import parse_duration
+from .entry import (
+    ChildEnded,
+    ChildStarted,
+    Entry,
+    ErrorInfo,
+    EventReceived,
+    EventTimedOut,
+    EventWaited,
+    SleepEnded,
+    SleepStarted,
+    StatusChanged,
+    TaskCompleted,
+    TaskStarted,
+)
 from .entry import TaskFailed as TaskFailedEntry
-from .errors import DivergenceError, FailSignal, Signal, TaskFailed, describe
+from .errors import (
+    ChildCancelled,
+    ChildFailed,
+    DivergenceError,
+    FailSignal,
+    InputInvalid,
+    Signal,
+    SuspendSignal,
+    TaskFailed,
+    describe,
+)
+from .journal import summarize
+from .record import new_spec
 from .replay import Outcome, ReplayBook
-from .store import Claim
+from .status import RunStatus
+from .store import Claim, Store
 
 if TYPE_CHECKING:
+    from .handle import ChildHandle
     from .task import Task
+    from .workflow import WorkflowVersion
 
 # How many event-loop turns without progress prove that no concurrent branch of the
-# workflow is still about to consume a recorded result (see `Run._settle`).
+# workflow is still about to consume a recorded result or to ask to wait.
 _SETTLE_TURNS = 10
+# A task retry due this soon waits in the worker; a later one parks the run.
+SHORT_WAIT = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """What `run.wait_for_event` returns: the event's data, or that the wait timed out."""
+
+    name: str
+    data: Any = None
+    timed_out: bool = False
+
+    @property
+    def received(self) -> bool:
+        return not self.timed_out
 
 
 class Run:
@@ -36,12 +91,14 @@ class Run:
     def __init__(
         self,
         claim: Claim,
-        book: ReplayBook,
+        store: Store,
         *,
         clock: Clock,
         executor: Executor | None,
         attempt: int,
         boundary: Callable[[], None],
+        events: Mapping[str, Codec] | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.id = claim.spec.id
         self.workflow = claim.spec.workflow
@@ -49,11 +106,19 @@ class Run:
         self.attempt = attempt
         self.logger = RunLogger(self)
         self._claim = claim
-        self._book = book
+        self._store = store
         self._clock = clock
         self._executor = executor
         self._boundary = boundary
-        self._in_flight: set[asyncio.Task[Outcome]] = set()
+        self._event_codecs = events or {}
+        self._draw = draw
+        self._book = ReplayBook(claim.entries)
+        self._history = _History(claim.entries)
+        self._occurrences: Counter[tuple[str, str]] = Counter()
+        self._in_flight: set[asyncio.Task[Outcome | None]] = set()
+        self._parks: list[tuple[RunStatus, datetime | None]] = []
+        self._parking: asyncio.Future[None] | None = None
+        self.changed = asyncio.Event()
         self._closed = False
 
     @property
@@ -64,14 +129,20 @@ class Run:
     def __repr__(self) -> str:
         return f"<run {self.id} of {self.workflow}@{self.version}>"
 
+    # -- tasks ----------------------------------------------------------------------
+
     async def _call(self, task: Task, value: Any) -> Any:
         self._check_boundary()
         data = task.inputs.encode(value)
         where = Address(task.name, input_hash(data))
         outcome = await self._recorded(where)
-        if outcome is None:
+        while outcome is None:
+            retry = self._book.retry(where)
+            if retry is not None:
+                await self._until(retry.at, RunStatus.AWAITING_RETRY)
             self._check_boundary()
-            outcome = await self._execute(task, where, data)
+            attempt = retry.failures + 1 if retry else 1
+            outcome = await self._execute(task, where, data, attempt)
         if outcome.error is not None:
             raise TaskFailed(task.name, outcome.error.type, outcome.error.message)
         return task.outputs.decode(outcome.output)
@@ -92,29 +163,38 @@ class Run:
         return None
 
     async def _settle(self) -> None:
-        """Let concurrent branches (asyncio.gather) consume their recorded results first.
+        """Let concurrent branches (asyncio.gather) take their turns until nothing changes.
 
         A replayed call returns without yielding to the event loop, so once the loop has
-        turned a few times with nothing consumed, every branch that will consume a
-        recorded result has done so, and what remains is a true divergence.
+        turned a few times with no change, every branch that will consume a recorded
+        result or ask to wait has done so.
         """
         quiet = 0
         while quiet < _SETTLE_TURNS:
-            before = self._book.consumed
+            before = self._progress()
             await asyncio.sleep(0)
-            quiet = quiet + 1 if self._book.consumed == before else 0
+            quiet = quiet + 1 if self._progress() == before else 0
 
-    async def _execute(self, task: Task, where: Address, data: Any) -> Outcome:
-        job = asyncio.ensure_future(self._perform(task, where, data))
+    def _progress(self) -> tuple[int, int, int]:
+        return self._book.consumed, len(self._parks), len(self._in_flight)
+
+    async def _execute(self, task: Task, where: Address, data: Any, attempt: int) -> Outcome | None:
+        job = asyncio.ensure_future(self._perform(task, where, data, attempt))
         self._in_flight.add(job)
-        job.add_done_callback(self._in_flight.discard)
+        job.add_done_callback(self._job_done)
         # Shielded: a cancelled branch does not interrupt a task that is already running.
         return await asyncio.shield(job)
 
-    async def _perform(self, task: Task, where: Address, data: Any) -> Outcome:
+    def _job_done(self, job: asyncio.Task[Outcome | None]) -> None:
+        self._in_flight.discard(job)
+        self.changed.set()
+
+    async def _perform(self, task: Task, where: Address, data: Any, attempt: int) -> Outcome | None:
+        """One attempt: its outcome, or None when it failed and will be tried again."""
         at = self._clock.now
         self._claim.append(
-            TaskStarted(at=at(), task=where.task, hash=where.hash, input=data), sync=False
+            TaskStarted(at=at(), task=where.task, hash=where.hash, input=data, attempt=attempt),
+            sync=False,
         )
         try:
             output = task.outputs.encode(
@@ -122,23 +202,241 @@ class Run:
             )
         except Exception as error:
             info = ErrorInfo(**describe(error))
-            self._claim.append(
-                TaskFailedEntry(at=at(), task=where.task, hash=where.hash, error=info)
+            delay = (
+                None
+                if isinstance(error, InputInvalid)
+                else task.retry.delay_after(attempt, self._draw())
             )
+            retry_at = None if delay is None else at() + timedelta(seconds=delay)
+            self._claim.append(
+                TaskFailedEntry(
+                    at=at(),
+                    task=where.task,
+                    hash=where.hash,
+                    error=info,
+                    attempt=attempt,
+                    retry_at=retry_at,
+                )
+            )
+            if retry_at is not None:
+                self._book.note_retry(where, retry_at)
+                return None
+            self._book.settled(where)
             return Outcome(error=info)
-        self._claim.append(TaskCompleted(at=at(), task=where.task, hash=where.hash, output=output))
+        self._claim.append(
+            TaskCompleted(at=at(), task=where.task, hash=where.hash, output=output, attempt=attempt)
+        )
+        self._book.settled(where)
         return Outcome(output=output)
+
+    # -- time -----------------------------------------------------------------------
+
+    async def sleep(self, name: str, duration: float | str | timedelta) -> bool:
+        """Sleep durably: seconds, a timedelta or text like "5m" (at most ten years).
+
+        The run holds no worker slot meanwhile and survives any restart. Sleeps are
+        matched by name and occurrence on replay; if the code's duration grew since the
+        sleep began, the run sleeps only the difference. Returns True when `aiki wake`
+        ended the sleep early.
+        """
+        length = parse_duration(duration, f"the duration of sleep {name!r}")
+        self._check_boundary()
+        seq = self._next("sleep", name)
+        ended = self._history.sleeps_ended.get((name, seq))
+        if ended is not None:
+            return ended.woken
+        started = self._history.sleeps_started.get((name, seq))
+        if started is None:
+            now = self._clock.now()
+            started = SleepStarted(at=now, name=name, seq=seq, until=now + length)
+            self._claim.append(started)
+            self._history.sleeps_started[name, seq] = started
+        until = started.at + length
+        woken = "wake" in self._claim.requests()
+        if not woken and self._clock.now() < until:
+            await self._park(RunStatus.SLEEPING, until)
+        self._claim.append(SleepEnded(at=self._clock.now(), name=name, seq=seq, woken=woken))
+        if woken:
+            self._claim.clear_request("wake")
+        return woken
+
+    async def _until(self, moment: datetime, status: RunStatus) -> None:
+        """Wait until `moment`: in the worker when it is close, else parked in `status`."""
+        left = moment - self._clock.now()
+        if left <= timedelta(0):
+            return
+        if left <= SHORT_WAIT:
+            await self._clock.sleep(left.total_seconds())
+            return
+        await self._park(status, moment)
+
+    # -- events ---------------------------------------------------------------------
+
+    async def wait_for_event(
+        self, name: str, *, timeout: float | str | timedelta | None = None
+    ) -> EventResult:
+        """The data of the next event `name` sent to this run (one sent before the wait
+        counts), or a timed-out result once `timeout` has passed."""
+        limit = None if timeout is None else parse_duration(timeout, f"the timeout of {name!r}")
+        self._check_boundary()
+        seq = self._next("event", name)
+        if (name, seq) in self._history.timeouts:
+            return EventResult(name, timed_out=True)
+        received = self._history.take_event(name)
+        if received is not None:
+            codec = self._event_codecs.get(name)
+            return EventResult(name, codec.decode(received.data) if codec else received.data)
+        wait = self._history.waits.get((name, seq))
+        if wait is None:
+            now = self._clock.now()
+            until = None if limit is None else now + limit
+            wait = EventWaited(at=now, name=name, seq=seq, until=until)
+            self._claim.append(wait)
+            self._history.waits[name, seq] = wait
+        if wait.until is None or self._clock.now() < wait.until:
+            await self._park(RunStatus.AWAITING_EVENT, wait.until)
+        self._claim.append(EventTimedOut(at=self._clock.now(), name=name, seq=seq))
+        self._history.timeouts.add((name, seq))
+        return EventResult(name, timed_out=True)
+
+    # -- children -------------------------------------------------------------------
+
+    async def _start_child(self, version: WorkflowVersion, value: Any) -> ChildHandle:
+        from .handle import ChildHandle
+
+        self._check_boundary()
+        seq = self._next("child", "")
+        started = self._history.children.get(seq)
+        if started is None:
+            now = self._clock.now()
+            spec = new_spec(
+                version.name,
+                version.version,
+                version.inputs.encode(value),
+                now,
+                idempotency_key=f"child:{self.id}:{self.attempt}:{seq}",
+                parent_id=self.id,
+            )
+            stored = self._store.create_run(spec)
+            started = ChildStarted(
+                at=now, seq=seq, child=stored.id, workflow=version.name, version=version.version
+            )
+            self._claim.append(started)
+            self._history.children[seq] = started
+        return ChildHandle(self, started.child)
+
+    async def _await_child(self, child_id: str) -> Any:
+        self._check_boundary()
+        ended = self._history.ended.get(child_id)
+        if ended is None:
+            info = summarize(*self._store.read_run(child_id))
+            if not info.status.terminal:
+                await self._park(RunStatus.AWAITING_CHILD, None)
+            ended = ChildEnded(
+                at=self._clock.now(),
+                child=child_id,
+                status=info.status,
+                result=info.result,
+                error=info.error,
+            )
+            self._claim.append(ended)
+            self._history.ended[child_id] = ended
+        if ended.status == RunStatus.COMPLETED:
+            return ended.result
+        if ended.status == RunStatus.FAILED and ended.error is not None:
+            raise ChildFailed(child_id, ended.error.type, ended.error.message)
+        raise ChildCancelled(child_id)
+
+    # -- parking --------------------------------------------------------------------
+
+    def _next(self, kind: str, name: str) -> int:
+        self._occurrences[kind, name] += 1
+        return self._occurrences[kind, name]
+
+    async def _park(self, status: RunStatus, until: datetime | None) -> NoReturn:
+        """Wait until the engine parks the run, which ends this execution of its code."""
+        if self._parking is None:
+            self._parking = asyncio.get_running_loop().create_future()
+        self._parks.append((status, until))
+        self.changed.set()
+        await self._parking
+        raise AssertionError("a parked run resumes by replay, never here")
+
+    async def blocked(self) -> bool:
+        """Whether every branch of the run waits to be parked (checked by the engine)."""
+        await self._settle()
+        return bool(self._parks) and not self._in_flight
+
+    def suspend(self) -> None:
+        """Park the run: every waiting branch raises `SuspendSignal`."""
+        assert self._parking is not None
+        self._parking.set_exception(SuspendSignal())
+
+    def parked(self) -> tuple[RunStatus, datetime | None]:
+        """The status to park in (the first wait's) and the earliest due time of all."""
+        dues = [until for _, until in self._parks if until is not None]
+        return self._parks[0][0], min(dues, default=None)
 
     async def close(self, grace: float | None = None) -> None:
         """End the run's code: no new task starts; tasks in flight finish (or are cancelled
         after `grace` seconds) and their results are journaled."""
         self._closed = True
+        if self._parking is not None and not self._parking.done():
+            self._parking.cancel()
         if not self._in_flight:
             return
         _, late = await asyncio.wait(set(self._in_flight), timeout=grace)
         for job in late:
             job.cancel()
         await asyncio.gather(*late, return_exceptions=True)
+
+
+class _History:
+    """What the journal says about the run's sleeps, event waits and children."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.sleeps_started: dict[tuple[str, int], SleepStarted] = {}
+        self.sleeps_ended: dict[tuple[str, int], SleepEnded] = {}
+        self.waits: dict[tuple[str, int], EventWaited] = {}
+        self.timeouts: set[tuple[str, int]] = set()
+        self.events: dict[str, deque[EventReceived]] = {}
+        self.children: dict[int, ChildStarted] = {}
+        self.ended: dict[str, ChildEnded] = {}
+        attempt = 1
+        for entry in entries:
+            if isinstance(entry, StatusChanged) and entry.attempt > attempt:
+                attempt = entry.attempt
+                self._forget_failed_children()
+            else:
+                self._note(entry)
+
+    def _note(self, entry: Entry) -> None:
+        if isinstance(entry, SleepStarted):
+            self.sleeps_started[entry.name, entry.seq] = entry
+        elif isinstance(entry, SleepEnded):
+            self.sleeps_ended[entry.name, entry.seq] = entry
+        elif isinstance(entry, EventWaited):
+            self.waits[entry.name, entry.seq] = entry
+        elif isinstance(entry, EventTimedOut):
+            self.timeouts.add((entry.name, entry.seq))
+        elif isinstance(entry, EventReceived):
+            self.events.setdefault(entry.name, deque()).append(entry)
+        elif isinstance(entry, ChildStarted):
+            self.children[entry.seq] = entry
+        elif isinstance(entry, ChildEnded):
+            self.ended[entry.child] = entry
+
+    def _forget_failed_children(self) -> None:
+        """A retried run starts anew the children that did not complete."""
+        for seq, started in list(self.children.items()):
+            ended = self.ended.get(started.child)
+            if ended is None or ended.status != RunStatus.COMPLETED:
+                del self.children[seq]
+                self.ended.pop(started.child, None)
+
+    def take_event(self, name: str) -> EventReceived | None:
+        queue = self.events.get(name)
+        return queue.popleft() if queue else None
 
 
 class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

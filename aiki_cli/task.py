@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from .codec import Codec
 from .naming import check_name
+from .retry import RetryPolicy, never
 
 if TYPE_CHECKING:
     from .run import Run
@@ -27,9 +28,11 @@ class Task:
         *,
         input: type[BaseModel] | None = None,
         output: type[BaseModel] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.name = check_name("task", name)
         self.exec = exec
+        self.retry = retry or never()
         self.inputs = Codec(input, f"input of task {name!r}")
         self.outputs = Codec(output, f"output of task {name!r}")
         self.__doc__ = exec.__doc__
@@ -56,6 +59,7 @@ def task(
     exec: Callable[[Any], Any],
     input: type[BaseModel] | None = None,
     output: type[BaseModel] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Task: ...
 @overload
 def task(
@@ -64,6 +68,7 @@ def task(
     exec: None = None,
     input: type[BaseModel] | None = None,
     output: type[BaseModel] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Callable[[Callable[[Any], Any]], Task]: ...
 def task(
     name: str | None = None,
@@ -71,13 +76,16 @@ def task(
     exec: Callable[[Any], Any] | None = None,
     input: type[BaseModel] | None = None,
     output: type[BaseModel] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Task | Callable[[Callable[[Any], Any]], Task]:
     """Define a task: `task(name=..., exec=fn)`, or `@task(name=...)` over a function.
 
-    The name defaults to the function's, with dashes for underscores.
+    The name defaults to the function's, with dashes for underscores. `retry` (from
+    `aiki_cli.retry`) says how often and when a failed attempt is tried again.
     """
 
     def define(fn: Callable[[Any], Any]) -> Task:
-        return Task(name or fn.__name__.replace("_", "-"), fn, input=input, output=output)
+        name_ = name or fn.__name__.replace("_", "-")
+        return Task(name_, fn, input=input, output=output, retry=retry)
 
     return define(exec) if exec is not None else define

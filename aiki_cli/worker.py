@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from .client import Client
@@ -64,6 +64,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.engine = Engine(
             self.registry,
+            client.store,
             clock=client.clock,
             worker_id=self.id,
             max_recoveries=max_recoveries,
@@ -75,6 +76,7 @@ class Worker:
         self._skipped: dict[str, float] = {}
         self._wake: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._family: set[str] | None = None  # when driving one run: it and its descendants
 
     @property
     def stopping(self) -> bool:
@@ -96,23 +98,34 @@ class Worker:
             self._wake.set()
 
     async def run(self, *, until_idle: bool = False) -> None:
-        """Execute ready runs until `stop()`, or (with `until_idle`) until none is left."""
-        self._wake = asyncio.Event()
+        """Execute ready runs until `stop()`, or (with `until_idle`) until none is ready or
+        running here; parked runs wait for a later worker."""
         info = {"id": self.id, "pid": os.getpid(), "workflows": sorted(self.registry)}
         with self.store.register_worker(self.id, info), self._threads():
             log.info("worker %s started on %s", self.id, self.store.location)
-            try:
-                while not self._stopping:
-                    await self.fire_timers()
-                    claimed = self._fill()
-                    if until_idle and not claimed and not self._active:
-                        break
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            finally:
-                await self._shut_down()
+
+            async def idle(claimed: int) -> bool:
+                return until_idle and not claimed and not self._active
+
+            await self._serve(idle)
             log.info("worker %s stopped", self.id)
+
+    async def _serve(self, done: Callable[[int], Awaitable[bool]]) -> None:
+        """Fire timers and claim runs, pass after pass, until `done(claimed)` or `stop()`.
+        A worker can serve again once this returns."""
+        self._wake = asyncio.Event()
+        self._stopping = False
+        try:
+            while not self._stopping:
+                await self.fire_timers()
+                claimed = self._fill()
+                if await done(claimed):
+                    break
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        finally:
+            await self._shut_down()
 
     @contextlib.contextmanager
     def _threads(self) -> Iterator[None]:
@@ -164,6 +177,11 @@ class Worker:
             log.error("skipping run %s: %s", run_id, error)
             self._skipped[run_id] = float("inf")
             return None
+        if claim is not None and self._family is not None:
+            if claim.spec.id not in self._family and claim.spec.parent_id not in self._family:
+                claim.release()  # driving one run: leave the others to workers
+                return None
+            self._family.add(claim.spec.id)
         if claim is not None and claim.spec.ref not in self.registry:
             log.warning("skipping run %s: this worker does not load %s", run_id, claim.spec.ref)
             self._skipped[run_id] = float("inf")
@@ -198,33 +216,25 @@ class Worker:
         await asyncio.gather(*late, return_exceptions=True)
 
     async def drive(self, run_id: str, *, timeout: float | None = None) -> RunInfo:
-        """Execute one run in this process until it ends (used by `aiki start --wait`).
+        """Execute one run, and the children it starts, in this process until it ends or
+        pauses (used by `aiki start --wait`).
 
-        After `timeout` seconds the run goes back to the queue, `abandoned` is set, and
+        After `timeout` seconds the runs go back to the queue, `abandoned` is set, and
         `WaitTimeout` is raised.
         """
-        self._wake = asyncio.Event()
-        with self._threads():
-            driving = asyncio.ensure_future(self._drive(run_id))
-            done, _ = await asyncio.wait({driving}, timeout=timeout)
-            if driving in done:
-                return driving.result()
-            info = await self.client.get(run_id)
-            self.abandoned = True
-            driving.cancel()
-            await asyncio.gather(driving, return_exceptions=True)
-            raise WaitTimeout(run_id, timeout or 0.0, info.status)
+        self._family = {run_id}
 
-    async def _drive(self, run_id: str) -> RunInfo:
-        while True:
+        async def ended(claimed: int) -> bool:
             info = await self.client.get(run_id)
-            if info.status.terminal or info.status == RunStatus.PAUSED:
-                return info
-            claim = self.store.claim(run_id)
-            if claim is None:  # another process executes it; follow along
-                await asyncio.sleep(self.poll_interval)
-                continue
-            try:
-                await self.engine.execute(claim, self._executor)
-            finally:
-                claim.release()
+            return info.status.terminal or info.status == RunStatus.PAUSED
+
+        with self._threads():
+            driving = asyncio.ensure_future(self._serve(ended))
+            done, _ = await asyncio.wait({driving}, timeout=timeout)
+            if driving not in done:
+                info = await self.client.get(run_id)
+                self.stop(now=True)
+                await asyncio.gather(driving, return_exceptions=True)
+                raise WaitTimeout(run_id, timeout or 0.0, info.status)
+            driving.result()
+        return await self.client.get(run_id)

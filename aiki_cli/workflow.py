@@ -7,16 +7,18 @@ started on for its whole life.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel
 
 from .codec import Codec
 from .naming import check_name, check_version
+from .retry import RetryPolicy, never
 
 if TYPE_CHECKING:
     from .client import Client
-    from .handle import RunHandle
+    from .handle import ChildHandle, RunHandle
     from .run import Run
 
 WorkflowFn = Callable[[Any, "Run"], Awaitable[Any]]
@@ -33,12 +35,19 @@ class WorkflowVersion:
         *,
         input: type[BaseModel] | None = None,
         output: type[BaseModel] | None = None,
+        retry: RetryPolicy | None = None,
+        events: dict[str, type[BaseModel]] | None = None,
     ) -> None:
         self.name = name
         self.version = check_version(version)
         self.exec = exec
         self.inputs = Codec(input, f"input of workflow {name}@{version}")
         self.outputs = Codec(output, f"result of workflow {name}@{version}")
+        self.retry = retry or never()
+        self.events = {
+            event: Codec(model, f"data of event {event!r}")
+            for event, model in (events or {}).items()
+        }
         self.__doc__ = exec.__doc__
 
     @property
@@ -48,15 +57,39 @@ class WorkflowVersion:
     def __repr__(self) -> str:
         return f"<workflow {self.ref}>"
 
+    @overload
     async def start(
-        self, client: Client, input: Any = None, *, idempotency_key: str | None = None
-    ) -> RunHandle:
-        """Start a run of this version; returns its handle at once."""
-        from .client import Client
+        self,
+        target: Client,
+        input: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        delay: float | str | timedelta | None = None,
+    ) -> RunHandle: ...
+    @overload
+    async def start(self, target: Run, input: Any = None) -> ChildHandle: ...
+    async def start(
+        self,
+        target: Client | Run,
+        input: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        delay: float | str | timedelta | None = None,
+    ) -> RunHandle | ChildHandle:
+        """Start a run of this version and return its handle at once.
 
-        if not isinstance(client, Client):
-            raise TypeError(f"start {self.ref} with a Client, not {type(client).__name__}")
-        return await client.start(self, input, idempotency_key=idempotency_key)
+        Given a `Client`, a new run (after `delay`, if set). Given the `Run` of a workflow,
+        a child run, started once however often the parent is replayed; await its
+        `wait_for_completion()` for its result.
+        """
+        from .client import Client
+        from .run import Run
+
+        if isinstance(target, Run):
+            return await target._start_child(self, input)
+        if not isinstance(target, Client):
+            raise TypeError(f"start {self.ref} with a Client or a Run, not {type(target).__name__}")
+        return await target.start(self, input, idempotency_key=idempotency_key, delay=delay)
 
 
 class Workflow:
@@ -77,6 +110,8 @@ class Workflow:
         *,
         input: type[BaseModel] | None = None,
         output: type[BaseModel] | None = None,
+        retry: RetryPolicy | None = None,
+        events: dict[str, type[BaseModel]] | None = None,
     ) -> WorkflowVersion: ...
     @overload
     def v(
@@ -86,6 +121,8 @@ class Workflow:
         *,
         input: type[BaseModel] | None = None,
         output: type[BaseModel] | None = None,
+        retry: RetryPolicy | None = None,
+        events: dict[str, type[BaseModel]] | None = None,
     ) -> Callable[[WorkflowFn], WorkflowVersion]: ...
     def v(
         self,
@@ -94,13 +131,21 @@ class Workflow:
         *,
         input: type[BaseModel] | None = None,
         output: type[BaseModel] | None = None,
+        retry: RetryPolicy | None = None,
+        events: dict[str, type[BaseModel]] | None = None,
     ) -> WorkflowVersion | Callable[[WorkflowFn], WorkflowVersion]:
-        """Add a version: `@wf.v("1.0.0")` over an async function, or `wf.v("1.0.0", exec=fn)`."""
+        """Add a version: `@wf.v("1.0.0")` over an async function, or `wf.v("1.0.0", exec=fn)`.
+
+        `retry` retries the whole run when its code fails; `events` names pydantic models
+        that validate the data of events sent to the run.
+        """
         if version in self.versions:
             raise ValueError(f"workflow {self.name} already has version {version}")
 
         def define(fn: WorkflowFn) -> WorkflowVersion:
-            defined = WorkflowVersion(self.name, version, fn, input=input, output=output)
+            defined = WorkflowVersion(
+                self.name, version, fn, input=input, output=output, retry=retry, events=events
+            )
             self.versions[version] = defined
             return defined
 

@@ -19,6 +19,9 @@ class FixedClock:
     def advance(self, seconds: float) -> None:
         self.current += timedelta(seconds=seconds)
 
+    async def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
 
 @pytest.fixture
 def clock() -> FixedClock:

@@ -55,7 +55,9 @@ class Harness:
         run_id = self.client.create(version, {"order": 1}).id
         claim = self.client.store.claim(run_id)
         assert claim is not None
-        engine = Engine({version.ref: version}, clock=self.client.clock, worker_id="doomed")
+        engine = Engine(
+            {version.ref: version}, self.client.store, clock=self.client.clock, worker_id="doomed"
+        )
         try:
             with pytest.raises(Crash):
                 asyncio.run(engine.execute(claim))

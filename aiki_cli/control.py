@@ -1,0 +1,171 @@
+"""Changing a run from outside: cancel (with its descendants), pause, resume, wake, retry
+in place, and sending events.
+
+Each acts at once when no worker executes the run: it takes the run's claim and journals
+the change. When a worker holds the run, it leaves a request or mail instead, which the
+worker acts on at the run's next task boundary (or when it next claims the run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .clock import Clock
+from .entry import ChildStarted, StatusChanged
+from .errors import BadInput, IllegalTransition
+from .journal import summarize
+from .status import RunStatus, check_transition
+from .store import Claim, Mail, Store
+
+
+def transition(
+    claim: Claim, clock: Clock, old: RunStatus, new: RunStatus, *, attempt: int = 1, **fields: Any
+) -> RunStatus:
+    """Journal a status change the transition table allows; keep the ready queue in step."""
+    check_transition(claim.spec.id, old, new)
+    claim.append(StatusChanged(at=clock.now(), old=old, new=new, attempt=attempt, **fields))
+    if new != RunStatus.RUNNING and new != RunStatus.PENDING:
+        claim.set_ready(False)
+    return new
+
+
+@contextmanager
+def _claimed(store: Store, run_id: str) -> Iterator[Claim | None]:
+    claim = store.claim(run_id)
+    try:
+        yield claim
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def _status(store: Store, run_id: str) -> RunStatus:
+    return summarize(*store.read_run(run_id)).status
+
+
+def _refuse(run_id: str, status: RunStatus, target: str, hint: str) -> IllegalTransition:
+    return IllegalTransition(run_id, status, target, hint)
+
+
+def cancel(store: Store, clock: Clock, run_id: str) -> None:
+    """Cancel the run and every descendant that has not ended.
+
+    Cancelling a cancelled run does nothing; a completed or failed run cannot be.
+    """
+    status = _status(store, run_id)
+    if status != RunStatus.CANCELLED:
+        if status.terminal:
+            raise _refuse(run_id, status, "cancelled", "only runs that have not ended can be")
+        with _claimed(store, run_id) as claim:
+            if claim is None:
+                store.request(run_id, "cancel")
+            else:
+                _cancel_claimed(claim, clock)
+    cancel_children(store, clock, run_id)
+
+
+def _cancel_claimed(claim: Claim, clock: Clock) -> None:
+    info = summarize(claim.spec, claim.entries)
+    if not info.status.terminal:
+        transition(
+            claim, clock, info.status, RunStatus.CANCELLED, attempt=info.attempt, reason="cancelled"
+        )
+        claim.set_timer(None)
+
+
+def cancel_children(store: Store, clock: Clock, run_id: str) -> None:
+    """Cancel the run's children that have not ended, and theirs."""
+    for entry in store.read_run(run_id)[1]:
+        if isinstance(entry, ChildStarted) and not _status(store, entry.child).terminal:
+            cancel(store, clock, entry.child)
+
+
+def pause(store: Store, clock: Clock, run_id: str) -> None:
+    """Pause the run: it is not executed until resumed."""
+    status = _status(store, run_id)
+    if status == RunStatus.PAUSED:
+        return
+    if status.terminal:
+        raise _refuse(run_id, status, "paused", "only runs that have not ended can be paused")
+    with _claimed(store, run_id) as claim:
+        if claim is None:
+            store.request(run_id, "pause")
+            return
+        info = summarize(claim.spec, claim.entries)
+        if not info.status.terminal and info.status != RunStatus.PAUSED:
+            transition(claim, clock, info.status, RunStatus.PAUSED, attempt=info.attempt)
+            claim.set_timer(None)
+
+
+def resume(store: Store, clock: Clock, run_id: str) -> None:
+    """Put a paused run back in the queue; it replays to where it was."""
+    status = _status(store, run_id)
+    if status != RunStatus.PAUSED:
+        hint = (
+            "it pauses at its next task boundary; resume it then"
+            if ("pause" in store.requests(run_id))
+            else "only paused runs can be resumed"
+        )
+        raise _refuse(run_id, status, "resumed", hint)
+    with _claimed(store, run_id) as claim:
+        if claim is None:
+            raise BadInput(f"run {run_id} is busy; try again")
+        info = summarize(claim.spec, claim.entries)
+        transition(
+            claim, clock, info.status, RunStatus.PENDING, attempt=info.attempt, reason="resumed"
+        )
+        claim.clear_request("pause")
+        claim.set_ready(True)
+
+
+def wake(store: Store, run_id: str) -> None:
+    """End the run's current sleep now."""
+    status = _status(store, run_id)
+    if status != RunStatus.SLEEPING:
+        raise _refuse(run_id, status, "woken", "only sleeping runs can be woken")
+    store.request(run_id, "wake")
+
+
+def retry(store: Store, clock: Clock, run_id: str) -> None:
+    """Put a failed or cancelled run back in the queue as its next attempt: completed
+    tasks replay from the journal, failed ones run again."""
+    status = _status(store, run_id)
+    if status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+        raise _refuse(run_id, status, "retried", "only failed or cancelled runs can be retried")
+    with _claimed(store, run_id) as claim:
+        if claim is None:
+            raise BadInput(f"run {run_id} is busy; try again")
+        info = summarize(claim.spec, claim.entries)
+        transition(
+            claim, clock, info.status, RunStatus.PENDING, attempt=info.attempt + 1, reason="retried"
+        )
+        claim.clear_request("cancel")
+        claim.clear_request("pause")
+        claim.set_ready(True)
+
+
+def send(
+    store: Store,
+    clock: Clock,
+    run_id: str,
+    event: str,
+    data: Any,
+    reference_id: str | None = None,
+) -> bool:
+    """Deliver an event to the run; False when `reference_id` was sent to it before."""
+    status = _status(store, run_id)
+    if status.terminal:
+        raise _refuse(run_id, status, "sent an event", "a run that has ended takes no events")
+    now = clock.now()
+    if reference_id is not None:
+        key = "ref-" + hashlib.sha256(reference_id.encode()).hexdigest()[:40]
+    else:
+        key = f"{int(now.timestamp() * 1000):015d}-{secrets.token_hex(8)}"
+    mail = Mail(
+        key=key, kind="event", sent_at=now, name=event, data=data, reference_id=reference_id
+    )
+    return store.post(run_id, mail)
