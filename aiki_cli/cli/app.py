@@ -27,7 +27,7 @@ from ..record import RunInfo
 from ..status import RunStatus
 from ..worker import Worker
 from ..workflow import WorkflowVersion
-from . import views
+from . import schedules, views
 
 # Exit codes of SPEC §6 that are not an error's own.
 OK, USAGE, INTERRUPTED = 0, 2, 130
@@ -113,6 +113,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(schedules.app, name="schedule")
 
 
 @dataclass
@@ -171,6 +172,9 @@ def start(
     wait: Annotated[
         bool, typer.Option(help="Wait for the run to end; exit by its outcome.")
     ] = False,
+    delay: Annotated[
+        str | None, typer.Option(help="Start no sooner than this from now: 30s, 5m, 2h, 1d.")
+    ] = None,
     timeout: Timeout = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -183,7 +187,7 @@ def start(
         raise WorkflowNotFound(ref, sorted(versions))
     client = options.client()
     before = client.clock.now()
-    spec = client.create(versions[ref], data, idempotency_key)
+    spec = client.create(versions[ref], data, idempotency_key, delay=delay)
     if not as_json:
         print(spec.id, flush=True)
     if not wait:
@@ -232,11 +236,14 @@ def _finish(info: RunInfo, as_json: bool) -> None:
         raise RunCancelled(info.id)
 
 
-def _read_input(path: str | None, text: str | None) -> Any:
+def _read_input(
+    path: str | None, text: str | None, flags: tuple[str, str] = ("--input", "--input-json")
+) -> Any:
+    """JSON from a file (`-` for stdin) or from text: the values of the two `flags`."""
     if path is not None and text is not None:
-        raise BadInput("give the input with --input or --input-json, not both")
+        raise BadInput(f"give {flags[0]} or {flags[1]}, not both")
     if text is not None:
-        return _parse_json(text, "--input-json")
+        return _parse_json(text, flags[1])
     if path is None:
         return None
     if path == "-":
@@ -291,6 +298,82 @@ def cancel(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None
         views.note(f"cancel of run {run_id} requested; its worker stops it at the next task")
     else:
         views.note(f"run {run_id} is cancelled")
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    run_id: RunId,
+    event: Annotated[str, typer.Argument(help="The event's name, as the workflow waits for it.")],
+    data: Annotated[
+        str | None, typer.Option("--data", "-d", help="JSON data file, or - for stdin.")
+    ] = None,
+    data_json: Annotated[str | None, typer.Option(help="JSON data as text.")] = None,
+    reference_id: Annotated[
+        str | None, typer.Option(help="Deliver at most once for this reference id.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send an event to a run; it is kept until the run waits for it."""
+    options: Options = ctx.obj
+    payload = _read_input(data, data_json, ("--data", "--data-json"))
+    client = options.client()
+    info = asyncio.run(client.get(run_id))
+    folder = options.settings().workflows_dir
+    version = (
+        load_workflows(folder).get(f"{info.workflow}@{info.version}") if folder.is_dir() else None
+    )
+    sent = asyncio.run(
+        client.send(run_id, event, payload, reference_id=reference_id, version=version)
+    )
+    if as_json:
+        views.print_json({"id": info.id, "event": event, "delivered": sent})
+    elif sent:
+        views.note(f"sent {event!r} to run {info.id}")
+    else:
+        views.note(
+            f"{event!r} with reference id {reference_id!r} was already sent to run {info.id}"
+        )
+
+
+def _control(ctx: typer.Context, action: str, run_id: str, as_json: bool) -> RunInfo | None:
+    """Call the client's `action` on the run; its state after, unless printed as JSON."""
+    info: RunInfo = asyncio.run(getattr(ctx.obj.client(), action)(run_id))
+    if as_json:
+        views.print_json(info.document())
+        return None
+    return info
+
+
+@app.command()
+def pause(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+    """Pause a run: it is not executed until resumed (a running one pauses at its next task)."""
+    if info := _control(ctx, "pause", run_id, as_json):
+        if info.status == RunStatus.PAUSED:
+            views.note(f"run {info.id} is paused; `aiki resume {info.id}` continues it")
+        else:
+            views.note(f"pause of run {info.id} requested; its worker pauses it at the next task")
+
+
+@app.command()
+def resume(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+    """Resume a paused run where it was."""
+    if info := _control(ctx, "resume", run_id, as_json):
+        views.note(f"run {info.id} is {info.status} again")
+
+
+@app.command()
+def wake(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+    """End a sleeping run's sleep now."""
+    if info := _control(ctx, "wake", run_id, as_json):
+        views.note(f"run {info.id} wakes as soon as a worker takes it")
+
+
+@app.command()
+def retry(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+    """Run a failed or cancelled run again under its id; completed tasks are not re-run."""
+    if info := _control(ctx, "retry", run_id, as_json):
+        views.note(f"run {info.id} is {info.status} as attempt {info.attempt}; a worker runs it")
 
 
 @app.command("list")

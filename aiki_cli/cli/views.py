@@ -20,8 +20,23 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..entry import Entry, Recovered, StatusChanged, TaskCompleted, TaskFailed, TaskStarted
+from ..entry import (
+    ChildEnded,
+    ChildStarted,
+    Entry,
+    EventReceived,
+    EventTimedOut,
+    EventWaited,
+    Recovered,
+    SleepEnded,
+    SleepStarted,
+    StatusChanged,
+    TaskCompleted,
+    TaskFailed,
+    TaskStarted,
+)
 from ..record import RunInfo
+from ..schedule import Schedule
 from ..status import RunStatus
 from ..workflow import WorkflowVersion
 
@@ -116,8 +131,16 @@ def run_panel(info: RunInfo) -> Panel:
     facts.add_row("run", info.id)
     facts.add_row("workflow", f"{info.workflow}@{info.version}")
     facts.add_row("status", _status(info.status) + _status_note(info))
+    if info.due_at is not None and not info.status.terminal:
+        facts.add_row("due", _when(info.due_at))
+    if info.attempt > 1:
+        facts.add_row("attempt", str(info.attempt))
     facts.add_row("created", _when(info.created_at))
     facts.add_row("updated", _when(info.updated_at))
+    if info.parent_id:
+        facts.add_row("parent", info.parent_id)
+    if info.children:
+        facts.add_row("children", ", ".join(info.children))
     if info.recoveries:
         facts.add_row("recoveries", str(info.recoveries))
     facts.add_row("input", _short_json(info.input))
@@ -184,6 +207,8 @@ def timeline(entries: Sequence[Entry], start: datetime) -> Table:
 def _describe(entry: Entry) -> tuple[Text, str]:
     if isinstance(entry, StatusChanged):
         detail = entry.reason or ""
+        if entry.until is not None:
+            detail = f"until {_when(entry.until)}" + (f" ({detail})" if detail else "")
         if entry.error is not None:
             detail = f"{entry.error.type}: {entry.error.message}"
         elif entry.new == RunStatus.COMPLETED:
@@ -194,9 +219,31 @@ def _describe(entry: Entry) -> tuple[Text, str]:
     if isinstance(entry, TaskCompleted):
         return Text(f"✔ {entry.task}", style="green"), _short_json(entry.output, 120)
     if isinstance(entry, TaskFailed):
-        return Text(f"✘ {entry.task}", style="red"), f"{entry.error.type}: {entry.error.message}"
+        again = f"; retry at {_when(entry.retry_at)}" if entry.retry_at else ""
+        detail = f"{entry.error.type}: {entry.error.message}{again}"
+        return Text(f"✘ {entry.task}", style="red"), detail
     if isinstance(entry, Recovered):
         return Text("recovered", style="yellow"), f"worker died; recovery {entry.count}"
+    return _describe_wait(entry)
+
+
+def _describe_wait(entry: Entry) -> tuple[Text, str]:
+    """Sleeps, events and children in the timeline."""
+    if isinstance(entry, SleepStarted):
+        return Text(f"☾ sleep {entry.name}", style="magenta"), f"until {_when(entry.until)}"
+    if isinstance(entry, SleepEnded):
+        return Text(f"☀ sleep {entry.name}", style="magenta"), "woken" if entry.woken else "done"
+    if isinstance(entry, EventWaited):
+        limit = f"until {_when(entry.until)}" if entry.until else "no timeout"
+        return Text(f"… wait {entry.name}", style="cyan"), limit
+    if isinstance(entry, EventReceived):
+        return Text(f"✉ {entry.name}", style="cyan"), _short_json(entry.data, 120)
+    if isinstance(entry, EventTimedOut):
+        return Text(f"⌛ {entry.name}", style="yellow"), "timed out"
+    if isinstance(entry, ChildStarted):
+        return Text("↳ child", style="blue"), f"{entry.child} {entry.workflow}@{entry.version}"
+    if isinstance(entry, ChildEnded):
+        return Text("↲ child", style="blue"), f"{entry.child} {entry.status}"
     return Text(entry.type), ""
 
 
@@ -208,3 +255,41 @@ def workflows_table(versions: Sequence[WorkflowVersion], tasks: dict[str, list[s
         module = getattr(version.exec, "__module__", "").rpartition(".")[2]
         table.add_row(version.name, version.version, ", ".join(tasks[version.ref]), module)
     return table
+
+
+def schedules_table(schedules: Sequence[Schedule]) -> Table:
+    """The schedules, for `schedule list`."""
+    table = Table(box=None, pad_edge=False)
+    for column in ("id", "workflow", "when", "overlap", "state", "next due", "last run"):
+        table.add_column(column)
+    for schedule in schedules:
+        table.add_row(
+            schedule.id,
+            schedule.ref,
+            schedule_rule(schedule),
+            schedule.overlap,
+            Text("paused", style="magenta") if schedule.paused else Text("active", style="green"),
+            "-" if schedule.paused else _when(schedule.next_due),
+            schedule.last_run_id or "-",
+        )
+    return table
+
+
+def schedule_rule(schedule: Schedule) -> str:
+    """When a schedule fires, as its command line said: `0 9 * * * (Europe/Paris)`, `every 10m`."""
+    if schedule.cron is not None:
+        return f"{schedule.cron} ({schedule.timezone})"
+    return f"every {_seconds(schedule.every or 0)}"
+
+
+def _seconds(total: float) -> str:
+    """A number of seconds as `1h30m`, `45s` or `0.5s`."""
+    whole, rest = divmod(total, 1)
+    if rest or total < 60:
+        return f"{total:g}s"
+    parts, left = [], int(whole)
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

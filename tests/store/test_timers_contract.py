@@ -1,0 +1,251 @@
+"""The store contract for timers, schedules and mail, run against every store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiki_cli.filestore import FileStore
+from aiki_cli.ids import new_run_id
+from aiki_cli.memstore import MemoryStore
+from aiki_cli.record import RunSpec
+from aiki_cli.schedule import Schedule
+from aiki_cli.store import Claim, Mail, Store, Timer
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture(params=["file", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "file":
+        return FileStore(tmp_path / "runs")
+    return MemoryStore()
+
+
+def new_run(store: Store, n: int = 1) -> str:
+    spec = RunSpec(
+        id=new_run_id(at(n), n.to_bytes(10, "big")),
+        workflow="orders",
+        version="1.0.0",
+        input={"n": n},
+        created_at=at(n),
+    )
+    return store.create_run(spec).id
+
+
+@pytest.fixture
+def claimed(store: Store) -> Iterator[Claim]:
+    claim = store.claim(new_run(store))
+    assert claim is not None
+    yield claim
+    claim.release()
+
+
+def schedule(schedule_id: str = "nightly", due: float = 60, **fields: Any) -> Schedule:
+    return Schedule(
+        id=schedule_id,
+        workflow="orders",
+        version="1.0.0",
+        every=60,
+        created_at=T0,
+        next_due=at(due),
+        **fields,
+    )
+
+
+def mail(key: str, sent: float = 0, reference_id: str | None = None, **fields: Any) -> Mail:
+    return Mail(
+        key=key, kind="event", sent_at=at(sent), name="paid", reference_id=reference_id, **fields
+    )
+
+
+# -- timers ---------------------------------------------------------------------------
+
+
+def test_an_empty_store_has_no_timers(store: Store) -> None:
+    assert store.due_timers(at(10**9)) == []
+    assert store.next_due() is None
+    assert store.schedules() == []
+
+
+def test_due_timers_are_earliest_first_up_to_and_including_now(store: Store) -> None:
+    store.save_schedule(schedule("late", due=30))
+    store.save_schedule(schedule("early", due=10))
+    store.save_schedule(schedule("later", due=40))
+    assert store.due_timers(at(9)) == []
+    assert store.due_timers(at(10)) == [Timer(at(10), "schedule", "early")]
+    assert store.due_timers(at(35)) == [
+        Timer(at(10), "schedule", "early"),
+        Timer(at(30), "schedule", "late"),
+    ]
+    assert [timer.target for timer in store.due_timers(at(100))] == ["early", "late", "later"]
+    assert store.next_due() == at(10)
+
+
+def test_run_timers_and_schedule_timers_share_one_index(store: Store, claimed: Claim) -> None:
+    store.save_schedule(schedule(due=20))
+    claimed.set_timer(at(10))
+    assert store.due_timers(at(30)) == [
+        Timer(at(10), "run", claimed.spec.id),
+        Timer(at(20), "schedule", "nightly"),
+    ]
+    assert store.next_due() == at(10)
+
+
+def test_a_run_timer_is_replaced_by_the_next_and_removed_by_none(
+    store: Store, claimed: Claim
+) -> None:
+    claimed.set_timer(at(10))
+    claimed.set_timer(at(50))
+    assert store.due_timers(at(49)) == []
+    assert store.due_timers(at(50)) == [Timer(at(50), "run", claimed.spec.id)]
+    claimed.set_timer(None)
+    assert store.due_timers(at(100)) == []
+    assert store.next_due() is None
+
+
+def test_clearing_a_timer_removes_it_alone(store: Store, claimed: Claim) -> None:
+    store.save_schedule(schedule(due=10))
+    claimed.set_timer(at(10))
+    store.clear_timer(Timer(at(10), "schedule", "nightly"))
+    assert store.due_timers(at(10)) == [Timer(at(10), "run", claimed.spec.id)]
+    store.clear_timer(Timer(at(10), "schedule", "nightly"))  # clearing twice is harmless
+    store.clear_timer(Timer(at(10), "run", claimed.spec.id))
+    assert store.due_timers(at(100)) == []
+
+
+def test_clearing_a_stale_timer_keeps_the_current_one(store: Store) -> None:
+    store.save_schedule(schedule(due=10))
+    stale = store.due_timers(at(10))[0]
+    store.save_schedule(schedule(due=70))  # fired meanwhile by another worker
+    store.clear_timer(stale)
+    assert store.next_due() == at(70)
+    assert store.due_timers(at(70)) == [Timer(at(70), "schedule", "nightly")]
+
+
+def test_a_timer_never_fires_before_its_due_time(store: Store) -> None:
+    due = at(10) + timedelta(microseconds=400)
+    store.save_schedule(schedule(due=0).model_copy(update={"next_due": due}))
+    assert store.due_timers(due - timedelta(microseconds=1)) == []
+    assert store.due_timers(due + timedelta(milliseconds=1)) != []
+
+
+# -- schedules ------------------------------------------------------------------------
+
+
+def test_a_saved_schedule_reads_back_and_indexes_its_due_time(store: Store) -> None:
+    saved = schedule(input={"n": 1}, overlap="allow", last_run_id="r")
+    store.save_schedule(saved)
+    assert store.schedules() == [saved]
+    assert store.due_timers(at(60)) == [Timer(at(60), "schedule", "nightly")]
+
+
+def test_schedules_are_listed_by_id(store: Store) -> None:
+    for name in ("b", "c", "a"):
+        store.save_schedule(schedule(name))
+    assert [found.id for found in store.schedules()] == ["a", "b", "c"]
+
+
+def test_saving_a_schedule_again_replaces_it_and_its_timer(store: Store) -> None:
+    store.save_schedule(schedule(due=60))
+    moved = schedule(due=120, last_run_id="r1")
+    store.save_schedule(moved)
+    assert store.schedules() == [moved]
+    assert store.due_timers(at(1000)) == [Timer(at(120), "schedule", "nightly")]
+
+
+def test_a_paused_schedule_has_no_timer_until_resumed(store: Store) -> None:
+    store.save_schedule(schedule(due=60))
+    store.save_schedule(schedule(due=60, paused=True))
+    assert store.due_timers(at(1000)) == []
+    assert store.next_due() is None
+    assert store.schedules()[0].paused
+    store.save_schedule(schedule(due=180))
+    assert store.due_timers(at(1000)) == [Timer(at(180), "schedule", "nightly")]
+
+
+def test_a_removed_schedule_takes_its_timer_along(store: Store) -> None:
+    store.save_schedule(schedule("keep", due=30))
+    store.save_schedule(schedule("drop", due=10))
+    store.remove_schedule("drop")
+    assert [found.id for found in store.schedules()] == ["keep"]
+    assert store.due_timers(at(1000)) == [Timer(at(30), "schedule", "keep")]
+    store.remove_schedule("drop")  # removing twice is harmless
+    store.remove_schedule("keep")
+    assert store.schedules() == []
+    assert store.next_due() is None
+
+
+# -- mail -----------------------------------------------------------------------------
+
+
+def test_posted_mail_is_read_oldest_first_and_queues_the_run(store: Store, claimed: Claim) -> None:
+    run_id = claimed.spec.id
+    claimed.set_ready(False)
+    assert store.post(run_id, mail("b", sent=2))
+    assert store.post(run_id, mail("a", sent=1, data={"x": 1}))
+    assert store.post(run_id, mail("c", sent=1))
+    assert [letter.key for letter in claimed.mail()] == ["a", "c", "b"]
+    assert claimed.mail()[0] == mail("a", sent=1, data={"x": 1})
+    assert store.ready_runs() == [run_id]
+
+
+def test_mail_with_a_key_already_posted_is_refused(store: Store, claimed: Claim) -> None:
+    assert store.post(claimed.spec.id, mail("k", data=1))
+    assert not store.post(claimed.spec.id, mail("k", data=2))
+    assert [letter.data for letter in claimed.mail()] == [1]
+
+
+def test_acked_mail_is_gone(store: Store, claimed: Claim) -> None:
+    store.post(claimed.spec.id, mail("a"))
+    store.post(claimed.spec.id, mail("b", sent=1))
+    claimed.ack(claimed.mail()[0])
+    assert [letter.key for letter in claimed.mail()] == ["b"]
+
+
+def test_an_acked_reference_id_stays_refused(store: Store, claimed: Claim) -> None:
+    assert store.post(claimed.spec.id, mail("ref-7", reference_id="7"))
+    claimed.ack(claimed.mail()[0])
+    assert claimed.mail() == []
+    assert not store.post(claimed.spec.id, mail("ref-7", sent=5, reference_id="7"))
+    assert claimed.mail() == []
+
+
+def test_acked_mail_without_a_reference_id_may_come_again(store: Store, claimed: Claim) -> None:
+    assert store.post(claimed.spec.id, mail("once"))
+    claimed.ack(claimed.mail()[0])
+    assert store.post(claimed.spec.id, mail("once", sent=5))
+    assert [letter.sent_at for letter in claimed.mail()] == [at(5)]
+
+
+def test_child_mail_carries_the_child(store: Store, claimed: Claim) -> None:
+    child = Mail(key="child-c1", kind="child", sent_at=T0, child_id="c1")
+    assert store.post(claimed.spec.id, child)
+    assert claimed.mail() == [child]
+
+
+def test_news_is_mail_or_a_request(store: Store, claimed: Claim) -> None:
+    run_id = claimed.spec.id
+    assert not claimed.has_news()
+    store.post(run_id, mail("a"))
+    assert claimed.has_news()
+    claimed.ack(claimed.mail()[0])
+    assert not claimed.has_news()
+    store.request(run_id, "wake")
+    assert claimed.has_news()
+    claimed.clear_request("wake")
+    assert not claimed.has_news()
+
+
+def test_mail_for_an_unknown_run_is_not_found(store: Store) -> None:
+    new_run(store)
+    with pytest.raises(LookupError):
+        store.post(new_run_id(T0, bytes(10)), mail("a"))
