@@ -1,9 +1,12 @@
 """aiki: durable workflows for Python, stored in plain files."""
 
+from . import retry
 from .client import Client
 from .errors import (
     AikiError,
     BadInput,
+    ChildCancelled,
+    ChildFailed,
     DivergenceError,
     IdempotencyConflict,
     InputInvalid,
@@ -16,10 +19,11 @@ from .errors import (
     WorkflowNotFound,
 )
 from .filestore import FileStore
-from .handle import RunHandle
+from .handle import ChildHandle, RunHandle
 from .memstore import MemoryStore
 from .record import RunInfo, TaskInfo
-from .run import Run
+from .retry import RetryPolicy
+from .run import EventResult, Run
 from .status import RunStatus
 from .store import Store
 from .task import Task, task
@@ -29,13 +33,18 @@ from .workflow import Workflow, WorkflowVersion, workflow
 __all__ = [
     "AikiError",
     "BadInput",
+    "ChildCancelled",
+    "ChildFailed",
+    "ChildHandle",
     "Client",
     "DivergenceError",
+    "EventResult",
     "FileStore",
     "IdempotencyConflict",
     "InputInvalid",
     "MemoryStore",
     "NotFound",
+    "RetryPolicy",
     "Run",
     "RunCancelled",
     "RunFailed",
@@ -52,6 +61,7 @@ __all__ = [
     "Workflow",
     "WorkflowNotFound",
     "WorkflowVersion",
+    "retry",
     "task",
     "workflow",
 ]

@@ -47,8 +47,8 @@ def _status(store: Store, run_id: str) -> RunStatus:
     return summarize(*store.read_run(run_id)).status
 
 
-def _refuse(run_id: str, status: RunStatus, target: str, hint: str) -> IllegalTransition:
-    return IllegalTransition(run_id, status, target, hint)
+def _refuse(run_id: str, status: RunStatus, action: str, hint: str) -> IllegalTransition:
+    return IllegalTransition(run_id, status, action, hint)
 
 
 def cancel(store: Store, clock: Clock, run_id: str) -> None:
@@ -59,7 +59,7 @@ def cancel(store: Store, clock: Clock, run_id: str) -> None:
     status = _status(store, run_id)
     if status != RunStatus.CANCELLED:
         if status.terminal:
-            raise _refuse(run_id, status, "cancelled", "only runs that have not ended can be")
+            raise _refuse(run_id, status, "be cancelled", "only runs that have not ended can be")
         with _claimed(store, run_id) as claim:
             if claim is None:
                 store.request(run_id, "cancel")
@@ -90,7 +90,7 @@ def pause(store: Store, clock: Clock, run_id: str) -> None:
     if status == RunStatus.PAUSED:
         return
     if status.terminal:
-        raise _refuse(run_id, status, "paused", "only runs that have not ended can be paused")
+        raise _refuse(run_id, status, "be paused", "only runs that have not ended can be paused")
     with _claimed(store, run_id) as claim:
         if claim is None:
             store.request(run_id, "pause")
@@ -110,7 +110,7 @@ def resume(store: Store, clock: Clock, run_id: str) -> None:
             if ("pause" in store.requests(run_id))
             else "only paused runs can be resumed"
         )
-        raise _refuse(run_id, status, "resumed", hint)
+        raise _refuse(run_id, status, "be resumed", hint)
     with _claimed(store, run_id) as claim:
         if claim is None:
             raise BadInput(f"run {run_id} is busy; try again")
@@ -126,7 +126,7 @@ def wake(store: Store, run_id: str) -> None:
     """End the run's current sleep now."""
     status = _status(store, run_id)
     if status != RunStatus.SLEEPING:
-        raise _refuse(run_id, status, "woken", "only sleeping runs can be woken")
+        raise _refuse(run_id, status, "be woken", "only sleeping runs can be woken")
     store.request(run_id, "wake")
 
 
@@ -135,7 +135,7 @@ def retry(store: Store, clock: Clock, run_id: str) -> None:
     tasks replay from the journal, failed ones run again."""
     status = _status(store, run_id)
     if status not in (RunStatus.FAILED, RunStatus.CANCELLED):
-        raise _refuse(run_id, status, "retried", "only failed or cancelled runs can be retried")
+        raise _refuse(run_id, status, "be retried", "only failed or cancelled runs can be retried")
     with _claimed(store, run_id) as claim:
         if claim is None:
             raise BadInput(f"run {run_id} is busy; try again")
@@ -159,7 +159,7 @@ def send(
     """Deliver an event to the run; False when `reference_id` was sent to it before."""
     status = _status(store, run_id)
     if status.terminal:
-        raise _refuse(run_id, status, "sent an event", "a run that has ended takes no events")
+        raise _refuse(run_id, status, "take events", "only runs that have not ended can")
     now = clock.now()
     if reference_id is not None:
         key = "ref-" + hashlib.sha256(reference_id.encode()).hexdigest()[:40]

@@ -95,11 +95,11 @@ class IdempotencyConflict(BadInput):
 class IllegalTransition(BadInput):
     """That status change is not allowed."""
 
-    def __init__(self, run_id: str, current: str, target: str, hint: str = "") -> None:
+    def __init__(self, run_id: str, current: str, action: str, hint: str = "") -> None:
         self.run_id = run_id
         self.current = current
-        self.target = target
-        message = f"run {run_id} is {current} and cannot become {target}"
+        self.action = action
+        message = f"run {run_id} is {current} and cannot {action}"
         super().__init__(f"{message}; {hint}" if hint else message)
 
 

@@ -68,10 +68,5 @@ def jittered(
     max_attempts: int, base_delay: float = 1.0, factor: float = 2.0, max_delay: float = 3600.0
 ) -> RetryPolicy:
     """Exponential delays with full jitter: a random share of each, from 0 to all of it."""
-    return RetryPolicy(
-        strategy="jittered",
-        max_attempts=max_attempts,
-        base_delay=base_delay,
-        factor=factor,
-        max_delay=max_delay,
-    )
+    policy = exponential(max_attempts, base_delay, factor, max_delay)
+    return policy.model_copy(update={"strategy": "jittered"})

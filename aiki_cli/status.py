@@ -66,4 +66,4 @@ def can_transition(current: RunStatus, target: RunStatus) -> bool:
 def check_transition(run_id: str, current: RunStatus, target: RunStatus) -> None:
     """Refuse a status change the table does not allow."""
     if not can_transition(current, target):
-        raise IllegalTransition(run_id, current, target)
+        raise IllegalTransition(run_id, current, f"become {target}")

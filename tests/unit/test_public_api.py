@@ -10,13 +10,18 @@ import aiki_cli
 EXPECTED = [
     "AikiError",
     "BadInput",
+    "ChildCancelled",
+    "ChildFailed",
+    "ChildHandle",
     "Client",
     "DivergenceError",
+    "EventResult",
     "FileStore",
     "IdempotencyConflict",
     "InputInvalid",
     "MemoryStore",
     "NotFound",
+    "RetryPolicy",
     "Run",
     "RunCancelled",
     "RunFailed",
@@ -33,6 +38,7 @@ EXPECTED = [
     "Workflow",
     "WorkflowNotFound",
     "WorkflowVersion",
+    "retry",
     "task",
     "workflow",
 ]
@@ -50,8 +56,10 @@ def test_every_name_in_all_is_importable() -> None:
     namespace: dict[str, object] = {}
     exec("from aiki_cli import *", namespace)
     for name in aiki_cli.__all__:
-        assert namespace[name] is getattr(aiki_cli, name)
-        assert getattr(namespace[name], "__module__", "").startswith("aiki_cli.")
+        value = namespace[name]
+        assert value is getattr(aiki_cli, name)
+        home = value.__name__ if isinstance(value, types.ModuleType) else value.__module__
+        assert home.startswith("aiki_cli.")
 
 
 def test_nothing_public_is_left_out_of_all() -> None:
@@ -60,7 +68,8 @@ def test_nothing_public_is_left_out_of_all() -> None:
         for name, value in vars(aiki_cli).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert public == set(aiki_cli.__all__)
+    # `retry` is the one module in the API: `retry.exponential(...)` reads as the spec writes it.
+    assert public | {"retry"} == set(aiki_cli.__all__)
 
 
 def test_the_package_ships_type_information() -> None:

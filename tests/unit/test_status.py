@@ -87,7 +87,7 @@ def test_check_transition_refuses_illegal_moves(current: RunStatus, target: RunS
     with pytest.raises(IllegalTransition) as caught:
         check_transition("r1", current, target)
     error = caught.value
-    assert (error.run_id, error.current, error.target) == ("r1", current, target)
+    assert (error.run_id, error.current, error.action) == ("r1", current, f"become {target}")
     assert error.exit_code == 2
     assert f"is {current} and cannot become {target}" in error.message
 
