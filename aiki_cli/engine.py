@@ -19,7 +19,7 @@ from typing import Any
 from . import control
 from .clock import Clock
 from .control import transition
-from .entry import ErrorInfo, EventReceived, Recovered
+from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from .errors import (
     AikiError,
     CancelSignal,
@@ -31,7 +31,7 @@ from .errors import (
     SuspendSignal,
     describe,
 )
-from .journal import last_status, summarize
+from .journal import summarize
 from .record import RunInfo
 from .run import Run
 from .status import RunStatus
@@ -76,8 +76,7 @@ class Engine:
         if info.status == RunStatus.RUNNING and self._recover(claim, info):
             return RunStatus.FAILED
         version = self.registry[claim.spec.ref]
-        last = last_status(claim.entries)
-        attempt = info.attempt + (1 if last is not None and last.reason == WORKFLOW_RETRY else 0)
+        attempt = info.attempt + (1 if workflow_retry(claim.entries) is not None else 0)
         self._end(claim, info.status, RunStatus.RUNNING, attempt, worker=self.worker_id)
         if info.due_at is not None:
             claim.set_timer(None)
@@ -137,6 +136,11 @@ class Engine:
         not_before = claim.spec.not_before
         if status == RunStatus.PENDING and not_before is not None and not_before > self.clock.now():
             claim.set_timer(not_before)
+            claim.set_ready(False)
+            return status
+        retry = workflow_retry(claim.entries)
+        if retry is not None and retry.until is not None and retry.until > self.clock.now():
+            claim.set_timer(retry.until)  # mail or a resume queued the run early; its retry waits
             claim.set_ready(False)
             return status
         return None
@@ -228,6 +232,19 @@ class Engine:
             "error": _error(error),
             "reason": WORKFLOW_RETRY,
         }
+
+
+def workflow_retry(entries: list[Entry]) -> StatusChanged | None:
+    """The park that awaits the next attempt of the whole workflow, if the run has not
+    run since (a pause and resume in between keep it)."""
+    waiting = None
+    for entry in entries:
+        if isinstance(entry, StatusChanged):
+            if entry.new == RunStatus.RUNNING:
+                waiting = None
+            elif entry.reason == WORKFLOW_RETRY:
+                waiting = entry
+    return waiting
 
 
 async def _watch(run: Run, code: Any) -> Any:
