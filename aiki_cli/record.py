@@ -103,4 +103,6 @@ class RunInfo(BaseModel):
             doc.pop("result", None)
         if self.error is None:
             doc.pop("error", None)
+        else:
+            doc["error"] = self.error.model_dump(mode="json", exclude_none=True)
         return doc

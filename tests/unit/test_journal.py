@@ -78,7 +78,7 @@ def test_result_is_kept_only_when_completed() -> None:
     assert info.result is None
     assert info.error == BOOM
     assert "result" not in info.document()
-    assert info.document()["error"] == {"type": "ValueError", "message": "boom", "task": None}
+    assert info.document()["error"] == {"type": "ValueError", "message": "boom"}
 
 
 def test_retry_in_place_clears_the_error_and_counts_the_attempt() -> None:
