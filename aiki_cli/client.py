@@ -49,7 +49,8 @@ class Client:
     ) -> RunHandle:
         """Create a pending run of `version` (due after `delay`, if set); with a key
         already used, the run that key started."""
-        return RunHandle(self, self.create(version, input, idempotency_key, delay=delay).id)
+        spec = self.create(version, input, idempotency_key, delay=delay)
+        return RunHandle(self, spec.id, version)
 
     def create(
         self,

@@ -9,7 +9,9 @@ worker acts on at the run's next task boundary (or when it next claims the run).
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,8 +20,11 @@ from .clock import Clock
 from .entry import ChildStarted, StatusChanged
 from .errors import BadInput, IllegalTransition
 from .journal import summarize
+from .record import RunSpec
 from .status import RunStatus, check_transition
 from .store import Claim, Mail, Store
+
+log = logging.getLogger("aiki.control")
 
 
 def transition(
@@ -31,6 +36,14 @@ def transition(
     if new != RunStatus.RUNNING and new != RunStatus.PENDING:
         claim.set_ready(False)
     return new
+
+
+def end(
+    store: Store, claim: Claim, clock: Clock, old: RunStatus, new: RunStatus, **fields: Any
+) -> None:
+    """`transition` to an end state, then wake the run's parent."""
+    transition(claim, clock, old, new, **fields)
+    tell_parent(store, clock, claim.spec)
 
 
 @contextmanager
@@ -64,17 +77,34 @@ def cancel(store: Store, clock: Clock, run_id: str) -> None:
             if claim is None:
                 store.request(run_id, "cancel")
             else:
-                _cancel_claimed(claim, clock)
+                _cancel_claimed(store, claim, clock)
     cancel_children(store, clock, run_id)
 
 
-def _cancel_claimed(claim: Claim, clock: Clock) -> None:
+def _cancel_claimed(store: Store, claim: Claim, clock: Clock) -> None:
     info = summarize(claim.spec, claim.entries)
     if not info.status.terminal:
-        transition(
-            claim, clock, info.status, RunStatus.CANCELLED, attempt=info.attempt, reason="cancelled"
+        end(
+            store,
+            claim,
+            clock,
+            info.status,
+            RunStatus.CANCELLED,
+            attempt=info.attempt,
+            reason="cancelled",
         )
         claim.set_timer(None)
+
+
+def tell_parent(store: Store, clock: Clock, spec: RunSpec) -> None:
+    """Wake the run's parent, if it has one, because the run has ended."""
+    if spec.parent_id is None:
+        return
+    mail = Mail(key=f"child-{spec.id}", kind="child", sent_at=clock.now(), child_id=spec.id)
+    try:
+        store.post(spec.parent_id, mail)
+    except LookupError:
+        log.warning("run %s: its parent %s is gone", spec.id, spec.parent_id)
 
 
 def cancel_children(store: Store, clock: Clock, run_id: str) -> None:
@@ -166,6 +196,12 @@ def send(
     else:
         key = f"{int(now.timestamp() * 1000):015d}-{secrets.token_hex(8)}"
     mail = Mail(
-        key=key, kind="event", sent_at=now, name=event, data=data, reference_id=reference_id
+        key=key,
+        kind="event",
+        sent_at=now,
+        order=time.time_ns(),
+        name=event,
+        data=data,
+        reference_id=reference_id,
     )
     return store.post(run_id, mail)

@@ -35,7 +35,7 @@ from .journal import summarize
 from .record import RunInfo
 from .run import Run
 from .status import RunStatus
-from .store import Claim, Mail, Store
+from .store import Claim, Store
 from .workflow import WorkflowVersion
 
 log = logging.getLogger("aiki.engine")
@@ -159,15 +159,8 @@ class Engine:
                 claim.set_ready(True)
         if new == RunStatus.CANCELLED:
             control.cancel_children(self.store, self.clock, claim.spec.id)
-        if new.terminal and claim.spec.parent_id is not None:
-            self._tell_parent(claim.spec.id, claim.spec.parent_id)
-
-    def _tell_parent(self, run_id: str, parent_id: str) -> None:
-        mail = Mail(key=f"child-{run_id}", kind="child", sent_at=self.clock.now(), child_id=run_id)
-        try:
-            self.store.post(parent_id, mail)
-        except LookupError:
-            log.warning("run %s: its parent %s is gone", run_id, parent_id)
+        if new.terminal:
+            control.tell_parent(self.store, self.clock, claim.spec)
 
     def _cancel(self, claim: Claim, status: RunStatus, attempt: int) -> RunStatus:
         self._end(claim, status, RunStatus.CANCELLED, attempt, reason="cancel requested")
@@ -194,6 +187,7 @@ class Engine:
         in_flight = sorted({call.name for call in info.tasks if call.status == "running"})
         error = RecoveryLimitExceeded(claim.spec.id, count, self.max_recoveries, in_flight)
         self._end(claim, RunStatus.RUNNING, RunStatus.FAILED, info.attempt, error=_error(error))
+        self._after(claim, RunStatus.FAILED, None)
         return True
 
     async def _drive(self, version: WorkflowVersion, run: Run, claim: Claim) -> Outcome:

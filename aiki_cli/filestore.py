@@ -343,7 +343,7 @@ class FileClaim:
         except FileNotFoundError:
             return []
         letters = [Mail.model_validate_json(path.read_bytes()) for path in paths]
-        return sorted(letters, key=lambda mail: (mail.sent_at, mail.key))
+        return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
     def ack(self, mail: Mail) -> None:
         if mail.reference_id is not None:

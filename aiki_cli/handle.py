@@ -11,12 +11,14 @@ from .status import RunStatus
 if TYPE_CHECKING:
     from .client import Client
     from .run import Run
+    from .workflow import WorkflowVersion
 
 
 class RunHandle:
-    def __init__(self, client: Client, run_id: str) -> None:
+    def __init__(self, client: Client, run_id: str, version: WorkflowVersion | None = None):
         self.client = client
         self.id = run_id
+        self.version = version  # known when started here: event data is validated by it
 
     def __repr__(self) -> str:
         return f"<run handle {self.id}>"
@@ -43,7 +45,9 @@ class RunHandle:
 
     async def send(self, event: str, data: Any = None, *, reference_id: str | None = None) -> bool:
         """Send an event to the run; False when `reference_id` was sent before."""
-        return await self.client.send(self.id, event, data, reference_id=reference_id)
+        return await self.client.send(
+            self.id, event, data, reference_id=reference_id, version=self.version
+        )
 
 
 class ChildHandle:

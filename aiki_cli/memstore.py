@@ -186,7 +186,7 @@ class MemoryClaim:
     def mail(self) -> list[Mail]:
         with self._store._mutex:
             letters = list(self._run.inbox.values())
-        return sorted(letters, key=lambda mail: (mail.sent_at, mail.key))
+        return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
     def ack(self, mail: Mail) -> None:
         with self._store._mutex:

@@ -31,6 +31,7 @@ class Mail(BaseModel):
     key: str
     kind: Literal["event", "child"]
     sent_at: datetime
+    order: int = 0  # the sender's nanosecond clock: keeps sends of one instant in order
     name: str = ""
     data: Any = None
     reference_id: str | None = None
