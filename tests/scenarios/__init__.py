@@ -1,0 +1,1 @@
+"""Scenario tier: the example workflows of `workflows/`, driven end to end in-process."""
