@@ -1,17 +1,33 @@
-"""Inputs and results as JSON values, validated by an optional pydantic model.
+"""Inputs, results and event data as JSON values, validated by an optional pydantic model
+and refused above a size limit.
 
 A value crosses the journal as JSON; code sees the same value on its first execution
-and on every replay, because both come out of `decode(encode(value))`.
+and on every replay, because both come out of `decode(encode(value))`. The limit (10 MiB
+of JSON by default) is set with the AIKI_MAX_VALUE_BYTES environment variable.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import InputInvalid
+from .errors import AikiError, ConfigError, InputInvalid
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+LIMIT_VARIABLE = "AIKI_MAX_VALUE_BYTES"
+
+
+def max_value_bytes() -> int:
+    """The largest value, in bytes of JSON, that aiki accepts."""
+    setting = os.environ.get(LIMIT_VARIABLE)
+    if setting is None:
+        return DEFAULT_MAX_BYTES
+    if not setting.strip().isdigit() or int(setting) < 1:
+        raise ConfigError(f"{LIMIT_VARIABLE} must be a whole number of bytes, not {setting!r}")
+    return int(setting)
 
 
 class Codec:
@@ -23,13 +39,25 @@ class Codec:
         """`value` as a JSON value, validated; `InputInvalid` if it does not fit."""
         if self.model is None:
             try:
-                text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-                text.encode()  # refuses lone surrogates, which no file can hold as UTF-8
-                return json.loads(text)
+                text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+                self._check_size(text.encode())  # also refuses lone surrogates: no file holds them
             except (TypeError, ValueError) as error:
+                if isinstance(error, AikiError):  # the limit itself, or its setting
+                    raise
                 raise InputInvalid(self.what, f"not a JSON value ({error})") from error
+            return json.loads(text)
         model_value = value if isinstance(value, self.model) else self.decode(value)
-        return model_value.model_dump(mode="json")
+        text = model_value.model_dump_json()
+        self._check_size(text.encode())
+        return json.loads(text)
+
+    def _check_size(self, data: bytes) -> None:
+        limit = max_value_bytes()
+        if len(data) > limit:
+            raise InputInvalid(
+                self.what,
+                f"{len(data):,} bytes of JSON is above the limit of {limit:,} ({LIMIT_VARIABLE})",
+            )
 
     def decode(self, data: Any) -> Any:
         """The value code receives: a model instance when there is a model."""

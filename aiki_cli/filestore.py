@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -49,11 +50,11 @@ from .durable import (
     write_synced,
 )
 from .entry import Entry, dump_entry, parse_entry
-from .errors import RunDamaged, RunNotFound
+from .errors import BadInput, RunDamaged, RunNotFound
 from .ids import RUN_ID, check_run_id
 from .lock import FileLock, try_lock
 from .record import RunSpec
-from .schedule import Schedule
+from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Mail, Request, RunRef, Timer
 
 _CHUNK = 64 * 1024
@@ -244,9 +245,14 @@ class FileStore:
             )
         atomic_write(record, name.encode())
 
+    def _schedule_path(self, schedule_id: str) -> Path:
+        if not re.fullmatch(SCHEDULE_ID, schedule_id):
+            raise BadInput(f"{schedule_id!r} is not a schedule id")
+        return self.root / "schedules" / f"{schedule_id}.json"
+
     def save_schedule(self, schedule: Schedule) -> None:
         self._layout()
-        path = self.root / "schedules" / f"{schedule.id}.json"
+        path = self._schedule_path(schedule.id)
         atomic_write(path, schedule.model_dump_json(indent=2).encode() + b"\n")
         timer = None if schedule.paused else Timer(schedule.next_due, "schedule", schedule.id)
         self._replace_timer(path.with_suffix(".timer"), timer)
@@ -258,7 +264,7 @@ class FileStore:
         return [Schedule.model_validate_json(p.read_bytes()) for p in sorted(folder.glob("*.json"))]
 
     def remove_schedule(self, schedule_id: str) -> None:
-        path = self.root / "schedules" / f"{schedule_id}.json"
+        path = self._schedule_path(schedule_id)
         self._replace_timer(path.with_suffix(".timer"), None)
         path.unlink(missing_ok=True)
 
