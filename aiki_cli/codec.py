@@ -8,13 +8,14 @@ of JSON by default) is set with the AIKI_MAX_VALUE_BYTES environment variable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import AikiError, ConfigError, InputInvalid
+from .errors import ConfigError, InputInvalid
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 LIMIT_VARIABLE = "AIKI_MAX_VALUE_BYTES"
@@ -37,19 +38,31 @@ class Codec:
 
     def encode(self, value: Any) -> Any:
         """`value` as a JSON value, validated; `InputInvalid` if it does not fit."""
-        if self.model is None:
-            try:
-                text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-                self._check_size(text.encode())  # also refuses lone surrogates: no file holds them
-            except (TypeError, ValueError) as error:
-                if isinstance(error, AikiError):  # the limit itself, or its setting
-                    raise
-                raise InputInvalid(self.what, f"not a JSON value ({error})") from error
-            return json.loads(text)
-        model_value = value if isinstance(value, self.model) else self.decode(value)
-        text = model_value.model_dump_json()
-        self._check_size(text.encode())
-        return json.loads(text)
+        return self._encode(value, sort_keys=False)[0]
+
+    def encode_hashed(self, value: Any) -> tuple[Any, str]:
+        """`value` as a JSON value with objects in key order, and the SHA-256 of its
+        canonical JSON (`canonical.input_hash`), from one serialization."""
+        data, raw = self._encode(value, sort_keys=True)
+        return data, hashlib.sha256(raw).hexdigest()
+
+    def _encode(self, value: Any, *, sort_keys: bool) -> tuple[Any, bytes]:
+        if self.model is not None:
+            model_value = value if isinstance(value, self.model) else self.decode(value)
+            value = model_value.model_dump(mode="json")
+        try:
+            text = json.dumps(
+                value,
+                allow_nan=False,
+                ensure_ascii=False,
+                separators=(",", ":"),
+                sort_keys=sort_keys,
+            )
+            raw = text.encode()  # refuses lone surrogates, which no file can hold
+        except (TypeError, ValueError) as error:
+            raise InputInvalid(self.what, f"not a JSON value ({error})") from error
+        self._check_size(raw)
+        return json.loads(text), raw
 
     def _check_size(self, data: bytes) -> None:
         limit = max_value_bytes()

@@ -332,13 +332,15 @@ class FileClaim:
         self._lock = lock
         self._dir = store._run_dir(spec.id)
         self._journal = AppendLog(self._dir / "journal.jsonl")
+        # Checked before every task: plain strings spare pathlib's cost on the hot path.
+        self._request_files = [(kind, os.path.join(self._dir, kind)) for kind in REQUESTS]
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         self._journal.append(b"".join(dump_entry(entry) + b"\n" for entry in entries), sync=sync)
         self.entries.extend(entries)
 
     def requests(self) -> frozenset[str]:
-        return _requests(self._dir)
+        return frozenset(kind for kind, path in self._request_files if os.path.exists(path))
 
     def clear_request(self, kind: Request) -> None:
         (self._dir / kind).unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .canonical import Address, input_hash
+from .canonical import Address
 from .clock import Clock
 from .codec import Codec
 from .duration import parse_duration
@@ -133,14 +133,14 @@ class Run:
 
     async def _call(self, task: Task, value: Any) -> Any:
         self._check_boundary()
-        data = task.inputs.encode(value)
-        where = Address(task.name, input_hash(data))
+        data, digest = task.inputs.encode_hashed(value)
+        where = Address(task.name, digest)
         outcome = await self._recorded(where)
         while outcome is None:
             retry = self._book.retry(where)
             if retry is not None:
                 await self._until(retry.at, RunStatus.AWAITING_RETRY)
-            self._check_boundary()
+                self._check_boundary()
             attempt = retry.failures + 1 if retry else 1
             outcome = await self._execute(task, where, data, attempt)
         if outcome.error is not None:
@@ -160,6 +160,7 @@ class Run:
         await self._settle()
         if self._book.remaining:
             raise FailSignal(DivergenceError(where.task, self._book.unconsumed()))
+        self._check_boundary()  # other branches ran meanwhile
         return None
 
     async def _settle(self) -> None:
@@ -187,7 +188,8 @@ class Run:
 
     def _job_done(self, job: asyncio.Task[Outcome | None]) -> None:
         self._in_flight.discard(job)
-        self.changed.set()
+        if self._parks:  # the last task in flight may leave only waiting branches
+            self.changed.set()
 
     async def _perform(self, task: Task, where: Address, data: Any, attempt: int) -> Outcome | None:
         """One attempt: its outcome, or None when it failed and will be tried again."""
@@ -364,6 +366,8 @@ class Run:
 
     async def blocked(self) -> bool:
         """Whether every branch of the run waits to be parked (checked by the engine)."""
+        if not self._parks or self._in_flight:
+            return False  # the common case, after each task: no settling needed
         await self._settle()
         return bool(self._parks) and not self._in_flight
 
