@@ -32,7 +32,10 @@ def transition(
 ) -> RunStatus:
     """Journal a status change the transition table allows; keep the ready queue in step."""
     check_transition(claim.spec.id, old, new)
-    claim.append(StatusChanged(at=clock.now(), old=old, new=new, attempt=attempt, **fields))
+    # Starting to run needs no fsync of its own: losing it to a power cut only makes the
+    # run look pending, and the next durable append of the run flushes it anyway.
+    entry = StatusChanged(at=clock.now(), old=old, new=new, attempt=attempt, **fields)
+    claim.append(entry, sync=new != RunStatus.RUNNING)
     if new != RunStatus.RUNNING and new != RunStatus.PENDING:
         claim.set_ready(False)
     return new
