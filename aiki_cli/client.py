@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,9 @@ from .errors import BadInput, IdempotencyConflict, RunDamaged, WaitTimeout
 from .handle import RunHandle
 from .ids import check_run_id
 from .journal import summarize
-from .record import RunInfo, RunSpec, new_spec
+from .record import DamagedRun, RunInfo, RunSpec, new_spec
 from .status import RunStatus
-from .store import Store, open_store
+from .store import RunRef, Store, open_store
 from .workflow import WorkflowVersion
 
 MAX_KEY_LENGTH = 256
@@ -95,27 +98,42 @@ class Client:
         version: str | None = None,
         limit: int | None = None,
     ) -> list[RunInfo]:
-        """Runs newest first, filtered; reads only the runs it returns or skips."""
-        found: list[RunInfo] = []
+        """Runs newest first, filtered; reads only the runs it returns or skips. Damaged
+        runs are left out (`list_with_damaged` shows them)."""
+        rows = self._rows(status, workflow, version)
+        return list(islice((row for row in rows if isinstance(row, RunInfo)), limit))
+
+    async def list_with_damaged(
+        self,
+        *,
+        workflow: str | None = None,
+        version: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[RunInfo | DamagedRun]:
+        """Like `list`, with the runs whose files cannot be read among them."""
+        return list(islice(self._rows(None, workflow, version), limit))
+
+    def _rows(
+        self, status: RunStatus | None, workflow: str | None, version: str | None
+    ) -> Iterator[RunInfo | DamagedRun]:
         for ref in self.store.list_runs():
-            if limit is not None and len(found) >= limit:
-                break
             if (workflow and ref.workflow != workflow) or (version and ref.version != version):
                 continue
-            info = self._info_or_none(ref.id)
-            if info is not None and (status is None or info.status == status):
-                found.append(info)
-        return found
+            row = self._row(ref)
+            if row is not None and (status is None or row.status == status):
+                yield row
 
-    def _info_or_none(self, run_id: str) -> RunInfo | None:
+    def _row(self, ref: RunRef) -> RunInfo | DamagedRun | None:
         try:
-            spec, entries = self.store.read_run(run_id)
+            spec, entries = self.store.read_run(ref.id)
         except LookupError:
             return None  # listed by a start that did not finish
         except RunDamaged as error:
-            log.warning("%s", error)
-            return None
-        return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(run_id))
+            found = {"file": error.path, "line": error.line}
+            details = {key: value for key, value in found.items() if value is not None}
+            failure = {"type": "RunDamaged", "message": error.message, **details}
+            return DamagedRun(id=ref.id, workflow=ref.workflow, version=ref.version, error=failure)
+        return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(ref.id))
 
     async def wait(self, run_id: str, *, timeout: float | None = None) -> RunInfo:
         """The run's state once it is completed, failed or cancelled; else `WaitTimeout`."""

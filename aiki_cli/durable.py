@@ -2,12 +2,19 @@
 and reading a line log whose last line may be torn.
 
 Files are created 0600 and directories 0700: inputs and results may hold secrets.
+
+Every byte aiki writes goes through `write_all`, so `failing_writes` (for tests) can make
+the disk look full, or cut a write short, without patching `os`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -35,7 +42,7 @@ def write_synced(path: Path, data: bytes) -> None:
     """Create `path` (which must not exist) with `data`, fsync'd."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -70,23 +77,78 @@ def atomic_create(path: Path, data: bytes) -> bool:
     return True
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
+        if _fault is not None:
+            _fault.check(fd, view)
         view = view[os.write(fd, view) :]
 
 
+@dataclass
+class _Fault:
+    code: int
+    after: int
+    partial: bool
+
+    def check(self, fd: int, view: memoryview) -> None:
+        if self.after > 0:
+            self.after -= 1
+            return
+        if self.partial and len(view) > 1:
+            os.write(fd, view[: len(view) // 2])
+        raise OSError(self.code, os.strerror(self.code))
+
+
+_fault: _Fault | None = None
+
+
+@contextlib.contextmanager
+def failing_writes(
+    code: int = errno.ENOSPC, *, after: int = 0, partial: bool = False
+) -> Iterator[None]:
+    """For tests: writes fail with `code` (a full disk by default) once `after` writes have
+    succeeded; with `partial`, a failing write first writes half its bytes, as a write cut
+    short by a filling disk does."""
+    global _fault
+    _fault = _Fault(code, after, partial)
+    try:
+        yield
+    finally:
+        _fault = None
+
+
 class AppendLog:
-    """An open line log: each `append` writes whole lines, and fsyncs them when asked."""
+    """An open line log: each `append` writes whole lines, and fsyncs them when asked.
+
+    A failed append is cut back off, so a write cut short (say, by a full disk) cannot end
+    up in the middle of the log under the next append.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        self._end = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
+        self._torn = False
 
     def append(self, data: bytes, *, sync: bool = True) -> None:
-        _write_all(self._fd, data)
-        if sync:
-            os.fdatasync(self._fd)
+        if self._torn:
+            raise OSError(errno.EIO, f"{self.path} ends with a failed write; claim the run again")
+        try:
+            write_all(self._fd, data)
+            if sync:
+                os.fdatasync(self._fd)
+        except OSError:
+            self._cut_back()
+            raise
+        self._end += len(data)
+
+    def _cut_back(self) -> None:
+        """Drop what a failed append wrote; if even that fails, refuse further appends."""
+        try:
+            os.ftruncate(self._fd, self._end)
+        except OSError:
+            self._torn = True
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -104,7 +166,8 @@ def read_lines(path: Path) -> tuple[list[bytes], int]:
     except FileNotFoundError:
         return [], 0
     end = data.rfind(b"\n") + 1
-    return data[:end].splitlines(), end
+    # Split at newlines alone (not at a stray \r), so line numbers match an editor's.
+    return (data[: end - 1].split(b"\n") if end else []), end
 
 
 def truncate_to(path: Path, size: int) -> None:

@@ -28,10 +28,11 @@ from .errors import (
     PauseSignal,
     RecoveryLimitExceeded,
     ReleaseSignal,
+    StorageFailed,
     SuspendSignal,
     describe,
 )
-from .journal import summarize
+from .journal import last_status, summarize
 from .record import RunInfo
 from .run import Run
 from .status import RunStatus
@@ -97,6 +98,10 @@ class Engine:
             await asyncio.shield(run.close(grace=0))
             self._end(claim, RunStatus.RUNNING, RunStatus.PENDING, attempt, reason="worker stopped")
             raise
+        except StorageFailed as failure:
+            # The journal cannot be written: stop, leaving the run running for a retry.
+            await asyncio.shield(run.close(grace=0))
+            raise failure.error from failure.error.__cause__
         self._end(claim, RunStatus.RUNNING, new, attempt, **fields)
         self._after(claim, new, fields.get("until"))
         return new
@@ -179,6 +184,9 @@ class Engine:
 
     def _recover(self, claim: Claim, info: RunInfo) -> bool:
         """Count a takeover of a run whose worker died; True if that failed the run."""
+        last = last_status(claim.entries)
+        if last is not None and last.worker == self.worker_id:
+            return False  # this worker's own execution broke (a full disk, say): nobody died
         count = info.recoveries + 1
         claim.append(Recovered(at=self.clock.now(), count=count, worker=self.worker_id))
         log.warning("run %s: recovered after its worker died (%d)", claim.spec.id, count)

@@ -16,7 +16,9 @@
     ├── WaitTimeout (TimeoutError)   exit 5
     ├── RunFailed                    exit 1: the awaited run failed
     ├── RunCancelled                 exit 3: the awaited run was cancelled
-    ├── RunDamaged                   exit 1: a run's files cannot be read
+    ├── RunDamaged                   exit 1: a run's files cannot be read (not 4: the run
+    │                                exists; `aiki doctor` says how to repair it)
+    ├── StoreUnwritable              exit 1: the store cannot be written (a full disk)
     ├── TaskFailed                   what workflow code sees when a task raised
     ├── ChildFailed                  … when a child run it awaits failed
     ├── ChildCancelled               … when a child run it awaits was cancelled
@@ -24,11 +26,13 @@
     └── RecoveryLimitExceeded        the run's worker died too many times
 
 The engine's own control flow (suspend, cancel, release) uses `Signal`, which derives
-from `BaseException` so that a workflow's `except Exception` cannot swallow it.
+from `BaseException` so that a workflow's `except Exception` cannot swallow it; so does
+`StorageFailed`, a store failing under a run's code, which stops the run without failing it.
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import Any
 
@@ -184,9 +188,41 @@ class RunCancelled(AikiError):
 class RunDamaged(AikiError):
     """A run's files are damaged."""
 
-    def __init__(self, run_id: str, detail: str) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        detail: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        offset: int | None = None,
+    ) -> None:
         self.run_id = run_id
-        super().__init__(f"run {run_id} is damaged: {detail}")
+        self.detail = detail
+        self.path = path  # the damaged file, and where in it (line number, byte offset)
+        self.line = line
+        self.offset = offset
+        super().__init__(f"run {run_id} is damaged: {detail}; `aiki doctor` says how to repair it")
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "free some space and try again",
+    errno.EDQUOT: "free some space and try again",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "check that you may write there",
+    errno.EPERM: "check that you may write there",
+}
+
+
+class StoreUnwritable(AikiError):
+    """The run store cannot be written."""
+
+    def __init__(self, location: str, error: OSError) -> None:
+        self.location = location
+        self.errno = error.errno
+        reason = error.strerror or str(error)
+        hint = _WRITE_HINTS.get(error.errno or 0, "check the disk and try again")
+        super().__init__(f"cannot write to {location}: {reason}; {hint}")
 
 
 class TaskFailed(AikiError):
@@ -261,6 +297,14 @@ class PauseSignal(Signal):
 
 class SuspendSignal(Signal):
     """Every branch of the run waits for time, an event or a child: the run parks."""
+
+
+class StorageFailed(Signal):
+    """The store cannot record the run's progress: the run stops, to resume later."""
+
+    def __init__(self, error: StoreUnwritable) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class FailSignal(Signal):

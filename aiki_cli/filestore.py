@@ -25,16 +25,18 @@ for the holder to act on, then queues the run.
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -47,10 +49,11 @@ from .durable import (
     make_dirs,
     read_lines,
     truncate_to,
+    write_all,
     write_synced,
 )
 from .entry import Entry, dump_entry, parse_entry
-from .errors import BadInput, RunDamaged, RunNotFound
+from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
 from .ids import RUN_ID, check_run_id
 from .lock import FileLock, try_lock
 from .record import RunSpec
@@ -58,6 +61,34 @@ from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Mail, Request, RunRef, Timer
 
 _CHUNK = 64 * 1024
+# How the file system says it cannot take a write: these become `StoreUnwritable`.
+_WRITE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG, errno.EACCES, errno.EPERM}
+)
+
+
+class _Located(Protocol):
+    location: str
+
+
+_S = TypeVar("_S", bound=_Located)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _writes(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S, _P], _R]:
+    """Report the file system refusing a write (a full disk, say) as `StoreUnwritable`."""
+
+    @functools.wraps(method)
+    def writing(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as error:
+            if error.errno not in _WRITE_ERRORS:
+                raise
+            raise StoreUnwritable(self.location, error) from error
+
+    return writing
 
 
 class FileStore:
@@ -85,25 +116,41 @@ class FileStore:
 
     # -- creating -------------------------------------------------------------------
 
+    @_writes
     def create_run(self, spec: RunSpec) -> RunSpec:
         key_path = self._key_path(spec)
         if key_path is not None and (existing := self._run_for_key(key_path)) is not None:
             return existing
         self._layout()
         run_dir = self._run_dir(spec.id)
+        keyed = False
+        try:
+            self._stage(spec, run_dir)
+            keyed = key_path is not None and atomic_create(key_path, spec.id.encode())
+            if key_path is not None and not keyed:
+                shutil.rmtree(run_dir)  # lost the race for the key; nobody has seen this run
+                existing = self._run_for_key(key_path)
+                assert existing is not None
+                return existing
+            self._index(spec)
+        except OSError:
+            # A full disk, say: take back what this start wrote, so no half-made run shows.
+            if keyed and key_path is not None:
+                key_path.unlink(missing_ok=True)
+            (self.root / "ready" / spec.id).unlink(missing_ok=True)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(self.root / "tmp" / spec.id, ignore_errors=True)
+            raise
+        return spec
+
+    def _stage(self, spec: RunSpec, run_dir: Path) -> None:
+        """Write the run's start record in tmp/, then move it into run/ whole."""
         staging = self.root / "tmp" / spec.id
         make_dirs(staging)
         write_synced(staging / "run.json", spec.model_dump_json(indent=2).encode() + b"\n")
         fsync_dir(staging)
         os.rename(staging, run_dir)
         fsync_dir(run_dir.parent)
-        if key_path is not None and not atomic_create(key_path, spec.id.encode()):
-            shutil.rmtree(run_dir)  # lost the race for the key; nobody has seen this run
-            existing = self._run_for_key(key_path)
-            assert existing is not None
-            return existing
-        self._index(spec)
-        return spec
 
     def _key_path(self, spec: RunSpec) -> Path | None:
         if spec.idempotency_key is None:
@@ -122,28 +169,39 @@ class FileStore:
         return spec
 
     def _index(self, spec: RunSpec) -> None:
+        self._log_created(spec)
+        self._set_ready(spec.id, True)
+
+    def _log_created(self, spec: RunSpec) -> None:
+        """Add the run to index/created.log, which `list` reads."""
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         fd = os.open(self.root / "index" / "created.log", flags, FILE_MODE)
         try:
             # After a crash cut the last line short, start a new one rather than extend it.
             lead = b"\n" if _ends_torn(fd) else b""
-            os.write(fd, lead + f"{spec.id} {spec.ref}\n".encode())
+            write_all(fd, lead + f"{spec.id} {spec.ref}\n".encode())
         finally:
             os.close(fd)
-        self._set_ready(spec.id, True)
 
     # -- reading --------------------------------------------------------------------
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
         run_dir = self._existing_run_dir(run_id)
-        lines, _ = read_lines(run_dir / "journal.jsonl")
-        return self._read_spec(run_dir, run_id), _parse_journal(run_id, lines)
+        journal = run_dir / "journal.jsonl"
+        lines, _ = read_lines(journal)
+        return self._read_spec(run_dir, run_id), _parse_journal(run_id, journal, lines)
 
     def _read_spec(self, run_dir: Path, run_id: str) -> RunSpec:
+        path = run_dir / "run.json"
         try:
-            return RunSpec.model_validate_json((run_dir / "run.json").read_bytes())
+            spec = RunSpec.model_validate_json(path.read_bytes())
         except (OSError, ValidationError) as error:
-            raise RunDamaged(run_id, f"run.json cannot be read ({_first_line(error)})") from error
+            detail = f"{path} cannot be read ({reason(error)})"
+            raise RunDamaged(run_id, detail, path=str(path)) from error
+        if spec.id != run_dir.name:
+            detail = f"{path} holds run {spec.id!r}, not {run_dir.name}"
+            raise RunDamaged(run_id, detail, path=str(path))
+        return spec
 
     def list_runs(self) -> Iterator[RunRef]:
         seen: set[str] = set()
@@ -166,6 +224,7 @@ class FileStore:
 
     # -- acting on runs -------------------------------------------------------------
 
+    @_writes
     def claim(self, run_id: str) -> FileClaim | None:
         run_dir = self._existing_run_dir(run_id)
         lock = try_lock(run_dir / "lock")
@@ -177,16 +236,18 @@ class FileStore:
             lines, size = read_lines(journal)
             if journal.exists() and journal.stat().st_size > size:
                 truncate_to(journal, size)  # drop a torn last line before appending after it
-            return FileClaim(self, spec, _parse_journal(run_id, lines), lock)
+            return FileClaim(self, spec, _parse_journal(run_id, journal, lines), lock)
         except BaseException:
             lock.release()
             raise
 
+    @_writes
     def request(self, run_id: str, kind: Request) -> None:
         run_dir = self._existing_run_dir(run_id)
         atomic_create(run_dir / kind, b"")
         self._set_ready(run_dir.name, True)  # a parked run needs a worker to see the request
 
+    @_writes
     def post(self, run_id: str, mail: Mail) -> bool:
         run_dir = self._existing_run_dir(run_id)
         if (run_dir / "refs" / mail.key).exists():
@@ -199,6 +260,7 @@ class FileStore:
         self._set_ready(run_dir.name, True)
         return True
 
+    @_writes
     def mark_ready(self, run_id: str) -> None:
         self._set_ready(self._existing_run_dir(run_id).name, True)
 
@@ -225,6 +287,7 @@ class FileStore:
         timers = (_parse_timer(name) for name in self._timer_names())
         return next((timer.due for timer in timers if timer is not None), None)
 
+    @_writes
     def clear_timer(self, timer: Timer) -> None:
         (self.root / "timers" / _timer_name(timer)).unlink(missing_ok=True)
 
@@ -250,6 +313,7 @@ class FileStore:
             raise BadInput(f"{schedule_id!r} is not a schedule id")
         return self.root / "schedules" / f"{schedule_id}.json"
 
+    @_writes
     def save_schedule(self, schedule: Schedule) -> None:
         self._layout()
         path = self._schedule_path(schedule.id)
@@ -263,6 +327,7 @@ class FileStore:
             return []
         return [Schedule.model_validate_json(p.read_bytes()) for p in sorted(folder.glob("*.json"))]
 
+    @_writes
     def remove_schedule(self, schedule_id: str) -> None:
         path = self._schedule_path(schedule_id)
         self._replace_timer(path.with_suffix(".timer"), None)
@@ -287,13 +352,17 @@ class FileStore:
         lock = try_lock(folder / f"{worker_id}.lock")
         if lock is None:
             raise RuntimeError(f"worker id {worker_id} is already in use")
-        atomic_write(folder / f"{worker_id}.json", json.dumps(info).encode())
         try:
+            self._announce(folder / f"{worker_id}.json", info)
             yield
         finally:
             (folder / f"{worker_id}.json").unlink(missing_ok=True)
             (folder / f"{worker_id}.lock").unlink(missing_ok=True)
             lock.release()
+
+    @_writes
+    def _announce(self, path: Path, info: dict[str, Any]) -> None:
+        atomic_write(path, json.dumps(info).encode())
 
     def live_workers(self) -> list[dict[str, Any]]:
         folder = self.root / "workers"
@@ -329,12 +398,14 @@ class FileClaim:
         self.spec = spec
         self.entries = entries
         self._store = store
+        self.location = store.location
         self._lock = lock
         self._dir = store._run_dir(spec.id)
         self._journal = AppendLog(self._dir / "journal.jsonl")
         # Checked before every task: plain strings spare pathlib's cost on the hot path.
         self._request_files = [(kind, os.path.join(self._dir, kind)) for kind in REQUESTS]
 
+    @_writes
     def append(self, *entries: Entry, sync: bool = True) -> None:
         self._journal.append(b"".join(dump_entry(entry) + b"\n" for entry in entries), sync=sync)
         self.entries.extend(entries)
@@ -342,6 +413,7 @@ class FileClaim:
     def requests(self) -> frozenset[str]:
         return frozenset(kind for kind, path in self._request_files if os.path.exists(path))
 
+    @_writes
     def clear_request(self, kind: Request) -> None:
         (self._dir / kind).unlink(missing_ok=True)
 
@@ -353,15 +425,18 @@ class FileClaim:
         letters = [Mail.model_validate_json(path.read_bytes()) for path in paths]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
+    @_writes
     def ack(self, mail: Mail) -> None:
         if mail.reference_id is not None:
             make_dirs(self._dir / "refs")
             atomic_create(self._dir / "refs" / mail.key, b"")
         (self._dir / "inbox" / f"{mail.key}.json").unlink(missing_ok=True)
 
+    @_writes
     def set_ready(self, ready: bool) -> None:
         self._store._set_ready(self.spec.id, ready)
 
+    @_writes
     def set_timer(self, due: datetime | None) -> None:
         timer = None if due is None else Timer(due, "run", self.spec.id)
         self._store._replace_timer(self._dir / "timer", timer)
@@ -393,19 +468,35 @@ def _parse_timer(name: str) -> Timer | None:
     return Timer(due, kind, target)  # type: ignore[arg-type]
 
 
-def _parse_journal(run_id: str, lines: list[bytes]) -> list[Entry]:
+def _parse_journal(run_id: str, path: Path, lines: list[bytes]) -> list[Entry]:
     entries = []
     for number, line in enumerate(lines, start=1):
         try:
             entries.append(parse_entry(line))
         except ValidationError as error:
-            detail = f"journal.jsonl line {number} is not a journal entry ({_first_line(error)})"
-            raise RunDamaged(run_id, detail) from error
+            raise _damaged_line(run_id, path, lines, number, error) from error
     return entries
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+def _damaged_line(
+    run_id: str, path: Path, lines: list[bytes], number: int, error: Exception
+) -> RunDamaged:
+    """Line `number` of the journal `lines` (read from `path`) is no journal entry."""
+    offset = sum(len(line) + 1 for line in lines[: number - 1])
+    detail = f"{path} line {number} (at byte {offset}) is not a journal entry ({reason(error)})"
+    return RunDamaged(run_id, detail, path=str(path), line=number, offset=offset)
+
+
+def reason(error: Exception) -> str:
+    """What is wrong, in a few words: a validation error's first complaint."""
+    if isinstance(error, ValidationError) and error.errors():
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        text = f"{where}: {first['msg']}" if where else first["msg"]
+    else:
+        text = str(error).strip() or type(error).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def _ends_torn(fd: int) -> bool:

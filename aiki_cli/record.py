@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -106,3 +106,16 @@ class RunInfo(BaseModel):
         else:
             doc["error"] = self.error.model_dump(mode="json", exclude_none=True)
         return doc
+
+
+class DamagedRun(BaseModel):
+    """A run whose files cannot be read, as `aiki list` shows it; `aiki doctor` says why."""
+
+    id: str
+    workflow: str
+    version: str
+    status: Literal["damaged"] = "damaged"
+    error: dict[str, Any]  # type, message, and the damaged file (and line)
+
+    def document(self, *, full: bool = True) -> dict[str, Any]:
+        return self.model_dump(mode="json")

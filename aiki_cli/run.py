@@ -50,6 +50,8 @@ from .errors import (
     FailSignal,
     InputInvalid,
     Signal,
+    StorageFailed,
+    StoreUnwritable,
     SuspendSignal,
     TaskFailed,
     describe,
@@ -152,6 +154,14 @@ class Run:
             raise Signal("the run has ended")
         self._boundary()
 
+    def _record(self, *entries: Entry, sync: bool = True) -> None:
+        """Journal entries. A store that cannot take them (a full disk) stops the run past
+        any `except` in the workflow: the machine failed, not the workflow."""
+        try:
+            self._claim.append(*entries, sync=sync)
+        except StoreUnwritable as error:
+            raise StorageFailed(error) from error
+
     async def _recorded(self, where: Address) -> Outcome | None:
         """The recorded outcome at `where`; None if the call is new; a divergence otherwise."""
         outcome = self._book.take(where)
@@ -194,7 +204,7 @@ class Run:
     async def _perform(self, task: Task, where: Address, data: Any, attempt: int) -> Outcome | None:
         """One attempt: its outcome, or None when it failed and will be tried again."""
         at = self._clock.now
-        self._claim.append(
+        self._record(
             TaskStarted(at=at(), task=where.task, hash=where.hash, input=data, attempt=attempt),
             sync=False,
         )
@@ -210,7 +220,7 @@ class Run:
                 else task.retry.delay_after(attempt, self._draw())
             )
             retry_at = None if delay is None else at() + timedelta(seconds=delay)
-            self._claim.append(
+            self._record(
                 TaskFailedEntry(
                     at=at(),
                     task=where.task,
@@ -225,7 +235,7 @@ class Run:
                 return None
             self._book.settled(where)
             return Outcome(error=info)
-        self._claim.append(
+        self._record(
             TaskCompleted(at=at(), task=where.task, hash=where.hash, output=output, attempt=attempt)
         )
         self._book.settled(where)
@@ -251,13 +261,13 @@ class Run:
         if started is None:
             now = self._clock.now()
             started = SleepStarted(at=now, name=name, seq=seq, until=now + length)
-            self._claim.append(started)
+            self._record(started)
             self._history.sleeps_started[name, seq] = started
         until = started.at + length
         woken = "wake" in self._claim.requests()
         if not woken and self._clock.now() < until:
             await self._park(RunStatus.SLEEPING, until)
-        self._claim.append(SleepEnded(at=self._clock.now(), name=name, seq=seq, woken=woken))
+        self._record(SleepEnded(at=self._clock.now(), name=name, seq=seq, woken=woken))
         if woken:
             self._claim.clear_request("wake")
         return woken
@@ -293,11 +303,11 @@ class Run:
             now = self._clock.now()
             until = None if limit is None else now + limit
             wait = EventWaited(at=now, name=name, seq=seq, until=until)
-            self._claim.append(wait)
+            self._record(wait)
             self._history.waits[name, seq] = wait
         if wait.until is None or self._clock.now() < wait.until:
             await self._park(RunStatus.AWAITING_EVENT, wait.until)
-        self._claim.append(EventTimedOut(at=self._clock.now(), name=name, seq=seq))
+        self._record(EventTimedOut(at=self._clock.now(), name=name, seq=seq))
         self._history.timeouts.add((name, seq))
         return EventResult(name, timed_out=True)
 
@@ -319,11 +329,14 @@ class Run:
                 idempotency_key=f"child:{self.id}:{self.attempt}:{seq}",
                 parent_id=self.id,
             )
-            stored = self._store.create_run(spec)
+            try:
+                stored = self._store.create_run(spec)
+            except StoreUnwritable as error:
+                raise StorageFailed(error) from error
             started = ChildStarted(
                 at=now, seq=seq, child=stored.id, workflow=version.name, version=version.version
             )
-            self._claim.append(started)
+            self._record(started)
             self._history.children[seq] = started
         return ChildHandle(self, started.child)
 
@@ -341,7 +354,7 @@ class Run:
                 result=info.result,
                 error=info.error,
             )
-            self._claim.append(ended)
+            self._record(ended)
             self._history.ended[child_id] = ended
         if ended.status == RunStatus.COMPLETED:
             return ended.result

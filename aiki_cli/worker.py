@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .client import Client
 from .engine import DEFAULT_MAX_RECOVERIES, Engine
-from .errors import RunDamaged, WaitTimeout
+from .errors import RunDamaged, StoreUnwritable, WaitTimeout
 from .record import RunInfo
 from .status import RunStatus
 from .store import Claim
@@ -30,6 +30,8 @@ log = logging.getLogger("aiki.worker")
 
 # How long a run whose execution broke (a full disk, say) waits before a retry.
 _BROKEN_RUN_BACKOFF = 5.0
+# How often a damaged run is looked at again, in case someone repaired it.
+_DAMAGED_RUN_RECHECK = 30.0
 
 
 def registry_of(workflows: Iterable[Workflow | WorkflowVersion]) -> dict[str, WorkflowVersion]:
@@ -74,6 +76,7 @@ class Worker:
         self.abandoned = False
         self._active: dict[str, asyncio.Task[None]] = {}
         self._skipped: dict[str, float] = {}
+        self._reported: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._family: set[str] | None = None  # when driving one run: it and its descendants
@@ -117,7 +120,11 @@ class Worker:
         self._stopping = False
         try:
             while not self._stopping:
-                await self.fire_timers()
+                try:
+                    await self.fire_timers()
+                    self._reported.pop("timers", None)
+                except StoreUnwritable as error:
+                    self._report("timers", f"cannot fire timers: {error}")
                 claimed = self._fill()
                 if await done(claimed):
                     break
@@ -173,9 +180,10 @@ class Worker:
     def _claim(self, run_id: str) -> Claim | None:
         try:
             claim = self.store.claim(run_id)
-        except (RunDamaged, LookupError) as error:
-            log.error("skipping run %s: %s", run_id, error)
-            self._skipped[run_id] = float("inf")
+        except (RunDamaged, LookupError, StoreUnwritable) as error:
+            self._report(run_id, f"skipping run {run_id}: {error}")
+            wait = _DAMAGED_RUN_RECHECK if isinstance(error, RunDamaged) else _BROKEN_RUN_BACKOFF
+            self._skipped[run_id] = time.monotonic() + wait
             return None
         if claim is not None and self._family is not None:
             if claim.spec.id not in self._family and claim.spec.parent_id not in self._family:
@@ -193,6 +201,12 @@ class Worker:
         run_id = claim.spec.id
         try:
             await self.engine.execute(claim, self._executor)
+            self._reported.pop(run_id, None)
+        except StoreUnwritable as error:  # the machine's failure: the run waits, unharmed
+            self._report(
+                run_id, f"run {run_id} stopped: {error}; retrying every {_BROKEN_RUN_BACKOFF:g}s"
+            )
+            self._skipped[run_id] = time.monotonic() + _BROKEN_RUN_BACKOFF
         except Exception:
             log.exception(
                 "run %s: execution broke; trying again in %gs", run_id, _BROKEN_RUN_BACKOFF
@@ -203,6 +217,12 @@ class Worker:
             self._active.pop(run_id, None)
             if self._wake is not None:
                 self._wake.set()
+
+    def _report(self, key: str, message: str) -> None:
+        """Log a problem once, not on every pass for as long as it lasts."""
+        if self._reported.get(key) != message:
+            self._reported[key] = message
+            log.error("%s", message)
 
     async def _shut_down(self) -> None:
         """Give runs in flight the grace period, then cancel them back into the queue."""

@@ -23,11 +23,11 @@ from ..entry import dump_entry
 from ..errors import AikiError, BadInput, InvalidJSON, RunCancelled, RunFailed, WorkflowNotFound
 from ..loader import load_workflows, tasks_of
 from ..naming import split_ref
-from ..record import RunInfo
+from ..record import DamagedRun, RunInfo
 from ..status import RunStatus
 from ..worker import Worker
 from ..workflow import WorkflowVersion
-from . import schedules, views
+from . import doctor, schedules, views
 
 # Exit codes of SPEC §6 that are not an error's own.
 OK, USAGE, INTERRUPTED = 0, 2, 130
@@ -388,17 +388,22 @@ def list_runs(
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 20,
     as_json: JsonFlag = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; runs whose files are damaged show as `damaged`."""
     name, version = (workflow or "").partition("@")[::2]
-    infos = asyncio.run(
-        ctx.obj.client().list(
-            status=status, workflow=name or None, version=version or None, limit=limit
-        )
+    client: Client = ctx.obj.client()
+    rows: Sequence[RunInfo | DamagedRun] = asyncio.run(
+        client.list(status=status, workflow=name or None, version=version or None, limit=limit)
+        if status is not None
+        else client.list_with_damaged(workflow=name or None, version=version or None, limit=limit)
     )
     if as_json:
-        views.print_json([info.document(full=False) for info in infos])
-    elif infos:
-        views.out().print(views.runs_table(infos))
+        views.print_json([row.document(full=False) for row in rows])
+    elif rows:
+        views.out().print(views.runs_table(rows))
+        if damaged := sum(isinstance(row, DamagedRun) for row in rows):
+            views.note(
+                f"{damaged} damaged run(s); `aiki doctor` says what is wrong and how to fix it"
+            )
     else:
         views.note("no runs")
 
@@ -487,6 +492,9 @@ async def _serve(runner: Worker, until_idle: bool) -> None:
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, on_signal)
     await runner.run(until_idle=until_idle)
+
+
+app.command()(doctor.doctor)
 
 
 def main() -> None:

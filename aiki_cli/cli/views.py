@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..doctor import Finding, Report
 from ..entry import (
     ChildEnded,
     ChildStarted,
@@ -35,7 +36,7 @@ from ..entry import (
     TaskFailed,
     TaskStarted,
 )
-from ..record import RunInfo
+from ..record import DamagedRun, RunInfo
 from ..schedule import Schedule
 from ..status import RunStatus
 from ..workflow import WorkflowVersion
@@ -177,11 +178,15 @@ def tasks_table(info: RunInfo) -> Table:
     return table
 
 
-def runs_table(infos: Sequence[RunInfo]) -> Table:
+def runs_table(infos: Sequence[RunInfo | DamagedRun]) -> Table:
     table = Table(box=None, pad_edge=False)
     for column in ("id", "workflow", "status", "created", "updated"):
         table.add_column(column)
     for info in infos:
+        if isinstance(info, DamagedRun):
+            damaged = Text("damaged", style="bold red")
+            table.add_row(info.id, f"{info.workflow}@{info.version}", damaged, "-", "-")
+            continue
         table.add_row(
             info.id,
             f"{info.workflow}@{info.version}",
@@ -293,3 +298,29 @@ def _seconds(total: float) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def doctor_report(report: Report, repaired: bool) -> None:
+    """What `aiki doctor` found, each with how to fix it, then the verdict."""
+    console = out()
+    busy = f" ({len(report.busy)} busy: a worker is executing them)" if report.busy else ""
+    console.print(f"checked {report.runs} runs in {report.store}{busy}", highlight=False)
+    for finding in report.findings:
+        console.print(_finding(finding), soft_wrap=True)
+        if not finding.repaired:
+            console.print(Text("    fix: ", style="dim") + Text(finding.fix), soft_wrap=True)
+    left = report.remaining
+    fixable = sum(finding.repairable for finding in left)
+    if not left:
+        console.print(Text("healthy", style="bold green"))
+    else:
+        hint = f"; `aiki doctor --repair` fixes {fixable}" if fixable and not repaired else ""
+        console.print(Text(f"{len(left)} problem(s) remain{hint}", style="bold red"))
+
+
+def _finding(finding: Finding) -> Text:
+    if finding.repaired:
+        return Text("repaired: ", style="green") + Text(finding.problem)
+    if not finding.damage:
+        return Text("note: ", style="yellow") + Text(finding.problem)
+    return Text("damaged: ", style="bold red") + Text(finding.problem)

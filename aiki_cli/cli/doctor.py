@@ -1,0 +1,34 @@
+"""`aiki doctor`: check the run store, and rebuild what is derived from its runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..doctor import examine
+from ..filestore import FileStore
+from . import views
+
+
+def doctor(
+    ctx: typer.Context,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair", help="Rebuild indexes and remove leftovers; journals are never changed."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document to stdout.")
+    ] = False,
+) -> None:
+    """Check the run store: every run parses, journals and indexes agree, nothing is left
+    over. Says how to fix what is wrong; exits 1 while damage remains."""
+    report = examine(FileStore(ctx.obj.settings().runs_dir), repair=repair)
+    if as_json:
+        views.print_json(report.document())
+    else:
+        views.doctor_report(report, repair)
+    if not report.healthy:
+        raise typer.Exit(1)

@@ -1,0 +1,603 @@
+"""`aiki doctor`: check a file store, and rebuild what is derived from its runs.
+
+A run's `run.json` and `journal.jsonl` are its truth. Doctor never rewrites them (it only
+cuts off a torn last line, as the next worker would): when they are damaged it names the
+file, the line and the byte to cut at, and a person decides. Everything else is derived
+from them, and `--repair` rebuilds it:
+
+    ready/<id>          a pending or running run has one; an ended or paused run has none
+    timers/             a parked run due at a time has its marker; no marker outlives its run
+    index/created.log   lists every run (it is what `aiki list` reads)
+    index/keys/         each key names a run that exists, and each run's key exists
+    run/<x>/            a directory without run.json (an orphaned lock, say) is removed
+    tmp/, .*.tmp        staging and temp files a crash left behind
+    workers/            the files of workers that are gone
+
+Each run is checked while holding its lock, so no worker changes it meanwhile; a run a
+worker is executing is skipped (it parsed when the worker took it). Doctor is the one
+command that reads every run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .durable import atomic_create, read_lines, truncate_to
+from .entry import Entry, StatusChanged
+from .errors import RunDamaged
+from .filestore import FileStore, _parse_journal, _parse_timer, _requests, reason
+from .ids import RUN_ID
+from .journal import summarize
+from .lock import try_lock
+from .record import RunSpec
+from .schedule import Schedule
+from .status import RunStatus, can_transition
+from .store import Mail, Timer
+
+# Staging and temp files, and runs without a journal, younger than this may belong to a
+# start or a write in progress: they are left alone.
+STALE_AFTER = 60.0
+
+
+@dataclass
+class Finding:
+    """One thing wrong in the store: what, where, how to fix it, and whether `--repair` can."""
+
+    kind: str
+    problem: str
+    fix: str
+    run_id: str | None = None
+    path: str | None = None
+    repairable: bool = False
+    damage: bool = True  # False for what is harmless (a note)
+    repaired: bool = False
+
+
+@dataclass
+class Report:
+    store: str
+    runs: int = 0
+    busy: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> list[Finding]:
+        """The damage that is still there."""
+        return [finding for finding in self.findings if finding.damage and not finding.repaired]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.remaining
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "healthy": self.healthy,
+            "runs": self.runs,
+            "busy": self.busy,
+            "findings": [asdict(finding) for finding in self.findings],
+        }
+
+
+def examine(store: FileStore, *, repair: bool = False, now: float | None = None) -> Report:
+    """Check every run and index of `store`; with `repair`, fix what can be fixed safely."""
+    doctor = _Doctor(store, repair, time.time() if now is None else now)
+    if store.root.is_dir():
+        doctor.check()
+    return doctor.report
+
+
+class _Doctor:
+    def __init__(self, store: FileStore, repair: bool, now: float) -> None:
+        self.store = store
+        self.root = store.root
+        self.repair = repair
+        self.now = now
+        self.report = Report(store.location)
+
+    def found(
+        self,
+        kind: str,
+        problem: str,
+        fix: str,
+        *,
+        run_id: str | None = None,
+        path: Path | None = None,
+        repair: Callable[[], object] | None = None,
+        damage: bool = True,
+    ) -> None:
+        """Record a finding; with --repair, apply its repair now (while any lock is held)."""
+        finding = Finding(
+            kind, problem, fix, run_id, None if path is None else str(path), repair is not None
+        )
+        finding.damage = damage
+        if self.repair and repair is not None:
+            try:
+                repair()
+                finding.repaired = True
+            except OSError as error:
+                finding.problem += f" (the repair failed: {error.strerror or error})"
+        self.report.findings.append(finding)
+
+    def check(self) -> None:
+        markers = self._timer_markers()
+        listed = {line.partition(b" ")[0].decode(errors="replace") for line in self._created()}
+        for name in _names(self.root / "run"):
+            self._check_entry(self.root / "run" / name, markers.get(name, []), listed)
+        self._check_ready()
+        self._check_timers()
+        self._check_schedules()
+        self._check_created(listed)
+        self._check_keys()
+        self._check_leftovers(self.root / "tmp", every=True)
+        for folder in ("schedules", "index/keys", "workers"):
+            self._check_leftovers(self.root / folder)
+        self._check_workers()
+
+    def _exists(self, run_id: str) -> bool:
+        return (
+            RUN_ID.fullmatch(run_id) is not None
+            and (self.root / "run" / run_id / "run.json").is_file()
+        )
+
+    def _stale(self, path: Path) -> bool:
+        with contextlib.suppress(FileNotFoundError):
+            return self.now - path.lstat().st_mtime > STALE_AFTER
+        return False
+
+    # -- runs -------------------------------------------------------------------------
+
+    def _check_entry(self, run_dir: Path, markers: list[str], listed: set[str]) -> None:
+        name = run_dir.name
+        if not run_dir.is_dir() or not RUN_ID.fullmatch(name):
+            self.found(
+                "stray",
+                f"{run_dir} is not a run",
+                f"move it out of {self.root / 'run'}",
+                path=run_dir,
+            )
+        elif not (run_dir / "run.json").is_file():
+            self._check_orphan(run_dir)
+        else:
+            self.report.runs += 1
+            self._check_run(run_dir, markers, listed)
+
+    def _check_orphan(self, run_dir: Path) -> None:
+        """A run directory without its start record: an orphaned lock, or worse."""
+        if (run_dir / "journal.jsonl").exists():
+            self.found(
+                "run-unreadable",
+                f"{run_dir} has a journal but no run.json",
+                f"restore {run_dir / 'run.json'} from a backup, or move {run_dir} out of the store",
+                run_id=run_dir.name,
+                path=run_dir,
+            )
+            return
+        lock = try_lock(run_dir / "lock")
+        if lock is None:
+            return  # someone holds it: not an orphan after all
+        try:
+            self.found(
+                "orphan",
+                f"{run_dir} holds no run.json, only {', '.join(_names(run_dir)) or 'nothing'}",
+                "--repair removes it",
+                run_id=run_dir.name,
+                path=run_dir,
+                repair=lambda: shutil.rmtree(run_dir),
+            )
+        finally:
+            lock.release()
+
+    def _check_run(self, run_dir: Path, markers: list[str], listed: set[str]) -> None:
+        lock = try_lock(run_dir / "lock")
+        if lock is None:
+            self.report.busy.append(run_dir.name)
+            return
+        try:
+            self._check_leftovers(run_dir)
+            self._check_inbox(run_dir)
+            spec = self._spec(run_dir)
+            entries = self._journal(run_dir)
+            if spec is None or entries is None:
+                return
+            if not entries and not self._stale(run_dir / "run.json"):
+                return  # maybe a start in progress, which keys, lists and queues it next
+            if self._key_is_its_own(spec):
+                self._check_indexes(spec, entries, markers, listed)
+        finally:
+            lock.release()
+
+    def _spec(self, run_dir: Path) -> RunSpec | None:
+        try:
+            return self.store._read_spec(run_dir, run_dir.name)
+        except RunDamaged as error:
+            self.found(
+                "run-unreadable",
+                error.detail,
+                f"run.json is written once, at the start: restore it from a backup, or move "
+                f"{run_dir} out of the store (the run is lost)",
+                run_id=run_dir.name,
+                path=run_dir / "run.json",
+            )
+            return None
+
+    def _journal(self, run_dir: Path) -> list[Entry] | None:
+        path = run_dir / "journal.jsonl"
+        try:
+            lines, end = read_lines(path)
+            size = path.stat().st_size if path.exists() else 0
+            entries = _parse_journal(run_dir.name, path, lines)
+        except OSError as error:
+            self.found(
+                "journal-unreadable",
+                f"{path} cannot be read: {error.strerror or error}",
+                "check its permissions",
+                run_id=run_dir.name,
+                path=path,
+            )
+            return None
+        except RunDamaged as error:
+            self._damaged_line(run_dir.name, path, error.line or 1, error.offset or 0, error.detail)
+            return None
+        if size > end:
+            self.found(
+                "torn-tail",
+                f"{path} ends with {size - end} bytes of a line a crash cut short",
+                "a worker cuts them off when it next takes the run; --repair cuts them now",
+                run_id=run_dir.name,
+                path=path,
+                repair=lambda: truncate_to(path, end),
+                damage=False,
+            )
+        return entries if self._story(run_dir.name, path, lines, entries) else None
+
+    def _damaged_line(self, run_id: str, path: Path, line: int, offset: int, problem: str) -> None:
+        self.found(
+            "journal-damaged",
+            problem,
+            f"cut the journal before line {line} with `truncate -s {offset} {path}` (the run "
+            f"resumes from the lines before it, and tasks whose results are cut off run again), "
+            f"or correct line {line} by hand",
+            run_id=run_id,
+            path=path,
+        )
+
+    def _story(self, run_id: str, path: Path, lines: list[bytes], entries: list[Entry]) -> bool:
+        """Whether the journal's status changes follow one another as the table allows."""
+        status = RunStatus.PENDING
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, StatusChanged):
+                continue
+            if entry.old != status or not can_transition(status, entry.new):
+                offset = sum(len(line) + 1 for line in lines[: number - 1])
+                problem = (
+                    f"{path} line {number} (at byte {offset}) changes the status from "
+                    f"{entry.old} to {entry.new}, but the run was {status}"
+                )
+                self._damaged_line(run_id, path, number, offset, problem)
+                return False
+            status = entry.new
+        return True
+
+    def _check_inbox(self, run_dir: Path) -> None:
+        for folder in (run_dir / "inbox", run_dir / "refs"):
+            self._check_leftovers(folder)
+        for path in sorted((run_dir / "inbox").glob("*.json")):
+            try:
+                Mail.model_validate_json(path.read_bytes())
+            except (OSError, ValidationError) as error:
+                self.found(
+                    "mail-unreadable",
+                    f"{path} cannot be read ({reason(error)}); the run's worker stops on it",
+                    f"correct it by hand, or delete it with `rm {path}` (mail the run has not "
+                    f"read yet: an event, or news of a child)",
+                    run_id=run_dir.name,
+                    path=path,
+                )
+
+    def _key_is_its_own(self, spec: RunSpec) -> bool:
+        """Whether the run's idempotency key (if any) names it; a missing key is rebuilt."""
+        key_path = self.store._key_path(spec)
+        if key_path is None:
+            return True
+        try:
+            holder = key_path.read_text().strip()
+        except FileNotFoundError:
+            self.found(
+                "key-missing",
+                f"run {spec.id} was started with idempotency key {spec.idempotency_key!r}, "
+                f"which {key_path} does not record: that key would start a second run",
+                "--repair records it",
+                run_id=spec.id,
+                path=key_path,
+                repair=lambda: atomic_create(key_path, spec.id.encode()),
+            )
+            return True
+        if holder == spec.id:
+            return True
+        run_dir = self.root / "run" / spec.id
+        self.found(
+            "key-taken",
+            f"run {spec.id} was started with idempotency key {spec.idempotency_key!r}, "
+            f"which names run {holder}: a start that lost the race for the key left it behind",
+            f"if run {holder} is the one to keep, move {run_dir} out of the store",
+            run_id=spec.id,
+            path=run_dir,
+        )
+        return False
+
+    def _check_indexes(
+        self, spec: RunSpec, entries: list[Entry], markers: list[str], listed: set[str]
+    ) -> None:
+        """The run's place in ready/, timers/ and created.log, against its journal."""
+        if spec.id not in listed:
+            self.found(
+                "not-listed",
+                f"run {spec.id} is missing from index/created.log: `aiki list` does not show it",
+                "--repair adds it",
+                run_id=spec.id,
+                path=self.root / "index" / "created.log",
+                repair=lambda: self.store._log_created(spec),
+            )
+        info = summarize(spec, entries)
+        self._check_ready_marker(spec.id, info.status, bool(markers))
+        self._check_timer_markers(spec.id, info.status, info.due_at, markers)
+
+    def _check_ready_marker(self, run_id: str, status: RunStatus, timed: bool) -> None:
+        run_dir = self.root / "run" / run_id
+        queued = (self.root / "ready" / run_id).exists()
+        idle = status.terminal or status == RunStatus.PAUSED
+        news = bool(_requests(run_dir)) or any((run_dir / "inbox").glob("*.json"))
+        if not queued and (
+            status == RunStatus.RUNNING
+            or (status == RunStatus.PENDING and not timed)
+            or (status.parked and not idle and news)
+        ):
+            why = "with requests or mail waiting " if status.parked else ""
+            self.found(
+                "not-queued",
+                f"run {run_id} is {status} {why}but not in ready/: no worker would take it",
+                "--repair queues it",
+                run_id=run_id,
+                path=self.root / "ready" / run_id,
+                repair=lambda: self.store._set_ready(run_id, True),
+            )
+        if queued and idle:
+            self.found(
+                "stale-ready",
+                f"run {run_id} is {status} but still in ready/",
+                "--repair takes it out (a worker would, the next time it looks)",
+                run_id=run_id,
+                path=self.root / "ready" / run_id,
+                repair=lambda: self.store._set_ready(run_id, False),
+            )
+
+    def _check_timer_markers(
+        self, run_id: str, status: RunStatus, due: datetime | None, markers: list[str]
+    ) -> None:
+        run_dir = self.root / "run" / run_id
+        if (status.terminal or status == RunStatus.PAUSED) and markers:
+
+            def unmark() -> None:
+                for name in markers:
+                    (self.root / "timers" / name).unlink(missing_ok=True)
+                (run_dir / "timer").unlink(missing_ok=True)
+
+            self.found(
+                "stale-timer",
+                f"run {run_id} is {status} but still has a timer ({', '.join(markers)})",
+                "--repair removes it",
+                run_id=run_id,
+                path=self.root / "timers",
+                repair=unmark,
+            )
+        if due is None or not status.parked or status == RunStatus.PAUSED:
+            return
+        if not any(_millis(name) <= math.ceil(due.timestamp() * 1000) for name in markers):
+            self.found(
+                "timer-missing",
+                f"run {run_id} is {status} until {due:%Y-%m-%d %H:%M:%S} UTC but has no timer "
+                "in timers/: it would not wake",
+                "--repair sets it",
+                run_id=run_id,
+                path=self.root / "timers",
+                repair=lambda: self.store._replace_timer(
+                    run_dir / "timer", Timer(due, "run", run_id)
+                ),
+            )
+
+    # -- indexes ----------------------------------------------------------------------
+
+    def _timer_markers(self) -> dict[str, list[str]]:
+        """The names in timers/ by the run they wake."""
+        markers: defaultdict[str, list[str]] = defaultdict(list)
+        for name in _names(self.root / "timers"):
+            timer = _parse_timer(name)
+            if timer is not None and timer.kind == "run":
+                markers[timer.target].append(name)
+        return markers
+
+    def _check_ready(self) -> None:
+        for name in _names(self.root / "ready"):
+            if not self._exists(name):
+                marker = self.root / "ready" / name
+                self.found(
+                    "orphan-ready",
+                    f"ready/{name} names no run; workers skip it",
+                    "--repair removes it",
+                    run_id=name,
+                    path=marker,
+                    repair=partial(self._unlink_orphan, marker, name),
+                )
+
+    def _unlink_orphan(self, path: Path, run_id: str) -> None:
+        if not self._exists(run_id):  # looked at again: a start may have made it since
+            path.unlink(missing_ok=True)
+
+    def _check_timers(self) -> None:
+        for name in _names(self.root / "timers"):
+            path = self.root / "timers" / name
+            timer = _parse_timer(name)
+            if timer is None:
+                self.found(
+                    "orphan-timer",
+                    f"timers/{name} is not a timer's name",
+                    "--repair removes it",
+                    path=path,
+                    repair=path.unlink,
+                )
+            elif timer.kind == "run" and not self._exists(timer.target):
+                self.found(
+                    "orphan-timer",
+                    f"timers/{name} wakes run {timer.target}, which does not exist",
+                    "--repair removes it",
+                    run_id=timer.target,
+                    path=path,
+                    repair=partial(self._unlink_orphan, path, timer.target),
+                )
+            elif timer.kind == "schedule" and not self._schedule_path(timer.target).is_file():
+                self.found(
+                    "orphan-timer",
+                    f"timers/{name} fires schedule {timer.target}, which does not exist",
+                    "--repair removes it",
+                    path=path,
+                    repair=path.unlink,
+                )
+
+    def _schedule_path(self, schedule_id: str) -> Path:
+        return self.root / "schedules" / f"{schedule_id}.json"
+
+    def _check_schedules(self) -> None:
+        timers = [_parse_timer(name) for name in _names(self.root / "timers")]
+        fired = {timer.target for timer in timers if timer and timer.kind == "schedule"}
+        for path in sorted((self.root / "schedules").glob("*.json")):
+            try:
+                schedule = Schedule.model_validate_json(path.read_bytes())
+            except (OSError, ValidationError) as error:
+                self.found(
+                    "schedule-unreadable",
+                    f"{path} cannot be read ({reason(error)}); workers stop firing schedules",
+                    f"correct it by hand, or delete the schedule with "
+                    f"`aiki schedule remove {path.stem}`",
+                    path=path,
+                )
+                continue
+            if not schedule.paused and schedule.id not in fired:
+                timer = Timer(schedule.next_due, "schedule", schedule.id)
+                self.found(
+                    "timer-missing",
+                    f"schedule {schedule.id} has no timer in timers/: it would not fire",
+                    "--repair sets it",
+                    path=path,
+                    repair=partial(self._set_timer, path, timer),
+                )
+
+    def _set_timer(self, schedule_path: Path, timer: Timer) -> None:
+        self.store._replace_timer(schedule_path.with_suffix(".timer"), timer)
+
+    def _created(self) -> list[bytes]:
+        return read_lines(self.root / "index" / "created.log")[0]
+
+    def _check_created(self, listed: set[str]) -> None:
+        gone = sorted(
+            run_id for run_id in listed if RUN_ID.fullmatch(run_id) and not self._exists(run_id)
+        )
+        if gone:
+            self.found(
+                "stale-index",
+                f"index/created.log lists {len(gone)} run(s) that do not exist "
+                f"({', '.join(gone[:3])}{', …' if len(gone) > 3 else ''})",
+                "none needed: `aiki list` skips them",
+                path=self.root / "index" / "created.log",
+                damage=False,
+            )
+
+    def _check_keys(self) -> None:
+        folder = self.root / "index" / "keys"
+        for name in _names(folder):
+            path = folder / name
+            try:
+                run_id = path.read_text(errors="replace").strip()
+            except OSError:
+                continue
+            if not self._exists(run_id):
+                self.found(
+                    "orphan-key",
+                    f"{path} names run {run_id[:40]!r}, which does not exist: a start with "
+                    "that idempotency key fails",
+                    "--repair removes it (the key then starts a new run)",
+                    path=path,
+                    repair=partial(self._unlink_orphan, path, run_id),
+                )
+
+    def _check_leftovers(self, folder: Path, *, every: bool = False) -> None:
+        """Temp files (`.*.tmp`; with `every`, anything) a crash left in `folder`."""
+        for name in _names(folder, hidden=True):
+            path = folder / name
+            if (every or (name.startswith(".") and name.endswith(".tmp"))) and self._stale(path):
+                self.found(
+                    "leftover",
+                    f"{path} was left behind by a write that did not finish",
+                    "--repair removes it",
+                    path=path,
+                    repair=partial(_remove, path),
+                    damage=False,
+                )
+
+    def _check_workers(self) -> None:
+        folder = self.root / "workers"
+        for name in _names(folder):
+            path = folder / name
+            if path.suffix == ".json" and not path.with_suffix(".lock").exists():
+                self._worker_gone(path)
+            elif path.suffix == ".lock" and (lock := try_lock(path)) is not None:
+                try:
+                    self._worker_gone(path)
+                finally:
+                    lock.release()
+
+    def _worker_gone(self, path: Path) -> None:
+        def remove() -> None:
+            path.with_suffix(".json").unlink(missing_ok=True)
+            path.with_suffix(".lock").unlink(missing_ok=True)
+
+        self.found(
+            "worker-gone",
+            f"worker {path.stem} is gone but left {path}",
+            "--repair removes its files",
+            path=path,
+            repair=remove,
+            damage=False,
+        )
+
+
+def _names(folder: Path, *, hidden: bool = False) -> list[str]:
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(name for name in names if hidden or not name.startswith("."))
+
+
+def _millis(timer_name: str) -> int:
+    return int(timer_name.partition("-")[0])
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
