@@ -22,6 +22,7 @@ from .errors import BadInput, IdempotencyConflict, RunDamaged, WaitTimeout
 from .handle import RunHandle
 from .ids import check_run_id
 from .journal import summarize
+from .naming import check_text
 from .record import DamagedRun, RunInfo, RunSpec, new_spec
 from .status import RunStatus
 from .store import RunRef, Store, open_store
@@ -200,10 +201,14 @@ class Client:
 
 
 def _check_key(key: str | None) -> None:
-    if key is not None and not (isinstance(key, str) and 0 < len(key) <= MAX_KEY_LENGTH):
+    if key is None:
+        return
+    try:
+        check_text("an idempotency key", key, MAX_KEY_LENGTH)
+    except (ValueError, AttributeError) as error:
         raise BadInput(
-            f"an idempotency key is a non-empty string of at most {MAX_KEY_LENGTH} characters"
-        )
+            str(error) if isinstance(error, ValueError) else "an idempotency key is text"
+        ) from None
 
 
 def _delay(value: float | str | timedelta) -> timedelta:

@@ -20,6 +20,7 @@ from .clock import Clock
 from .entry import ChildStarted, StatusChanged
 from .errors import BadInput, IllegalTransition
 from .journal import summarize
+from .naming import check_text
 from .record import RunSpec
 from .status import RunStatus, check_transition
 from .store import Claim, Mail, Store
@@ -36,17 +37,25 @@ def transition(
     # run look pending, and the next durable append of the run flushes it anyway.
     entry = StatusChanged(at=clock.now(), old=old, new=new, attempt=attempt, **fields)
     claim.append(entry, sync=new != RunStatus.RUNNING)
-    if new != RunStatus.RUNNING and new != RunStatus.PENDING:
+    if new.parked:
         claim.set_ready(False)
+    # An ended run stays queued until `finish` has told its parent: a worker that dies in
+    # between leaves it queued, and whoever claims it next tells the parent.
     return new
+
+
+def finish(store: Store, claim: Claim, clock: Clock) -> None:
+    """After a run ended: wake its parent, then take it out of the queue."""
+    tell_parent(store, clock, claim.spec)
+    claim.set_ready(False)
 
 
 def end(
     store: Store, claim: Claim, clock: Clock, old: RunStatus, new: RunStatus, **fields: Any
 ) -> None:
-    """`transition` to an end state, then wake the run's parent."""
+    """`transition` to an end state, then `finish`."""
     transition(claim, clock, old, new, **fields)
-    tell_parent(store, clock, claim.spec)
+    finish(store, claim, clock)
 
 
 @contextmanager
@@ -190,6 +199,12 @@ def send(
     reference_id: str | None = None,
 ) -> bool:
     """Deliver an event to the run; False when `reference_id` was sent to it before."""
+    try:
+        check_text("the event name", event, 128)
+        if reference_id is not None:
+            check_text("the reference id", reference_id)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
     status = _status(store, run_id)
     if status.terminal:
         raise _refuse(run_id, status, "take events", "only runs that have not ended can")

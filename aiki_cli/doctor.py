@@ -215,7 +215,7 @@ class _Doctor:
                 return
             if not entries and not self._stale(run_dir / "run.json"):
                 return  # maybe a start in progress, which keys, lists and queues it next
-            if self._key_is_its_own(spec):
+            if self._key_is_its_own(spec, entries):
                 self._check_indexes(spec, entries, markers, listed)
         finally:
             lock.release()
@@ -308,7 +308,7 @@ class _Doctor:
                     path=path,
                 )
 
-    def _key_is_its_own(self, spec: RunSpec) -> bool:
+    def _key_is_its_own(self, spec: RunSpec, entries: list[Entry]) -> bool:
         """Whether the run's idempotency key (if any) names it; a missing key is rebuilt."""
         key_path = self.store._key_path(spec)
         if key_path is None:
@@ -329,6 +329,19 @@ class _Doctor:
         if holder == spec.id:
             return True
         run_dir = self.root / "run" / spec.id
+        if not entries:
+            # Its start was killed between moving the run in and taking the key, and the
+            # retried start returned the holder: nobody was ever given this run's id.
+            self.found(
+                "abandoned-start",
+                f"run {spec.id} was never started: its idempotency key "
+                f"{spec.idempotency_key!r} went to run {holder}",
+                "--repair removes it",
+                run_id=spec.id,
+                path=run_dir,
+                repair=lambda: shutil.rmtree(run_dir),
+            )
+            return False
         self.found(
             "key-taken",
             f"run {spec.id} was started with idempotency key {spec.idempotency_key!r}, "

@@ -12,19 +12,25 @@ _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def parse_duration(value: float | int | str | timedelta, what: str = "duration") -> timedelta:
     """`value` as a timedelta above zero and at most ten years; ValueError otherwise."""
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, bool):
-        raise ValueError(f"{what} must be seconds, a timedelta or text like '5m', not a bool")
-    elif isinstance(value, int | float):
-        result = timedelta(seconds=value)
-    elif isinstance(value, str):
-        result = _parse_text(value.strip().lower(), what)
-    else:
-        raise ValueError(f"{what} must be seconds, a timedelta or text like '5m'")
+    try:
+        result = _as_timedelta(value, what)
+    except OverflowError:
+        raise ValueError(f"{what} must be at most ten years, not {value!r}") from None
     if not timedelta(0) < result <= MAX:
         raise ValueError(f"{what} must be above zero and at most ten years, not {value!r}")
     return result
+
+
+def _as_timedelta(value: float | int | str | timedelta, what: str) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be seconds, a timedelta or text like '5m', not a bool")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        return _parse_text(value.strip().lower(), what)
+    raise ValueError(f"{what} must be seconds, a timedelta or text like '5m'")
 
 
 def _parse_text(text: str, what: str) -> timedelta:

@@ -94,6 +94,9 @@ class Engine:
         try:
             new, fields = await self._drive(version, run, claim)
             await run.close()
+            if new not in (RunStatus.PENDING, RunStatus.CANCELLED) and "cancel" in claim.requests():
+                # The cancel landed during the last task: the run records it (SPEC §3).
+                new, fields = RunStatus.CANCELLED, {"reason": "cancel requested"}
         except asyncio.CancelledError:
             await asyncio.shield(run.close(grace=0))
             self._end(claim, RunStatus.RUNNING, RunStatus.PENDING, attempt, reason="worker stopped")
@@ -127,7 +130,10 @@ class Engine:
         """Act on what needs no code: ended runs, requests, a start that is not due yet.
         Returns the run's status when there is nothing to execute."""
         status, requests = info.status, claim.requests()
-        if status.terminal or status == RunStatus.PAUSED:
+        if status.terminal:
+            control.finish(self.store, claim, self.clock)  # its parent may not have heard
+            return status
+        if status == RunStatus.PAUSED:
             claim.set_ready(False)
             return status
         if "cancel" in requests:
@@ -165,7 +171,7 @@ class Engine:
         if new == RunStatus.CANCELLED:
             control.cancel_children(self.store, self.clock, claim.spec.id)
         if new.terminal:
-            control.tell_parent(self.store, self.clock, claim.spec)
+            control.finish(self.store, claim, self.clock)
 
     def _cancel(self, claim: Claim, status: RunStatus, attempt: int) -> RunStatus:
         self._end(claim, status, RunStatus.CANCELLED, attempt, reason="cancel requested")

@@ -8,6 +8,18 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 VERSION = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 
 
+def check_text(what: str, text: str, limit: int = 256) -> str:
+    """Text a user names things with (keys, event names, reference ids): storable UTF-8,
+    not empty, at most `limit` characters; ValueError otherwise."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid UTF-8 text") from None
+    if not 0 < len(text) <= limit:
+        raise ValueError(f"{what} must be 1 to {limit} characters")
+    return text
+
+
 def check_name(kind: str, name: str) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(

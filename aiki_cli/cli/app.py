@@ -125,7 +125,10 @@ class Options:
         return config.resolve(runs_dir=self.runs_dir, workflows_dir=self.workflows_dir)
 
     def client(self) -> Client:
-        return Client(self.settings().runs_dir)
+        runs_dir = self.settings().runs_dir
+        if runs_dir.exists() and not runs_dir.is_dir():
+            raise BadInput(f"the runs directory {runs_dir} is a file; pass --runs-dir a directory")
+        return Client(runs_dir)
 
     def workflows(self) -> dict[str, WorkflowVersion]:
         return load_workflows(self.settings().workflows_dir)
