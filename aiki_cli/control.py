@@ -37,10 +37,11 @@ def transition(
     # run look pending, and the next durable append of the run flushes it anyway.
     entry = StatusChanged(at=clock.now(), old=old, new=new, attempt=attempt, **fields)
     claim.append(entry, sync=new != RunStatus.RUNNING)
-    if new.parked:
+    if new == RunStatus.PAUSED:
         claim.set_ready(False)
-    # An ended run stays queued until `finish` has told its parent: a worker that dies in
-    # between leaves it queued, and whoever claims it next tells the parent.
+    # A waiting run stays queued until its timer is set, and an ended one until `finish`
+    # has told its parent: a worker that dies in between leaves the run queued, and
+    # whoever claims it next does what was left undone.
     return new
 
 

@@ -166,6 +166,7 @@ class Engine:
         """Keep timers, the queue, the parent and the children in step with `new`."""
         if new.parked:
             claim.set_timer(until)
+            claim.set_ready(False)
             if claim.has_news():  # a request or mail arrived while the run was parking
                 claim.set_ready(True)
         if new == RunStatus.CANCELLED:
