@@ -2,7 +2,7 @@
 or aiki.yaml, `aiki` answers within SPEC §6 (exit codes, one error line, no traceback)
 and a rejected command writes nothing.
 
-Commands run in this process through click's CliRunner (a millisecond or two each), drawn
+Commands run in this process through typer's CliRunner (a millisecond or two each), drawn
 from a grammar of the real commands and options mixed with garbage; a few cases go through
 the real executable, for what only a real process sees (argv bytes that are not UTF-8).
 
@@ -37,10 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from aiki_cli import Client, Worker
 from aiki_cli.cli.app import app
@@ -149,13 +148,8 @@ class Outcome:
     argv: list[str]
 
 
-# The click command typer builds from the app, built once: typer's own CliRunner rebuilds it
-# on every call, which costs twenty times what running the command does.
-COMMAND = typer.main.get_command(app)
-
-
 def invoke(argv: list[str], stdin: bytes | str | None = None) -> Outcome:
-    result = CliRunner().invoke(COMMAND, argv, input=stdin)
+    result = CliRunner().invoke(app, argv, input=stdin)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"{argv} raised {result.exception!r}") from result.exception
     return Outcome(result.exit_code, result.stdout, result.stderr, argv)
