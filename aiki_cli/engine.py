@@ -146,13 +146,11 @@ class Engine:
             claim.clear_request("wake")  # the sleep it was meant for has ended
         not_before = claim.spec.not_before
         if status == RunStatus.PENDING and not_before is not None and not_before > self.clock.now():
-            claim.set_timer(not_before)
-            claim.set_ready(False)
+            _wait(claim, not_before)
             return status
         retry = workflow_retry(claim.entries)
         if retry is not None and retry.until is not None and retry.until > self.clock.now():
-            claim.set_timer(retry.until)  # mail or a resume queued the run early; its retry waits
-            claim.set_ready(False)
+            _wait(claim, retry.until)  # mail or a resume queued the run early; its retry waits
             return status
         return None
 
@@ -165,10 +163,7 @@ class Engine:
     def _after(self, claim: Claim, new: RunStatus, until: datetime | None) -> None:
         """Keep timers, the queue, the parent and the children in step with `new`."""
         if new.parked:
-            claim.set_timer(until)
-            claim.set_ready(False)
-            if claim.has_news():  # a request or mail arrived while the run was parking
-                claim.set_ready(True)
+            _wait(claim, until)
         if new == RunStatus.CANCELLED:
             control.cancel_children(self.store, self.clock, claim.spec.id)
         if new.terminal:
@@ -241,6 +236,16 @@ class Engine:
             "error": _error(error),
             "reason": WORKFLOW_RETRY,
         }
+
+
+def _wait(claim: Claim, due: datetime | None) -> None:
+    """Take the run out of the queue until `due` (or until something wakes it): the timer
+    first, so a worker dying in between leaves the run queued; then a last look for a
+    request or mail that arrived meanwhile, so no wake-up is lost."""
+    claim.set_timer(due)
+    claim.set_ready(False)
+    if claim.has_news():
+        claim.set_ready(True)
 
 
 def workflow_retry(entries: list[Entry]) -> StatusChanged | None:
