@@ -402,8 +402,6 @@ class FileClaim:
         self._lock = lock
         self._dir = store._run_dir(spec.id)
         self._journal = AppendLog(self._dir / "journal.jsonl")
-        # Checked before every task: plain strings spare pathlib's cost on the hot path.
-        self._request_files = [(kind, os.path.join(self._dir, kind)) for kind in REQUESTS]
 
     @_writes
     def append(self, *entries: Entry, sync: bool = True) -> None:
@@ -411,7 +409,7 @@ class FileClaim:
         self.entries.extend(entries)
 
     def requests(self) -> frozenset[str]:
-        return frozenset(kind for kind, path in self._request_files if os.path.exists(path))
+        return _requests(self._dir)
 
     @_writes
     def clear_request(self, kind: Request) -> None:
@@ -451,7 +449,8 @@ class FileClaim:
 
 
 def _requests(run_dir: Path) -> frozenset[str]:
-    return frozenset(kind for kind in REQUESTS if (run_dir / kind).exists())
+    # Checked before every task: os.path spares pathlib's cost on the hot path.
+    return frozenset(kind for kind in REQUESTS if os.path.exists(os.path.join(run_dir, kind)))
 
 
 def _timer_name(timer: Timer) -> str:
