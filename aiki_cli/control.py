@@ -46,7 +46,8 @@ def transition(
 
 
 def finish(store: Store, claim: Claim, clock: Clock) -> None:
-    """After a run ended: wake its parent, then take it out of the queue."""
+    """After a run ended (durably): wake its parent, then take it out of the queue."""
+    claim.flush()
     tell_parent(store, clock, claim.spec)
     claim.set_ready(False)
 

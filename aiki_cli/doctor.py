@@ -41,7 +41,7 @@ from .errors import RunDamaged
 from .filestore import FileStore, _parse_journal, _parse_timer, _requests, reason
 from .ids import RUN_ID
 from .journal import summarize
-from .lock import try_lock
+from .lock import try_lock, try_lock_dir
 from .record import RunSpec
 from .schedule import Schedule
 from .status import RunStatus, can_transition
@@ -177,7 +177,7 @@ class _Doctor:
 
     def _check_orphan(self, run_dir: Path) -> None:
         """A run directory without its start record: an orphaned lock, or worse."""
-        if (run_dir / "journal.jsonl").exists():
+        if _size(run_dir / "journal.jsonl") > 0:
             self.found(
                 "run-unreadable",
                 f"{run_dir} has a journal but no run.json",
@@ -186,7 +186,7 @@ class _Doctor:
                 path=run_dir,
             )
             return
-        lock = try_lock(run_dir / "lock")
+        lock = try_lock_dir(run_dir)
         if lock is None:
             return  # someone holds it: not an orphan after all
         try:
@@ -202,7 +202,7 @@ class _Doctor:
             lock.release()
 
     def _check_run(self, run_dir: Path, markers: list[str], listed: set[str]) -> None:
-        lock = try_lock(run_dir / "lock")
+        lock = try_lock_dir(run_dir)
         if lock is None:
             self.report.busy.append(run_dir.name)
             return
@@ -603,6 +603,13 @@ def _names(folder: Path, *, hidden: bool = False) -> list[str]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     return sorted(name for name in names if hidden or not name.startswith("."))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _millis(timer_name: str) -> int:

@@ -119,7 +119,9 @@ def failing_writes(
 
 
 class AppendLog:
-    """An open line log: each `append` writes whole lines, and fsyncs them when asked.
+    """An open line log: each `append` writes whole lines at once; those appended with
+    `sync` are made durable by the next `flush`, so lines appended together cost one
+    `fdatasync`.
 
     A failed append is cut back off, so a write cut short (say, by a full disk) cannot end
     up in the middle of the log under the next append.
@@ -128,7 +130,8 @@ class AppendLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        self._end = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
+        self.size = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
+        self.unsynced = False
         self._torn = False
 
     def append(self, data: bytes, *, sync: bool = True) -> None:
@@ -136,17 +139,28 @@ class AppendLog:
             raise OSError(errno.EIO, f"{self.path} ends with a failed write; claim the run again")
         try:
             write_all(self._fd, data)
-            if sync:
-                os.fdatasync(self._fd)
         except OSError:
             self._cut_back()
             raise
-        self._end += len(data)
+        self.size += len(data)
+        self.unsynced = self.unsynced or sync
+
+    def flush(self) -> None:
+        """Make every line appended with `sync` durable. A failed sync leaves the lines'
+        fate unknown, so the log takes no more appends."""
+        if not self.unsynced:
+            return
+        try:
+            os.fdatasync(self._fd)
+        except OSError:
+            self._torn = True
+            raise
+        self.unsynced = False
 
     def _cut_back(self) -> None:
         """Drop what a failed append wrote; if even that fails, refuse further appends."""
         try:
-            os.ftruncate(self._fd, self._end)
+            os.ftruncate(self._fd, self.size)
         except OSError:
             self._torn = True
 

@@ -162,6 +162,7 @@ class Engine:
 
     def _after(self, claim: Claim, new: RunStatus, until: datetime | None) -> None:
         """Keep timers, the queue, the parent and the children in step with `new`."""
+        claim.flush()
         if new.parked:
             _wait(claim, until)
         if new == RunStatus.CANCELLED:

@@ -3,12 +3,12 @@
     <root>/
       run/<id>/run.json        the run's start record, written once (atomic)
       run/<id>/journal.jsonl   one entry per line, appended; results fsync'd
-      run/<id>/lock            flock'd by whoever executes the run
+                               (the directory itself is flock'd by whoever executes the run)
       run/<id>/cancel|pause|wake   requests left for whoever executes the run
       run/<id>/inbox/<key>.json    mail for the run (events, news of children), until journaled
       run/<id>/refs/<key>      reference ids of events already received, for de-duplication
       run/<id>/timer           the name of the run's marker in timers/
-      ready/<id>               empty marker: the run needs a worker
+      ready/<id>               marker (a hard link to the run's run.json): it needs a worker
       timers/<due>-<kind>-<id> empty marker: wake a run or fire a schedule at <due> (ms)
       schedules/<id>.json      a schedule
       index/created.log        "<id> <workflow>@<version>" per line, in creation order
@@ -55,12 +55,13 @@ from .durable import (
 from .entry import Entry, dump_entry, parse_entry
 from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
 from .ids import RUN_ID, check_run_id
-from .lock import FileLock, try_lock
+from .lock import FileLock, try_lock, try_lock_dir
 from .record import RunSpec
 from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Mail, Request, RunRef, Timer
 
 _CHUNK = 64 * 1024
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 # How the file system says it cannot take a write: these become `StoreUnwritable`.
 _WRITE_ERRORS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG, errno.EACCES, errno.EPERM}
@@ -144,10 +145,12 @@ class FileStore:
         return spec
 
     def _stage(self, spec: RunSpec, run_dir: Path) -> None:
-        """Write the run's start record in tmp/, then move it into run/ whole."""
+        """Write the run's start record and its empty journal in tmp/, then move them into
+        run/ whole: a worker claiming the run creates no file."""
         staging = self.root / "tmp" / spec.id
         make_dirs(staging)
         write_synced(staging / "run.json", spec.model_dump_json(indent=2).encode() + b"\n")
+        os.close(os.open(staging / "journal.jsonl", _CREATE, FILE_MODE))
         fsync_dir(staging)
         os.rename(staging, run_dir)
         fsync_dir(run_dir.parent)
@@ -227,16 +230,18 @@ class FileStore:
     @_writes
     def claim(self, run_id: str) -> FileClaim | None:
         run_dir = self._existing_run_dir(run_id)
-        lock = try_lock(run_dir / "lock")
+        lock = try_lock_dir(run_dir)
         if lock is None:
             return None
         try:
             spec = self._read_spec(run_dir, run_id)
             journal = run_dir / "journal.jsonl"
             lines, size = read_lines(journal)
-            if journal.exists() and journal.stat().st_size > size:
+            claim = FileClaim(self, spec, _parse_journal(run_id, journal, lines), lock)
+            if claim._journal.size > size:
                 truncate_to(journal, size)  # drop a torn last line before appending after it
-            return FileClaim(self, spec, _parse_journal(run_id, journal, lines), lock)
+                claim._journal.size = size
+            return claim
         except BaseException:
             lock.release()
             raise
@@ -334,14 +339,16 @@ class FileStore:
         path.unlink(missing_ok=True)
 
     def _set_ready(self, run_id: str, ready: bool) -> None:
-        marker = self.root / "ready" / run_id
+        marker = os.path.join(self.root, "ready", run_id)
         if not ready:
-            marker.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
             return
         self._layout()
+        # A hard link, not a new file: linking costs no inode, which creating one does.
         with contextlib.suppress(FileExistsError):
-            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-            fsync_dir(marker.parent)
+            os.link(os.path.join(self.root, "run", run_id, "run.json"), marker)
+            fsync_dir(self.root / "ready")
 
     # -- workers --------------------------------------------------------------------
 
@@ -392,7 +399,12 @@ def _live(lock_path: Path) -> dict[str, Any] | None:
 
 
 class FileClaim:
-    """A held run lock and the run's journal, open for appending."""
+    """A held run lock and the run's journal, open for appending.
+
+    Lines appended with `sync` become durable at the next `flush`, which every method
+    acting outside the journal (and `release`) does first: nothing the run does elsewhere
+    can get ahead of its journal, and entries appended together share one `fdatasync`.
+    """
 
     def __init__(self, store: FileStore, spec: RunSpec, entries: list[Entry], lock: FileLock):
         self.spec = spec
@@ -402,17 +414,24 @@ class FileClaim:
         self._lock = lock
         self._dir = store._run_dir(spec.id)
         self._journal = AppendLog(self._dir / "journal.jsonl")
+        self._request_paths = _request_paths(self._dir)
 
     @_writes
     def append(self, *entries: Entry, sync: bool = True) -> None:
         self._journal.append(b"".join(dump_entry(entry) + b"\n" for entry in entries), sync=sync)
         self.entries.extend(entries)
 
+    @_writes
+    def flush(self) -> None:
+        self._journal.flush()
+
     def requests(self) -> frozenset[str]:
-        return _requests(self._dir)
+        # Checked before every task: plain strings, made once, spare pathlib's cost.
+        return frozenset(kind for kind, path in self._request_paths if os.path.exists(path))
 
     @_writes
     def clear_request(self, kind: Request) -> None:
+        self._journal.flush()
         (self._dir / kind).unlink(missing_ok=True)
 
     def mail(self) -> list[Mail]:
@@ -425,6 +444,7 @@ class FileClaim:
 
     @_writes
     def ack(self, mail: Mail) -> None:
+        self._journal.flush()
         if mail.reference_id is not None:
             make_dirs(self._dir / "refs")
             atomic_create(self._dir / "refs" / mail.key, b"")
@@ -432,10 +452,12 @@ class FileClaim:
 
     @_writes
     def set_ready(self, ready: bool) -> None:
+        self._journal.flush()
         self._store._set_ready(self.spec.id, ready)
 
     @_writes
     def set_timer(self, due: datetime | None) -> None:
+        self._journal.flush()
         timer = None if due is None else Timer(due, "run", self.spec.id)
         self._store._replace_timer(self._dir / "timer", timer)
 
@@ -443,14 +465,21 @@ class FileClaim:
         inbox = self._dir / "inbox"
         return bool(self.requests()) or (inbox.is_dir() and any(inbox.iterdir()))
 
+    @_writes
     def release(self) -> None:
-        self._journal.close()
-        self._lock.release()
+        try:
+            self._journal.flush()
+        finally:
+            self._journal.close()
+            self._lock.release()
 
 
 def _requests(run_dir: Path) -> frozenset[str]:
-    # Checked before every task: os.path spares pathlib's cost on the hot path.
-    return frozenset(kind for kind in REQUESTS if os.path.exists(os.path.join(run_dir, kind)))
+    return frozenset(kind for kind, path in _request_paths(run_dir) if os.path.exists(path))
+
+
+def _request_paths(run_dir: Path) -> list[tuple[Request, str]]:
+    return [(kind, os.path.join(run_dir, kind)) for kind in REQUESTS]
 
 
 def _timer_name(timer: Timer) -> str:

@@ -175,6 +175,9 @@ class MemoryClaim:
             self._run.entries.extend(entries)
         self.entries.extend(entries)
 
+    def flush(self) -> None:
+        pass  # memory is as durable as it gets
+
     def requests(self) -> frozenset[str]:
         with self._store._mutex:
             return frozenset(self._run.requests)

@@ -18,11 +18,11 @@ import asyncio
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Coroutine, Generator, Mapping, MutableMapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from .canonical import Address
 from .clock import Clock
@@ -70,8 +70,12 @@ if TYPE_CHECKING:
 # How many event-loop turns without progress prove that no concurrent branch of the
 # workflow is still about to consume a recorded result or to ask to wait.
 _SETTLE_TURNS = 10
+# After this many tasks in a row that finished without waiting, the loop gets a turn.
+_EAGER_TURN = 32
 # A task retry due this soon waits in the worker; a later one parks the run.
 SHORT_WAIT = timedelta(seconds=1)
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class Run:
         self._history = _History(claim.entries)
         self._occurrences: Counter[tuple[str, str]] = Counter()
         self._in_flight: set[asyncio.Task[Outcome | None]] = set()
+        self._eager = 0
         self._parks: list[tuple[RunStatus, datetime | None]] = []
         self._parking: asyncio.Future[None] | None = None
         self.changed = asyncio.Event()
@@ -155,10 +160,19 @@ class Run:
         self._boundary()
 
     def _record(self, *entries: Entry, sync: bool = True) -> None:
-        """Journal entries. A store that cannot take them (a full disk) stops the run past
-        any `except` in the workflow: the machine failed, not the workflow."""
+        """Journal entries (with `sync`, durably by the next `_flush`). A store that cannot
+        take them (a full disk) stops the run past any `except` in the workflow: the
+        machine failed, not the workflow."""
         try:
             self._claim.append(*entries, sync=sync)
+        except StoreUnwritable as error:
+            raise StorageFailed(error) from error
+
+    def _flush(self) -> None:
+        """Make what the run journaled durable: due before anything that acts outside the
+        run's code (a task's body, a child's start) happens."""
+        try:
+            self._claim.flush()
         except StoreUnwritable as error:
             raise StorageFailed(error) from error
 
@@ -190,11 +204,27 @@ class Run:
         return self._book.consumed, len(self._parks), len(self._in_flight)
 
     async def _execute(self, task: Task, where: Address, data: Any, attempt: int) -> Outcome | None:
-        job = asyncio.ensure_future(self._perform(task, where, data, attempt))
+        """Run one attempt at once, in this branch; only an attempt that has to wait (for
+        I/O, a thread, a timer) becomes a task of its own, so that cancelling the branch
+        cannot interrupt it. A task that never waits costs no turn of the event loop."""
+        attempt_ = self._perform(task, where, data, attempt)
+        try:
+            waiting_on = attempt_.send(None)
+        except StopIteration as done:
+            return await self._fair(done.value)
+        job = asyncio.ensure_future(_Resumed(attempt_, waiting_on))
         self._in_flight.add(job)
         job.add_done_callback(self._job_done)
         # Shielded: a cancelled branch does not interrupt a task that is already running.
         return await asyncio.shield(job)
+
+    async def _fair(self, outcome: Outcome | None) -> Outcome | None:
+        """Let the event loop turn now and then, so a long row of tasks that never wait
+        does not keep the worker's other runs (and its signals) waiting."""
+        self._eager += 1
+        if self._eager % _EAGER_TURN == 0:
+            await asyncio.sleep(0)
+        return outcome
 
     def _job_done(self, job: asyncio.Task[Outcome | None]) -> None:
         self._in_flight.discard(job)
@@ -208,6 +238,7 @@ class Run:
             TaskStarted(at=at(), task=where.task, hash=where.hash, input=data, attempt=attempt),
             sync=False,
         )
+        self._flush()  # the results before it, which it may depend on
         try:
             output = task.outputs.encode(
                 await task.invoke(task.inputs.decode(data), self._executor)
@@ -320,6 +351,7 @@ class Run:
         seq = self._next("child", "")
         started = self._history.children.get(seq)
         if started is None:
+            self._flush()
             now = self._clock.now()
             spec = new_spec(
                 version.name,
@@ -406,6 +438,28 @@ class Run:
         for job in late:
             job.cancel()
         await asyncio.gather(*late, return_exceptions=True)
+
+
+class _Resumed(Generic[_T]):
+    """A coroutine already stepped once, now waiting on `waiting_on`, made awaitable
+    again: awaiting it goes on as `await coroutine` would have from the start."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, _T], waiting_on: Any) -> None:
+        self._coroutine = coroutine
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, _T]:
+        coroutine, waiting_on = self._coroutine, self._waiting_on
+        while True:
+            error: BaseException | None = None
+            try:
+                sent = yield waiting_on
+            except BaseException as thrown:  # passed on, as `await` does
+                sent, error = None, thrown
+            try:
+                waiting_on = coroutine.send(sent) if error is None else coroutine.throw(error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
 
 class _History:

@@ -61,7 +61,12 @@ class Claim(Protocol):
     entries: list[Entry]
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
-        """Add entries to the journal; with `sync`, durably before returning."""
+        """Add entries to the journal; with `sync`, durably by the next `flush`."""
+        ...
+
+    def flush(self) -> None:
+        """Make the entries appended with `sync` durable. Every other method that acts
+        outside the journal (requests, mail, the queue, timers, `release`) flushes first."""
         ...
 
     def requests(self) -> frozenset[str]:

@@ -32,6 +32,7 @@ class Task:
     ) -> None:
         self.name = check_name("task", name)
         self.exec = exec
+        self._is_async = inspect.iscoroutinefunction(exec)
         self.retry = retry or never()
         self.inputs = Codec(input, f"input of task {name!r}")
         self.outputs = Codec(output, f"output of task {name!r}")
@@ -46,7 +47,7 @@ class Task:
 
     async def invoke(self, value: Any, executor: Executor | None) -> Any:
         """Call the function itself: coroutines in the loop, plain functions in a thread."""
-        if inspect.iscoroutinefunction(self.exec):
+        if self._is_async:
             return await self.exec(value)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, self.exec, value)

@@ -30,7 +30,7 @@ from aiki_cli.cli.app import app
 from aiki_cli.durable import AppendLog, failing_writes
 from aiki_cli.entry import Recovered, StatusChanged, TaskCompleted, parse_entry
 from aiki_cli.errors import StoreUnwritable
-from aiki_cli.lock import try_lock
+from aiki_cli.lock import try_lock_dir
 from aiki_cli.status import RunStatus
 
 E2E_WORKFLOWS = Path(__file__).parents[1] / "e2e" / "workflows"
@@ -190,7 +190,7 @@ def test_a_run_stops_when_the_disk_fills_and_completes_when_it_has_room(
         monkeypatch.setattr(os, "ftruncate", broken_ftruncate)
     client = Client(runs)
     run_id = client.create(steps_v1, {"key": "full"}).id
-    lock = runs / "run" / run_id / "lock"
+    run_dir = runs / "run" / run_id
 
     async def scenario() -> None:
         GATES["full"] = asyncio.Event()
@@ -205,7 +205,7 @@ def test_a_run_stops_when_the_disk_fills_and_completes_when_it_has_room(
             info = await client.get(run_id)
             assert info.status == RunStatus.RUNNING, info  # not failed: waiting for room
             assert [task.status for task in info.tasks] == ["completed", "running"]
-            held = try_lock(lock)
+            held = try_lock_dir(run_dir)
             assert held is not None, "the stopped run holds no lock"
             held.release()
         await client.wait(run_id, timeout=10)

@@ -180,11 +180,11 @@ class Store:
         return self.client.store.read_run(run_id)[1]
 
     def run_ids(self) -> list[str]:
-        """Every run of the store: those indexed, and any directory the index misses that
-        has a journal (something executed it)."""
+        """Every run of the store: those indexed, and any directory the index misses whose
+        journal has entries (something executed it)."""
         indexed = [ref.id for ref in self.client.store.list_runs()]
         missed = [
-            run_id for run_id in self.orphans() if (self._dir(run_id) / "journal.jsonl").exists()
+            run_id for run_id in self.orphans() if _has_entries(self._dir(run_id) / "journal.jsonl")
         ]
         return indexed + missed
 
@@ -919,3 +919,10 @@ def test_a_parent_hears_of_its_child_s_end_though_the_worker_dies_in_between(
         assert worker.process.poll() is None, worker.output()
         time.sleep(0.05)
     assert store.info(run_id).status == RunStatus.COMPLETED
+
+
+def _has_entries(journal: Path) -> bool:
+    try:
+        return journal.stat().st_size > 0
+    except FileNotFoundError:
+        return False

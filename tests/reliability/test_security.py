@@ -125,7 +125,7 @@ def test_run_directories_are_private(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "run" / run_id
     for folder in (tmp_path / "runs", run_dir):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
-    for name in ("run.json", "journal.jsonl", "lock"):
+    for name in ("run.json", "journal.jsonl"):
         assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o600, name
 
 

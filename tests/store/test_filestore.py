@@ -134,7 +134,6 @@ def test_run_files_are_private(store: FileStore, run_id: str) -> None:
     assert mode(run_dir) == 0o700
     assert mode(run_dir / "run.json") == 0o600
     assert mode(run_dir / "journal.jsonl") == 0o600
-    assert mode(run_dir / "lock") == 0o600
     assert mode(store.root / "ready" / run_id) == 0o600
     for sub in ("run", "ready", "index/keys"):
         assert mode(store.root / sub) == 0o700
@@ -282,4 +281,4 @@ def test_a_killed_holders_claim_is_free_at_once(store: FileStore, run_id: str) -
     claim = store.claim(run_id)
     assert claim is not None
     claim.release()
-    assert (store.root / "run" / run_id / "lock").exists()  # lock files are never deleted
+    assert not (store.root / "run" / run_id / "lock").exists()  # the directory is the lock
