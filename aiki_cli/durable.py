@@ -131,7 +131,7 @@ class AppendLog:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         self.size = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
-        self.unsynced = False
+        self._unsynced = False
         self._torn = False
 
     def append(self, data: bytes, *, sync: bool = True) -> None:
@@ -143,19 +143,26 @@ class AppendLog:
             self._cut_back()
             raise
         self.size += len(data)
-        self.unsynced = self.unsynced or sync
+        self._unsynced = self._unsynced or sync
 
     def flush(self) -> None:
         """Make every line appended with `sync` durable. A failed sync leaves the lines'
         fate unknown, so the log takes no more appends."""
-        if not self.unsynced:
+        if not self._unsynced:
             return
         try:
             os.fdatasync(self._fd)
         except OSError:
             self._torn = True
             raise
-        self.unsynced = False
+        self._unsynced = False
+
+    def cut_to(self, size: int) -> None:
+        """Cut a torn tail off the log, durably, before anything is appended after it."""
+        os.ftruncate(self._fd, size)
+        os.fsync(self._fd)
+        self.size = size
+        self._unsynced = False
 
     def _cut_back(self) -> None:
         """Drop what a failed append wrote; if even that fails, refuse further appends."""

@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import control
+from . import control, eager
 from .clock import Clock
 from .control import transition
 from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
@@ -264,7 +264,9 @@ def workflow_retry(entries: list[Entry]) -> StatusChanged | None:
 
 async def _watch(run: Run, code: Any) -> Any:
     """Await the workflow's code; park the run once every branch of it waits."""
-    body = asyncio.ensure_future(code)
+    body = eager.start(code)
+    if isinstance(body, eager.Finished):
+        return body.value  # it never waited: nothing to watch
     try:
         while not body.done():
             changed = asyncio.ensure_future(run.changed.wait())

@@ -48,7 +48,6 @@ from .durable import (
     fsync_dir,
     make_dirs,
     read_lines,
-    truncate_to,
     write_all,
     write_synced,
 )
@@ -198,6 +197,8 @@ class FileStore:
         path = run_dir / "run.json"
         try:
             spec = RunSpec.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            raise RunNotFound(run_dir.name, self.location) from None
         except (OSError, ValidationError) as error:
             detail = f"{path} cannot be read ({reason(error)})"
             raise RunDamaged(run_id, detail, path=str(path)) from error
@@ -229,18 +230,21 @@ class FileStore:
 
     @_writes
     def claim(self, run_id: str) -> FileClaim | None:
-        run_dir = self._existing_run_dir(run_id)
-        lock = try_lock_dir(run_dir)
+        run_dir = self._run_dir(run_id)
+        try:
+            lock = try_lock_dir(run_dir)
+        except (FileNotFoundError, NotADirectoryError):
+            raise RunNotFound(run_dir.name, self.location) from None
         if lock is None:
             return None
         try:
             spec = self._read_spec(run_dir, run_id)
             journal = run_dir / "journal.jsonl"
             lines, size = read_lines(journal)
-            claim = FileClaim(self, spec, _parse_journal(run_id, journal, lines), lock)
+            entries = _parse_journal(run_id, journal, lines)
+            claim = FileClaim(self, run_dir, spec, entries, lock)
             if claim._journal.size > size:
-                truncate_to(journal, size)  # drop a torn last line before appending after it
-                claim._journal.size = size
+                claim._journal.cut_to(size)  # drop a torn last line before appending after it
             return claim
         except BaseException:
             lock.release()
@@ -406,13 +410,15 @@ class FileClaim:
     can get ahead of its journal, and entries appended together share one `fdatasync`.
     """
 
-    def __init__(self, store: FileStore, spec: RunSpec, entries: list[Entry], lock: FileLock):
+    def __init__(
+        self, store: FileStore, run_dir: Path, spec: RunSpec, entries: list[Entry], lock: FileLock
+    ) -> None:
         self.spec = spec
         self.entries = entries
         self._store = store
         self.location = store.location
         self._lock = lock
-        self._dir = store._run_dir(spec.id)
+        self._dir = run_dir
         self._journal = AppendLog(self._dir / "journal.jsonl")
         self._request_paths = _request_paths(self._dir)
 
@@ -435,11 +441,16 @@ class FileClaim:
         (self._dir / kind).unlink(missing_ok=True)
 
     def mail(self) -> list[Mail]:
+        inbox = self._dir / "inbox"
         try:
-            paths = list((self._dir / "inbox").glob("*.json"))
+            names = os.listdir(inbox)
         except FileNotFoundError:
             return []
-        letters = [Mail.model_validate_json(path.read_bytes()) for path in paths]
+        letters = [
+            Mail.model_validate_json((inbox / name).read_bytes())
+            for name in names
+            if name.endswith(".json") and not name.startswith(".")  # not a write under way
+        ]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
     @_writes

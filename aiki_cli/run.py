@@ -18,12 +18,13 @@ import asyncio
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Generator, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import eager
 from .canonical import Address
 from .clock import Clock
 from .codec import Codec
@@ -74,8 +75,6 @@ _SETTLE_TURNS = 10
 _EAGER_TURN = 32
 # A task retry due this soon waits in the worker; a later one parks the run.
 SHORT_WAIT = timedelta(seconds=1)
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -207,12 +206,9 @@ class Run:
         """Run one attempt at once, in this branch; only an attempt that has to wait (for
         I/O, a thread, a timer) becomes a task of its own, so that cancelling the branch
         cannot interrupt it. A task that never waits costs no turn of the event loop."""
-        attempt_ = self._perform(task, where, data, attempt)
-        try:
-            waiting_on = attempt_.send(None)
-        except StopIteration as done:
-            return await self._fair(done.value)
-        job = asyncio.ensure_future(_Resumed(attempt_, waiting_on))
+        job = eager.start(self._perform(task, where, data, attempt))
+        if isinstance(job, eager.Finished):
+            return await self._fair(job.value)
         self._in_flight.add(job)
         job.add_done_callback(self._job_done)
         # Shielded: a cancelled branch does not interrupt a task that is already running.
@@ -438,28 +434,6 @@ class Run:
         for job in late:
             job.cancel()
         await asyncio.gather(*late, return_exceptions=True)
-
-
-class _Resumed(Generic[_T]):
-    """A coroutine already stepped once, now waiting on `waiting_on`, made awaitable
-    again: awaiting it goes on as `await coroutine` would have from the start."""
-
-    def __init__(self, coroutine: Coroutine[Any, Any, _T], waiting_on: Any) -> None:
-        self._coroutine = coroutine
-        self._waiting_on = waiting_on
-
-    def __await__(self) -> Generator[Any, Any, _T]:
-        coroutine, waiting_on = self._coroutine, self._waiting_on
-        while True:
-            error: BaseException | None = None
-            try:
-                sent = yield waiting_on
-            except BaseException as thrown:  # passed on, as `await` does
-                sent, error = None, thrown
-            try:
-                waiting_on = coroutine.send(sent) if error is None else coroutine.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
 
 
 class _History:
