@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .errors import ConfigError
 
 CONFIG_FILE = "aiki.yaml"
@@ -48,6 +46,8 @@ def _read_file(path: Path) -> dict[str, str]:
         return {}
     except OSError as error:
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from error
+    import yaml  # ~15 ms, paid only where an aiki.yaml exists
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

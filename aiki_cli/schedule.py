@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Overlap = Literal["skip", "allow", "cancel_previous"]
@@ -29,6 +28,10 @@ MAX_CATCH_UP = 100
 
 def check_cron(expression: str) -> str:
     """`expression` when it is a cron expression that ever fires; ValueError otherwise."""
+    # croniter and its dateutil cost ~15 ms at import: each use of a cron expression imports
+    # it, so a process that meets no cron schedule never does.
+    from croniter import CroniterBadDateError, croniter
+
     if not croniter.is_valid(expression):
         raise ValueError(
             f"{expression!r} is not a cron expression: use five fields "
@@ -97,6 +100,8 @@ class Schedule(BaseModel):
         return self._cron_step(moment, forward=False)
 
     def _cron_step(self, moment: datetime, *, forward: bool) -> datetime:
+        from croniter import croniter
+
         assert self.cron is not None
         zone = ZoneInfo(self.timezone)
         times = croniter(self.cron, moment.astimezone(zone))
@@ -110,6 +115,8 @@ class Schedule(BaseModel):
         for a schedule that names its hours (so it fires there once, not twice)."""
         if local.fold == 0 or local.replace(fold=0).utcoffset() == local.utcoffset():
             return False
+        from croniter import croniter
+
         assert self.cron is not None
         return bool(croniter(self.cron).expanded[1] != ["*"])
 

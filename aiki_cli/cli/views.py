@@ -2,6 +2,9 @@
 
 Colour only on a terminal and never with NO_COLOR (rich's own rules); off a terminal,
 lines are not wrapped at 80 columns.
+
+rich costs ~25 ms to import, so each function imports what it draws with: `--json`
+output, and a worker logging off a terminal, never load it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
-
-from rich.console import Console, Group
-from rich.logging import RichHandler
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ..doctor import Finding, Report
 from ..entry import (
@@ -41,6 +38,12 @@ from ..schedule import Schedule
 from ..status import RunStatus
 from ..workflow import WorkflowVersion
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
 STYLES = {
     RunStatus.PENDING: "cyan",
     RunStatus.RUNNING: "blue",
@@ -53,6 +56,8 @@ TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interr
 
 
 def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else _columns()
     # NO_COLOR asks for plain text (SPEC §6); rich alone would still print bold and dim.
@@ -87,6 +92,8 @@ def print_json(document: Any) -> None:
 
 def error_line(message: str) -> None:
     """The one line a failed command leaves on stderr."""
+    from rich.text import Text
+
     line = Text("error: ", style="bold red") + Text(" ".join(message.split()))
     err().print(line, soft_wrap=True)
 
@@ -97,9 +104,10 @@ def note(message: str) -> None:
 
 
 def setup_logging(level: int) -> None:
-    console = err()
     handler: logging.Handler
-    if console.is_terminal:
+    if _maybe_terminal() and (console := err()).is_terminal:
+        from rich.logging import RichHandler
+
         handler = RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
@@ -111,7 +119,17 @@ def setup_logging(level: int) -> None:
     root.propagate = False
 
 
+def _maybe_terminal() -> bool:
+    """False where rich would find stderr is no terminal (no FORCE_COLOR or TTY_COMPATIBLE
+    to say otherwise, and not a tty): there a worker need not import rich to learn it."""
+    if "FORCE_COLOR" in os.environ or "TTY_COMPATIBLE" in os.environ:
+        return True
+    return sys.stderr.isatty()
+
+
 def _status(status: RunStatus) -> Text:
+    from rich.text import Text
+
     return Text(status.value, style=STYLES.get(status, "magenta"))
 
 
@@ -126,6 +144,11 @@ def _short_json(value: Any, limit: int = 200) -> str:
 
 def run_panel(info: RunInfo) -> Panel:
     """A run's facts and its tasks, for `status`."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -160,6 +183,9 @@ def _status_note(info: RunInfo) -> str:
 
 
 def tasks_table(info: RunInfo) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="tasks", title_justify="left", box=None, pad_edge=False)
     for column in ("#", "task", "status", "attempts", "duration", "started"):
         table.add_column(
@@ -179,6 +205,9 @@ def tasks_table(info: RunInfo) -> Table:
 
 
 def runs_table(infos: Sequence[RunInfo | DamagedRun]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, pad_edge=False)
     for column in ("id", "workflow", "status", "created", "updated"):
         table.add_column(column)
@@ -199,6 +228,8 @@ def runs_table(infos: Sequence[RunInfo | DamagedRun]) -> Table:
 
 def timeline(entries: Sequence[Entry], start: datetime) -> Table:
     """A run's journal as a timeline, for `history`."""
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     for column, justify in (("at", "left"), ("+s", "right"), ("event", "left"), ("detail", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -210,6 +241,8 @@ def timeline(entries: Sequence[Entry], start: datetime) -> Table:
 
 
 def _describe(entry: Entry) -> tuple[Text, str]:
+    from rich.text import Text
+
     if isinstance(entry, StatusChanged):
         detail = entry.reason or ""
         if entry.until is not None:
@@ -234,6 +267,8 @@ def _describe(entry: Entry) -> tuple[Text, str]:
 
 def _describe_wait(entry: Entry) -> tuple[Text, str]:
     """Sleeps, events and children in the timeline."""
+    from rich.text import Text
+
     if isinstance(entry, SleepStarted):
         return Text(f"☾ sleep {entry.name}", style="magenta"), f"until {_when(entry.until)}"
     if isinstance(entry, SleepEnded):
@@ -253,6 +288,8 @@ def _describe_wait(entry: Entry) -> tuple[Text, str]:
 
 
 def workflows_table(versions: Sequence[WorkflowVersion], tasks: dict[str, list[str]]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     for column in ("workflow", "version", "tasks", "module"):
         table.add_column(column)
@@ -264,6 +301,9 @@ def workflows_table(versions: Sequence[WorkflowVersion], tasks: dict[str, list[s
 
 def schedules_table(schedules: Sequence[Schedule]) -> Table:
     """The schedules, for `schedule list`."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, pad_edge=False)
     for column in ("id", "workflow", "when", "overlap", "state", "next due", "last run"):
         table.add_column(column)
@@ -302,6 +342,8 @@ def _seconds(total: float) -> str:
 
 def doctor_report(report: Report, repaired: bool) -> None:
     """What `aiki doctor` found, each with how to fix it, then the verdict."""
+    from rich.text import Text
+
     console = out()
     busy = f" ({len(report.busy)} busy: a worker is executing them)" if report.busy else ""
     console.print(f"checked {report.runs} runs in {report.store}{busy}", highlight=False)
@@ -319,6 +361,8 @@ def doctor_report(report: Report, repaired: bool) -> None:
 
 
 def _finding(finding: Finding) -> Text:
+    from rich.text import Text
+
     if finding.repaired:
         return Text("repaired: ", style="green") + Text(finding.problem)
     if not finding.damage:

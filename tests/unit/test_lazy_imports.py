@@ -1,0 +1,77 @@
+"""Start-up cost: rich, yaml and croniter are imported only where they are used.
+
+Each check runs in a fresh interpreter, since this one has imported everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LAZY = ["croniter", "rich", "yaml"]
+# With these set, rich treats a pipe as a terminal.
+TERMINAL_HINTS = ("FORCE_COLOR", "TTY_COMPATIBLE")
+REPORT = f"\nimport json, sys\nprint(json.dumps(sorted(set(sys.modules) & set({LAZY!r}))))\n"
+
+FLOW = """
+from aiki_cli import Run, workflow
+
+hello = workflow(name="hello")
+
+
+@hello.v("1.0.0")
+async def hello_v1(input: dict, run: Run) -> dict:
+    return input
+"""
+
+WORKER = """
+import sys
+from aiki_cli.cli.app import main
+
+sys.argv = ["aiki", "--runs-dir", "runs", "worker", "--until-idle"]
+try:
+    main()
+except SystemExit as done:
+    assert done.code == 0, done.code
+"""
+
+
+def _loaded(code: str, cwd: Path) -> list[str]:
+    """Which of LAZY are imported once the Python `code` has run in `cwd`."""
+    env = {k: v for k, v in os.environ.items() if k not in TERMINAL_HINTS}
+    done = subprocess.run(
+        [sys.executable, "-c", code + REPORT],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_importing_the_package_and_the_cli_loads_none_of_them(tmp_path: Path) -> None:
+    assert _loaded("import aiki_cli, aiki_cli.cli.app", tmp_path) == []
+
+
+def test_a_worker_logging_to_a_pipe_loads_none_of_them(tmp_path: Path) -> None:
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "hello.py").write_text(FLOW)
+    assert _loaded(WORKER, tmp_path) == []
+
+
+def test_each_is_loaded_where_it_is_used(tmp_path: Path) -> None:
+    (tmp_path / "aiki.yaml").write_text("runs_dir: elsewhere\n")
+    code = (
+        "from aiki_cli import config, schedule\n"
+        "from aiki_cli.cli import views\n"
+        "assert config.resolve().runs_dir.name == 'elsewhere'\n"
+        "schedule.check_cron('0 9 * * *')\n"
+        "views.note('noted')\n"
+    )
+    assert _loaded(code, tmp_path) == LAZY
