@@ -177,13 +177,26 @@ class AppendLog:
             self._fd = -1
 
 
+def read_file(path: Path | str) -> bytes:
+    """A whole file's bytes, with three system calls and no file object around them."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        chunks = [os.read(fd, size + 1)]  # one more: a file that grew is read on
+        while chunks[-1]:
+            chunks.append(os.read(fd, max(size, 1 << 16)))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_lines(path: Path) -> tuple[list[bytes], int]:
     """The complete lines of a log and the size they fill; a torn last line is left out.
 
     A missing file reads as empty.
     """
     try:
-        data = path.read_bytes()
+        data = read_file(path)
     except FileNotFoundError:
         return [], 0
     end = data.rfind(b"\n") + 1

@@ -47,6 +47,7 @@ from .durable import (
     atomic_write,
     fsync_dir,
     make_dirs,
+    read_file,
     read_lines,
     write_all,
     write_synced,
@@ -95,6 +96,7 @@ class FileStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.location = str(root)
+        self._runs = root / "run"
         self._laid_out = False
 
     # -- layout ---------------------------------------------------------------------
@@ -106,7 +108,7 @@ class FileStore:
             self._laid_out = True
 
     def _run_dir(self, run_id: str) -> Path:
-        return self.root / "run" / check_run_id(run_id)
+        return self._runs / check_run_id(run_id)
 
     def _existing_run_dir(self, run_id: str) -> Path:
         run_dir = self._run_dir(run_id)
@@ -196,7 +198,7 @@ class FileStore:
     def _read_spec(self, run_dir: Path, run_id: str) -> RunSpec:
         path = run_dir / "run.json"
         try:
-            spec = RunSpec.model_validate_json(path.read_bytes())
+            spec = RunSpec.model_validate_json(read_file(path))
         except FileNotFoundError:
             raise RunNotFound(run_dir.name, self.location) from None
         except (OSError, ValidationError) as error:
@@ -490,7 +492,8 @@ def _requests(run_dir: Path) -> frozenset[str]:
 
 
 def _request_paths(run_dir: Path) -> list[tuple[Request, str]]:
-    return [(kind, os.path.join(run_dir, kind)) for kind in REQUESTS]
+    folder = str(run_dir)
+    return [(kind, f"{folder}/{kind}") for kind in REQUESTS]
 
 
 def _timer_name(timer: Timer) -> str:
