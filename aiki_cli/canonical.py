@@ -6,12 +6,15 @@ import hashlib
 import json
 from typing import Any, NamedTuple
 
+# Made once: `json.dumps` with options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, no NaN: equal values give equal text."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(value)
 
 
 def input_hash(value: Any) -> str:

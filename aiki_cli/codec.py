@@ -15,11 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .canonical import canonical_json
 from .errors import ConfigError, InputInvalid
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 LIMIT_VARIABLE = "AIKI_MAX_VALUE_BYTES"
 _SCALARS = frozenset({str, int, bool, type(None)})
+_PLAIN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def max_value_bytes() -> int:
@@ -52,13 +54,7 @@ class Codec:
             model_value = value if isinstance(value, self.model) else self.decode(value)
             value = model_value.model_dump(mode="json")
         try:
-            text = json.dumps(
-                value,
-                allow_nan=False,
-                ensure_ascii=False,
-                separators=(",", ":"),
-                sort_keys=sort_keys,
-            )
+            text = canonical_json(value) if sort_keys else _PLAIN.encode(value)
             raw = text.encode()  # refuses lone surrogates, which no file can hold
         except (TypeError, ValueError) as error:
             raise InputInvalid(self.what, f"not a JSON value ({error})") from error

@@ -78,7 +78,10 @@ def atomic_create(path: Path, data: bytes) -> bool:
 
 
 def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+    written = 0 if _fault is not None else os.write(fd, data)
+    if written == len(data):
+        return  # all at once, as nearly every write goes
+    view = memoryview(data)[written:]
     while view:
         if _fault is not None:
             _fault.check(fd, view)
@@ -130,7 +133,7 @@ class AppendLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        self.size = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
+        self._end = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
         self._unsynced = False
         self._torn = False
 
@@ -142,7 +145,7 @@ class AppendLog:
         except OSError:
             self._cut_back()
             raise
-        self.size += len(data)
+        self._end += len(data)
         self._unsynced = self._unsynced or sync
 
     def flush(self) -> None:
@@ -157,17 +160,10 @@ class AppendLog:
             raise
         self._unsynced = False
 
-    def cut_to(self, size: int) -> None:
-        """Cut a torn tail off the log, durably, before anything is appended after it."""
-        os.ftruncate(self._fd, size)
-        os.fsync(self._fd)
-        self.size = size
-        self._unsynced = False
-
     def _cut_back(self) -> None:
         """Drop what a failed append wrote; if even that fails, refuse further appends."""
         try:
-            os.ftruncate(self._fd, self.size)
+            os.ftruncate(self._fd, self._end)
         except OSError:
             self._torn = True
 
@@ -178,13 +174,14 @@ class AppendLog:
 
 
 def read_file(path: Path | str) -> bytes:
-    """A whole file's bytes, with three system calls and no file object around them."""
+    """A whole file's bytes: open, fstat, read and close, with no file object around them."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        size = os.fstat(fd).st_size
-        chunks = [os.read(fd, size + 1)]  # one more: a file that grew is read on
-        while chunks[-1]:
-            chunks.append(os.read(fd, max(size, 1 << 16)))
+        want = os.fstat(fd).st_size + 1  # a byte more than its size: did it grow since?
+        chunks = [os.read(fd, want)]
+        while len(chunks[-1]) == want:  # it did: read on to the end
+            want = 1 << 16
+            chunks.append(os.read(fd, want))
         return b"".join(chunks)
     finally:
         os.close(fd)

@@ -49,6 +49,7 @@ from .durable import (
     make_dirs,
     read_file,
     read_lines,
+    truncate_to,
     write_all,
     write_synced,
 )
@@ -244,10 +245,9 @@ class FileStore:
             journal = run_dir / "journal.jsonl"
             lines, size = read_lines(journal)
             entries = _parse_journal(run_id, journal, lines)
-            claim = FileClaim(self, run_dir, spec, entries, lock)
-            if claim._journal.size > size:
-                claim._journal.cut_to(size)  # drop a torn last line before appending after it
-            return claim
+            if _length(journal) > size:
+                truncate_to(journal, size)  # drop a torn last line before appending after it
+            return FileClaim(self, run_dir, spec, entries, lock)
         except BaseException:
             lock.release()
             raise
@@ -422,11 +422,11 @@ class FileClaim:
         self._lock = lock
         self._dir = run_dir
         self._journal = AppendLog(self._dir / "journal.jsonl")
-        self._request_paths = _request_paths(self._dir)
 
     @_writes
     def append(self, *entries: Entry, sync: bool = True) -> None:
-        self._journal.append(b"".join(dump_entry(entry) + b"\n" for entry in entries), sync=sync)
+        lines = b"\n".join([dump_entry(entry) for entry in entries]) + b"\n"
+        self._journal.append(lines, sync=sync)
         self.entries.extend(entries)
 
     @_writes
@@ -434,8 +434,10 @@ class FileClaim:
         self._journal.flush()
 
     def requests(self) -> frozenset[str]:
-        # Checked before every task: plain strings, made once, spare pathlib's cost.
-        return frozenset(kind for kind, path in self._request_paths if os.path.exists(path))
+        # Checked before every task: looked up in the locked directory's descriptor, so
+        # the kernel does not walk the run's whole path three times.
+        folder = self._lock.fd
+        return frozenset(kind for kind in REQUESTS if os.access(kind, os.F_OK, dir_fd=folder))
 
     @_writes
     def clear_request(self, kind: Request) -> None:
@@ -488,12 +490,14 @@ class FileClaim:
 
 
 def _requests(run_dir: Path) -> frozenset[str]:
-    return frozenset(kind for kind, path in _request_paths(run_dir) if os.path.exists(path))
+    return frozenset(kind for kind in REQUESTS if (run_dir / kind).exists())
 
 
-def _request_paths(run_dir: Path) -> list[tuple[Request, str]]:
-    folder = str(run_dir)
-    return [(kind, f"{folder}/{kind}") for kind in REQUESTS]
+def _length(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _timer_name(timer: Timer) -> str:

@@ -29,6 +29,11 @@ class FileLock:
     def held(self) -> bool:
         return self._fd >= 0
 
+    @property
+    def fd(self) -> int:
+        """The locked descriptor (of a directory, for `try_lock_dir`): open while held."""
+        return self._fd
+
     def release(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)  # closing the descriptor drops the flock

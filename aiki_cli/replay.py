@@ -11,14 +11,13 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .canonical import Address
 from .entry import Entry, ErrorInfo, StatusChanged, TaskCompleted, TaskFailed
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """A recorded task outcome: an output, or the error it failed with."""
 
     output: Any = None

@@ -4,7 +4,9 @@ tasks, sleeps, event waits and child runs.
 A task call is check recorded → run → record: its content address (task name + input
 hash) is looked up in the replay book; a recorded outcome is returned as it was, and
 only a call with nothing recorded executes, its result journaled before the workflow
-moves on. Sleeps, event waits and children are matched by name and occurrence.
+moves on (and synced before the next body or child starts). An attempt starts at once
+in the calling branch and becomes an asyncio task only if it has to wait. Sleeps, event
+waits and children are matched by name and occurrence.
 
 When a call must wait (a sleep, an event, a child, a retry's delay), it registers a park
 and waits. The engine parks the whole run once every branch of it waits and no task is
