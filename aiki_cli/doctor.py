@@ -176,7 +176,7 @@ class _Doctor:
             self._check_run(run_dir, markers, listed)
 
     def _check_orphan(self, run_dir: Path) -> None:
-        """A run directory without its start record: an orphaned lock, or worse."""
+        """A run directory without its start record: an abandoned one, or worse."""
         if _size(run_dir / "journal.jsonl") > 0:
             self.found(
                 "run-unreadable",
