@@ -425,8 +425,8 @@ class FileClaim:
 
     @_writes
     def append(self, *entries: Entry, sync: bool = True) -> None:
-        lines = b"\n".join([dump_entry(entry) for entry in entries]) + b"\n"
-        self._journal.append(lines, sync=sync)
+        lines = [dump_entry(entry) for entry in entries]
+        self._journal.append(b"\n".join(lines) + b"\n", sync=sync)
         self.entries.extend(entries)
 
     @_writes

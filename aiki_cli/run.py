@@ -210,19 +210,17 @@ class Run:
         cannot interrupt it. A task that never waits costs no turn of the event loop."""
         job = eager.start(self._perform(task, where, data, attempt))
         if isinstance(job, eager.Finished):
-            return await self._fair(job.value)
+            # Now and then let the loop turn: a long row of tasks that never wait must
+            # not keep the worker's other runs (and its signals) waiting.
+            self._eager += 1
+            if self._eager % _EAGER_TURN == 0:
+                await asyncio.sleep(0)
+            outcome: Outcome | None = job.value
+            return outcome
         self._in_flight.add(job)
         job.add_done_callback(self._job_done)
         # Shielded: a cancelled branch does not interrupt a task that is already running.
         return await asyncio.shield(job)
-
-    async def _fair(self, outcome: Outcome | None) -> Outcome | None:
-        """Let the event loop turn now and then, so a long row of tasks that never wait
-        does not keep the worker's other runs (and its signals) waiting."""
-        self._eager += 1
-        if self._eager % _EAGER_TURN == 0:
-            await asyncio.sleep(0)
-        return outcome
 
     def _job_done(self, job: asyncio.Task[Outcome | None]) -> None:
         self._in_flight.discard(job)

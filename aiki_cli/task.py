@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, overload
 
@@ -45,12 +45,11 @@ class Task:
         """Execute the task for `run`, or return its recorded result when replaying."""
         return await run._call(self, input)
 
-    async def invoke(self, value: Any, executor: Executor | None) -> Any:
+    def invoke(self, value: Any, executor: Executor | None) -> Awaitable[Any]:
         """Call the function itself: coroutines in the loop, plain functions in a thread."""
         if self._is_async:
-            return await self.exec(value)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self.exec, value)
+            return self.exec(value)  # type: ignore[no-any-return]
+        return asyncio.get_running_loop().run_in_executor(executor, self.exec, value)
 
 
 @overload
