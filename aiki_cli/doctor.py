@@ -9,7 +9,7 @@ from them, and `--repair` rebuilds it:
     timers/             a parked run due at a time has its marker; no marker outlives its run
     index/created.log   lists every run (it is what `aiki list` reads)
     index/keys/         each key names a run that exists, and each run's key exists
-    run/<x>/            a directory without run.json (an orphaned lock, say) is removed
+    run/<x>/            a directory without run.json (a start that died, say) is removed
     tmp/, .*.tmp        staging and temp files a crash left behind
     workers/            the files of workers that are gone
 
