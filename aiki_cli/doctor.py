@@ -15,35 +15,33 @@ from them, and `--repair` rebuilds it:
 
 Each run is checked while holding its lock, so no worker changes it meanwhile; a run a
 worker is executing is skipped (it parsed when the worker took it). Doctor is the one
-command that reads every run.
+command that reads every run. This module checks each run; `doctor_indexes` checks the
+store-wide indexes and leftovers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import shutil
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from .doctor_indexes import IndexChecks, names
 from .durable import atomic_create, read_lines, truncate_to
 from .entry import Entry, StatusChanged
 from .errors import RunDamaged
-from .filestore import FileStore, _parse_journal, _parse_timer, _requests, reason
+from .filestore import FileStore, _parse_journal, _requests, reason
 from .ids import RUN_ID
 from .journal import summarize
-from .lock import try_lock, try_lock_dir
+from .lock import try_lock_dir
 from .record import RunSpec
-from .schedule import Schedule
 from .status import RunStatus, can_transition
 from .store import Mail, Timer
 
@@ -107,6 +105,7 @@ class _Doctor:
         self.repair = repair
         self.now = now
         self.report = Report(store.location)
+        self.indexes = IndexChecks(self)
 
     def found(
         self,
@@ -133,27 +132,20 @@ class _Doctor:
         self.report.findings.append(finding)
 
     def check(self) -> None:
-        markers = self._timer_markers()
-        listed = {line.partition(b" ")[0].decode(errors="replace") for line in self._created()}
-        for name in _names(self.root / "run"):
+        markers = self.indexes.timer_markers()
+        created = self.indexes.created()
+        listed = {line.partition(b" ")[0].decode(errors="replace") for line in created}
+        for name in names(self.root / "run"):
             self._check_entry(self.root / "run" / name, markers.get(name, []), listed)
-        self._check_ready()
-        self._check_timers()
-        self._check_schedules()
-        self._check_created(listed)
-        self._check_keys()
-        self._check_leftovers(self.root / "tmp", every=True)
-        for folder in ("schedules", "index/keys", "workers"):
-            self._check_leftovers(self.root / folder)
-        self._check_workers()
+        self.indexes.check(listed)
 
-    def _exists(self, run_id: str) -> bool:
+    def exists(self, run_id: str) -> bool:
         return (
             RUN_ID.fullmatch(run_id) is not None
             and (self.root / "run" / run_id / "run.json").is_file()
         )
 
-    def _stale(self, path: Path) -> bool:
+    def stale(self, path: Path) -> bool:
         with contextlib.suppress(FileNotFoundError):
             return self.now - path.lstat().st_mtime > STALE_AFTER
         return False
@@ -192,7 +184,7 @@ class _Doctor:
         try:
             self.found(
                 "orphan",
-                f"{run_dir} holds no run.json, only {', '.join(_names(run_dir)) or 'nothing'}",
+                f"{run_dir} holds no run.json, only {', '.join(names(run_dir)) or 'nothing'}",
                 "--repair removes it",
                 run_id=run_dir.name,
                 path=run_dir,
@@ -207,13 +199,13 @@ class _Doctor:
             self.report.busy.append(run_dir.name)
             return
         try:
-            self._check_leftovers(run_dir)
+            self.indexes.leftovers(run_dir)
             self._check_inbox(run_dir)
             spec = self._spec(run_dir)
             entries = self._journal(run_dir)
             if spec is None or entries is None:
                 return
-            if not entries and not self._stale(run_dir / "run.json"):
+            if not entries and not self.stale(run_dir / "run.json"):
                 return  # maybe a start in progress, which keys, lists and queues it next
             if self._key_is_its_own(spec, entries):
                 self._check_indexes(spec, entries, markers, listed)
@@ -294,7 +286,7 @@ class _Doctor:
 
     def _check_inbox(self, run_dir: Path) -> None:
         for folder in (run_dir / "inbox", run_dir / "refs"):
-            self._check_leftovers(folder)
+            self.indexes.leftovers(folder)
         for path in sorted((run_dir / "inbox").glob("*.json")):
             try:
                 Mail.model_validate_json(path.read_bytes())
@@ -432,178 +424,6 @@ class _Doctor:
                 ),
             )
 
-    # -- indexes ----------------------------------------------------------------------
-
-    def _timer_markers(self) -> dict[str, list[str]]:
-        """The names in timers/ by the run they wake."""
-        markers: defaultdict[str, list[str]] = defaultdict(list)
-        for name in _names(self.root / "timers"):
-            timer = _parse_timer(name)
-            if timer is not None and timer.kind == "run":
-                markers[timer.target].append(name)
-        return markers
-
-    def _check_ready(self) -> None:
-        for name in _names(self.root / "ready"):
-            if not self._exists(name):
-                marker = self.root / "ready" / name
-                self.found(
-                    "orphan-ready",
-                    f"ready/{name} names no run; workers skip it",
-                    "--repair removes it",
-                    run_id=name,
-                    path=marker,
-                    repair=partial(self._unlink_orphan, marker, name),
-                )
-
-    def _unlink_orphan(self, path: Path, run_id: str) -> None:
-        if not self._exists(run_id):  # looked at again: a start may have made it since
-            path.unlink(missing_ok=True)
-
-    def _check_timers(self) -> None:
-        for name in _names(self.root / "timers"):
-            path = self.root / "timers" / name
-            timer = _parse_timer(name)
-            if timer is None:
-                self.found(
-                    "orphan-timer",
-                    f"timers/{name} is not a timer's name",
-                    "--repair removes it",
-                    path=path,
-                    repair=path.unlink,
-                )
-            elif timer.kind == "run" and not self._exists(timer.target):
-                self.found(
-                    "orphan-timer",
-                    f"timers/{name} wakes run {timer.target}, which does not exist",
-                    "--repair removes it",
-                    run_id=timer.target,
-                    path=path,
-                    repair=partial(self._unlink_orphan, path, timer.target),
-                )
-            elif timer.kind == "schedule" and not self._schedule_path(timer.target).is_file():
-                self.found(
-                    "orphan-timer",
-                    f"timers/{name} fires schedule {timer.target}, which does not exist",
-                    "--repair removes it",
-                    path=path,
-                    repair=path.unlink,
-                )
-
-    def _schedule_path(self, schedule_id: str) -> Path:
-        return self.root / "schedules" / f"{schedule_id}.json"
-
-    def _check_schedules(self) -> None:
-        timers = [_parse_timer(name) for name in _names(self.root / "timers")]
-        fired = {timer.target for timer in timers if timer and timer.kind == "schedule"}
-        for path in sorted((self.root / "schedules").glob("*.json")):
-            try:
-                schedule = Schedule.model_validate_json(path.read_bytes())
-            except (OSError, ValidationError) as error:
-                self.found(
-                    "schedule-unreadable",
-                    f"{path} cannot be read ({reason(error)}); workers stop firing schedules",
-                    f"correct it by hand, or delete the schedule with "
-                    f"`aiki schedule remove {path.stem}`",
-                    path=path,
-                )
-                continue
-            if not schedule.paused and schedule.id not in fired:
-                timer = Timer(schedule.next_due, "schedule", schedule.id)
-                self.found(
-                    "timer-missing",
-                    f"schedule {schedule.id} has no timer in timers/: it would not fire",
-                    "--repair sets it",
-                    path=path,
-                    repair=partial(self._set_timer, path, timer),
-                )
-
-    def _set_timer(self, schedule_path: Path, timer: Timer) -> None:
-        self.store._replace_timer(schedule_path.with_suffix(".timer"), timer)
-
-    def _created(self) -> list[bytes]:
-        return read_lines(self.root / "index" / "created.log")[0]
-
-    def _check_created(self, listed: set[str]) -> None:
-        gone = sorted(
-            run_id for run_id in listed if RUN_ID.fullmatch(run_id) and not self._exists(run_id)
-        )
-        if gone:
-            self.found(
-                "stale-index",
-                f"index/created.log lists {len(gone)} run(s) that do not exist "
-                f"({', '.join(gone[:3])}{', …' if len(gone) > 3 else ''})",
-                "none needed: `aiki list` skips them",
-                path=self.root / "index" / "created.log",
-                damage=False,
-            )
-
-    def _check_keys(self) -> None:
-        folder = self.root / "index" / "keys"
-        for name in _names(folder):
-            path = folder / name
-            try:
-                run_id = path.read_text(errors="replace").strip()
-            except OSError:
-                continue
-            if not self._exists(run_id):
-                self.found(
-                    "orphan-key",
-                    f"{path} names run {run_id[:40]!r}, which does not exist: a start with "
-                    "that idempotency key fails",
-                    "--repair removes it (the key then starts a new run)",
-                    path=path,
-                    repair=partial(self._unlink_orphan, path, run_id),
-                )
-
-    def _check_leftovers(self, folder: Path, *, every: bool = False) -> None:
-        """Temp files (`.*.tmp`; with `every`, anything) a crash left in `folder`."""
-        for name in _names(folder, hidden=True):
-            path = folder / name
-            if (every or (name.startswith(".") and name.endswith(".tmp"))) and self._stale(path):
-                self.found(
-                    "leftover",
-                    f"{path} was left behind by a write that did not finish",
-                    "--repair removes it",
-                    path=path,
-                    repair=partial(_remove, path),
-                    damage=False,
-                )
-
-    def _check_workers(self) -> None:
-        folder = self.root / "workers"
-        for name in _names(folder):
-            path = folder / name
-            if path.suffix == ".json" and not path.with_suffix(".lock").exists():
-                self._worker_gone(path)
-            elif path.suffix == ".lock" and (lock := try_lock(path)) is not None:
-                try:
-                    self._worker_gone(path)
-                finally:
-                    lock.release()
-
-    def _worker_gone(self, path: Path) -> None:
-        def remove() -> None:
-            path.with_suffix(".json").unlink(missing_ok=True)
-            path.with_suffix(".lock").unlink(missing_ok=True)
-
-        self.found(
-            "worker-gone",
-            f"worker {path.stem} is gone but left {path}",
-            "--repair removes its files",
-            path=path,
-            repair=remove,
-            damage=False,
-        )
-
-
-def _names(folder: Path, *, hidden: bool = False) -> list[str]:
-    try:
-        names = os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(name for name in names if hidden or not name.startswith("."))
-
 
 def _size(path: Path) -> int:
     try:
@@ -614,10 +434,3 @@ def _size(path: Path) -> int:
 
 def _millis(timer_name: str) -> int:
     return int(timer_name.partition("-")[0])
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)

@@ -1,0 +1,225 @@
+"""Doctor's store-wide checks: the indexes derived from the runs (ready/, timers/,
+schedules, index/created.log, index/keys/) against the runs that exist, and what crashes
+and dead workers leave behind. The checks of each run itself are in `doctor`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import defaultdict
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from .durable import read_lines
+from .filestore import _parse_timer, reason
+from .ids import RUN_ID
+from .lock import try_lock
+from .schedule import Schedule
+from .store import Timer
+
+if TYPE_CHECKING:
+    from .doctor import _Doctor
+
+
+class IndexChecks:
+    def __init__(self, doctor: _Doctor) -> None:
+        self.doctor = doctor
+        self.root = doctor.root
+        self.store = doctor.store
+
+    def check(self, listed: set[str]) -> None:
+        """Every store-wide check; `listed`: the run ids index/created.log holds."""
+        self._ready()
+        self._timers()
+        self._schedules()
+        self._created_log(listed)
+        self._keys()
+        self.leftovers(self.root / "tmp", every=True)
+        for folder in ("schedules", "index/keys", "workers"):
+            self.leftovers(self.root / folder)
+        self._workers()
+
+    def timer_markers(self) -> dict[str, list[str]]:
+        """The names in timers/ by the run they wake."""
+        markers: defaultdict[str, list[str]] = defaultdict(list)
+        for name in names(self.root / "timers"):
+            timer = _parse_timer(name)
+            if timer is not None and timer.kind == "run":
+                markers[timer.target].append(name)
+        return markers
+
+    def _ready(self) -> None:
+        for name in names(self.root / "ready"):
+            if not self.doctor.exists(name):
+                marker = self.root / "ready" / name
+                self.doctor.found(
+                    "orphan-ready",
+                    f"ready/{name} names no run; workers skip it",
+                    "--repair removes it",
+                    run_id=name,
+                    path=marker,
+                    repair=partial(self._unlink_orphan, marker, name),
+                )
+
+    def _unlink_orphan(self, path: Path, run_id: str) -> None:
+        if not self.doctor.exists(run_id):  # looked at again: a start may have made it since
+            path.unlink(missing_ok=True)
+
+    def _timers(self) -> None:
+        for name in names(self.root / "timers"):
+            path = self.root / "timers" / name
+            timer = _parse_timer(name)
+            if timer is None:
+                self.doctor.found(
+                    "orphan-timer",
+                    f"timers/{name} is not a timer's name",
+                    "--repair removes it",
+                    path=path,
+                    repair=path.unlink,
+                )
+            elif timer.kind == "run" and not self.doctor.exists(timer.target):
+                self.doctor.found(
+                    "orphan-timer",
+                    f"timers/{name} wakes run {timer.target}, which does not exist",
+                    "--repair removes it",
+                    run_id=timer.target,
+                    path=path,
+                    repair=partial(self._unlink_orphan, path, timer.target),
+                )
+            elif timer.kind == "schedule" and not self._schedule_path(timer.target).is_file():
+                self.doctor.found(
+                    "orphan-timer",
+                    f"timers/{name} fires schedule {timer.target}, which does not exist",
+                    "--repair removes it",
+                    path=path,
+                    repair=path.unlink,
+                )
+
+    def _schedule_path(self, schedule_id: str) -> Path:
+        return self.root / "schedules" / f"{schedule_id}.json"
+
+    def _schedules(self) -> None:
+        timers = [_parse_timer(name) for name in names(self.root / "timers")]
+        fired = {timer.target for timer in timers if timer and timer.kind == "schedule"}
+        for path in sorted((self.root / "schedules").glob("*.json")):
+            try:
+                schedule = Schedule.model_validate_json(path.read_bytes())
+            except (OSError, ValidationError) as error:
+                self.doctor.found(
+                    "schedule-unreadable",
+                    f"{path} cannot be read ({reason(error)}); workers stop firing schedules",
+                    f"correct it by hand, or delete the schedule with "
+                    f"`aiki schedule remove {path.stem}`",
+                    path=path,
+                )
+                continue
+            if not schedule.paused and schedule.id not in fired:
+                timer = Timer(schedule.next_due, "schedule", schedule.id)
+                self.doctor.found(
+                    "timer-missing",
+                    f"schedule {schedule.id} has no timer in timers/: it would not fire",
+                    "--repair sets it",
+                    path=path,
+                    repair=partial(self._set_timer, path, timer),
+                )
+
+    def _set_timer(self, schedule_path: Path, timer: Timer) -> None:
+        self.store._replace_timer(schedule_path.with_suffix(".timer"), timer)
+
+    def created(self) -> list[bytes]:
+        return read_lines(self.root / "index" / "created.log")[0]
+
+    def _created_log(self, listed: set[str]) -> None:
+        gone = sorted(
+            run_id
+            for run_id in listed
+            if RUN_ID.fullmatch(run_id) and not self.doctor.exists(run_id)
+        )
+        if gone:
+            self.doctor.found(
+                "stale-index",
+                f"index/created.log lists {len(gone)} run(s) that do not exist "
+                f"({', '.join(gone[:3])}{', …' if len(gone) > 3 else ''})",
+                "none needed: `aiki list` skips them",
+                path=self.root / "index" / "created.log",
+                damage=False,
+            )
+
+    def _keys(self) -> None:
+        folder = self.root / "index" / "keys"
+        for name in names(folder):
+            path = folder / name
+            try:
+                run_id = path.read_text(errors="replace").strip()
+            except OSError:
+                continue
+            if not self.doctor.exists(run_id):
+                self.doctor.found(
+                    "orphan-key",
+                    f"{path} names run {run_id[:40]!r}, which does not exist: a start with "
+                    "that idempotency key fails",
+                    "--repair removes it (the key then starts a new run)",
+                    path=path,
+                    repair=partial(self._unlink_orphan, path, run_id),
+                )
+
+    def leftovers(self, folder: Path, *, every: bool = False) -> None:
+        """Temp files (`.*.tmp`; with `every`, anything) a crash left in `folder`."""
+        for name in names(folder, hidden=True):
+            path = folder / name
+            if (every or (name.startswith(".") and name.endswith(".tmp"))) and self.doctor.stale(
+                path
+            ):
+                self.doctor.found(
+                    "leftover",
+                    f"{path} was left behind by a write that did not finish",
+                    "--repair removes it",
+                    path=path,
+                    repair=partial(_remove, path),
+                    damage=False,
+                )
+
+    def _workers(self) -> None:
+        folder = self.root / "workers"
+        for name in names(folder):
+            path = folder / name
+            if path.suffix == ".json" and not path.with_suffix(".lock").exists():
+                self._worker_gone(path)
+            elif path.suffix == ".lock" and (lock := try_lock(path)) is not None:
+                try:
+                    self._worker_gone(path)
+                finally:
+                    lock.release()
+
+    def _worker_gone(self, path: Path) -> None:
+        def remove() -> None:
+            path.with_suffix(".json").unlink(missing_ok=True)
+            path.with_suffix(".lock").unlink(missing_ok=True)
+
+        self.doctor.found(
+            "worker-gone",
+            f"worker {path.stem} is gone but left {path}",
+            "--repair removes its files",
+            path=path,
+            repair=remove,
+            damage=False,
+        )
+
+
+def names(folder: Path, *, hidden: bool = False) -> list[str]:
+    try:
+        found = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(name for name in found if hidden or not name.startswith("."))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
