@@ -37,7 +37,7 @@ from .doctor_indexes import IndexChecks, names
 from .durable import atomic_create, read_lines, truncate_to
 from .entry import Entry, StatusChanged
 from .errors import RunDamaged
-from .filestore import FileStore, _parse_journal, _requests, reason
+from .filestore import LEAVING, FileStore, _parse_journal, _requests, reason
 from .ids import RUN_ID
 from .journal import summarize
 from .lock import try_lock_dir
@@ -363,7 +363,7 @@ class _Doctor:
 
     def _check_ready_marker(self, run_id: str, status: RunStatus, timed: bool) -> None:
         run_dir = self.root / "run" / run_id
-        queued = (self.root / "ready" / run_id).exists()
+        queued = any((self.root / "ready" / name).exists() for name in (run_id, run_id + LEAVING))
         idle = status.terminal or status == RunStatus.PAUSED
         news = bool(_requests(run_dir)) or any((run_dir / "inbox").glob("*.json"))
         if not queued and (

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from .durable import read_lines
-from .filestore import _parse_timer, reason
+from .filestore import LEAVING, _parse_timer, reason
 from .ids import RUN_ID
 from .lock import try_lock
 from .schedule import Schedule
@@ -54,15 +54,16 @@ class IndexChecks:
 
     def _ready(self) -> None:
         for name in names(self.root / "ready"):
-            if not self.doctor.exists(name):
+            run_id = name.removesuffix(LEAVING)
+            if not self.doctor.exists(run_id):
                 marker = self.root / "ready" / name
                 self.doctor.found(
                     "orphan-ready",
                     f"ready/{name} names no run; workers skip it",
                     "--repair removes it",
-                    run_id=name,
+                    run_id=run_id,
                     path=marker,
-                    repair=partial(self._unlink_orphan, marker, name),
+                    repair=partial(self._unlink_orphan, marker, run_id),
                 )
 
     def _unlink_orphan(self, path: Path, run_id: str) -> None:

@@ -241,12 +241,10 @@ class Engine:
 
 def _wait(claim: Claim, due: datetime | None) -> None:
     """Take the run out of the queue until `due` (or until something wakes it): the timer
-    first, so a worker dying in between leaves the run queued; then a last look for a
-    request or mail that arrived meanwhile, so no wake-up is lost."""
+    first, so a worker dying in between leaves the run queued; then out of the queue,
+    unless a request or mail arrived meanwhile, so no wake-up is lost."""
     claim.set_timer(due)
-    claim.set_ready(False)
-    if claim.has_news():
-        claim.set_ready(True)
+    claim.leave_queue()
 
 
 def workflow_retry(entries: list[Entry]) -> StatusChanged | None:

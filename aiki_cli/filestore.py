@@ -9,6 +9,7 @@
       run/<id>/refs/<key>      reference ids of events already received, for de-duplication
       run/<id>/timer           the name of the run's marker in timers/
       ready/<id>               marker (a hard link to the run's run.json): it needs a worker
+                               (<id>.leaving while a worker takes it out of the queue)
       timers/<due>-<kind>-<id> empty marker: wake a run or fire a schedule at <due> (ms)
       schedules/<id>.json      a schedule
       index/created.log        "<id> <workflow>@<version>" per line, in creation order
@@ -62,6 +63,7 @@ from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Mail, Request, RunRef, Timer
 
 _CHUNK = 64 * 1024
+LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 # How the file system says it cannot take a write: these become `StoreUnwritable`.
 _WRITE_ERRORS = frozenset(
@@ -224,7 +226,8 @@ class FileStore:
             names = os.listdir(self.root / "ready")
         except FileNotFoundError:
             return []
-        return sorted(name for name in names if not name.startswith("."))
+        # A run being taken out of the queue (`_leave_queue`) is still queued.
+        return sorted({name.removesuffix(LEAVING) for name in names if not name.startswith(".")})
 
     def requests(self, run_id: str) -> frozenset[str]:
         return _requests(self._existing_run_dir(run_id))
@@ -344,11 +347,24 @@ class FileStore:
         self._replace_timer(path.with_suffix(".timer"), None)
         path.unlink(missing_ok=True)
 
+    def _leave_queue(self, run_id: str, news: Callable[[], bool]) -> None:
+        """Out of ready/ unless `news()`. The marker is first renamed to `<id>.leaving`,
+        which workers treat as queued: a process dying at any point leaves one of the two
+        names, and a sender who queues the run meanwhile finds `<id>` free to link."""
+        marker = os.path.join(self.root, "ready", run_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(marker, marker + LEAVING)
+        if news():
+            self._set_ready(run_id, True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marker + LEAVING)
+
     def _set_ready(self, run_id: str, ready: bool) -> None:
         marker = os.path.join(self.root, "ready", run_id)
         if not ready:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(marker)
+            for name in (marker, marker + LEAVING):  # and what a dying `_leave_queue` left
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
             return
         self._layout()
         # A hard link, not a new file: linking costs no inode, which creating one does.
@@ -476,7 +492,12 @@ class FileClaim:
         timer = None if due is None else Timer(due, "run", self.spec.id)
         self._store._replace_timer(self._dir / "timer", timer)
 
-    def has_news(self) -> bool:
+    @_writes
+    def leave_queue(self) -> None:
+        self._journal.flush()
+        self._store._leave_queue(self.spec.id, self._has_news)
+
+    def _has_news(self) -> bool:
         inbox = self._dir / "inbox"
         return bool(self.requests()) or (inbox.is_dir() and any(inbox.iterdir()))
 

@@ -203,9 +203,10 @@ class MemoryClaim:
     def set_timer(self, due: datetime | None) -> None:
         self._store._set_timer("run", self.spec.id, due)
 
-    def has_news(self) -> bool:
+    def leave_queue(self) -> None:
         with self._store._mutex:
-            return bool(self._run.requests or self._run.inbox)
+            if not (self._run.requests or self._run.inbox):
+                self._store._ready.pop(self.spec.id, None)
 
     def release(self) -> None:
         with self._store._mutex:

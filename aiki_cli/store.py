@@ -91,9 +91,10 @@ class Claim(Protocol):
         """Wake the run at `due` (replacing its previous due time), or never."""
         ...
 
-    def has_news(self) -> bool:
-        """Whether requests or mail are waiting: checked after parking, so a request made
-        while the run was being parked is not lost."""
+    def leave_queue(self) -> None:
+        """Take the parked run out of the ready queue, unless requests or mail wait for it.
+        Nothing can be lost: a process dying midway leaves the run queued, and a request or
+        mail arriving meanwhile queues it again."""
         ...
 
     def release(self) -> None: ...

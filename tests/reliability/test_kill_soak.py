@@ -606,7 +606,7 @@ class Soak:
         info = self.store.info(run_id)
         return (
             info.status == RunStatus.AWAITING_CHILD
-            and not (self.store.runs / "ready" / run_id).exists()
+            and run_id not in self.store.client.store.ready_runs()
             and all(self.store.info(child).status.terminal for child in info.children)
         )
 

@@ -4,24 +4,28 @@ read from its end, and locks that hold across processes and die with their holde
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import stat
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from aiki_cli import Client, InputInvalid, WorkflowVersion
+from aiki_cli.doctor import examine
 from aiki_cli.entry import Entry, Recovered, StatusChanged, parse_entry
 from aiki_cli.errors import BadInput, RunDamaged
-from aiki_cli.filestore import FileStore
+from aiki_cli.filestore import LEAVING, FileStore
 from aiki_cli.ids import new_run_id
 from aiki_cli.record import RunSpec
 from aiki_cli.run import Run
 from aiki_cli.status import RunStatus
+from aiki_cli.store import Mail
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ENTRIES: list[Entry] = [
@@ -282,3 +286,61 @@ def test_a_killed_holders_claim_is_free_at_once(store: FileStore, run_id: str) -
     assert claim is not None
     claim.release()
     assert not (store.root / "run" / run_id / "lock").exists()  # the directory is the lock
+
+
+# -- leaving the queue ------------------------------------------------------------------
+
+
+class Died(BaseException):
+    """The process stops here, as a `kill -9` would stop it."""
+
+
+def test_a_worker_dying_while_it_takes_a_run_out_of_the_queue_leaves_it_queued(
+    store: FileStore, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the marker's rename and its removal the run stays queued under
+    `<id>.leaving`, so a parent whose worker dies there is not stranded with its mail."""
+    unlink = os.unlink
+
+    def dying_unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        if str(path).endswith(LEAVING):
+            raise Died()
+        unlink(path, *args, **kwargs)
+
+    claim = store.claim(run_id)
+    assert claim is not None
+    monkeypatch.setattr(os, "unlink", dying_unlink)
+    with pytest.raises(Died):
+        claim.leave_queue()
+    monkeypatch.setattr(os, "unlink", unlink)
+    claim.release()
+    assert os.listdir(store.root / "ready") == [run_id + LEAVING]
+    assert store.ready_runs() == [run_id]  # a worker takes it up again
+    assert examine(store).healthy
+
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.leave_queue()  # the next worker's park finishes the job
+    claim.release()
+    assert os.listdir(store.root / "ready") == []
+
+
+def test_mail_sent_while_a_run_leaves_the_queue_queues_it_again(
+    store: FileStore, run_id: str
+) -> None:
+    claim = store.claim(run_id)
+    assert claim is not None
+
+    def mail_arrives() -> bool:
+        store.post(run_id, Mail(key="late", kind="event", sent_at=datetime.now(UTC), name="go"))
+        return False  # as if the check looked just before the mail landed
+
+    store._leave_queue(run_id, mail_arrives)
+    claim.release()
+    assert store.ready_runs() == [run_id]
+
+
+def test_an_ended_run_leaves_no_leaving_marker(store: FileStore, run_id: str) -> None:
+    (store.root / "ready" / run_id).rename(store.root / "ready" / (run_id + LEAVING))
+    store._set_ready(run_id, False)
+    assert os.listdir(store.root / "ready") == []

@@ -232,17 +232,22 @@ def test_child_mail_carries_the_child(store: Store, claimed: Claim) -> None:
     assert claimed.mail() == [child]
 
 
-def test_news_is_mail_or_a_request(store: Store, claimed: Claim) -> None:
+def test_a_parked_run_leaves_the_queue_unless_mail_or_a_request_waits(
+    store: Store, claimed: Claim
+) -> None:
     run_id = claimed.spec.id
-    assert not claimed.has_news()
-    store.post(run_id, mail("a"))
-    assert claimed.has_news()
+    store.post(run_id, mail("a"))  # queues the run
+    claimed.leave_queue()
+    assert store.ready_runs() == [run_id]
     claimed.ack(claimed.mail()[0])
-    assert not claimed.has_news()
+    claimed.leave_queue()
+    assert store.ready_runs() == []
     store.request(run_id, "wake")
-    assert claimed.has_news()
+    claimed.leave_queue()
+    assert store.ready_runs() == [run_id]
     claimed.clear_request("wake")
-    assert not claimed.has_news()
+    claimed.leave_queue()
+    assert store.ready_runs() == []
 
 
 def test_mail_for_an_unknown_run_is_not_found(store: Store) -> None:

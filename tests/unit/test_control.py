@@ -496,7 +496,7 @@ def test_a_reference_id_delivers_an_event_once(kit: Kit) -> None:
 
 def test_an_event_sent_while_the_run_executes_is_not_lost(kit: Kit) -> None:
     """The run is still executing (not parked) when the event arrives: parking must not
-    take it out of the queue for good (`claim.has_news()` puts it back)."""
+    take it out of the queue for good (`claim.leave_queue()` leaves it there)."""
 
     async def send_to(value: Any) -> None:
         assert await kit.client.send(value["run"], "go", {"n": 7}) is True
