@@ -362,9 +362,11 @@ class FileStore:
     def _set_ready(self, run_id: str, ready: bool) -> None:
         marker = os.path.join(self.root, "ready", run_id)
         if not ready:
-            for name in (marker, marker + LEAVING):  # and what a dying `_leave_queue` left
+            try:
+                os.unlink(marker)
+            except FileNotFoundError:  # perhaps a dying `_leave_queue` left its other name
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name)
+                    os.unlink(marker + LEAVING)
             return
         self._layout()
         # A hard link, not a new file: linking costs no inode, which creating one does.

@@ -341,6 +341,15 @@ def test_mail_sent_while_a_run_leaves_the_queue_queues_it_again(
 
 
 def test_an_ended_run_leaves_no_leaving_marker(store: FileStore, run_id: str) -> None:
-    (store.root / "ready" / run_id).rename(store.root / "ready" / (run_id + LEAVING))
+    ready = store.root / "ready"
+    (ready / run_id).rename(ready / (run_id + LEAVING))
     store._set_ready(run_id, False)
-    assert os.listdir(store.root / "ready") == []
+    assert os.listdir(ready) == []
+    # Both names (mail re-queued the run, then its worker died): the next end takes the
+    # other one, so an ended run is claimed again at most once.
+    os.link(ready.parent / "run" / run_id / "run.json", ready / (run_id + LEAVING))
+    store._set_ready(run_id, True)
+    store._set_ready(run_id, False)
+    assert store.ready_runs() == [run_id]
+    store._set_ready(run_id, False)
+    assert store.ready_runs() == []
