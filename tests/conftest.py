@@ -1,10 +1,14 @@
-"""Shared fixtures: a fixed clock for unit tests."""
+"""Shared fixtures: a fixed clock for unit tests, and the child processes of the tiers
+that start real `aiki` processes, killed when the test ends, however it ends."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from .integration.harness import Processes
 
 
 class FixedClock:
@@ -26,3 +30,12 @@ class FixedClock:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock()
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.kill_all()

@@ -29,7 +29,7 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,15 +56,6 @@ ACT_WINDOW = 3.0  # seconds over which the actors spread their steps
 # a cancel request (the event loop may serve other runs in between); this bounds it.
 BOUNDARY_SLACK_NS = 500_000_000
 FINISH_TIMEOUT = 120.0
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.kill_all()
 
 
 @dataclass

@@ -57,7 +57,6 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -106,15 +105,6 @@ FINISH_TIMEOUT = 90.0
 # queues it by hand and counts it. Set to False once that test passes.
 LOST_WAKEUP_KNOWN = False
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.kill_all()
 
 
 # -- the store and its processes --------------------------------------------------------
