@@ -37,7 +37,7 @@ from .doctor_indexes import IndexChecks, names
 from .durable import atomic_create, read_lines, truncate_to
 from .entry import Entry, StatusChanged
 from .errors import RunDamaged
-from .filestore import LEAVING, FileStore, _parse_journal, _requests, reason
+from .filestore import LEAVING, FileStore, _mail, _parse_journal, reason, requests_in
 from .ids import RUN_ID
 from .journal import summarize
 from .lock import try_lock_dir
@@ -287,7 +287,7 @@ class _Doctor:
     def _check_inbox(self, run_dir: Path) -> None:
         for folder in (run_dir / "inbox", run_dir / "refs"):
             self.indexes.leftovers(folder)
-        for path in sorted((run_dir / "inbox").glob("*.json")):
+        for path in [run_dir / "inbox" / name for name in sorted(_mail(run_dir / "inbox"))]:
             try:
                 Mail.model_validate_json(path.read_bytes())
             except (OSError, ValidationError) as error:
@@ -365,7 +365,7 @@ class _Doctor:
         run_dir = self.root / "run" / run_id
         queued = any((self.root / "ready" / name).exists() for name in (run_id, run_id + LEAVING))
         idle = status.terminal or status == RunStatus.PAUSED
-        news = bool(_requests(run_dir)) or any((run_dir / "inbox").glob("*.json"))
+        news = bool(requests_in(run_dir)) or bool(_mail(run_dir / "inbox"))
         if not queued and (
             status == RunStatus.RUNNING
             or (status == RunStatus.PENDING and not timed)

@@ -230,7 +230,7 @@ class FileStore:
         return sorted({name.removesuffix(LEAVING) for name in names if not name.startswith(".")})
 
     def requests(self, run_id: str) -> frozenset[str]:
-        return _requests(self._existing_run_dir(run_id))
+        return requests_in(self._existing_run_dir(run_id))
 
     # -- acting on runs -------------------------------------------------------------
 
@@ -452,10 +452,7 @@ class FileClaim:
         self._journal.flush()
 
     def requests(self) -> frozenset[str]:
-        # Checked before every task: looked up in the locked directory's descriptor, so
-        # the kernel does not walk the run's whole path three times.
-        folder = self._lock.fd
-        return frozenset(kind for kind in REQUESTS if os.access(kind, os.F_OK, dir_fd=folder))
+        return _requests(self._lock.fd)  # the held lock is the run directory, open
 
     @_writes
     def clear_request(self, kind: Request) -> None:
@@ -464,15 +461,7 @@ class FileClaim:
 
     def mail(self) -> list[Mail]:
         inbox = self._dir / "inbox"
-        try:
-            names = os.listdir(inbox)
-        except FileNotFoundError:
-            return []
-        letters = [
-            Mail.model_validate_json((inbox / name).read_bytes())
-            for name in names
-            if name.endswith(".json") and not name.startswith(".")  # not a write under way
-        ]
+        letters = [Mail.model_validate_json((inbox / name).read_bytes()) for name in _mail(inbox)]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
     @_writes
@@ -500,8 +489,7 @@ class FileClaim:
         self._store._leave_queue(self.spec.id, self._has_news)
 
     def _has_news(self) -> bool:
-        inbox = self._dir / "inbox"
-        return bool(self.requests()) or (inbox.is_dir() and any(inbox.iterdir()))
+        return bool(self.requests()) or bool(_mail(self._dir / "inbox"))
 
     @_writes
     def release(self) -> None:
@@ -512,8 +500,28 @@ class FileClaim:
             self._lock.release()
 
 
-def _requests(run_dir: Path) -> frozenset[str]:
-    return frozenset(kind for kind in REQUESTS if (run_dir / kind).exists())
+def _requests(folder: int) -> frozenset[str]:
+    """The requests left in the run directory open as `folder`. Checked before every task:
+    looked up relative to it, the kernel does not walk the run's whole path each time."""
+    return frozenset(kind for kind in REQUESTS if os.access(kind, os.F_OK, dir_fd=folder))
+
+
+def requests_in(run_dir: Path) -> frozenset[str]:
+    """The requests left in `run_dir`, for a caller that holds no claim of the run."""
+    folder = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return _requests(folder)
+    finally:
+        os.close(folder)
+
+
+def _mail(inbox: Path) -> list[str]:
+    """The names of the letters in `inbox`: not the temp files of writes under way."""
+    try:
+        names = os.listdir(inbox)
+    except FileNotFoundError:
+        return []
+    return [name for name in names if name.endswith(".json") and not name.startswith(".")]
 
 
 def _length(path: Path) -> int:
