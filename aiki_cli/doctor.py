@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .doctor_indexes import IndexChecks, names
-from .durable import atomic_create, read_lines, truncate_to
+from .durable import atomic_create, file_size, read_lines, truncate_to
 from .entry import Entry, StatusChanged
 from .errors import RunDamaged
 from .filestore import LEAVING, FileStore, _mail, _parse_journal, reason, requests_in
@@ -169,7 +169,7 @@ class _Doctor:
 
     def _check_orphan(self, run_dir: Path) -> None:
         """A run directory without its start record: an abandoned one, or worse."""
-        if _size(run_dir / "journal.jsonl") > 0:
+        if file_size(run_dir / "journal.jsonl") > 0:
             self.found(
                 "run-unreadable",
                 f"{run_dir} has a journal but no run.json",
@@ -423,13 +423,6 @@ class _Doctor:
                     run_dir / "timer", Timer(due, "run", run_id)
                 ),
             )
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def _millis(timer_name: str) -> int:

@@ -187,6 +187,14 @@ def read_file(path: Path | str) -> bytes:
         os.close(fd)
 
 
+def file_size(path: Path) -> int:
+    """The size of the file at `path`; 0 when there is none."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
 def read_lines(path: Path) -> tuple[list[bytes], int]:
     """The complete lines of a log and the size they fill; a torn last line is left out.
 

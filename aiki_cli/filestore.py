@@ -46,6 +46,7 @@ from .durable import (
     AppendLog,
     atomic_create,
     atomic_write,
+    file_size,
     fsync_dir,
     make_dirs,
     read_file,
@@ -248,7 +249,7 @@ class FileStore:
             journal = run_dir / "journal.jsonl"
             lines, size = read_lines(journal)
             entries = _parse_journal(run_id, journal, lines)
-            if _length(journal) > size:
+            if file_size(journal) > size:
                 truncate_to(journal, size)  # drop a torn last line before appending after it
             return FileClaim(self, run_dir, spec, entries, lock)
         except BaseException:
@@ -522,13 +523,6 @@ def _mail(inbox: Path) -> list[str]:
     except FileNotFoundError:
         return []
     return [name for name in names if name.endswith(".json") and not name.startswith(".")]
-
-
-def _length(path: Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0
 
 
 def _timer_name(timer: Timer) -> str:

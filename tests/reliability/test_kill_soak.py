@@ -68,6 +68,7 @@ from pydantic import ValidationError
 
 from aiki_cli import Client
 from aiki_cli.cli.app import app
+from aiki_cli.durable import file_size
 from aiki_cli.engine import DEFAULT_MAX_RECOVERIES
 from aiki_cli.entry import (
     Entry,
@@ -174,7 +175,9 @@ class Store:
         journal has entries (something executed it)."""
         indexed = [ref.id for ref in self.client.store.list_runs()]
         missed = [
-            run_id for run_id in self.orphans() if _has_entries(self._dir(run_id) / "journal.jsonl")
+            run_id
+            for run_id in self.orphans()
+            if file_size(self._dir(run_id) / "journal.jsonl") > 0
         ]
         return indexed + missed
 
@@ -909,10 +912,3 @@ def test_a_parent_hears_of_its_child_s_end_though_the_worker_dies_in_between(
         assert worker.process.poll() is None, worker.output()
         time.sleep(0.05)
     assert store.info(run_id).status == RunStatus.COMPLETED
-
-
-def _has_entries(journal: Path) -> bool:
-    try:
-        return journal.stat().st_size > 0
-    except FileNotFoundError:
-        return False
