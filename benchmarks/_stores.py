@@ -21,6 +21,7 @@ import asyncio
 import os
 import secrets
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -124,3 +125,17 @@ def built(store: Path) -> list[str] | None:
     ids = [ref.id for ref in FileStore(store).list_runs()]
     ids.reverse()
     return ids[:count] if len(ids) >= count else None
+
+
+def reuse_or_build(
+    store: Path, size: int, *, method: str = "files"
+) -> tuple[list[str], float | None]:
+    """The ids of the `size` finished runs in `store`, and the seconds building them took:
+    None when an earlier benchmark built them (`--stores`)."""
+    ids = built(store)
+    if ids is not None:
+        return ids, None
+    store.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    ids = build(store, size, method=method)
+    return ids, time.perf_counter() - start

@@ -32,12 +32,11 @@ SMOKE_NEW_RUNS = 5
 
 def open_store(args: Any, size: int, report: c.Report) -> Path:
     store = (args.stores or args.scratch) / f"memory-{size}"  # its new runs stay there
-    if _stores.built(store) is not None:
+    _, seconds = _stores.reuse_or_build(store, size)
+    if seconds is None:
         report.note(f"store of {size} runs: reusing {store}")
-        return store
-    store.mkdir(parents=True, exist_ok=True)
-    seconds = c.timed(lambda: _stores.build(store, size))
-    report.note(f"store of {size} runs built in {seconds:.1f}s")
+    else:
+        report.note(f"store of {size} runs built in {seconds:.1f}s")
     return store
 
 

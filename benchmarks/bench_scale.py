@@ -23,7 +23,6 @@ import asyncio
 import json
 import random
 import subprocess
-import time
 from collections import defaultdict
 from datetime import timedelta
 from functools import partial
@@ -105,15 +104,11 @@ class Probe:
 def open_store(args: Any, size: int, report: c.Report) -> tuple[Path, list[str]]:
     """The store of `size` finished runs: reused from `--stores`, or built now."""
     store = (args.stores or args.scratch) / f"scale-{size}"
-    ids = _stores.built(store)
-    if ids is not None:
+    ids, seconds = _stores.reuse_or_build(store, size, method=args.build)
+    if seconds is None:
         report.note(f"store of {size} runs: reusing {store}")
-        return store, ids
-    store.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    ids = _stores.build(store, size, method=args.build)
-    seconds = time.perf_counter() - start
-    report.result(f"scale.build.{args.build}.{size}", size / seconds, "runs/s")
+    else:
+        report.result(f"scale.build.{args.build}.{size}", size / seconds, "runs/s")
     return store, ids
 
 
