@@ -18,7 +18,7 @@ from .clock import Clock, SystemClock
 from .codec import Codec
 from .duration import parse_duration
 from .entry import Entry
-from .errors import BadInput, IdempotencyConflict, RunDamaged, WaitTimeout
+from .errors import BadInput, IdempotencyConflict, RunDamaged, WaitTimeout, describe
 from .handle import RunHandle
 from .ids import check_run_id
 from .journal import summarize
@@ -132,7 +132,7 @@ class Client:
         except RunDamaged as error:
             found = {"file": error.path, "line": error.line}
             details = {key: value for key, value in found.items() if value is not None}
-            failure = {"type": "RunDamaged", "message": error.message, **details}
+            failure = {**describe(error), **details}
             return DamagedRun(id=ref.id, workflow=ref.workflow, version=ref.version, error=failure)
         return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(ref.id))
 
