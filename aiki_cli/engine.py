@@ -21,16 +21,13 @@ from .clock import Clock
 from .control import transition
 from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from .errors import (
-    AikiError,
     CancelSignal,
     FailSignal,
-    InputInvalid,
     PauseSignal,
     RecoveryLimitExceeded,
     ReleaseSignal,
     StorageFailed,
     SuspendSignal,
-    describe,
 )
 from .journal import last_status, summarize
 from .record import RunInfo
@@ -197,7 +194,9 @@ class Engine:
             return False
         in_flight = sorted({call.name for call in info.tasks if call.status == "running"})
         error = RecoveryLimitExceeded(claim.spec.id, count, self.max_recoveries, in_flight)
-        self._end(claim, RunStatus.RUNNING, RunStatus.FAILED, info.attempt, error=_error(error))
+        self._end(
+            claim, RunStatus.RUNNING, RunStatus.FAILED, info.attempt, error=ErrorInfo.of(error)
+        )
         self._after(claim, RunStatus.FAILED, None)
         return True
 
@@ -217,24 +216,20 @@ class Engine:
         except ReleaseSignal:
             return RunStatus.PENDING, {"reason": "worker stopped"}
         except FailSignal as signal:
-            return RunStatus.FAILED, {"error": _error(signal.error)}
+            return RunStatus.FAILED, {"error": ErrorInfo.of(signal.error)}
         except Exception as error:
             log.info("run %s failed: %s", run.id, error)
             return self._failed(version, run.attempt, error)
 
     def _failed(self, version: WorkflowVersion, attempt: int, error: Exception) -> Outcome:
         """Failed for good, or (by the version's retry policy) to be tried again later."""
-        delay = (
-            None
-            if isinstance(error, InputInvalid)
-            else version.retry.delay_after(attempt, self.draw())
-        )
+        delay = version.retry.delay_for(error, attempt, self.draw)
         if delay is None:
-            return RunStatus.FAILED, {"error": _error(error)}
+            return RunStatus.FAILED, {"error": ErrorInfo.of(error)}
         until = self.clock.now() + timedelta(seconds=delay)
         return RunStatus.AWAITING_RETRY, {
             "until": until,
-            "error": _error(error),
+            "error": ErrorInfo.of(error),
             "reason": WORKFLOW_RETRY,
         }
 
@@ -279,7 +274,3 @@ async def _watch(run: Run, code: Any) -> Any:
         if not body.done():
             body.cancel()
             await asyncio.gather(body, return_exceptions=True)
-
-
-def _error(error: AikiError | Exception) -> ErrorInfo:
-    return ErrorInfo(**describe(error))

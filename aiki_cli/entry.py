@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .errors import describe
 from .status import RunStatus
 
 
@@ -22,6 +23,10 @@ class ErrorInfo(BaseModel):
     type: str
     message: str
     task: str | None = None
+
+    @classmethod
+    def of(cls, error: BaseException) -> ErrorInfo:
+        return cls(**describe(error))
 
 
 class _Entry(BaseModel):

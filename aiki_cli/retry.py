@@ -7,9 +7,12 @@ without clocks or randomness.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .errors import InputInvalid
 
 Strategy = Literal["never", "fixed", "exponential", "jittered"]
 
@@ -29,6 +32,15 @@ class RetryPolicy(BaseModel):
         if self.strategy == "never" and self.max_attempts != 1:
             raise ValueError("the 'never' strategy makes exactly one attempt")
         return self
+
+    def delay_for(
+        self, error: BaseException, attempt: int, draw: Callable[[], float]
+    ) -> float | None:
+        """`delay_after` the attempt that raised `error` (`draw()` gives the jitter's
+        fraction); None for invalid input, which would fail the same way again."""
+        if isinstance(error, InputInvalid):
+            return None
+        return self.delay_after(attempt, draw())
 
     def delay_after(self, attempt: int, fraction: float = 1.0) -> float | None:
         """Seconds to wait before the attempt after `attempt` (1-based), or None when

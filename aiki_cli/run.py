@@ -51,13 +51,11 @@ from .errors import (
     ChildFailed,
     DivergenceError,
     FailSignal,
-    InputInvalid,
     Signal,
     StorageFailed,
     StoreUnwritable,
     SuspendSignal,
     TaskFailed,
-    describe,
 )
 from .journal import summarize
 from .record import new_spec
@@ -240,12 +238,8 @@ class Run:
                 await task.invoke(task.inputs.decode(data), self._executor)
             )
         except Exception as error:
-            info = ErrorInfo(**describe(error))
-            delay = (
-                None
-                if isinstance(error, InputInvalid)
-                else task.retry.delay_after(attempt, self._draw())
-            )
+            info = ErrorInfo.of(error)
+            delay = task.retry.delay_for(error, attempt, self._draw)
             retry_at = None if delay is None else at() + timedelta(seconds=delay)
             self._record(
                 TaskFailedEntry(
