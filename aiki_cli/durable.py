@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,16 +127,24 @@ class AppendLog:
     `sync` are made durable by the next `flush`, so lines appended together cost one
     `fdatasync`.
 
-    A failed append is cut back off, so a write cut short (say, by a full disk) cannot end
-    up in the middle of the log under the next append.
+    `flush` may run in another thread while lines are appended: it syncs what was written
+    when it began, and `close` waits for it. A failed append is cut back off, so a write
+    cut short (say, by a full disk) cannot end up in the middle of the log under the next
+    append.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         self._end = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
-        self._unsynced = False
+        self._dirty = self._synced = self._end  # the ends of what must be, and is, durable
+        self._syncing = threading.Lock()
         self._torn = False
+
+    @property
+    def unsynced(self) -> bool:
+        """True while lines appended with `sync` wait for a `flush`."""
+        return self._synced < self._dirty
 
     def append(self, data: bytes, *, sync: bool = True) -> None:
         if self._torn:
@@ -146,19 +155,22 @@ class AppendLog:
             self._cut_back()
             raise
         self._end += len(data)
-        self._unsynced = self._unsynced or sync
+        if sync:
+            self._dirty = self._end
 
     def flush(self) -> None:
         """Make every line appended with `sync` durable. A failed sync leaves the lines'
         fate unknown, so the log takes no more appends."""
-        if not self._unsynced:
-            return
-        try:
-            os.fdatasync(self._fd)
-        except OSError:
-            self._torn = True
-            raise
-        self._unsynced = False
+        with self._syncing:
+            target = self._dirty
+            if self._synced >= target:
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                self._torn = True
+                raise
+            self._synced = target
 
     def _cut_back(self) -> None:
         """Drop what a failed append wrote; if even that fails, refuse further appends."""
@@ -168,9 +180,10 @@ class AppendLog:
             self._torn = True
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        with self._syncing:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def read_file(path: Path | str) -> bytes:

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import control, eager
 from .clock import Clock
+from .commit import GroupCommit, flush
 from .control import transition
 from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from .errors import (
@@ -64,8 +65,11 @@ class Engine:
         self.stopping = stopping
         self.draw = draw
 
-    async def execute(self, claim: Claim, executor: Executor | None = None) -> RunStatus:
-        """Run the claimed run until it ends, parks or must stop; return its new status."""
+    async def execute(
+        self, claim: Claim, executor: Executor | None = None, commit: GroupCommit | None = None
+    ) -> RunStatus:
+        """Run the claimed run until it ends, parks or must stop; return its new status.
+        Plain-function tasks run in `executor`; the journal is flushed through `commit`."""
         self._deliver(claim)
         info = summarize(claim.spec, claim.entries)
         settled = self._settle_requests(claim, info)
@@ -83,6 +87,7 @@ class Engine:
             self.store,
             clock=self.clock,
             executor=executor,
+            commit=commit,
             attempt=attempt,
             boundary=lambda: self._boundary(claim),
             events=version.events,
@@ -103,6 +108,7 @@ class Engine:
             await asyncio.shield(run.close(grace=0))
             raise failure.error from failure.error.__cause__
         self._end(claim, RunStatus.RUNNING, new, attempt, **fields)
+        await flush(claim, commit)
         self._after(claim, new, fields.get("until"))
         return new
 

@@ -230,6 +230,10 @@ class FileStore:
         # A run being taken out of the queue (`_leave_queue`) is still queued.
         return sorted({name.removesuffix(LEAVING) for name in names if not name.startswith(".")})
 
+    def is_ready(self, run_id: str) -> bool:
+        marker = os.path.join(self.root, "ready", run_id)
+        return os.access(marker, os.F_OK) or os.access(marker + LEAVING, os.F_OK)
+
     def requests(self, run_id: str) -> frozenset[str]:
         return requests_in(self._existing_run_dir(run_id))
 
@@ -447,6 +451,10 @@ class FileClaim:
         lines = [dump_entry(entry) for entry in entries]
         self._journal.append(b"\n".join(lines) + b"\n", sync=sync)
         self.entries.extend(entries)
+
+    @property
+    def unsynced(self) -> bool:
+        return self._journal.unsynced
 
     @_writes
     def flush(self) -> None:

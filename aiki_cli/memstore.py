@@ -72,6 +72,10 @@ class MemoryStore:
         with self._mutex:
             return sorted(self._ready)
 
+    def is_ready(self, run_id: str) -> bool:
+        with self._mutex:
+            return run_id in self._ready
+
     def claim(self, run_id: str) -> MemoryClaim | None:
         with self._mutex:
             run = self._run(run_id)
@@ -175,8 +179,10 @@ class MemoryClaim:
             self._run.entries.extend(entries)
         self.entries.extend(entries)
 
+    unsynced = False  # memory is as durable as it gets
+
     def flush(self) -> None:
-        pass  # memory is as durable as it gets
+        pass
 
     def requests(self) -> frozenset[str]:
         with self._store._mutex:

@@ -30,6 +30,7 @@ from . import eager
 from .canonical import Address
 from .clock import Clock
 from .codec import Codec
+from .commit import GroupCommit, flush
 from .duration import parse_duration
 from .entry import (
     ChildEnded,
@@ -101,6 +102,7 @@ class Run:
         clock: Clock,
         executor: Executor | None,
         attempt: int,
+        commit: GroupCommit | None = None,
         boundary: Callable[[], None],
         events: Mapping[str, Codec] | None = None,
         draw: Callable[[], float] = random.random,
@@ -114,6 +116,7 @@ class Run:
         self._store = store
         self._clock = clock
         self._executor = executor
+        self._commit = commit
         self._boundary = boundary
         self._event_codecs = events or {}
         self._draw = draw
@@ -167,11 +170,11 @@ class Run:
         except StoreUnwritable as error:
             raise StorageFailed(error) from error
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
         """Make what the run journaled durable: due before anything that acts outside the
         run's code (a task's body, a child's start) happens."""
         try:
-            self._claim.flush()
+            await flush(self._claim, self._commit)
         except StoreUnwritable as error:
             raise StorageFailed(error) from error
 
@@ -232,7 +235,7 @@ class Run:
             TaskStarted(at=at(), task=where.task, hash=where.hash, input=data, attempt=attempt),
             sync=False,
         )
-        self._flush()  # the results before it, which it may depend on
+        await self._flush()  # the results before it, which it may depend on
         try:
             output = task.outputs.encode(
                 await task.invoke(task.inputs.decode(data), self._executor)
@@ -341,7 +344,7 @@ class Run:
         seq = self._next("child", "")
         started = self._history.children.get(seq)
         if started is None:
-            self._flush()
+            await self._flush()
             now = self._clock.now()
             spec = new_spec(
                 version.name,

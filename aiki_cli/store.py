@@ -64,6 +64,11 @@ class Claim(Protocol):
         """Add entries to the journal; with `sync`, durably by the next `flush`."""
         ...
 
+    @property
+    def unsynced(self) -> bool:
+        """True while entries appended with `sync` wait for a `flush`."""
+        ...
+
     def flush(self) -> None:
         """Make the entries appended with `sync` durable. Every other method that acts
         outside the journal (requests, mail, the queue, timers, `release`) flushes first."""
@@ -117,6 +122,10 @@ class Store(Protocol):
 
     def ready_runs(self) -> list[str]:
         """Ids of the runs waiting for a worker (pending, or running with a dead worker)."""
+        ...
+
+    def is_ready(self, run_id: str) -> bool:
+        """Whether the run is still in `ready_runs`: cheaper than listing them again."""
         ...
 
     def claim(self, run_id: str) -> Claim | None:

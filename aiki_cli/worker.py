@@ -15,10 +15,12 @@ import os
 import secrets
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from .client import Client
+from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, Engine
 from .errors import RunDamaged, StoreUnwritable, WaitTimeout
 from .record import RunInfo
@@ -32,6 +34,9 @@ log = logging.getLogger("aiki.worker")
 _BROKEN_RUN_BACKOFF = 5.0
 # How often a damaged run is looked at again, in case someone repaired it.
 _DAMAGED_RUN_RECHECK = 30.0
+# Journals synced at once, at most. A few are enough: a sync that waits for a thread joins
+# the next commit of the file system anyway, and more threads only contend for the GIL.
+_SYNC_THREADS = 4
 
 
 def registry_of(workflows: Iterable[Workflow | WorkflowVersion]) -> dict[str, WorkflowVersion]:
@@ -76,9 +81,12 @@ class Worker:
         self.abandoned = False
         self._active: dict[str, asyncio.Task[None]] = {}
         self._skipped: dict[str, float] = {}
+        self._queue: deque[str] = deque()  # ready runs listed, not yet tried
+        self._relist_at = 0.0
         self._reported: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._commit: GroupCommit | None = None
         self._family: set[str] | None = None  # when driving one run: it and its descendants
 
     @property
@@ -139,11 +147,16 @@ class Worker:
         self._executor = ThreadPoolExecutor(
             max(4, self.concurrency), thread_name_prefix="aiki-task"
         )
+        if self.concurrency > 1:
+            self._commit = GroupCommit(min(self.concurrency, _SYNC_THREADS), self._active.__len__)
         try:
             yield
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+            if self._commit is not None:
+                self._commit.close()
+                self._commit = None
 
     async def fire_timers(self) -> int:
         """Queue the runs whose due time has come and fire due schedules; how many."""
@@ -164,18 +177,38 @@ class Worker:
         return len(timers)
 
     def _fill(self) -> int:
-        """Claim ready runs up to the concurrency limit; how many were claimed."""
+        """Claim ready runs up to the concurrency limit; how many were claimed.
+
+        Listing a long queue costs more than claiming a run, so one listing serves several
+        passes: the queue is listed again once worked through, or a poll interval after it
+        was listed, so that a run queued meanwhile waits no longer than a poll.
+        """
         claimed = 0
-        for run_id in self.store.ready_runs():
-            if len(self._active) >= self.concurrency or self._stopping:
-                break
+        listed = False
+        if time.monotonic() >= self._relist_at:
+            self._list_queue()
+            listed = True
+        while len(self._active) < self.concurrency and not self._stopping:
+            if not self._queue:
+                if listed:
+                    break
+                self._list_queue()
+                listed = True
+                continue
+            run_id = self._queue.popleft()
             if run_id in self._active or self._skipped.get(run_id, 0) > time.monotonic():
                 continue
+            if not listed and not self.store.is_ready(run_id):
+                continue  # another worker executed it since the listing
             claim = self._claim(run_id)
             if claim is not None:
                 self._active[run_id] = asyncio.create_task(self._execute(claim))
                 claimed += 1
         return claimed
+
+    def _list_queue(self) -> None:
+        self._queue = deque(self.store.ready_runs())
+        self._relist_at = time.monotonic() + self.poll_interval
 
     def _claim(self, run_id: str) -> Claim | None:
         try:
@@ -200,7 +233,7 @@ class Worker:
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
         try:
-            await self.engine.execute(claim, self._executor)
+            await self.engine.execute(claim, self._executor, self._commit)
             self._reported.pop(run_id, None)
         except StoreUnwritable as error:  # the machine's failure: the run waits, unharmed
             self._report(

@@ -113,13 +113,25 @@ def test_an_empty_store_lists_nothing(store: Store) -> None:
 def test_a_new_run_is_ready_until_taken_out(store: Store, spec: Specs) -> None:
     created = store.create_run(spec())
     assert store.ready_runs() == [created.id]
+    assert store.is_ready(created.id)
     claim = store.claim(created.id)
     assert claim is not None
     claim.set_ready(False)
     assert store.ready_runs() == []
+    assert not store.is_ready(created.id)
     claim.set_ready(True)
     assert store.ready_runs() == [created.id]
+    assert store.is_ready(created.id)
     claim.release()
+
+
+def test_a_flush_makes_what_was_appended_with_sync_durable(claimed: Claim) -> None:
+    claimed.append(TaskStarted(at=T0, task="t", hash="h", input=1, attempt=1), sync=False)
+    claimed.flush()
+    assert not claimed.unsynced  # nothing waits: the next flush has nothing to do
+    claimed.append(StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.COMPLETED))
+    claimed.flush()
+    assert not claimed.unsynced
 
 
 def test_a_claim_is_exclusive_until_released(store: Store, spec: Specs) -> None:

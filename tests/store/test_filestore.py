@@ -316,6 +316,7 @@ def test_a_worker_dying_while_it_takes_a_run_out_of_the_queue_leaves_it_queued(
     claim.release()
     assert os.listdir(store.root / "ready") == [run_id + LEAVING]
     assert store.ready_runs() == [run_id]  # a worker takes it up again
+    assert store.is_ready(run_id)
     assert examine(store).healthy
 
     claim = store.claim(run_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,48 @@ def test_a_claim_creates_no_file(tmp_path: Path) -> None:
         assert sorted(os.listdir(run_dir)) == ["journal.jsonl", "run.json"]
     finally:
         claim.release()
+
+
+def test_runs_executing_together_sync_in_threads_each_before_it_leaves_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: with several runs executing, a run's end is synced in a thread (so
+    the syncs overlap), and still before the run leaves the queue."""
+    seen: list[tuple[str, str, str]] = []  # (kind, run id, thread)
+    fdatasync, unlink = os.fdatasync, os.unlink
+
+    def recording_fdatasync(fd: int) -> None:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if path.name == "journal.jsonl":
+            seen.append(("sync", path.parent.name, threading.current_thread().name))
+        fdatasync(fd)
+
+    def recording_unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(path).parent.name == "ready":
+            seen.append(("unqueue", Path(path).name, threading.current_thread().name))
+        unlink(path, *args, **kwargs)
+
+    @task(name="pause")
+    async def pause(value: int) -> int:
+        await asyncio.sleep(0.01)  # the runs overlap
+        return value
+
+    flow = workflow(name="flush-together")
+
+    @flow.v("1.0.0")
+    async def together(input: int, run: Run) -> int:
+        return await pause.start(run, input)
+
+    async def scenario() -> list[str]:
+        client = Client(tmp_path / "runs")
+        ids = [(await together.start(client, i)).id for i in range(8)]
+        monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
+        monkeypatch.setattr(os, "unlink", recording_unlink)
+        await Worker(client, [flow], concurrency=8).run(until_idle=True)
+        return ids
+
+    ids = asyncio.run(scenario())
+    for run_id in ids:
+        mine = [kind for kind, who, _ in seen if who == run_id]
+        assert mine == ["sync", "unqueue"], (run_id, seen)
+    assert any(thread.startswith("aiki-sync") for kind, _, thread in seen if kind == "sync")

@@ -1,0 +1,98 @@
+"""The worker's view of the ready queue: one listing serves several passes, so runs that
+another worker executed since are skipped without a claim, and runs queued since are
+seen within a poll interval."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from aiki_cli import Client, MemoryStore, Run, Worker, task, workflow
+from aiki_cli.memstore import MemoryClaim
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: Counter[str] = Counter()
+        self.listings = 0
+
+    def ready_runs(self) -> list[str]:
+        self.listings += 1
+        return super().ready_runs()
+
+    def claim(self, run_id: str) -> MemoryClaim | None:
+        self.claims[run_id] += 1
+        return super().claim(run_id)
+
+
+def one_task_flow() -> tuple[Any, Any]:
+    @task(name="noop")
+    async def noop(value: int) -> int:
+        return value
+
+    flow = workflow(name="queue-probe")
+
+    @flow.v("1.0.0")
+    async def probe(input: int, run: Run) -> int:
+        return await noop.start(run, input)
+
+    return flow, probe
+
+
+def test_runs_done_by_another_worker_since_the_listing_are_not_claimed() -> None:
+    store = CountingStore()
+    client = Client(store)
+    flow, probe = one_task_flow()
+
+    async def scenario() -> None:
+        ids = [(await probe.start(client, i)).id for i in range(6)]
+        late = Worker(client, [flow], concurrency=1, poll_interval=60)
+        late._list_queue()  # it lists the queue, then another worker empties it
+        await Worker(client, [flow]).run(until_idle=True)
+        store.claims.clear()
+        await late.run(until_idle=True)
+        assert store.claims == Counter()  # all six skipped on sight, none claimed
+        assert [(await client.get(run_id)).status for run_id in ids] == ["completed"] * 6
+
+    asyncio.run(scenario())
+
+
+def test_a_run_queued_after_the_listing_is_executed_in_the_same_serve() -> None:
+    store = CountingStore()
+    client = Client(store)
+    flow, probe = one_task_flow()
+
+    async def scenario() -> None:
+        first = await probe.start(client, 1)
+        worker = Worker(client, [flow], concurrency=1, poll_interval=0.05)
+        serving = asyncio.ensure_future(worker.run())
+        while (await client.get(first.id)).status != "completed":
+            await asyncio.sleep(0.01)
+        second = await probe.start(client, 2)  # after the worker listed and emptied its view
+        for _ in range(200):
+            if (await client.get(second.id)).status == "completed":
+                break
+            await asyncio.sleep(0.01)
+        worker.stop()
+        await serving
+        assert (await client.get(second.id)).status == "completed"
+        assert store.claims[second.id] == 1
+
+    asyncio.run(scenario())
+
+
+def test_one_listing_serves_several_passes() -> None:
+    store = CountingStore()
+    client = Client(store)
+    flow, probe = one_task_flow()
+
+    async def scenario() -> None:
+        for i in range(40):
+            await probe.start(client, i)
+        await Worker(client, [flow], concurrency=2, poll_interval=60).run(until_idle=True)
+
+    asyncio.run(scenario())
+    assert sum(store.claims.values()) == 40
+    assert store.listings <= 3  # one for the 40 runs, one that finds the queue empty
