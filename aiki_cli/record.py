@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .entry import ErrorInfo
 from .ids import new_run_id
@@ -90,8 +90,8 @@ class RunInfo(BaseModel):
     idempotency_key: str | None = None
     parent_id: str | None = None
     due_at: datetime | None = None
-    children: list[str] = []
-    tasks: list[TaskInfo] = []
+    children: list[str] = Field(default_factory=list)
+    tasks: list[TaskInfo] = Field(default_factory=list)
 
     def document(self, *, full: bool = True) -> dict[str, Any]:
         """The stable JSON document; without input and result when not `full` (for lists)."""
