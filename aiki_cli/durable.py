@@ -133,9 +133,13 @@ class AppendLog:
     append.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, dir_fd: int | None = None) -> None:
+        """Open (or create) the log at `path`; with `dir_fd`, the log named `path.name` in
+        that open directory, which spares the kernel walking the whole path."""
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        name = path if dir_fd is None else path.name
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        self._fd = os.open(name, flags, FILE_MODE, dir_fd=dir_fd)
         self._end = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
         self._dirty = self._synced = self._end  # the ends of what must be, and is, durable
         self._syncing = threading.Lock()
@@ -172,6 +176,18 @@ class AppendLog:
                 raise
             self._synced = target
 
+    def read(self) -> bytes:
+        """The log's bytes as they are now."""
+        os.lseek(self._fd, 0, os.SEEK_SET)  # appends go to the end whatever the offset
+        return _read_all(self._fd)
+
+    def cut_to(self, size: int) -> None:
+        """Cut a torn tail off the log, durably, before anything is appended after it."""
+        if size < self._end:
+            os.truncate(self.path, size)
+            os.fsync(self._fd)
+            self._end = self._dirty = self._synced = size
+
     def _cut_back(self) -> None:
         """Drop what a failed append wrote; if even that fails, refuse further appends."""
         try:
@@ -186,18 +202,24 @@ class AppendLog:
                 self._fd = -1
 
 
-def read_file(path: Path | str) -> bytes:
-    """A whole file's bytes: open, fstat, read and close, with no file object around them."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+def read_file(path: Path | str, *, dir_fd: int | None = None) -> bytes:
+    """A whole file's bytes: open, fstat, read and close, with no file object around them.
+    With `dir_fd`, `path` is looked up in that open directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
-        want = os.fstat(fd).st_size + 1  # a byte more than its size: did it grow since?
-        chunks = [os.read(fd, want)]
-        while len(chunks[-1]) == want:  # it did: read on to the end
-            want = 1 << 16
-            chunks.append(os.read(fd, want))
-        return b"".join(chunks)
+        return _read_all(fd)
     finally:
         os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    """From `fd`'s offset to the end."""
+    want = os.fstat(fd).st_size + 1  # a byte more than its size: did it grow since?
+    chunks = [os.read(fd, want)]
+    while len(chunks[-1]) == want:  # it did: read on to the end
+        want = 1 << 16
+        chunks.append(os.read(fd, want))
+    return b"".join(chunks)
 
 
 def file_size(path: Path) -> int:
@@ -214,9 +236,13 @@ def read_lines(path: Path) -> tuple[list[bytes], int]:
     A missing file reads as empty.
     """
     try:
-        data = read_file(path)
+        return split_lines(read_file(path))
     except FileNotFoundError:
         return [], 0
+
+
+def split_lines(data: bytes) -> tuple[list[bytes], int]:
+    """The complete lines in `data` and the size they fill; a torn last line is left out."""
     end = data.rfind(b"\n") + 1
     # Split at newlines alone (not at a stray \r), so line numbers match an editor's.
     return (data[: end - 1].split(b"\n") if end else []), end

@@ -46,12 +46,11 @@ from .durable import (
     AppendLog,
     atomic_create,
     atomic_write,
-    file_size,
     fsync_dir,
     make_dirs,
     read_file,
     read_lines,
-    truncate_to,
+    split_lines,
     write_all,
     write_synced,
 )
@@ -199,10 +198,13 @@ class FileStore:
         lines, _ = read_lines(journal)
         return self._read_spec(run_dir, run_id), _parse_journal(run_id, journal, lines)
 
-    def _read_spec(self, run_dir: Path, run_id: str) -> RunSpec:
+    def _read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec:
+        """The run's spec; read relative to `folder`, the run directory's open descriptor,
+        when there is one."""
         path = run_dir / "run.json"
         try:
-            spec = RunSpec.model_validate_json(read_file(path))
+            raw = read_file(path) if folder is None else read_file("run.json", dir_fd=folder)
+            spec = RunSpec.model_validate_json(raw)
         except FileNotFoundError:
             raise RunNotFound(run_dir.name, self.location) from None
         except (OSError, ValidationError) as error:
@@ -248,15 +250,17 @@ class FileStore:
             raise RunNotFound(run_dir.name, self.location) from None
         if lock is None:
             return None
+        journal = None
         try:
-            spec = self._read_spec(run_dir, run_id)
-            journal = run_dir / "journal.jsonl"
-            lines, size = read_lines(journal)
-            entries = _parse_journal(run_id, journal, lines)
-            if file_size(journal) > size:
-                truncate_to(journal, size)  # drop a torn last line before appending after it
-            return FileClaim(self, run_dir, spec, entries, lock)
+            spec = self._read_spec(run_dir, run_id, lock.fd)
+            journal = AppendLog(run_dir / "journal.jsonl", dir_fd=lock.fd)
+            lines, size = split_lines(journal.read())
+            entries = _parse_journal(run_id, journal.path, lines)
+            journal.cut_to(size)  # drop a torn last line before appending after it
+            return FileClaim(self, run_dir, spec, entries, lock, journal)
         except BaseException:
+            if journal is not None:
+                journal.close()
             lock.release()
             raise
 
@@ -436,7 +440,13 @@ class FileClaim:
     """
 
     def __init__(
-        self, store: FileStore, run_dir: Path, spec: RunSpec, entries: list[Entry], lock: FileLock
+        self,
+        store: FileStore,
+        run_dir: Path,
+        spec: RunSpec,
+        entries: list[Entry],
+        lock: FileLock,
+        journal: AppendLog,
     ) -> None:
         self.spec = spec
         self.entries = entries
@@ -444,7 +454,7 @@ class FileClaim:
         self.location = store.location
         self._lock = lock
         self._dir = run_dir
-        self._journal = AppendLog(self._dir / "journal.jsonl")
+        self._journal = journal
 
     @_writes
     def append(self, *entries: Entry, sync: bool = True) -> None:
@@ -470,7 +480,9 @@ class FileClaim:
 
     def mail(self) -> list[Mail]:
         inbox = self._dir / "inbox"
-        letters = [Mail.model_validate_json((inbox / name).read_bytes()) for name in _mail(inbox)]
+        letters = [
+            Mail.model_validate_json((inbox / name).read_bytes()) for name in self._letters()
+        ]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
     @_writes
@@ -498,7 +510,14 @@ class FileClaim:
         self._store._leave_queue(self.spec.id, self._has_news)
 
     def _has_news(self) -> bool:
-        return bool(self.requests()) or bool(_mail(self._dir / "inbox"))
+        return bool(self.requests()) or bool(self._letters())
+
+    def _letters(self) -> list[str]:
+        # Most runs never get mail: looking for the inbox in the open run directory costs
+        # less than failing to list it by its whole path.
+        if not os.access("inbox", os.F_OK, dir_fd=self._lock.fd):
+            return []
+        return _mail(self._dir / "inbox")
 
     @_writes
     def release(self) -> None:

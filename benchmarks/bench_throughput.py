@@ -35,7 +35,7 @@ from aiki_cli.entry import StatusChanged
 from aiki_cli.filestore import FileStore
 from aiki_cli.status import RunStatus
 
-CONFIGS = [(1, 1), (1, 10), (1, 100), (2, 10), (4, 10), (4, 100)]
+CONFIGS = [(1, 1), (1, 10), (1, 100), (2, 10), (2, 100), (4, 10), (4, 100)]
 SMOKE_CONFIGS = [(1, 10), (2, 10)]
 DBOS_CONFIGS = [(1, 10), (1, 100)]
 
