@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from aiki_cli import commit as commit_module
 from aiki_cli.commit import GroupCommit
 
 
@@ -69,3 +70,40 @@ def test_a_cancelled_flush_still_ends_its_sync() -> None:
     finally:
         commit.close()  # waits for the sync under way
     assert claim.flushed_in and not claim.unsynced
+
+
+def test_flushes_asked_in_one_turn_go_to_the_threads_in_shares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seven runs flushing together cost two hand-offs to the two threads, not seven; a
+    flush that fails fails its own run only."""
+    shares: list[int] = []
+    flush_all = commit_module._flush_all
+    monkeypatch.setattr(
+        commit_module,
+        "_flush_all",
+        lambda claims: (shares.append(len(claims)), flush_all(claims))[1],
+    )
+    claims = [FakeClaim() for _ in range(6)]
+
+    class BrokenClaim(FakeClaim):
+        def flush(self) -> None:
+            raise OSError("disk gone")
+
+    broken = BrokenClaim()
+    commit = GroupCommit(2, lambda: 7)
+
+    async def together() -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(commit.flush(claim) for claim in [*claims, broken]),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+
+    try:
+        outcomes = asyncio.run(together())
+    finally:
+        commit.close()
+    assert outcomes[:6] == [None] * 6
+    assert isinstance(outcomes[6], OSError)
+    assert sorted(shares) == [3, 4]
+    assert all(claim.flushed_in[0].startswith("aiki-sync") for claim in claims)
