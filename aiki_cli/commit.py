@@ -72,8 +72,6 @@ def _flush_all(claims: list[Claim]) -> list[BaseException | None]:
 def _settle(share: list[Waiter], job: asyncio.Future[list[BaseException | None]]) -> None:
     errors = job.result()
     for (_, done), error in zip(share, errors, strict=True):
-        if done.cancelled():
-            continue
         if error is None:
             done.set_result(None)
         else:

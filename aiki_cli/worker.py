@@ -34,8 +34,8 @@ log = logging.getLogger("aiki.worker")
 _BROKEN_RUN_BACKOFF = 5.0
 # How often a damaged run is looked at again, in case someone repaired it.
 _DAMAGED_RUN_RECHECK = 30.0
-# Journals synced at once, at most. A few are enough: a sync that waits for a thread joins
-# the next commit of the file system anyway, and more threads only contend for the GIL.
+# Threads that sync journals for group commit. A few are enough: each syncs its share of a
+# turn's journals while the others sync theirs; more would only contend for the GIL.
 _SYNC_THREADS = 4
 
 
