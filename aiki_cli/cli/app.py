@@ -1,8 +1,6 @@
 """The `aiki` commands (SPEC §6). Each reads its settings, calls the client or the worker
 once, and renders; `AikiGroup.main` is the one place where errors become exit codes."""
 
-from __future__ import annotations
-
 import asyncio
 import json
 import logging
