@@ -27,6 +27,12 @@ class CountingStore(MemoryStore):
         return super().claim(run_id)
 
 
+def kit() -> tuple[CountingStore, Client, Any, Any]:
+    """A counting memory store, its client, and a one-task workflow with its version."""
+    store = CountingStore()
+    return (store, Client(store), *one_task_flow())
+
+
 def one_task_flow() -> tuple[Any, Any]:
     @task(name="noop")
     async def noop(value: int) -> int:
@@ -42,9 +48,7 @@ def one_task_flow() -> tuple[Any, Any]:
 
 
 def test_runs_done_by_another_worker_since_the_listing_are_not_claimed() -> None:
-    store = CountingStore()
-    client = Client(store)
-    flow, probe = one_task_flow()
+    store, client, flow, probe = kit()
 
     async def scenario() -> None:
         ids = [(await probe.start(client, i)).id for i in range(6)]
@@ -60,33 +64,27 @@ def test_runs_done_by_another_worker_since_the_listing_are_not_claimed() -> None
 
 
 def test_a_run_queued_after_the_listing_is_executed_in_the_same_serve() -> None:
-    store = CountingStore()
-    client = Client(store)
-    flow, probe = one_task_flow()
+    store, client, flow, probe = kit()
 
     async def scenario() -> None:
         first = await probe.start(client, 1)
         worker = Worker(client, [flow], concurrency=1, poll_interval=0.05)
         serving = asyncio.ensure_future(worker.run())
-        while (await client.get(first.id)).status != "completed":
-            await asyncio.sleep(0.01)
-        second = await probe.start(client, 2)  # after the worker listed and emptied its view
-        for _ in range(200):
-            if (await client.get(second.id)).status == "completed":
-                break
-            await asyncio.sleep(0.01)
-        worker.stop()
-        await serving
-        assert (await client.get(second.id)).status == "completed"
+        try:
+            await client.wait(first.id, timeout=2)
+            second = await probe.start(client, 2)  # after the worker listed and emptied its view
+            done = await client.wait(second.id, timeout=2)
+        finally:
+            worker.stop()
+            await serving
+        assert done.status == "completed"
         assert store.claims[second.id] == 1
 
     asyncio.run(scenario())
 
 
 def test_one_listing_serves_several_passes() -> None:
-    store = CountingStore()
-    client = Client(store)
-    flow, probe = one_task_flow()
+    store, client, flow, probe = kit()
 
     async def scenario() -> None:
         for i in range(40):
