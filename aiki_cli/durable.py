@@ -184,8 +184,7 @@ class AppendLog:
     def cut_to(self, size: int) -> None:
         """Cut a torn tail off the log, durably, before anything is appended after it."""
         if size < self._end:
-            os.truncate(self.path, size)
-            os.fsync(self._fd)
+            truncate_to(self.path, size)
             self._end = self._dirty = self._synced = size
 
     def _cut_back(self) -> None:
