@@ -51,6 +51,7 @@ from .durable import (
     read_file,
     read_lines,
     split_lines,
+    sync_together,
     write_all,
     write_synced,
 )
@@ -60,7 +61,7 @@ from .ids import RUN_ID, check_run_id
 from .lock import FileLock, try_lock, try_lock_dir
 from .record import RunSpec
 from .schedule import SCHEDULE_ID, Schedule
-from .store import REQUESTS, Mail, Request, RunRef, Timer
+from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
 _CHUNK = 64 * 1024
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
@@ -263,6 +264,10 @@ class FileStore:
                 journal.close()
             lock.release()
             raise
+
+    def flush_together(self, claims: list[Claim]) -> bool:
+        journals = [claim._journal for claim in claims if isinstance(claim, FileClaim)]
+        return len(journals) == len(claims) and sync_together(journals)
 
     @_writes
     def request(self, run_id: str, kind: Request) -> None:

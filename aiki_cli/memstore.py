@@ -14,7 +14,7 @@ from .errors import RunNotFound
 from .ids import check_run_id
 from .record import RunSpec
 from .schedule import Schedule
-from .store import Mail, Request, RunRef, Timer
+from .store import Claim, Mail, Request, RunRef, Timer
 
 
 @dataclass
@@ -83,6 +83,9 @@ class MemoryStore:
                 return None
             run.claimed = True
             return MemoryClaim(self, run)
+
+    def flush_together(self, claims: list[Claim]) -> bool:
+        return True  # memory is as durable as it gets: there is nothing to flush
 
     def request(self, run_id: str, kind: Request) -> None:
         with self._mutex:

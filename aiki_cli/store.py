@@ -132,6 +132,11 @@ class Store(Protocol):
         """The run's claim, or None when another worker holds it."""
         ...
 
+    def flush_together(self, claims: list[Claim]) -> bool:
+        """Flush claims of this store all at once, if the store can do that for less than
+        a flush each; False when it cannot, and nothing was done."""
+        ...
+
     def request(self, run_id: str, kind: Request) -> None:
         """Leave a request for whoever executes the run, and queue it so one does."""
         ...

@@ -34,9 +34,6 @@ log = logging.getLogger("aiki.worker")
 _BROKEN_RUN_BACKOFF = 5.0
 # How often a damaged run is looked at again, in case someone repaired it.
 _DAMAGED_RUN_RECHECK = 30.0
-# Threads that sync journals for group commit. A few are enough: each syncs its share of a
-# turn's journals while the others sync theirs; more would only contend for the GIL.
-_SYNC_THREADS = 4
 
 
 def registry_of(workflows: Iterable[Workflow | WorkflowVersion]) -> dict[str, WorkflowVersion]:
@@ -148,7 +145,7 @@ class Worker:
             max(4, self.concurrency), thread_name_prefix="aiki-task"
         )
         if self.concurrency > 1:
-            self._commit = GroupCommit(min(self.concurrency, _SYNC_THREADS), self._active.__len__)
+            self._commit = GroupCommit(self.store.flush_together, self._active.__len__)
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from aiki_cli import durable
 from aiki_cli.canonical import input_hash
 from aiki_cli.entry import Entry, StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.errors import InvalidRunId, RunNotFound
@@ -132,6 +133,22 @@ def test_a_flush_makes_what_was_appended_with_sync_durable(claimed: Claim) -> No
     claimed.append(StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.COMPLETED))
     claimed.flush()
     assert not claimed.unsynced
+
+
+def test_claims_flushed_together_are_all_durable(store: Store, spec: Specs) -> None:
+    claims = [store.claim(store.create_run(spec()).id) for _ in range(3)]
+    held = [claim for claim in claims if claim is not None]
+    assert len(held) == 3
+    if isinstance(store, FileStore) and durable._syncfs() is None:
+        pytest.skip("the file store syncs claims together with Linux's syncfs")
+    try:
+        for claim in held:
+            claim.append(StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING))
+        assert store.flush_together(held)
+        assert not any(claim.unsynced for claim in held)
+    finally:
+        for claim in held:
+            claim.release()
 
 
 def test_a_claim_is_exclusive_until_released(store: Store, spec: Specs) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from aiki_cli import Client, Run, Worker, task, workflow
+from aiki_cli import Client, Run, Worker, durable, task, workflow
 
 Event = tuple[str, str]
 
@@ -144,24 +144,41 @@ def test_a_claim_creates_no_file(tmp_path: Path) -> None:
         claim.release()
 
 
-def test_runs_executing_together_sync_in_threads_each_before_it_leaves_the_queue(
+def test_runs_executing_together_sync_in_the_sync_thread_each_before_it_leaves_the_queue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Group commit: with several runs executing, a run's end is synced in a thread (so
-    the syncs overlap), and still before the run leaves the queue."""
-    seen: list[tuple[str, str, str]] = []  # (kind, run id, thread)
+    """Group commit: with several runs executing, their ends are synced together in the
+    sync thread (one syncfs for a batch, or each journal's fdatasync), and each run's end
+    is synced before the run leaves the queue."""
+    seen: list[tuple[str, str, str]] = []  # (kind, run id or "*" for all, thread)
     fdatasync, unlink = os.fdatasync, os.unlink
+    syncfs = durable._syncfs()
+
+    def journal_of(fd: int) -> str | None:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        return path.parent.name if path.name == "journal.jsonl" else None
 
     def recording_fdatasync(fd: int) -> None:
-        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        if path.name == "journal.jsonl":
-            seen.append(("sync", path.parent.name, threading.current_thread().name))
+        if (run_id := journal_of(fd)) is not None:
+            seen.append(("sync", run_id, threading.current_thread().name))
         fdatasync(fd)
+
+    def recording_syncfs(fd: int) -> None:
+        assert syncfs is not None
+        seen.append(("sync", "*", threading.current_thread().name))
+        syncfs(fd)
+
+    def recording_write(fd: int, data: Any) -> int:
+        if (run_id := journal_of(fd)) is not None:
+            seen.append(("write", run_id, threading.current_thread().name))
+        return write(fd, data)
 
     def recording_unlink(path: Any, *args: Any, **kwargs: Any) -> None:
         if Path(path).parent.name == "ready":
             seen.append(("unqueue", Path(path).name, threading.current_thread().name))
         unlink(path, *args, **kwargs)
+
+    write = os.write
 
     @task(name="pause")
     async def pause(value: int) -> int:
@@ -178,12 +195,20 @@ def test_runs_executing_together_sync_in_threads_each_before_it_leaves_the_queue
         client = Client(tmp_path / "runs")
         ids = [(await together.start(client, i)).id for i in range(8)]
         monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
+        monkeypatch.setattr(os, "write", recording_write)
         monkeypatch.setattr(os, "unlink", recording_unlink)
+        monkeypatch.setattr(durable, "_syncfs", lambda: syncfs and recording_syncfs)
         await Worker(client, [flow], concurrency=8).run(until_idle=True)
         return ids
 
     ids = asyncio.run(scenario())
     for run_id in ids:
-        mine = [kind for kind, who, _ in seen if who == run_id]
-        assert mine == ["sync", "unqueue"], (run_id, seen)
-    assert any(thread.startswith("aiki-sync") for kind, _, thread in seen if kind == "sync")
+        unqueued = seen.index(("unqueue", run_id, "MainThread"))
+        last_write = max(i for i, (kind, who, _) in enumerate(seen[:unqueued]) if who == run_id)
+        synced = [who for kind, who, _ in seen[last_write:unqueued] if kind == "sync"]
+        assert run_id in synced or "*" in synced, (run_id, seen)
+    syncs = [(who, thread) for kind, who, thread in seen if kind == "sync"]
+    assert any(thread.startswith("aiki-sync") for _, thread in syncs)
+    if syncfs is not None:  # a batch is one syncfs: fewer syncs than runs
+        assert ("*", "aiki-sync_0") in syncs
+        assert len(syncs) < len(ids)

@@ -4,13 +4,16 @@ tested in tests/store)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from aiki_cli.durable import AppendLog, read_file
+from aiki_cli import durable
+from aiki_cli.durable import AppendLog, read_file, sync_together
 
 
 @pytest.mark.parametrize("size", [0, 1, 4095, 70_000, 300_000])
@@ -110,3 +113,89 @@ def test_close_waits_for_a_flush_under_way_in_another_thread(
     flusher.join(5)
     closer.join(5)
     assert not closer.is_alive() and not log.unsynced
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Iterator[list[AppendLog]]:
+    opened = [AppendLog(tmp_path / f"log-{n}") for n in range(3)]
+    yield opened
+    for log in opened:
+        log.close()
+
+
+def fake_syncfs(monkeypatch: pytest.MonkeyPatch, sync: Callable[[int], None] | None) -> None:
+    monkeypatch.setattr(durable, "_syncfs", lambda: sync)
+
+
+def test_one_syncfs_makes_many_logs_durable_and_no_fdatasync(
+    logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs: list[int] = []
+    real = durable._syncfs()
+    fake_syncfs(monkeypatch, lambda fd: (syncs.append(fd), real and real(fd)))
+    monkeypatch.setattr(os, "fdatasync", lambda fd: pytest.fail("synced alone"))
+    logs[0].append(b"result\n")
+    logs[1].append(b"result\n")
+    logs[2].append(b"started\n", sync=False)  # asks for no sync: left out
+    assert sync_together(logs)
+    assert len(syncs) == 1
+    assert not any(log.unsynced for log in logs)
+    assert sync_together(logs)  # nothing waits: no sync at all
+    assert len(syncs) == 1
+
+
+def test_a_log_asked_for_twice_is_synced_once(logs: list[AppendLog]) -> None:
+    """A run whose tasks run side by side asks for a flush once per task, in one batch."""
+    logs[0].append(b"result\n")
+    syncing = threading.Thread(target=sync_together, args=([logs[0], logs[0]],))
+    syncing.start()
+    syncing.join(5)
+    assert not syncing.is_alive()  # it does not wait for its own lock
+    assert not logs[0].unsynced
+
+
+def test_a_line_appended_during_the_syncfs_waits_for_the_next_sync(
+    logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_syncfs(monkeypatch, lambda fd: logs[1].append(b"late\n"))
+    logs[0].append(b"result\n")
+    assert sync_together(logs)
+    assert not logs[0].unsynced
+    assert logs[1].unsynced
+
+
+def test_a_failed_or_missing_syncfs_leaves_each_log_to_flush_alone(
+    logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """syncfs reports any write-back error on the file system, perhaps another file's:
+    each log's own fdatasync then tells which, if any, failed."""
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "write-back failed")
+
+    logs[0].append(b"result\n")
+    for sync in (failing, None):
+        fake_syncfs(monkeypatch, sync)
+        assert not sync_together(logs)
+        assert logs[0].unsynced
+    logs[0].flush()
+    assert not logs[0].unsynced
+
+
+def test_a_closed_log_is_not_counted_as_synced(
+    logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_syncfs(monkeypatch, lambda fd: None)
+    logs[0].append(b"result\n")
+    logs[1].append(b"result\n")
+    logs[1].close()
+    assert not sync_together(logs)
+    assert logs[0].unsynced
+
+
+@pytest.mark.skipif(durable._syncfs() is None, reason="no syncfs here (Linux has it)")
+def test_the_real_syncfs_syncs(logs: list[AppendLog]) -> None:
+    for log in logs:
+        log.append(b"result\n")
+    assert sync_together(logs)
+    assert not any(log.unsynced for log in logs)

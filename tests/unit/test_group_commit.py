@@ -1,5 +1,5 @@
-"""Group commit: a run's flush goes to a thread only while other runs execute beside it,
-where the syncs can overlap; alone, it flushes in place."""
+"""Group commit: a run's flush goes to the sync thread only while other runs execute beside
+it, in a batch with theirs; alone, it flushes in place."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import threading
 
 import pytest
 
-from aiki_cli import commit as commit_module
 from aiki_cli.commit import GroupCommit
 
 
@@ -22,8 +21,12 @@ class FakeClaim:
         self.unsynced = False
 
 
+def separately(claims: list[FakeClaim]) -> bool:
+    return False  # as a store that cannot sync claims together: each flushes alone
+
+
 def flush_with(executing: int, claim: FakeClaim) -> None:
-    commit = GroupCommit(2, lambda: executing)
+    commit = GroupCommit(separately, lambda: executing)  # type: ignore[arg-type]
     try:
         asyncio.run(commit.flush(claim))  # type: ignore[arg-type]
     finally:
@@ -55,7 +58,7 @@ def test_a_cancelled_flush_still_ends_its_sync() -> None:
             super().flush()
 
     claim = SlowClaim()
-    commit = GroupCommit(2, lambda: 2)
+    commit = GroupCommit(separately, lambda: 2)  # type: ignore[arg-type]
 
     async def cancel_mid_flush() -> None:
         flushing = asyncio.ensure_future(commit.flush(claim))  # type: ignore[arg-type]
@@ -72,38 +75,95 @@ def test_a_cancelled_flush_still_ends_its_sync() -> None:
     assert claim.flushed_in and not claim.unsynced
 
 
-def test_flushes_asked_in_one_turn_go_to_the_threads_in_shares(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Seven runs flushing together cost two hand-offs to the two threads, not seven; a
-    flush that fails fails its own run only."""
-    shares: list[int] = []
-    flush_all = commit_module._flush_all
-    monkeypatch.setattr(
-        commit_module,
-        "_flush_all",
-        lambda claims: (shares.append(len(claims)), flush_all(claims))[1],
-    )
-    claims = [FakeClaim() for _ in range(6)]
+class BrokenClaim(FakeClaim):
+    def flush(self) -> None:
+        raise OSError("disk gone")
 
-    class BrokenClaim(FakeClaim):
-        def flush(self) -> None:
-            raise OSError("disk gone")
 
-    broken = BrokenClaim()
-    commit = GroupCommit(2, lambda: 7)
+def flush_all(commit: GroupCommit, claims: list[FakeClaim]) -> list[BaseException | None]:
+    """Flush every claim at once, as runs executing side by side do; each outcome."""
 
     async def together() -> list[BaseException | None]:
         return await asyncio.gather(
-            *(commit.flush(claim) for claim in [*claims, broken]),  # type: ignore[arg-type]
+            *(commit.flush(claim) for claim in claims),  # type: ignore[arg-type]
             return_exceptions=True,
         )
 
     try:
-        outcomes = asyncio.run(together())
+        return asyncio.run(together())
     finally:
         commit.close()
+
+
+def test_flushes_asked_in_one_turn_are_synced_together_in_one_batch() -> None:
+    batches: list[int] = []
+
+    def together(claims: list[FakeClaim]) -> bool:
+        batches.append(len(claims))
+        for claim in claims:
+            claim.unsynced = False
+        return True
+
+    claims = [FakeClaim() for _ in range(7)]
+    outcomes = flush_all(GroupCommit(together, lambda: 7), claims)  # type: ignore[arg-type]
+    assert outcomes == [None] * 7
+    assert batches == [7]
+    assert all(claim.flushed_in == [] for claim in claims)  # no sync of its own
+    assert not any(claim.unsynced for claim in claims)
+
+
+def test_a_batch_that_cannot_sync_together_flushes_each_and_a_failure_fails_its_run() -> None:
+    claims = [FakeClaim() for _ in range(6)]
+    commit = GroupCommit(separately, lambda: 7)  # type: ignore[arg-type]
+    outcomes = flush_all(commit, [*claims, BrokenClaim()])
     assert outcomes[:6] == [None] * 6
     assert isinstance(outcomes[6], OSError)
-    assert sorted(shares) == [3, 4]
     assert all(claim.flushed_in[0].startswith("aiki-sync") for claim in claims)
+
+
+def test_a_sync_that_breaks_as_a_whole_fails_every_run_of_its_batch() -> None:
+    def broken(claims: list[FakeClaim]) -> bool:
+        raise RuntimeError("sync thread broke")
+
+    outcomes = flush_all(GroupCommit(broken, lambda: 3), [FakeClaim(), FakeClaim()])  # type: ignore[arg-type]
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
+
+
+def test_flushes_asked_during_a_sync_form_the_next_batch() -> None:
+    """While the sync thread syncs one batch, the runs that ask meanwhile wait for it to
+    finish and then go together: one wake-up of the thread for all of them."""
+    syncing, release = threading.Event(), threading.Event()
+    batches: list[list[str]] = []
+
+    class Named(FakeClaim):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    def together(claims: list[Named]) -> bool:
+        batches.append([claim.name for claim in claims])
+        return True
+
+    def flush(self: Named) -> None:  # a batch of one: the first, alone
+        batches.append([self.name])
+        syncing.set()
+        release.wait(5)
+        self.unsynced = False
+
+    Named.flush = flush  # type: ignore[method-assign]
+    first, later = Named("first"), [Named(f"later-{n}") for n in range(3)]
+    commit = GroupCommit(together, lambda: 4)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        head = asyncio.ensure_future(commit.flush(first))  # type: ignore[arg-type]
+        await asyncio.to_thread(syncing.wait, 5)
+        rest = [asyncio.ensure_future(commit.flush(claim)) for claim in later]  # type: ignore[arg-type]
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(head, *rest)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        commit.close()
+    assert batches == [["first"], ["later-0", "later-1", "later-2"]]
