@@ -281,12 +281,12 @@ class FileStore:
         if (run_dir / "refs" / mail.key).exists():
             return False
         make_dirs(run_dir / "inbox")
-        if not atomic_create(
+        posted = atomic_create(
             run_dir / "inbox" / f"{mail.key}.json", mail.model_dump_json().encode()
-        ):
-            return False
+        )
+        # Queued even when the letter was there: its poster may have died before queueing.
         self._set_ready(run_dir.name, True)
-        return True
+        return posted
 
     @_writes
     def mark_ready(self, run_id: str) -> None:

@@ -100,11 +100,11 @@ class MemoryStore:
     def post(self, run_id: str, mail: Mail) -> bool:
         with self._mutex:
             run = self._run(run_id)
-            if mail.key in run.refs or mail.key in run.inbox:
+            if mail.key in run.refs:
                 return False
-            run.inbox[mail.key] = mail
-            self._ready[run.spec.id] = None
-            return True
+            posted = run.inbox.setdefault(mail.key, mail) is mail
+            self._ready[run.spec.id] = None  # an unread letter always has its run queued
+            return posted
 
     def mark_ready(self, run_id: str) -> None:
         with self._mutex:

@@ -145,7 +145,8 @@ class Store(Protocol):
 
     def post(self, run_id: str, mail: Mail) -> bool:
         """Leave mail for the run and queue it; False (and nothing stored) when mail with
-        the same key was posted before."""
+        the same key was posted before. Mail still unread queues the run again, since its
+        first poster may have died before queueing it."""
         ...
 
     def mark_ready(self, run_id: str) -> None: ...

@@ -873,31 +873,46 @@ def test_a_start_killed_before_its_key_leaves_a_store_the_doctor_can_make_health
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-DIE_AFTER_A_CHILD_ENDS = """
+DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
 from aiki_cli import Client, Worker, control
+from aiki_cli.filestore import FileStore
 from aiki_cli.loader import load_workflows
 
 def die_before_telling(store, clock, spec):
     if spec.parent_id is not None:  # the child's end is journaled; its parent is not told
         os.kill(os.getpid(), signal.SIGKILL)
 
-control.tell_parent = die_before_telling
+queue = FileStore._set_ready
+
+def die_before_queueing(self, run_id, ready):
+    if ready and (self.root / "run" / run_id / "inbox").is_dir():  # the news has landed
+        os.kill(os.getpid(), signal.SIGKILL)
+    queue(self, run_id, ready)
+
+if sys.argv[3] == "before-telling":
+    control.tell_parent = die_before_telling
+else:
+    FileStore._set_ready = die_before_queueing
 versions = load_workflows(Path(sys.argv[2]))
 asyncio.run(Worker(Client(sys.argv[1]), versions.values(), poll_interval=0.05).run())
 """
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("moment", ["before-telling", "after-the-news-before-queueing"])
 def test_a_parent_hears_of_its_child_s_end_though_the_worker_dies_in_between(
-    tmp_path: Path, processes: Processes
+    tmp_path: Path, processes: Processes, moment: str
 ) -> None:
+    """The child's worker dies before telling its parent, or after leaving the news in
+    the parent's inbox but before queueing the parent (met by a 150-kill soak): the next
+    worker tells the parent again, and the parent completes."""
     store = Store(tmp_path / "store", processes)
     version = store.versions["rel-solo@1.0.0"]
     run_id = store.client.create(version, {"key": "solo", "nap": 0.1}).id
     dying = processes.spawn(
-        [sys.executable, "-c", DIE_AFTER_A_CHILD_ENDS, str(store.runs), str(WORKFLOWS)],
+        [sys.executable, "-c", DIE, str(store.runs), str(WORKFLOWS), moment],
         env=store.env,
         cwd=store.root,
         log=store.root / "dying.log",

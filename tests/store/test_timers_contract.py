@@ -204,6 +204,16 @@ def test_mail_with_a_key_already_posted_is_refused(store: Store, claimed: Claim)
     assert [letter.data for letter in claimed.mail()] == [1]
 
 
+def test_mail_posted_again_while_unread_queues_the_run_again(store: Store, claimed: Claim) -> None:
+    """A poster that died between leaving the letter and queueing the run: the next one
+    to post it queues the run (the lost wake-up a kill soak found)."""
+    assert store.post(claimed.spec.id, mail("child-1"))
+    claimed.set_ready(False)  # as if that first poster never queued it
+    assert not store.post(claimed.spec.id, mail("child-1"))
+    assert store.ready_runs() == [claimed.spec.id]
+    assert len(claimed.mail()) == 1
+
+
 def test_acked_mail_is_gone(store: Store, claimed: Claim) -> None:
     store.post(claimed.spec.id, mail("a"))
     store.post(claimed.spec.id, mail("b", sent=1))
