@@ -19,7 +19,7 @@ FORMAT = 1
 class RunSpec(BaseModel):
     """`run.json`: written once, when the run is created."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     format: int = FORMAT
     id: str
@@ -62,6 +62,8 @@ def new_spec(
 class TaskInfo(BaseModel):
     """One call of a task as the journal tells it."""
 
+    model_config = ConfigDict(defer_build=True)
+
     name: str
     hash: str
     status: str
@@ -74,6 +76,8 @@ class TaskInfo(BaseModel):
 
 class RunInfo(BaseModel):
     """A run's current state: the document `status --json` prints."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     workflow: str
@@ -110,6 +114,8 @@ class RunInfo(BaseModel):
 
 class DamagedRun(BaseModel):
     """A run whose files cannot be read, as `aiki list` shows it; `aiki doctor` says why."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     workflow: str

@@ -18,7 +18,7 @@ Strategy = Literal["never", "fixed", "exponential", "jittered"]
 
 
 class RetryPolicy(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     strategy: Strategy = "never"
     max_attempts: int = Field(default=1, ge=1, le=1000)

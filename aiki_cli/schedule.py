@@ -54,7 +54,7 @@ def check_timezone(name: str) -> str:
 
 
 class Schedule(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     format: int = 1
     id: str = Field(pattern=SCHEDULE_ID)

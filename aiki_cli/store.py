@@ -26,7 +26,7 @@ REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")
 class Mail(BaseModel):
     """Something another process left for a run: an event, or word that a child ended."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     kind: Literal["event", "child"]

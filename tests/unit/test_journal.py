@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -203,6 +204,17 @@ def test_entries_round_trip_through_a_journal_line(entry: Entry) -> None:
     assert parse_entry(line.decode()) == entry
 
 
+@pytest.mark.parametrize("entry", EVERY_ENTRY, ids=lambda e: e.type)
+def test_a_line_written_another_way_reads_the_same(entry: Entry) -> None:
+    """A journal is plain text: a line re-typed with spaces, or its keys in another
+    order, is still the same entry."""
+    fields = json.loads(dump_entry(entry))
+    spaced = json.dumps(fields, indent=None, separators=(", ", ": ")).encode()
+    reordered = json.dumps(dict(reversed(list(fields.items())))).encode()
+    assert parse_entry(spaced) == entry
+    assert parse_entry(reordered) == entry
+
+
 def test_status_lines_say_from_and_to_and_leave_out_empty_fields() -> None:
     line = dump_entry(status(1, S.PENDING, S.RUNNING))
     assert b'"from":"pending","to":"running"' in line
@@ -211,7 +223,14 @@ def test_status_lines_say_from_and_to_and_leave_out_empty_fields() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [b"", b"garbage", b'{"type":"nope","at":"2026-01-01T00:00:00Z"}', b'{"type":"recovered"}'],
+    [
+        b"",
+        b"garbage",
+        b'{"type":"nope","at":"2026-01-01T00:00:00Z"}',
+        b'{"type":"recovered"}',
+        b'{"type":"recovered","at":"2026-01-01T00:00:00Z","count":1,"type":"status"}',
+        b'{"type":"',
+    ],
 )
 def test_bad_lines_are_refused(line: bytes) -> None:
     with pytest.raises(ValidationError):

@@ -1,4 +1,5 @@
-"""Start-up cost: rich, yaml and croniter are imported only where they are used.
+"""Start-up cost: rich, yaml and croniter are imported only where they are used, and
+aiki's pydantic models build their validators only when first used.
 
 Each check runs in a fresh interpreter, since this one has imported everything already.
 """
@@ -75,3 +76,27 @@ def test_each_is_loaded_where_it_is_used(tmp_path: Path) -> None:
         "views.note('noted')\n"
     )
     assert _loaded(code, tmp_path) == LAZY
+
+
+BUILT = """
+import json
+import pydantic
+import aiki_cli, aiki_cli.cli.app
+
+def models(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from models(sub)
+
+built = [m.__name__ for m in models(pydantic.BaseModel) if m.__module__.startswith("aiki_cli")
+         and m.__pydantic_complete__]
+print(json.dumps(built))
+"""
+
+
+def test_importing_the_package_and_the_cli_builds_no_model(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", BUILT], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
