@@ -2,6 +2,7 @@
 once, and renders; `AikiGroup.main` is the one place where errors become exit codes."""
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -500,4 +501,8 @@ app.command()(doctor.doctor)
 
 def main() -> None:
     """The `aiki` console script."""
+    # What is loaded by now lives until the process exits: leave it out of the garbage
+    # collector's passes, which would otherwise walk it again and again, last at exit
+    # (~0.1 s of every command's time).
+    gc.freeze()
     app()

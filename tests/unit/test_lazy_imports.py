@@ -100,3 +100,25 @@ def test_importing_the_package_and_the_cli_builds_no_model(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+FROZEN = """
+import gc, json, sys
+from aiki_cli.cli.app import main
+
+sys.argv = ["aiki", "--runs-dir", "runs", "list"]
+try:
+    main()
+except SystemExit as done:
+    assert done.code == 0, done.code
+print(json.dumps(gc.get_freeze_count()))
+"""
+
+
+def test_the_cli_leaves_what_it_loaded_out_of_garbage_collection(tmp_path: Path) -> None:
+    """Collections, the last one at exit, do not walk the modules loaded at start-up."""
+    done = subprocess.run(
+        [sys.executable, "-c", FROZEN], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) > 10_000
