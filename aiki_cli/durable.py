@@ -208,7 +208,7 @@ def sync_together(logs: Sequence[AppendLog]) -> bool:
     False when that cannot be done here or fails: the caller then flushes each log alone,
     and learns which of them failed."""
     syncfs = _syncfs()
-    if syncfs is None:
+    if syncfs is None or _waiting_to_be_written() > SYNCFS_LIMIT:
         return False
     unique = list(dict.fromkeys(logs))  # a run with tasks side by side asks once per task
     with contextlib.ExitStack() as held:
@@ -226,6 +226,22 @@ def sync_together(logs: Sequence[AppendLog]) -> bool:
         for log, target in pending:
             log._synced = target
     return True
+
+
+# syncfs writes out whatever waits on the file system, other programs' writes included:
+# it is used only while the machine has less than this waiting, so that a large unrelated
+# write (a copy, a build) never lands in a run's sync.
+SYNCFS_LIMIT = 64 << 20
+
+
+def _waiting_to_be_written() -> int:
+    """Bytes the machine has waiting to be written, from /proc/meminfo (all file systems:
+    an upper bound); unbounded when it cannot tell."""
+    try:
+        fields = dict(line.split(b":", 1) for line in read_file("/proc/meminfo").splitlines())
+        return sum(int(fields[name].split()[0]) for name in (b"Dirty", b"Writeback")) << 10
+    except (OSError, KeyError, ValueError, IndexError):
+        return 1 << 62
 
 
 @functools.cache

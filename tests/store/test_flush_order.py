@@ -198,6 +198,7 @@ def test_runs_executing_together_sync_in_the_sync_thread_each_before_it_leaves_t
         monkeypatch.setattr(os, "write", recording_write)
         monkeypatch.setattr(os, "unlink", recording_unlink)
         monkeypatch.setattr(durable, "_syncfs", lambda: syncfs and recording_syncfs)
+        monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: 0)  # an idle machine
         await Worker(client, [flow], concurrency=8).run(until_idle=True)
         return ids
 

@@ -125,6 +125,7 @@ def logs(tmp_path: Path) -> Iterator[list[AppendLog]]:
 
 def fake_syncfs(monkeypatch: pytest.MonkeyPatch, sync: Callable[[int], None] | None) -> None:
     monkeypatch.setattr(durable, "_syncfs", lambda: sync)
+    monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: 0)  # an idle machine
 
 
 def test_one_syncfs_makes_many_logs_durable_and_no_fdatasync(
@@ -193,8 +194,30 @@ def test_a_closed_log_is_not_counted_as_synced(
     assert logs[0].unsynced
 
 
+def test_with_much_else_waiting_to_be_written_each_log_syncs_alone(
+    logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """syncfs would write another program's large write out too, in a run's time."""
+    fake_syncfs(monkeypatch, lambda fd: pytest.fail("synced the whole file system"))
+    monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: durable.SYNCFS_LIMIT + 1)
+    logs[0].append(b"result\n")
+    assert not sync_together(logs)
+    assert logs[0].unsynced
+
+
+def test_what_waits_to_be_written_is_read_from_proc_meminfo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    meminfo = b"MemTotal: 100 kB\nDirty:        7764 kB\nWriteback:       4 kB\n"
+    monkeypatch.setattr(durable, "read_file", lambda path: meminfo)
+    assert durable._waiting_to_be_written() == (7764 + 4) * 1024
+    monkeypatch.setattr(durable, "read_file", lambda path: b"MemTotal: 100 kB\n")
+    assert durable._waiting_to_be_written() > durable.SYNCFS_LIMIT  # cannot tell: no syncfs
+
+
 @pytest.mark.skipif(durable._syncfs() is None, reason="no syncfs here (Linux has it)")
-def test_the_real_syncfs_syncs(logs: list[AppendLog]) -> None:
+def test_the_real_syncfs_syncs(logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: 0)
     for log in logs:
         log.append(b"result\n")
     assert sync_together(logs)
