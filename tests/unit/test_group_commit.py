@@ -140,17 +140,16 @@ def test_flushes_asked_during_a_sync_form_the_next_batch() -> None:
             super().__init__()
             self.name = name
 
+        def flush(self) -> None:  # a batch of one: the first, alone
+            batches.append([self.name])
+            syncing.set()
+            release.wait(5)
+            self.unsynced = False
+
     def together(claims: list[Named]) -> bool:
         batches.append([claim.name for claim in claims])
         return True
 
-    def flush(self: Named) -> None:  # a batch of one: the first, alone
-        batches.append([self.name])
-        syncing.set()
-        release.wait(5)
-        self.unsynced = False
-
-    Named.flush = flush  # type: ignore[method-assign]
     first, later = Named("first"), [Named(f"later-{n}") for n in range(3)]
     commit = GroupCommit(together, lambda: 4)  # type: ignore[arg-type]
 
