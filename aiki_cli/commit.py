@@ -3,11 +3,14 @@
 A flush is one `fdatasync` of a run's journal, a full trip to the disk. Done on the event
 loop, the flushes of a worker's concurrent runs queue up one behind another and the loop
 waits for each. Instead, the flushes asked for while the loop is busy are gathered into a
-batch, and one sync thread makes the whole batch durable at once (the store syncs their
-file system in one go) while the loop executes other runs. The flushes asked for during
-that sync form the next batch, so batches grow as the disk slows down and a thread wakes
-once per batch, not once per flush. A run alone in its worker flushes in place, where a
-thread would only add a hand-off.
+batch and made durable in sync threads while the loop executes other runs; the flushes
+asked for during that sync form the next batch, so batches grow as the disk slows down.
+
+A large batch goes to one thread, where the store makes it durable at once (one `syncfs`
+of its file system): a thread wakes once for the whole batch, which spares CPU. A small
+batch is split into shares, one per thread, whose `fdatasync`s overlap and finish sooner
+than a `syncfs`, which writes out everything waiting on the file system. A run alone in
+its worker flushes in place, where a thread would only add a hand-off.
 """
 
 from __future__ import annotations
@@ -22,19 +25,25 @@ from .store import Claim
 Waiter = tuple[Claim, asyncio.Future[None]]
 Together = Callable[[list[Claim]], bool]
 
+THREADS = 4
+TOGETHER_FROM = 16  # journals in a batch from which one sync of them all costs less
+
 
 class GroupCommit:
-    """Flushes claims in batches, in a sync thread, while more than one run is executing.
+    """Flushes claims in batches, in sync threads, while more than one run is executing.
 
     `together(claims)` makes a batch durable at once; when it returns False, each claim
     of the batch is flushed alone."""
 
-    def __init__(self, together: Together, executing: Callable[[], int]) -> None:
+    def __init__(
+        self, together: Together, executing: Callable[[], int], *, threads: int = THREADS
+    ) -> None:
         self._together = together
         self._executing = executing
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="aiki-sync")
+        self._threads = threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="aiki-sync")
         self._waiting: list[Waiter] = []
-        self._syncing = False
+        self._in_flight = 0  # jobs of the batch being synced
 
     async def flush(self, claim: Claim) -> None:
         """Make what `claim` journaled durable before returning."""
@@ -44,7 +53,7 @@ class GroupCommit:
             claim.flush()
             return
         loop = asyncio.get_running_loop()
-        if not self._waiting and not self._syncing:
+        if not self._waiting and not self._in_flight:
             loop.call_soon(self._hand_over, loop)  # once the others have asked too
         done: asyncio.Future[None] = loop.create_future()
         self._waiting.append((claim, done))
@@ -53,38 +62,49 @@ class GroupCommit:
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._waiting = self._waiting, []
-        self._syncing = True
-        claims = [claim for claim, _ in batch]
-        job = loop.run_in_executor(self._pool, _flush_batch, self._together, claims)
-        job.add_done_callback(functools.partial(self._settle, batch, loop))
+        jobs: list[tuple[list[Waiter], Callable[[list[Claim]], list[BaseException | None]]]]
+        if len(batch) >= TOGETHER_FROM:
+            jobs = [(batch, functools.partial(_flush_together, self._together))]
+        else:
+            shares = (batch[i :: self._threads] for i in range(min(self._threads, len(batch))))
+            jobs = [(share, _flush_each) for share in shares]
+        self._in_flight = len(jobs)
+        for waiters, flush in jobs:
+            job = loop.run_in_executor(self._pool, flush, [claim for claim, _ in waiters])
+            job.add_done_callback(functools.partial(self._settle, waiters, loop))
 
     def _settle(
         self,
-        batch: list[Waiter],
+        waiters: list[Waiter],
         loop: asyncio.AbstractEventLoop,
         job: asyncio.Future[list[BaseException | None]],
     ) -> None:
-        self._syncing = False
+        self._in_flight -= 1
         try:
             errors = job.result()
-        except Exception as broke:  # the batch broke as a whole: every run in it learns
-            errors = [broke] * len(batch)
-        for (_, done), error in zip(batch, errors, strict=True):
+        except Exception as broke:  # the job broke as a whole: every run in it learns
+            errors = [broke] * len(waiters)
+        for (_, done), error in zip(waiters, errors, strict=True):
             if error is None:
                 done.set_result(None)
             else:
                 done.set_exception(error)
-        if self._waiting:  # asked for during this sync: the next batch
+        if not self._in_flight and self._waiting:  # asked for during this sync
             self._hand_over(loop)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
 
-def _flush_batch(together: Together, claims: list[Claim]) -> list[BaseException | None]:
-    """Flush the claims, all at once if `together` can; what each flush raised, if anything."""
-    if len(claims) > 1 and together(claims):
+def _flush_together(together: Together, claims: list[Claim]) -> list[BaseException | None]:
+    """Flush the claims all at once if `together` can, else each alone."""
+    if together(claims):
         return [None] * len(claims)
+    return _flush_each(claims)
+
+
+def _flush_each(claims: list[Claim]) -> list[BaseException | None]:
+    """Flush each claim in turn; what each flush raised, if anything."""
     errors: list[BaseException | None] = []
     for claim in claims:
         try:

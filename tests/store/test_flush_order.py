@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, Run, Worker, durable, task, workflow
+from aiki_cli.commit import TOGETHER_FROM
 
 Event = tuple[str, str]
 
@@ -144,12 +145,15 @@ def test_a_claim_creates_no_file(tmp_path: Path) -> None:
         claim.release()
 
 
-def test_runs_executing_together_sync_in_the_sync_thread_each_before_it_leaves_the_queue(
+RUNS = TOGETHER_FROM + 4  # ending together: a batch large enough to sync at once
+
+
+def test_runs_executing_together_sync_in_a_sync_thread_each_before_it_leaves_the_queue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Group commit: with several runs executing, their ends are synced together in the
-    sync thread (one syncfs for a batch, or each journal's fdatasync), and each run's end
-    is synced before the run leaves the queue."""
+    """Group commit: with many runs executing, their ends are synced together in a sync
+    thread (one syncfs for a large batch, or each journal's fdatasync), and each run's
+    end is synced before the run leaves the queue."""
     seen: list[tuple[str, str, str]] = []  # (kind, run id or "*" for all, thread)
     fdatasync, unlink = os.fdatasync, os.unlink
     syncfs = durable._syncfs()
@@ -179,10 +183,15 @@ def test_runs_executing_together_sync_in_the_sync_thread_each_before_it_leaves_t
         unlink(path, *args, **kwargs)
 
     write = os.write
+    paused: list[int] = []
+    go = asyncio.Event()
 
     @task(name="pause")
     async def pause(value: int) -> int:
-        await asyncio.sleep(0.01)  # the runs overlap
+        paused.append(value)
+        if len(paused) == RUNS:
+            go.set()
+        await go.wait()  # the runs end together
         return value
 
     flow = workflow(name="flush-together")
@@ -193,13 +202,13 @@ def test_runs_executing_together_sync_in_the_sync_thread_each_before_it_leaves_t
 
     async def scenario() -> list[str]:
         client = Client(tmp_path / "runs")
-        ids = [(await together.start(client, i)).id for i in range(8)]
+        ids = [(await together.start(client, i)).id for i in range(RUNS)]
         monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
         monkeypatch.setattr(os, "write", recording_write)
         monkeypatch.setattr(os, "unlink", recording_unlink)
         monkeypatch.setattr(durable, "_syncfs", lambda: syncfs and recording_syncfs)
         monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: 0)  # an idle machine
-        await Worker(client, [flow], concurrency=8).run(until_idle=True)
+        await Worker(client, [flow], concurrency=RUNS).run(until_idle=True)
         return ids
 
     ids = asyncio.run(scenario())
@@ -210,6 +219,6 @@ def test_runs_executing_together_sync_in_the_sync_thread_each_before_it_leaves_t
         assert run_id in synced or "*" in synced, (run_id, seen)
     syncs = [(who, thread) for kind, who, thread in seen if kind == "sync"]
     assert any(thread.startswith("aiki-sync") for _, thread in syncs)
-    if syncfs is not None:  # a batch is one syncfs: fewer syncs than runs
+    if syncfs is not None:  # a large batch is one syncfs: fewer syncs than runs
         assert ("*", "aiki-sync_0") in syncs
         assert len(syncs) < len(ids)

@@ -1,5 +1,6 @@
-"""Group commit: a run's flush goes to the sync thread only while other runs execute beside
-it, in a batch with theirs; alone, it flushes in place."""
+"""Group commit: a run's flush goes to a sync thread only while other runs execute beside
+it, in a batch with theirs; alone, it flushes in place. A large batch is synced at once
+in one thread, a small one in shares across the threads."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import threading
 
 import pytest
 
-from aiki_cli.commit import GroupCommit
+from aiki_cli import commit as commit_module
+from aiki_cli.commit import TOGETHER_FROM, GroupCommit
 
 
 class FakeClaim:
@@ -95,7 +97,7 @@ def flush_all(commit: GroupCommit, claims: list[FakeClaim]) -> list[BaseExceptio
         commit.close()
 
 
-def test_flushes_asked_in_one_turn_are_synced_together_in_one_batch() -> None:
+def test_a_large_batch_is_synced_together_in_one_thread() -> None:
     batches: list[int] = []
 
     def together(claims: list[FakeClaim]) -> bool:
@@ -104,20 +106,43 @@ def test_flushes_asked_in_one_turn_are_synced_together_in_one_batch() -> None:
             claim.unsynced = False
         return True
 
-    claims = [FakeClaim() for _ in range(7)]
-    outcomes = flush_all(GroupCommit(together, lambda: 7), claims)  # type: ignore[arg-type]
-    assert outcomes == [None] * 7
-    assert batches == [7]
+    claims = [FakeClaim() for _ in range(TOGETHER_FROM)]
+    commit = GroupCommit(together, lambda: TOGETHER_FROM)  # type: ignore[arg-type]
+    assert flush_all(commit, claims) == [None] * TOGETHER_FROM
+    assert batches == [TOGETHER_FROM]
     assert all(claim.flushed_in == [] for claim in claims)  # no sync of its own
     assert not any(claim.unsynced for claim in claims)
 
 
-def test_a_batch_that_cannot_sync_together_flushes_each_and_a_failure_fails_its_run() -> None:
+def test_a_large_batch_that_cannot_sync_together_flushes_each_and_a_failure_fails_its_run() -> None:
+    claims = [FakeClaim() for _ in range(TOGETHER_FROM)]
+    commit = GroupCommit(separately, lambda: TOGETHER_FROM + 1)  # type: ignore[arg-type]
+    outcomes = flush_all(commit, [*claims, BrokenClaim()])
+    assert outcomes[:-1] == [None] * TOGETHER_FROM
+    assert isinstance(outcomes[-1], OSError)
+    assert all(claim.flushed_in[0].startswith("aiki-sync") for claim in claims)
+
+
+def test_a_small_batch_goes_to_the_threads_in_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven flushes cost two hand-offs to two threads, whose fdatasyncs overlap; a flush
+    that fails fails its own run only."""
+    shares: list[int] = []
+    flush_each = commit_module._flush_each
+    monkeypatch.setattr(
+        commit_module,
+        "_flush_each",
+        lambda claims: (shares.append(len(claims)), flush_each(claims))[1],
+    )
+
+    def never(claims: list[FakeClaim]) -> bool:
+        raise AssertionError("a small batch is not synced together")
+
     claims = [FakeClaim() for _ in range(6)]
-    commit = GroupCommit(separately, lambda: 7)  # type: ignore[arg-type]
+    commit = GroupCommit(never, lambda: 7, threads=2)  # type: ignore[arg-type]
     outcomes = flush_all(commit, [*claims, BrokenClaim()])
     assert outcomes[:6] == [None] * 6
     assert isinstance(outcomes[6], OSError)
+    assert sorted(shares) == [3, 4]
     assert all(claim.flushed_in[0].startswith("aiki-sync") for claim in claims)
 
 
@@ -125,13 +150,14 @@ def test_a_sync_that_breaks_as_a_whole_fails_every_run_of_its_batch() -> None:
     def broken(claims: list[FakeClaim]) -> bool:
         raise RuntimeError("sync thread broke")
 
-    outcomes = flush_all(GroupCommit(broken, lambda: 3), [FakeClaim(), FakeClaim()])  # type: ignore[arg-type]
+    claims = [FakeClaim() for _ in range(TOGETHER_FROM)]
+    outcomes = flush_all(GroupCommit(broken, lambda: TOGETHER_FROM), claims)  # type: ignore[arg-type]
     assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
 
 
 def test_flushes_asked_during_a_sync_form_the_next_batch() -> None:
-    """While the sync thread syncs one batch, the runs that ask meanwhile wait for it to
-    finish and then go together: one wake-up of the thread for all of them."""
+    """While one batch is synced, the runs that ask meanwhile wait for it to finish and
+    then go together."""
     syncing, release = threading.Event(), threading.Event()
     batches: list[list[str]] = []
 
@@ -150,7 +176,7 @@ def test_flushes_asked_during_a_sync_form_the_next_batch() -> None:
         batches.append([claim.name for claim in claims])
         return True
 
-    first, later = Named("first"), [Named(f"later-{n}") for n in range(3)]
+    first, later = Named("first"), [Named(f"later-{n}") for n in range(TOGETHER_FROM)]
     commit = GroupCommit(together, lambda: 4)  # type: ignore[arg-type]
 
     async def scenario() -> None:
@@ -165,4 +191,4 @@ def test_flushes_asked_during_a_sync_form_the_next_batch() -> None:
         asyncio.run(scenario())
     finally:
         commit.close()
-    assert batches == [["first"], ["later-0", "later-1", "later-2"]]
+    assert batches == [["first"], [claim.name for claim in later]]
