@@ -24,6 +24,7 @@ from .store import Claim
 
 Waiter = tuple[Claim, asyncio.Future[None]]
 Together = Callable[[list[Claim]], bool]
+Outcomes = list[BaseException | None]  # what each claim's flush raised, if anything
 
 THREADS = 4
 TOGETHER_FROM = 16  # journals in a batch from which one sync of them all costs less
@@ -62,7 +63,7 @@ class GroupCommit:
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._waiting = self._waiting, []
-        jobs: list[tuple[list[Waiter], Callable[[list[Claim]], list[BaseException | None]]]]
+        jobs: list[tuple[list[Waiter], Callable[[list[Claim]], Outcomes]]]
         if len(batch) >= TOGETHER_FROM:
             jobs = [(batch, functools.partial(_flush_together, self._together))]
         else:
@@ -77,7 +78,7 @@ class GroupCommit:
         self,
         waiters: list[Waiter],
         loop: asyncio.AbstractEventLoop,
-        job: asyncio.Future[list[BaseException | None]],
+        job: asyncio.Future[Outcomes],
     ) -> None:
         self._in_flight -= 1
         try:
@@ -96,16 +97,16 @@ class GroupCommit:
         self._pool.shutdown(wait=True)
 
 
-def _flush_together(together: Together, claims: list[Claim]) -> list[BaseException | None]:
+def _flush_together(together: Together, claims: list[Claim]) -> Outcomes:
     """Flush the claims all at once if `together` can, else each alone."""
     if together(claims):
         return [None] * len(claims)
     return _flush_each(claims)
 
 
-def _flush_each(claims: list[Claim]) -> list[BaseException | None]:
+def _flush_each(claims: list[Claim]) -> Outcomes:
     """Flush each claim in turn; what each flush raised, if anything."""
-    errors: list[BaseException | None] = []
+    errors: Outcomes = []
     for claim in claims:
         try:
             claim.flush()
