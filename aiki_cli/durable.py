@@ -1,5 +1,5 @@
 """All of aiki's durability in one place: atomic replace, atomic create, fsync'd append,
-and reading a line log whose last line may be torn.
+many logs made durable by one sync, and reading a line log whose last line may be torn.
 
 Files are created 0600 and directories 0700: inputs and results may hold secrets.
 
