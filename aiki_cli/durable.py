@@ -251,7 +251,7 @@ def _syncfs() -> Callable[[int], None] | None:
         import ctypes
 
         function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (ImportError, OSError, AttributeError):
+    except (ImportError, OSError, AttributeError, TypeError):  # no C library, or no syncfs
         return None
     function.argtypes = [ctypes.c_int]
     function.restype = ctypes.c_int
