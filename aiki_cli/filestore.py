@@ -349,6 +349,14 @@ class FileStore:
         timer = None if schedule.paused else Timer(schedule.next_due, "schedule", schedule.id)
         self._replace_timer(path.with_suffix(".timer"), timer)
 
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        if not re.fullmatch(SCHEDULE_ID, schedule_id):
+            return None  # no schedule can have it
+        try:
+            return Schedule.model_validate_json(read_file(self._schedule_path(schedule_id)))
+        except FileNotFoundError:
+            return None
+
     def schedules(self) -> list[Schedule]:
         folder = self.root / "schedules"
         if not folder.is_dir():

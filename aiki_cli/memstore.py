@@ -136,6 +136,10 @@ class MemoryStore:
             self._schedules[schedule.id] = schedule
         self._set_timer("schedule", schedule.id, None if schedule.paused else schedule.next_due)
 
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        with self._mutex:
+            return self._schedules.get(schedule_id)
+
     def schedules(self) -> list[Schedule]:
         with self._mutex:
             return [self._schedules[key] for key in sorted(self._schedules)]

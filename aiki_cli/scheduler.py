@@ -107,7 +107,7 @@ def _start(
 def _save(store: Store, fired: Schedule, next_due: datetime, last_run_id: str | None) -> Schedule:
     """Store the fired schedule's next due time and last run, keeping whatever a command
     changed while it fired (a pause, or its removal)."""
-    current = next((found for found in store.schedules() if found.id == fired.id), None)
+    current = store.schedule(fired.id)
     if current is None:
         return fired.model_copy(update={"next_due": next_due, "last_run_id": last_run_id})
     updated = current.model_copy(update={"next_due": next_due, "last_run_id": last_run_id})

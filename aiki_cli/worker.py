@@ -165,7 +165,7 @@ class Worker:
                 with contextlib.suppress(LookupError):
                     self.store.mark_ready(timer.target)
             else:
-                schedule = next((s for s in self.store.schedules() if s.id == timer.target), None)
+                schedule = self.store.schedule(timer.target)
                 if schedule is not None and schedule.ref in self.registry:
                     await fire(self.client, schedule, self.registry)
                 elif schedule is not None:

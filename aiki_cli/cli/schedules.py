@@ -202,7 +202,7 @@ def _new_id(store: Store, chosen: str | None, workflow: str) -> str:
             f"schedule id {chosen[:70]!r} must start with a letter or digit and have at most "
             "64 letters, digits, '.', '_' and '-'"
         )
-    if any(schedule.id == chosen for schedule in store.schedules()):
+    if store.schedule(chosen) is not None:
         raise BadInput(
             f"schedule {chosen!r} already exists; pick another --id or "
             f"`aiki schedule remove {chosen}` first"
@@ -218,7 +218,7 @@ def _schedule(**fields: Any) -> Schedule:
 
 
 def _find(store: Store, schedule_id: str) -> Schedule:
-    found = next((s for s in store.schedules() if s.id == schedule_id), None)
+    found = store.schedule(schedule_id)
     if found is None:
         raise ScheduleNotFound(schedule_id, store.location)
     return found

@@ -148,6 +148,17 @@ def test_a_saved_schedule_reads_back_and_indexes_its_due_time(store: Store) -> N
     assert store.due_timers(at(60)) == [Timer(at(60), "schedule", "nightly")]
 
 
+def test_a_schedule_is_found_by_its_id_alone(store: Store) -> None:
+    for name in ("a", "b"):
+        store.save_schedule(schedule(name, input={"name": name}))
+    found = store.schedule("b")
+    assert found is not None and found.input == {"name": "b"}
+    assert store.schedule("c") is None
+    assert store.schedule("no/such id") is None  # no schedule can have it
+    store.remove_schedule("b")
+    assert store.schedule("b") is None
+
+
 def test_schedules_are_listed_by_id(store: Store) -> None:
     for name in ("b", "c", "a"):
         store.save_schedule(schedule(name))
