@@ -24,6 +24,7 @@ from aiki_cli.filestore import LEAVING, FileStore
 from aiki_cli.ids import new_run_id
 from aiki_cli.record import RunSpec
 from aiki_cli.run import Run
+from aiki_cli.schedule import Schedule
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
 
@@ -130,6 +131,16 @@ def test_an_unreadable_run_json_is_damage(store: FileStore, run_id: str) -> None
 
 
 # -- what is on disk ------------------------------------------------------------------
+
+
+def test_a_damaged_schedule_file_leaves_the_others_found(store: FileStore) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    kept = Schedule(
+        id="kept", workflow="orders", version="1.0.0", every=60, created_at=at, next_due=at
+    )
+    store.save_schedule(kept)
+    (store.root / "schedules" / "broken.json").write_text("{not json")
+    assert store.schedule("kept") == kept
 
 
 def test_run_files_are_private(store: FileStore, run_id: str) -> None:
