@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 LAZY = ["croniter", "rich", "yaml"]
 # With these set, rich treats a pipe as a terminal.
@@ -42,9 +43,14 @@ except SystemExit as done:
 
 def _loaded(code: str, cwd: Path) -> list[str]:
     """Which of LAZY are imported once the Python `code` has run in `cwd`."""
+    return list(_printed(code + REPORT, cwd))
+
+
+def _printed(code: str, cwd: Path) -> Any:
+    """The JSON value the Python `code` printed last, run in a fresh interpreter in `cwd`."""
     env = {k: v for k, v in os.environ.items() if k not in TERMINAL_HINTS}
     done = subprocess.run(
-        [sys.executable, "-c", code + REPORT],
+        [sys.executable, "-c", code],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -53,7 +59,7 @@ def _loaded(code: str, cwd: Path) -> list[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout.splitlines()[-1]))
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def test_importing_the_package_and_the_cli_loads_none_of_them(tmp_path: Path) -> None:
@@ -95,11 +101,7 @@ print(json.dumps(built))
 
 
 def test_importing_the_package_and_the_cli_builds_no_model(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", BUILT], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == []
+    assert _printed(BUILT, tmp_path) == []
 
 
 FROZEN = """
@@ -117,8 +119,4 @@ print(json.dumps(gc.get_freeze_count()))
 
 def test_the_cli_leaves_what_it_loaded_out_of_garbage_collection(tmp_path: Path) -> None:
     """Collections, the last one at exit, do not walk the modules loaded at start-up."""
-    done = subprocess.run(
-        [sys.executable, "-c", FROZEN], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) > 10_000
+    assert _printed(FROZEN, tmp_path) > 10_000
