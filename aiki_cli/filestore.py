@@ -350,11 +350,9 @@ class FileStore:
         self._replace_timer(path.with_suffix(".timer"), timer)
 
     def schedule(self, schedule_id: str) -> Schedule | None:
-        if not re.fullmatch(SCHEDULE_ID, schedule_id):
-            return None  # no schedule can have it
         try:
             return Schedule.model_validate_json(read_file(self._schedule_path(schedule_id)))
-        except FileNotFoundError:
+        except (BadInput, FileNotFoundError):  # an id no schedule can have, or none saved
             return None
 
     def schedules(self) -> list[Schedule]:

@@ -134,9 +134,8 @@ def test_an_unreadable_run_json_is_damage(store: FileStore, run_id: str) -> None
 
 
 def test_a_damaged_schedule_file_leaves_the_others_found(store: FileStore) -> None:
-    at = datetime(2026, 1, 1, tzinfo=UTC)
     kept = Schedule(
-        id="kept", workflow="orders", version="1.0.0", every=60, created_at=at, next_due=at
+        id="kept", workflow="orders", version="1.0.0", every=60, created_at=T0, next_due=T0
     )
     store.save_schedule(kept)
     (store.root / "schedules" / "broken.json").write_text("{not json")
