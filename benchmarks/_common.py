@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import platform
+import select
 import shutil
 import signal
 import statistics
@@ -426,10 +427,28 @@ class Children:
         return child
 
     def wait(self, child: subprocess.Popen[bytes], timeout: float = 600) -> int:
-        code = child.wait(timeout=timeout)
+        code = wait_exactly(child, timeout)
         if code != 0:
             raise RuntimeError(f"{' '.join(map(str, child.args))} exited {code}")  # type: ignore[arg-type]
         return code
+
+
+def wait_exactly(child: subprocess.Popen[bytes], timeout: float) -> int:
+    """Wait for `child` and return its exit code, waking the moment it exits.
+
+    `Popen.wait(timeout)` polls with sleeps of up to 50 ms, which would add up to 50 ms
+    to a timing that ends with the wait; a pidfd becomes readable at the exit itself.
+    """
+    try:
+        pidfd = os.pidfd_open(child.pid)
+    except (AttributeError, OSError):  # not Linux, or the child is already reaped
+        return child.wait(timeout=timeout)
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(child.args, timeout)
+    finally:
+        os.close(pidfd)
+    return child.wait()
 
 
 # Spawns its arguments and prints the child's peak RSS (KiB). Linux keeps, across exec,
