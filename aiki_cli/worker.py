@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 import time
@@ -79,6 +80,7 @@ class Worker:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._skipped: dict[str, float] = {}
         self._queue: deque[str] = deque()  # ready runs listed, not yet tried
+        self._met = False  # another worker is working through the same listing
         self._relist_at = 0.0
         self._reported: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
@@ -195,7 +197,7 @@ class Worker:
             run_id = self._queue.popleft()
             if run_id in self._active or self._skipped.get(run_id, 0) > time.monotonic():
                 continue
-            if not listed and not self.store.is_ready(run_id):
+            if (self._met or not listed) and not self.store.is_ready(run_id):
                 continue  # another worker executed it since the listing
             claim = self._claim(run_id)
             if claim is not None:
@@ -205,6 +207,7 @@ class Worker:
 
     def _list_queue(self) -> None:
         self._queue = deque(self.store.ready_runs())
+        self._met = False
         self._relist_at = time.monotonic() + self.poll_interval
 
     def _claim(self, run_id: str) -> Claim | None:
@@ -215,17 +218,31 @@ class Worker:
             wait = _DAMAGED_RUN_RECHECK if isinstance(error, RunDamaged) else _BROKEN_RUN_BACKOFF
             self._skipped[run_id] = time.monotonic() + wait
             return None
-        if claim is not None and self._family is not None:
+        if claim is None:  # another worker holds it
+            self._scatter()
+            return None
+        if self._family is not None:
             if claim.spec.id not in self._family and claim.spec.parent_id not in self._family:
                 claim.release()  # driving one run: leave the others to workers
                 return None
             self._family.add(claim.spec.id)
-        if claim is not None and claim.spec.ref not in self.registry:
+        if claim.spec.ref not in self.registry:
             log.warning("skipping run %s: this worker does not load %s", run_id, claim.spec.ref)
             self._skipped[run_id] = float("inf")
             claim.release()
             return None
         return claim
+
+    def _scatter(self) -> None:
+        """Another worker holds a run of this listing, so it is likely working through the
+        same listing from the same end: the two would fail to claim each other's next run
+        at every step. Go on from a random point of the listing instead; the runs skipped
+        are tried after the rest, each first looked up in the queue, since the other worker
+        may have executed it. A worker that meets no other keeps the queue's order.
+        """
+        self._met = True
+        if len(self._queue) > 1:
+            self._queue.rotate(-random.randrange(len(self._queue)))
 
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id

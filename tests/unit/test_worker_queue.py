@@ -1,12 +1,15 @@
 """The worker's view of the ready queue: one listing serves several passes, so runs that
 another worker executed since are skipped without a claim, and runs queued since are
-seen within a poll interval."""
+seen within a poll interval; a worker that finds another at work in its listing goes on
+from elsewhere in it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
 from typing import Any
+
+import pytest
 
 from aiki_cli import Client, MemoryStore, Run, Worker, task, workflow
 from aiki_cli.memstore import MemoryClaim
@@ -16,6 +19,7 @@ class CountingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
         self.claims: Counter[str] = Counter()
+        self.order: list[str] = []
         self.listings = 0
 
     def ready_runs(self) -> list[str]:
@@ -24,6 +28,7 @@ class CountingStore(MemoryStore):
 
     def claim(self, run_id: str) -> MemoryClaim | None:
         self.claims[run_id] += 1
+        self.order.append(run_id)
         return super().claim(run_id)
 
 
@@ -94,3 +99,61 @@ def test_one_listing_serves_several_passes() -> None:
     asyncio.run(scenario())
     assert sum(store.claims.values()) == 40
     assert store.listings <= 3  # one for the 40 runs, one that finds the queue empty
+
+
+def test_a_lone_worker_claims_in_the_queue_s_order() -> None:
+    store, client, flow, probe = kit()
+
+    async def scenario() -> list[str]:
+        ids = [(await probe.start(client, i)).id for i in range(8)]
+        await Worker(client, [flow], concurrency=8).run(until_idle=True)
+        return ids
+
+    ids = asyncio.run(scenario())
+    assert store.order == sorted(ids)
+
+
+def test_a_run_held_by_another_worker_sends_the_worker_elsewhere_in_its_listing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store, client, flow, probe = kit()
+    monkeypatch.setattr("aiki_cli.worker.random.randrange", lambda n: 4)
+
+    async def scenario() -> list[str]:
+        ids = sorted([(await probe.start(client, i)).id for i in range(8)])
+        held = store.claim(ids[0])  # another worker is executing the first run
+        assert held is not None
+        store.order.clear()
+        await Worker(client, [flow], concurrency=8).run(until_idle=True)
+        held.release()
+        return ids
+
+    ids = asyncio.run(scenario())
+    # After failing on the first run it goes on four runs further; the four it skipped
+    # come after the rest of the listing. Later listings find only the held run.
+    assert store.order[:8] == [ids[0], *ids[5:], *ids[1:5]]
+    assert set(store.order[8:]) <= {ids[0]}
+
+
+def test_once_another_worker_is_met_runs_it_executed_since_the_listing_are_not_claimed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store, client, flow, probe = kit()
+    monkeypatch.setattr("aiki_cli.worker.random.randrange", lambda n: 4)
+
+    async def scenario() -> list[str]:
+        ids = sorted([(await probe.start(client, i)).id for i in range(8)])
+        listing = store.ready_runs()
+        monkeypatch.setattr(store, "ready_runs", lambda: listing)  # listed before...
+        held = store.claim(ids[0])  # ...another worker took the first run
+        done = store.claim(ids[5])  # and executed the sixth
+        assert held is not None and done is not None
+        done.leave_queue()
+        done.release()
+        store.order.clear()
+        Worker(client, [flow], concurrency=8)._fill()
+        held.release()
+        return ids
+
+    ids = asyncio.run(scenario())
+    assert store.order == [ids[0], *ids[6:], *ids[1:5]]  # the sixth is passed over
