@@ -34,13 +34,16 @@ from .journal import last_status, summarize
 from .record import RunInfo
 from .run import Run
 from .status import RunStatus
-from .store import Claim, Store
+from .store import Claim, Request, Store
 from .workflow import WorkflowVersion
 
 log = logging.getLogger("aiki.engine")
 
 DEFAULT_MAX_RECOVERIES = 10
 WORKFLOW_RETRY = "workflow retry"
+# The requests that stop a run at a task boundary, and the one it heeds once it is done.
+_STOPS: tuple[Request, ...] = ("cancel", "pause")
+_CANCEL: tuple[Request, ...] = ("cancel",)
 
 Outcome = tuple[RunStatus, dict[str, Any]]
 
@@ -96,7 +99,7 @@ class Engine:
         try:
             new, fields = await self._drive(version, run, claim)
             await run.close()
-            if new not in (RunStatus.PENDING, RunStatus.CANCELLED) and "cancel" in claim.requests():
+            if new not in (RunStatus.PENDING, RunStatus.CANCELLED) and claim.requests(_CANCEL):
                 # The cancel landed during the last task: the run records it (SPEC §3).
                 new, fields = RunStatus.CANCELLED, {"reason": "cancel requested"}
         except asyncio.CancelledError:
@@ -182,7 +185,7 @@ class Engine:
     def _boundary(self, claim: Claim) -> None:
         if self.stopping():
             raise ReleaseSignal()
-        requests = claim.requests()
+        requests = claim.requests(_STOPS)
         if "cancel" in requests:
             raise CancelSignal()
         if "pause" in requests:

@@ -34,7 +34,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -481,8 +481,8 @@ class FileClaim:
     def flush(self) -> None:
         self._journal.flush()
 
-    def requests(self) -> frozenset[str]:
-        return _requests(self._lock.fd)  # the held lock is the run directory, open
+    def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
+        return _requests(self._lock.fd, kinds)  # the held lock is the run directory, open
 
     @_writes
     def clear_request(self, kind: Request) -> None:
@@ -539,10 +539,10 @@ class FileClaim:
             self._lock.release()
 
 
-def _requests(folder: int) -> frozenset[str]:
+def _requests(folder: int, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
     """The requests left in the run directory open as `folder`. Checked before every task:
     looked up relative to it, the kernel does not walk the run's whole path each time."""
-    return frozenset(kind for kind in REQUESTS if os.access(kind, os.F_OK, dir_fd=folder))
+    return frozenset(kind for kind in kinds if os.access(kind, os.F_OK, dir_fd=folder))
 
 
 def requests_in(run_dir: Path) -> frozenset[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,7 @@ from .errors import RunNotFound
 from .ids import check_run_id
 from .record import RunSpec
 from .schedule import Schedule
-from .store import Claim, Mail, Request, RunRef, Timer
+from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
 
 @dataclass
@@ -191,9 +191,9 @@ class MemoryClaim:
     def flush(self) -> None:
         pass
 
-    def requests(self) -> frozenset[str]:
+    def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         with self._store._mutex:
-            return frozenset(self._run.requests)
+            return frozenset(self._run.requests.intersection(kinds))
 
     def clear_request(self, kind: Request) -> None:
         with self._store._mutex:

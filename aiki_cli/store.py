@@ -7,7 +7,7 @@ implements the same two protocols and nothing in the engine changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -74,8 +74,9 @@ class Claim(Protocol):
         outside the journal (requests, mail, the queue, timers, `release`) flushes first."""
         ...
 
-    def requests(self) -> frozenset[str]:
-        """The requests (cancel, pause, wake) other processes left for the run."""
+    def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
+        """The requests of `kinds` (cancel, pause, wake) other processes left for the run;
+        looking for fewer kinds costs less."""
         ...
 
     def clear_request(self, kind: Request) -> None: ...

@@ -206,6 +206,16 @@ def test_a_new_claim_sees_the_journal(store: Store, claimed: Claim) -> None:
     again.release()
 
 
+def test_a_claim_reports_only_the_kinds_of_request_asked_for(store: Store, claimed: Claim) -> None:
+    store.request(claimed.spec.id, "pause")
+    store.request(claimed.spec.id, "wake")
+    assert claimed.requests() == {"pause", "wake"}
+    assert claimed.requests(("cancel", "pause")) == {"pause"}
+    assert claimed.requests(("cancel",)) == frozenset()
+    store.request(claimed.spec.id, "cancel")
+    assert claimed.requests(("cancel",)) == {"cancel"}
+
+
 def test_a_cancel_request_is_seen_and_queues_the_run(store: Store, claimed: Claim) -> None:
     run_id = claimed.spec.id
     claimed.set_ready(False)
