@@ -101,26 +101,35 @@ def test_one_listing_serves_several_passes() -> None:
     assert store.listings <= 3  # one for the 40 runs, one that finds the queue empty
 
 
+async def _started(client: Client, probe: Any, count: int = 8) -> list[str]:
+    """Start `count` runs; their ids in queue order."""
+    return sorted([(await probe.start(client, i)).id for i in range(count)])
+
+
+@pytest.fixture
+def jump_four(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that meets another in its listing goes on four runs further."""
+    monkeypatch.setattr("aiki_cli.worker.random.randrange", lambda n: 4)
+
+
 def test_a_lone_worker_claims_in_the_queue_s_order() -> None:
     store, client, flow, probe = kit()
 
     async def scenario() -> list[str]:
-        ids = [(await probe.start(client, i)).id for i in range(8)]
+        ids = await _started(client, probe)
         await Worker(client, [flow], concurrency=8).run(until_idle=True)
         return ids
 
     ids = asyncio.run(scenario())
-    assert store.order == sorted(ids)
+    assert store.order == ids
 
 
-def test_a_run_held_by_another_worker_sends_the_worker_elsewhere_in_its_listing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("jump_four")
+def test_a_run_held_by_another_worker_sends_the_worker_elsewhere_in_its_listing() -> None:
     store, client, flow, probe = kit()
-    monkeypatch.setattr("aiki_cli.worker.random.randrange", lambda n: 4)
 
     async def scenario() -> list[str]:
-        ids = sorted([(await probe.start(client, i)).id for i in range(8)])
+        ids = await _started(client, probe)
         held = store.claim(ids[0])  # another worker is executing the first run
         assert held is not None
         store.order.clear()
@@ -135,14 +144,14 @@ def test_a_run_held_by_another_worker_sends_the_worker_elsewhere_in_its_listing(
     assert set(store.order[8:]) <= {ids[0]}
 
 
+@pytest.mark.usefixtures("jump_four")
 def test_once_another_worker_is_met_runs_it_executed_since_the_listing_are_not_claimed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store, client, flow, probe = kit()
-    monkeypatch.setattr("aiki_cli.worker.random.randrange", lambda n: 4)
 
     async def scenario() -> list[str]:
-        ids = sorted([(await probe.start(client, i)).id for i in range(8)])
+        ids = await _started(client, probe)
         listing = store.ready_runs()
         monkeypatch.setattr(store, "ready_runs", lambda: listing)  # listed before...
         held = store.claim(ids[0])  # ...another worker took the first run
