@@ -439,9 +439,11 @@ def wait_exactly(child: subprocess.Popen[bytes], timeout: float) -> int:
     `Popen.wait(timeout)` polls with sleeps of up to 50 ms, which would add up to 50 ms
     to a timing that ends with the wait; a pidfd becomes readable at the exit itself.
     """
+    if child.returncode is not None:  # reaped already: its pid may be another process's now
+        return child.returncode
     try:
         pidfd = os.pidfd_open(child.pid)
-    except (AttributeError, OSError):  # not Linux, or the child is already reaped
+    except (AttributeError, OSError):  # not Linux
         return child.wait(timeout=timeout)
     try:
         if not select.select([pidfd], [], [], timeout)[0]:
