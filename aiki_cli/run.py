@@ -111,7 +111,6 @@ class Run:
         self.workflow = claim.spec.workflow
         self.version = claim.spec.version
         self.attempt = attempt
-        self.logger = RunLogger(self)
         self._claim = claim
         self._store = store
         self._clock = clock
@@ -121,6 +120,7 @@ class Run:
         self._event_codecs = events or {}
         self._draw = draw
         self._book = ReplayBook(claim.entries)
+        self.logger = RunLogger(self.id, self._book)
         self._history = _History(claim.entries)
         self._occurrences: Counter[tuple[str, str]] = Counter()
         self._in_flight: set[asyncio.Task[Outcome | None]] = set()
@@ -484,15 +484,18 @@ class _History:
 class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """`run.logger`: tagged with the run id, and quiet while the run replays its history."""
 
-    def __init__(self, run: Run) -> None:
-        super().__init__(logging.getLogger("aiki.run"), {"run_id": run.id})
-        self._run = run
+    def __init__(self, run_id: str, book: ReplayBook) -> None:
+        super().__init__(logging.getLogger("aiki.run"), {"run_id": run_id})
+        # The run's id and replay book, not the run: a run referring to itself through its
+        # logger could be freed only by the garbage collector, and with it all it holds.
+        self._run_id = run_id
+        self._book = book
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
-        return f"[{self._run.id}] {msg}", kwargs
+        return f"[{self._run_id}] {msg}", kwargs
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if not self._run.replaying:
+        if self._book.remaining == 0:  # not replaying
             super().log(level, msg, *args, **kwargs)
