@@ -9,6 +9,11 @@ For each (worker processes, --concurrency) configuration, on a fresh store:
    runs/s = 1,000 / (spawn to last exit), process start-up included. "busy" runs/s
    leave start-up out: first run's start to last run's end, from the journals.
 
+Beside them, per repeat: how long a process takes to import only the stack aiki's command
+line is built on (`STACK_IMPORTS`), the floor under a worker's start-up; and the disk's
+fsync'd-append time, which DBOS's rate moves with (its queue's SQLite commits make ~8
+fdatasyncs a workflow).
+
 DBOS does the same: one process enqueues 1,000 one-step workflows on a queue (its
 `DBOS.launch` untimed), then DBOS processes with that worker concurrency execute the
 queue until it is empty (`launch` included, as aiki's process start-up is).
@@ -35,6 +40,9 @@ from aiki_cli.entry import StatusChanged
 from aiki_cli.filestore import FileStore
 from aiki_cli.status import RunStatus
 
+# What any asyncio command line built on typer and pydantic imports: the floor under a
+# worker's start-up that aiki's own code cannot lower.
+STACK_IMPORTS = "import asyncio, typer; from pydantic import BaseModel, Field"
 CONFIGS = [(1, 1), (1, 10), (1, 100), (2, 10), (2, 100), (4, 10), (4, 100)]
 SMOKE_CONFIGS = [(1, 10), (2, 10)]
 DBOS_CONFIGS = [(1, 10), (1, 100)]
@@ -87,6 +95,12 @@ def worker_startup(base: Path) -> float:
         )
 
 
+def stack_startup() -> float:
+    """Seconds for a Python process to import `STACK_IMPORTS` and exit."""
+    with c.Children() as children:
+        return c.timed(lambda: children.wait(children.spawn([sys.executable, "-c", STACK_IMPORTS])))
+
+
 def dbos_config(base: Path, runs: int, procs: int, concurrency: int) -> dict[str, float]:
     peer = [sys.executable, str(c.BENCH_DIR / "_dbos_peer.py")]
     with c.scratch(base, "dbos-throughput") as folder, c.Children() as children:
@@ -131,6 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     rows: defaultdict[str, list[dict[str, float]]] = defaultdict(list)
     for repeat in range(args.repeats):
         rows["aiki_startup"].append({"s": worker_startup(args.dir)})
+        rows["stack_startup"].append({"s": stack_startup()})
+        # DBOS's queue makes ~8 fdatasyncs a workflow (strace): its rate moves with this.
+        rows["fsync"].append({"s": c.fsync_append_limit(args.dir, 100)})
+        report.note(f"repeat {repeat + 1}: fsync'd append {rows['fsync'][-1]['s'] * 1e6:.0f} us")
         for procs, concurrency in configs:
             figures = aiki_config(args.dir, runs, procs, concurrency)
             rows[f"aiki.p{procs}c{concurrency}"].append(figures)
@@ -141,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                 figures = dbos_config(args.dir, runs, procs, concurrency)
                 rows[f"dbos.p{procs}c{concurrency}"].append(figures)
                 report.note(f"repeat {repeat + 1}: dbos p{procs} c{concurrency}: {_show(figures)}")
-    summarize(report, rows, peer)
+    summarize(report, rows, peer, runs)
     report.finish()
 
 
@@ -149,13 +167,30 @@ def _show(figures: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.1f}/s" for name, value in figures.items())
 
 
-def summarize(report: c.Report, rows: dict[str, list[dict[str, float]]], peer: bool) -> None:
+def summarize(
+    report: c.Report, rows: dict[str, list[dict[str, float]]], peer: bool, runs: int
+) -> None:
     def med(name: str, figure: str) -> float:
         return c.median([row[figure] for row in rows[name]])
 
-    report.result("throughput.aiki.worker_startup", med("aiki_startup", "s"), "s")
+    report.result("throughput.disk.fsync_append", med("fsync", "s") * 1e6, "us")
+    report.result("throughput.stack_startup", med("stack_startup", "s"), "s")
+    report.result(
+        "throughput.aiki.worker_startup",
+        med("aiki_startup", "s"),
+        "s",
+        baseline=med("stack_startup", "s"),
+        of="stack imports",
+    )
     configs = [name for name in rows if name.startswith("aiki.p")]
     best = max(configs, key=lambda name: med(name, "wall"))
+    report.result(
+        "throughput.aiki.startup_of_best",
+        med("aiki_startup", "s"),
+        "s",
+        baseline=runs / med(best, "wall"),
+        of=f"{best} wall",
+    )
     for name in configs:
         report.result(f"throughput.{name}.start", med(name, "start"), "runs/s")
         report.result(f"throughput.{name}.busy", med(name, "busy"), "runs/s")
@@ -185,6 +220,8 @@ def summarize(report: c.Report, rows: dict[str, list[dict[str, float]]], peer: b
                 ratio=_ratio(rows[twin], rows[name], "wall"),
                 target=c.Target(">=", 20),
             )
+    each = [a["wall"] / b["wall"] for a, b in zip(rows[best], rows[dbos_best], strict=True)]
+    report.note("best against best, per repeat: " + ", ".join(f"{r:.1f}x" for r in each))
     report.result(
         "throughput.aiki_vs_dbos.best",
         med(best, "wall"),

@@ -24,7 +24,10 @@ EXPECTED = {
         "steps.syscalls.fdatasync",
     ],
     "bench_throughput": [
+        "throughput.disk.fsync_append",
+        "throughput.stack_startup",
         "throughput.aiki.worker_startup",
+        "throughput.aiki.startup_of_best",
         "throughput.aiki.p1c10.wall",
         "throughput.aiki.p2c10.wall",
     ],
