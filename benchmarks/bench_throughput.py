@@ -9,10 +9,11 @@ For each (worker processes, --concurrency) configuration, on a fresh store:
    runs/s = 1,000 / (spawn to last exit), process start-up included. "busy" runs/s
    leave start-up out: first run's start to last run's end, from the journals.
 
-Beside them, per repeat: how long a process takes to import only the stack aiki's command
-line is built on (`STACK_IMPORTS`), the floor under a worker's start-up; and the disk's
-fsync'd-append time, which DBOS's rate moves with (its queue's SQLite commits make ~8
-fdatasyncs a workflow).
+Beside them, per repeat: an idle worker's start-up, alternating (`STARTUP_PAIRS` times)
+with a process that only imports the stack aiki's command line is built on
+(`STACK_IMPORTS`), the floor under that start-up; and the disk's
+fsync'd-append time (DBOS's queue makes ~8 fdatasyncs a workflow, so a slow-syncing disk
+slows DBOS far more than aiki, whose worker syncs many runs at once).
 
 DBOS does the same: one process enqueues 1,000 one-step workflows on a queue (its
 `DBOS.launch` untimed), then DBOS processes with that worker concurrency execute the
@@ -46,6 +47,7 @@ STACK_IMPORTS = "import asyncio, typer; from pydantic import BaseModel, Field"
 CONFIGS = [(1, 1), (1, 10), (1, 100), (2, 10), (2, 100), (4, 10), (4, 100)]
 SMOKE_CONFIGS = [(1, 10), (2, 10)]
 DBOS_CONFIGS = [(1, 10), (1, 100)]
+STARTUP_PAIRS = 5  # per repeat: an idle worker's start-up, then the stack's imports
 
 
 def start_runs(store: Path, count: int) -> tuple[float, list[str]]:
@@ -144,9 +146,9 @@ def main(argv: list[str] | None = None) -> None:
 
     rows: defaultdict[str, list[dict[str, float]]] = defaultdict(list)
     for repeat in range(args.repeats):
-        rows["aiki_startup"].append({"s": worker_startup(args.dir)})
-        rows["stack_startup"].append({"s": stack_startup()})
-        # DBOS's queue makes ~8 fdatasyncs a workflow (strace): its rate moves with this.
+        for _ in range(1 if args.smoke else STARTUP_PAIRS):  # alternating: the same spell
+            rows["startup"].append({"aiki": worker_startup(args.dir), "stack": stack_startup()})
+        # DBOS's queue makes ~8 fdatasyncs a workflow (strace): a slow disk slows it most.
         rows["fsync"].append({"s": c.fsync_append_limit(args.dir, 100)})
         report.note(f"repeat {repeat + 1}: fsync'd append {rows['fsync'][-1]['s'] * 1e6:.0f} us")
         for procs, concurrency in configs:
@@ -174,19 +176,20 @@ def summarize(
         return c.median([row[figure] for row in rows[name]])
 
     report.result("throughput.disk.fsync_append", med("fsync", "s") * 1e6, "us")
-    report.result("throughput.stack_startup", med("stack_startup", "s"), "s")
+    report.result("throughput.stack_startup", med("startup", "stack"), "s")
     report.result(
         "throughput.aiki.worker_startup",
-        med("aiki_startup", "s"),
+        med("startup", "aiki"),
         "s",
-        baseline=med("stack_startup", "s"),
+        baseline=med("startup", "stack"),
         of="stack imports",
+        ratio=c.median([row["aiki"] / row["stack"] for row in rows["startup"]]),
     )
     configs = [name for name in rows if name.startswith("aiki.p")]
     best = max(configs, key=lambda name: med(name, "wall"))
     report.result(
         "throughput.aiki.startup_of_best",
-        med("aiki_startup", "s"),
+        med("startup", "aiki"),
         "s",
         baseline=runs / med(best, "wall"),
         of=f"{best} wall",
