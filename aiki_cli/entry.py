@@ -196,5 +196,6 @@ def _any_entry() -> TypeAdapter[Entry]:
 
 
 def dump_entry(entry: Entry) -> bytes:
-    """One journal line, without its newline."""
-    return entry.model_dump_json(by_alias=True, exclude_none=True).encode()
+    """One journal line, without its newline. The model's serializer gives the bytes
+    `model_dump_json` would decode to text (half a line's cost, which every step pays)."""
+    return entry.__pydantic_serializer__.to_json(entry, by_alias=True, exclude_none=True)
