@@ -7,11 +7,9 @@ aiki's models build their validators on first use (`defer_build`), not at import
 worker process starts sooner, and pays only for the entries its runs meet.
 """
 
-from __future__ import annotations
-
 import functools
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -29,7 +27,7 @@ class ErrorInfo(BaseModel):
     task: str | None = None
 
     @classmethod
-    def of(cls, error: BaseException) -> ErrorInfo:
+    def of(cls, error: BaseException) -> Self:
         return cls(**describe(error))
 
 

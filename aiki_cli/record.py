@@ -1,8 +1,6 @@
 """What a run is: its immutable start record (`run.json`) and the view of it that
 `status --json` prints, derived from the journal."""
 
-from __future__ import annotations
-
 import secrets
 from datetime import datetime
 from typing import Any, Literal

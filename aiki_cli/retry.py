@@ -5,10 +5,8 @@ the attempt number (and, for jitter, of a random fraction passed in), so they ar
 without clocks or randomness.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,7 +26,7 @@ class RetryPolicy(BaseModel):
     max_delay: float = Field(default=3600.0, ge=0)
 
     @model_validator(mode="after")
-    def _never_retries(self) -> RetryPolicy:
+    def _never_retries(self) -> Self:
         if self.strategy == "never" and self.max_attempts != 1:
             raise ValueError("the 'never' strategy makes exactly one attempt")
         return self

@@ -11,10 +11,8 @@ when they go back, a schedule that names its hours (`30 2 * * *`) fires once in 
 repeated hour, while one that runs every hour (`0 * * * *`) fires in both.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -71,7 +69,7 @@ class Schedule(BaseModel):
     last_run_id: str | None = None  # the run the schedule started last, for `skip`
 
     @model_validator(mode="after")
-    def _one_rule(self) -> Schedule:
+    def _one_rule(self) -> Self:
         if (self.cron is None) == (self.every is None):
             raise ValueError("a schedule has either a cron expression or an interval")
         if self.cron is not None:

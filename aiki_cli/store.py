@@ -5,8 +5,6 @@ Both pass one contract test suite. A database-backed store for workers on many h
 implements the same two protocols and nothing in the engine changes.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime

@@ -1,12 +1,9 @@
 """`aiki doctor`: check the run store, and rebuild what is derived from its runs."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
 
-from ..doctor import examine
 from ..filestore import FileStore
 from . import views
 
@@ -25,6 +22,8 @@ def doctor(
 ) -> None:
     """Check the run store: every run parses, journals and indexes agree, nothing is left
     over. Says how to fix what is wrong; exits 1 while damage remains."""
+    from ..doctor import examine  # ~3 ms to import, which other commands need not pay
+
     report = examine(FileStore(ctx.obj.settings().runs_dir), repair=repair)
     if as_json:
         views.print_json(report.document())

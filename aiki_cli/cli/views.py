@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..doctor import Finding, Report
 from ..entry import (
     ChildEnded,
     ChildStarted,
@@ -43,6 +42,8 @@ if TYPE_CHECKING:
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
+
+    from ..doctor import Finding, Report
 
 STYLES = {
     RunStatus.PENDING: "cyan",
