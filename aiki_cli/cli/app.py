@@ -2,6 +2,7 @@
 once, and renders; `AikiGroup.main` is the one place where errors become exit codes."""
 
 import asyncio
+import copy
 import gc
 import json
 import logging
@@ -510,4 +511,35 @@ def main() -> None:
     # made than freed (the default) walks its runs in flight again and again. A run holds
     # no reference cycle, so rarer passes leave nothing lying about for long.
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-    app()
+    narrowed(app, sys.argv[1:])()
+
+
+def narrowed(full: typer.Typer, args: Sequence[str]) -> typer.Typer:
+    """`full` holding only the command `args` name. Typer builds every command an app
+    holds before it parses (~10 ms), though a process runs one; `aiki --help`, or a
+    mistyped command that click suggests a name for, gets them all."""
+    name = _command_name(args)
+    commands = [c for c in full.registered_commands if _name(c) == name]
+    groups = [g for g in full.registered_groups if g.name == name]
+    if not commands and not groups:
+        return full
+    one = copy.copy(full)
+    one.registered_commands, one.registered_groups = commands, groups
+    return one
+
+
+def _command_name(args: Sequence[str]) -> str | None:
+    """The first word of `args` that is neither a global option nor its value."""
+    tokens = iter(args)
+    for token in tokens:
+        if token in GLOBAL_OPTIONS:
+            next(tokens, None)
+        elif not token.startswith(tuple(option + "=" for option in GLOBAL_OPTIONS)):
+            return token
+    return None
+
+
+def _name(command: typer.models.CommandInfo) -> str | None:
+    if command.name is not None or command.callback is None:
+        return command.name
+    return typer.main.get_command_name(command.callback.__name__)
