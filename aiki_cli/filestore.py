@@ -202,18 +202,15 @@ class FileStore:
     def _read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec:
         """The run's spec; read relative to `folder`, the run directory's open descriptor,
         when there is one."""
-        path = run_dir / "run.json"
         try:
-            raw = read_file(path) if folder is None else read_file("run.json", dir_fd=folder)
-            spec = RunSpec.model_validate_json(raw)
+            name = run_dir / "run.json" if folder is None else "run.json"
+            spec = RunSpec.model_validate_json(read_file(name, dir_fd=folder))
         except FileNotFoundError:
             raise RunNotFound(run_dir.name, self.location) from None
         except (OSError, ValidationError) as error:
-            detail = f"{path} cannot be read ({reason(error)})"
-            raise RunDamaged(run_id, detail, path=str(path)) from error
+            raise _damaged_spec(run_id, run_dir, f"cannot be read ({reason(error)})") from error
         if spec.id != run_dir.name:
-            detail = f"{path} holds run {spec.id!r}, not {run_dir.name}"
-            raise RunDamaged(run_id, detail, path=str(path))
+            raise _damaged_spec(run_id, run_dir, f"holds run {spec.id!r}, not {run_dir.name}")
         return spec
 
     def list_runs(self) -> Iterator[RunRef]:
@@ -490,10 +487,11 @@ class FileClaim:
         (self._dir / kind).unlink(missing_ok=True)
 
     def mail(self) -> list[Mail]:
+        names = self._letters()
+        if not names:
+            return []  # most runs get none
         inbox = self._dir / "inbox"
-        letters = [
-            Mail.model_validate_json((inbox / name).read_bytes()) for name in self._letters()
-        ]
+        letters = [Mail.model_validate_json((inbox / name).read_bytes()) for name in names]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
     @_writes
@@ -537,6 +535,11 @@ class FileClaim:
         finally:
             self._journal.close()
             self._lock.release()
+
+
+def _damaged_spec(run_id: str, run_dir: Path, problem: str) -> RunDamaged:
+    path = run_dir / "run.json"
+    return RunDamaged(run_id, f"{path} {problem}", path=str(path))
 
 
 def _requests(folder: int, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
