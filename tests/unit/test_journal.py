@@ -205,6 +205,13 @@ def test_entries_round_trip_through_a_journal_line(entry: Entry) -> None:
 
 
 @pytest.mark.parametrize("entry", EVERY_ENTRY, ids=lambda e: e.type)
+def test_a_line_is_the_json_the_model_gives(entry: Entry) -> None:
+    """`dump_entry` takes the serializer's bytes directly: the very line `model_dump_json`
+    gives (non-ASCII text included), so journals read the same whichever wrote them."""
+    assert dump_entry(entry) == entry.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+@pytest.mark.parametrize("entry", EVERY_ENTRY, ids=lambda e: e.type)
 def test_a_line_written_another_way_reads_the_same(entry: Entry) -> None:
     """A journal is plain text: a line re-typed with spaces, or its keys in another
     order, is still the same entry."""
