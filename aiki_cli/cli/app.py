@@ -68,6 +68,7 @@ class AikiGroup(TyperGroup):
 
 
 GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")
+_GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs-dir=runs
 
 
 def _hoist_globals(args: Sequence[str]) -> list[str]:
@@ -81,7 +82,7 @@ def _hoist_globals(args: Sequence[str]) -> list[str]:
             if value is None:
                 raise BadInput(f"Option '{token}' requires an argument.")
             front += [token, value]
-        elif token.startswith(tuple(option + "=" for option in GLOBAL_OPTIONS)):
+        elif token.startswith(_GLOBALS_WITH_VALUE):
             front.append(token)
         else:
             rest.append(token)
@@ -534,7 +535,7 @@ def _command_name(args: Sequence[str]) -> str | None:
     for token in tokens:
         if token in GLOBAL_OPTIONS:
             next(tokens, None)
-        elif not token.startswith(tuple(option + "=" for option in GLOBAL_OPTIONS)):
+        elif not token.startswith(_GLOBALS_WITH_VALUE):
             return token
     return None
 
