@@ -53,6 +53,11 @@ class ReplayBook:
             elif isinstance(entry, TaskFailed) and entry.retry_at is not None:
                 self.note_retry(Address(entry.task, entry.hash), entry.retry_at)
 
+    @property
+    def replaying(self) -> bool:
+        """True while recorded results remain to be replayed."""
+        return self.remaining > 0
+
     def _forget_failures(self) -> None:
         for address, queue in self._queues.items():
             kept = deque(outcome for outcome in queue if outcome.error is None)

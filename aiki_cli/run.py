@@ -133,7 +133,7 @@ class Run:
     @property
     def replaying(self) -> bool:
         """True while recorded results remain to be replayed."""
-        return self._book.remaining > 0
+        return self._book.replaying
 
     def __repr__(self) -> str:
         return f"<run {self.id} of {self.workflow}@{self.version}>"
@@ -497,5 +497,5 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return f"[{self._run_id}] {msg}", kwargs
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._book.remaining == 0:  # not replaying
+        if not self._book.replaying:
             super().log(level, msg, *args, **kwargs)
