@@ -89,18 +89,21 @@ def busy_seconds(store: FileStore, ids: list[str]) -> float:
     return (last - first).total_seconds()
 
 
+def lifetime(args: list[str]) -> float:
+    """Seconds from spawning the command `args` to its exit."""
+    with c.Children() as children:
+        return c.timed(lambda: children.wait(children.spawn(args)))
+
+
 def worker_startup(base: Path) -> float:
     """Seconds for `aiki worker --until-idle` to start and exit on an empty store."""
-    with c.scratch(base, "startup") as store, c.Children() as children:
-        return c.timed(
-            lambda: children.wait(children.spawn(c.aiki(store, "worker", "--until-idle")))
-        )
+    with c.scratch(base, "startup") as store:
+        return lifetime(c.aiki(store, "worker", "--until-idle"))
 
 
 def stack_startup() -> float:
     """Seconds for a Python process to import `STACK_IMPORTS` and exit."""
-    with c.Children() as children:
-        return c.timed(lambda: children.wait(children.spawn([sys.executable, "-c", STACK_IMPORTS])))
+    return lifetime([sys.executable, "-c", STACK_IMPORTS])
 
 
 def dbos_config(base: Path, runs: int, procs: int, concurrency: int) -> dict[str, float]:
@@ -125,12 +128,10 @@ def dbos_config(base: Path, runs: int, procs: int, concurrency: int) -> dict[str
 def dbos_startup(base: Path) -> float:
     """Seconds for a DBOS process to launch and exit on an empty queue."""
     peer = [sys.executable, str(c.BENCH_DIR / "_dbos_peer.py")]
-    with c.scratch(base, "dbos-startup") as folder, c.Children() as children:
+    with c.scratch(base, "dbos-startup") as folder:
         db = ["--db", str(folder / "dbos.sqlite")]
         c.run_json([*peer, "enqueue", *db, "--runs", "0"])
-        return c.timed(
-            lambda: children.wait(children.spawn([*peer, "serve", *db, "--executor", "w0"]))
-        )
+        return lifetime([*peer, "serve", *db, "--executor", "w0"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(1 if args.smoke else STARTUP_PAIRS):  # alternating: the same spell
             rows["startup"].append({"aiki": worker_startup(args.dir), "stack": stack_startup()})
         # DBOS's queue makes ~8 fdatasyncs a workflow (strace): a slow disk slows it most.
-        rows["fsync"].append({"s": c.fsync_append_limit(args.dir, 100)})
-        report.note(f"repeat {repeat + 1}: fsync'd append {rows['fsync'][-1]['s'] * 1e6:.0f} us")
+        fsync = c.fsync_append_limit(args.dir, 100)
+        rows["fsync"].append({"s": fsync})
+        report.note(f"repeat {repeat + 1}: fsync'd append {fsync * 1e6:.0f} us")
         for procs, concurrency in configs:
             figures = aiki_config(args.dir, runs, procs, concurrency)
             rows[f"aiki.p{procs}c{concurrency}"].append(figures)
@@ -223,7 +225,7 @@ def summarize(
                 ratio=_ratio(rows[twin], rows[name], "wall"),
                 target=c.Target(">=", 20),
             )
-    each = [a["wall"] / b["wall"] for a, b in zip(rows[best], rows[dbos_best], strict=True)]
+    each = _per_repeat(rows[best], rows[dbos_best], "wall")
     report.note("best against best, per repeat: " + ", ".join(f"{r:.1f}x" for r in each))
     report.result(
         "throughput.aiki_vs_dbos.best",
@@ -243,8 +245,15 @@ def summarize(
 
 
 def _ratio(mine: list[dict[str, Any]], theirs: list[dict[str, Any]], figure: str) -> float:
-    """The median of the per-repeat ratios (each against the peer of the same repeat)."""
-    return c.median([a[figure] / b[figure] for a, b in zip(mine, theirs, strict=True)])
+    """The median of the per-repeat ratios."""
+    return c.median(_per_repeat(mine, theirs, figure))
+
+
+def _per_repeat(
+    mine: list[dict[str, Any]], theirs: list[dict[str, Any]], figure: str
+) -> list[float]:
+    """Each repeat's ratio, against the peer of the same repeat."""
+    return [a[figure] / b[figure] for a, b in zip(mine, theirs, strict=True)]
 
 
 if __name__ == "__main__":
