@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import random
+import resource
 import secrets
 import socket
 import time
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .client import Client
 from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, Engine
-from .errors import RunDamaged, StoreUnwritable, WaitTimeout
+from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout
 from .record import RunInfo
 from .status import RunStatus
 from .store import Claim
@@ -35,6 +36,10 @@ log = logging.getLogger("aiki.worker")
 _BROKEN_RUN_BACKOFF = 5.0
 # How often a damaged run is looked at again, in case someone repaired it.
 _DAMAGED_RUN_RECHECK = 30.0
+# A claimed run holds two files open (its directory, which is its lock, and its journal);
+# the rest are for the worker's own files and for the workflows' code.
+_FILES_PER_RUN = 2
+_SPARE_FILES = 256
 
 
 def registry_of(workflows: Iterable[Workflow | WorkflowVersion]) -> dict[str, WorkflowVersion]:
@@ -143,6 +148,8 @@ class Worker:
 
     @contextlib.contextmanager
     def _threads(self) -> Iterator[None]:
+        """The threads, and the open files, that executing `concurrency` runs needs."""
+        _allow_open_files(self.concurrency)
         self._executor = ThreadPoolExecutor(
             max(4, self.concurrency), thread_name_prefix="aiki-task"
         )
@@ -305,3 +312,19 @@ class Worker:
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
             driving.result()
         return await self.client.get(run_id)
+
+
+def _allow_open_files(concurrency: int) -> None:
+    """Raise the process's soft limit on open files to what `concurrency` runs held at
+    once need (a common default of 1,024 allows ~380), within the hard limit, as Go
+    programs do at start. `BadInput` when even the hard limit is too low."""
+    need = concurrency * _FILES_PER_RUN + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise BadInput(
+            f"concurrency {concurrency} needs up to {need:,} open files, above this "
+            f"process's limit of {hard:,}: lower the concurrency, or raise `ulimit -n`"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
