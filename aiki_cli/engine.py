@@ -69,10 +69,16 @@ class Engine:
         self.draw = draw
 
     async def execute(
-        self, claim: Claim, executor: Executor | None = None, commit: GroupCommit | None = None
+        self,
+        claim: Claim,
+        executor: Executor | None = None,
+        commit: GroupCommit | None = None,
+        ended: Callable[[], None] = lambda: None,
     ) -> RunStatus:
         """Run the claimed run until it ends, parks or must stop; return its new status.
-        Plain-function tasks run in `executor`; the journal is flushed through `commit`."""
+        Plain-function tasks run in `executor`; the journal is flushed through `commit`.
+        `ended()` is called once the run's code is done, when only the sync of its last
+        entries and the steps after it remain."""
         self._deliver(claim)
         info = summarize(claim.spec, claim.entries)
         settled = self._settle_requests(claim, info)
@@ -111,6 +117,7 @@ class Engine:
             await asyncio.shield(run.close(grace=0))
             raise failure.error from failure.error.__cause__
         self._end(claim, RunStatus.RUNNING, new, attempt, **fields)
+        ended()
         await flush(claim, commit)
         self._after(claim, new, fields.get("until"))
         return new

@@ -37,7 +37,8 @@ _BROKEN_RUN_BACKOFF = 5.0
 # How often a damaged run is looked at again, in case someone repaired it.
 _DAMAGED_RUN_RECHECK = 30.0
 # A claimed run holds two files open (its directory, which is its lock, and its journal);
-# the rest are for the worker's own files and for the workflows' code.
+# a worker holds up to twice `concurrency` runs (see `_room`). The spare files are for the
+# worker's own files and for the workflows' code.
 _FILES_PER_RUN = 2
 _SPARE_FILES = 256
 
@@ -83,6 +84,7 @@ class Worker:
         self._stopping = False
         self.abandoned = False
         self._active: dict[str, asyncio.Task[None]] = {}
+        self._syncing: set[str] = set()  # runs of `_active` whose code has ended
         self._skipped: dict[str, float] = {}
         self._queue: deque[str] = deque()  # ready runs listed, not yet tried
         self._met = False  # another worker is working through the same listing
@@ -194,7 +196,7 @@ class Worker:
         if time.monotonic() >= self._relist_at:
             self._list_queue()
             listed = True
-        while len(self._active) < self.concurrency and not self._stopping:
+        while self._room() and not self._stopping:
             if not self._queue:
                 if listed:
                     break
@@ -211,6 +213,13 @@ class Worker:
                 self._active[run_id] = asyncio.create_task(self._execute(claim))
                 claimed += 1
         return claimed
+
+    def _room(self) -> bool:
+        """Room for one more run: fewer than `concurrency` runs execute code. A run whose
+        code has ended waits for the sync of its journal without a slot, so other runs
+        execute while the disk syncs; at most `concurrency` runs wait so."""
+        executing = len(self._active) - len(self._syncing)
+        return executing < self.concurrency and len(self._active) < 2 * self.concurrency
 
     def _list_queue(self) -> None:
         self._queue = deque(self.store.ready_runs())
@@ -254,7 +263,9 @@ class Worker:
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
         try:
-            await self.engine.execute(claim, self._executor, self._commit)
+            await self.engine.execute(
+                claim, self._executor, self._commit, lambda: self._code_ended(run_id)
+            )
             self._reported.pop(run_id, None)
         except StoreUnwritable as error:  # the machine's failure: the run waits, unharmed
             self._report(
@@ -268,9 +279,15 @@ class Worker:
             self._skipped[run_id] = time.monotonic() + _BROKEN_RUN_BACKOFF
         finally:
             claim.release()
+            self._syncing.discard(run_id)
             self._active.pop(run_id, None)
             if self._wake is not None:
                 self._wake.set()
+
+    def _code_ended(self, run_id: str) -> None:
+        self._syncing.add(run_id)
+        if self._wake is not None:
+            self._wake.set()  # its slot is free: claim the next run
 
     def _report(self, key: str, message: str) -> None:
         """Log a problem once, not on every pass for as long as it lasts."""
@@ -315,10 +332,10 @@ class Worker:
 
 
 def _allow_open_files(concurrency: int) -> None:
-    """Raise the process's soft limit on open files to what `concurrency` runs held at
-    once need (a common default of 1,024 allows ~380), within the hard limit, as Go
-    programs do at start. `BadInput` when even the hard limit is too low."""
-    need = concurrency * _FILES_PER_RUN + _SPARE_FILES
+    """Raise the process's soft limit on open files to what a worker of `concurrency`
+    needs (a common default of 1,024 allows ~190), within the hard limit, as Go programs
+    do at start. `BadInput` when even the hard limit is too low."""
+    need = 2 * concurrency * _FILES_PER_RUN + _SPARE_FILES
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= need:
         return
