@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +23,21 @@ def test_never_makes_one_attempt_and_is_the_default() -> None:
     assert retry.never() == RetryPolicy()
     assert retry.never().max_attempts == 1
     assert retry.never().delay_after(1) is None
+
+
+def test_the_default_policy_compiles_no_validator() -> None:
+    """Defining tasks and workflows with the default policy leaves the policy's validator
+    unbuilt (pydantic builds it on first validation): a fresh process, to see that."""
+    probe = (
+        "from aiki_cli import task, workflow\n"
+        "from aiki_cli.retry import RetryPolicy\n"
+        "task(name='t', exec=lambda value: value)\n"
+        "async def code(input, run): return input\n"
+        "workflow(name='w').v('1.0.0')(code)\n"
+        "print(RetryPolicy.__pydantic_complete__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "False\n"), done.stderr
 
 
 def test_fixed_waits_the_same_delay_between_attempts() -> None:
