@@ -1,34 +1,37 @@
 """aiki: durable workflows for Python, stored in plain files."""
 
-from . import retry
-from .client import Client
-from .errors import (
-    AikiError,
-    BadInput,
-    ChildCancelled,
-    ChildFailed,
-    DivergenceError,
-    IdempotencyConflict,
-    InputInvalid,
-    NotFound,
-    RunCancelled,
-    RunFailed,
-    RunNotFound,
-    TaskFailed,
-    WaitTimeout,
-    WorkflowNotFound,
-)
-from .filestore import FileStore
-from .handle import ChildHandle, RunHandle
-from .memstore import MemoryStore
-from .record import RunInfo, TaskInfo
-from .retry import RetryPolicy
-from .run import EventResult, Run
-from .status import RunStatus
-from .store import Store
-from .task import Task, task
-from .worker import Worker
-from .workflow import Workflow, WorkflowVersion, workflow
+from . import collector
+
+with collector.uncollected():
+    from . import retry
+    from .client import Client
+    from .errors import (
+        AikiError,
+        BadInput,
+        ChildCancelled,
+        ChildFailed,
+        DivergenceError,
+        IdempotencyConflict,
+        InputInvalid,
+        NotFound,
+        RunCancelled,
+        RunFailed,
+        RunNotFound,
+        TaskFailed,
+        WaitTimeout,
+        WorkflowNotFound,
+    )
+    from .filestore import FileStore
+    from .handle import ChildHandle, RunHandle
+    from .memstore import MemoryStore
+    from .record import RunInfo, TaskInfo
+    from .retry import RetryPolicy
+    from .run import EventResult, Run
+    from .status import RunStatus
+    from .store import Store
+    from .task import Task, task
+    from .worker import Worker
+    from .workflow import Workflow, WorkflowVersion, workflow
 
 __all__ = [
     "AikiError",
