@@ -2,6 +2,7 @@
 
 from . import collector
 
+# What importing makes lives as long as the process: no collection looks at it meanwhile.
 with collector.uncollected():
     from . import retry
     from .client import Client
