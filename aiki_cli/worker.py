@@ -36,9 +36,11 @@ log = logging.getLogger("aiki.worker")
 _BROKEN_RUN_BACKOFF = 5.0
 # How often a damaged run is looked at again, in case someone repaired it.
 _DAMAGED_RUN_RECHECK = 30.0
-# A claimed run holds two files open (its directory, which is its lock, and its journal);
-# a worker holds up to twice `concurrency` runs (see `_room`). The spare files are for the
-# worker's own files and for the workflows' code.
+# A worker holds up to this many runs per slot of `concurrency`: one executing its code,
+# one waiting for the sync of its journal (see `_room`).
+_HELD_PER_SLOT = 2
+# A held run keeps two files open (its directory, which is its lock, and its journal); the
+# spare files are for the worker's own files and for the workflows' code.
 _FILES_PER_RUN = 2
 _SPARE_FILES = 256
 
@@ -218,8 +220,9 @@ class Worker:
         """Room for one more run: fewer than `concurrency` runs execute code. A run whose
         code has ended waits for the sync of its journal without a slot, so other runs
         execute while the disk syncs; at most `concurrency` runs wait so."""
-        executing = len(self._active) - len(self._syncing)
-        return executing < self.concurrency and len(self._active) < 2 * self.concurrency
+        held = len(self._active)
+        executing = held - len(self._syncing)
+        return executing < self.concurrency and held < _HELD_PER_SLOT * self.concurrency
 
     def _list_queue(self) -> None:
         self._queue = deque(self.store.ready_runs())
@@ -335,7 +338,7 @@ def _allow_open_files(concurrency: int) -> None:
     """Raise the process's soft limit on open files to what a worker of `concurrency`
     needs (a common default of 1,024 allows ~190), within the hard limit, as Go programs
     do at start. `BadInput` when even the hard limit is too low."""
-    need = 2 * concurrency * _FILES_PER_RUN + _SPARE_FILES
+    need = _HELD_PER_SLOT * concurrency * _FILES_PER_RUN + _SPARE_FILES
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= need:
         return
