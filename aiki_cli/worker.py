@@ -113,8 +113,7 @@ class Worker:
             self.abandoned = self.abandoned or bool(self._active)
             for execution in self._active.values():
                 execution.cancel()
-        if self._wake is not None:
-            self._wake.set()
+        self._nudge()
 
     async def run(self, *, until_idle: bool = False) -> None:
         """Execute ready runs until `stop()`, or (with `until_idle`) until none is ready or
@@ -284,13 +283,16 @@ class Worker:
             claim.release()
             self._syncing.discard(run_id)
             self._active.pop(run_id, None)
-            if self._wake is not None:
-                self._wake.set()
+            self._nudge()
 
     def _code_ended(self, run_id: str) -> None:
         self._syncing.add(run_id)
+        self._nudge()  # its slot is free: claim the next run
+
+    def _nudge(self) -> None:
+        """Have the serving loop make its next pass now, not at the next poll."""
         if self._wake is not None:
-            self._wake.set()  # its slot is free: claim the next run
+            self._wake.set()
 
     def _report(self, key: str, message: str) -> None:
         """Log a problem once, not on every pass for as long as it lasts."""
