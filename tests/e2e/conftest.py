@@ -50,6 +50,7 @@ def aiki(tmp_path: Path) -> Invoke:
         stdin: str = "",
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        before_exec: Callable[[], None] | None = None,
     ) -> Outcome:
         done = subprocess.run(
             [*AIKI, *args],
@@ -60,6 +61,7 @@ def aiki(tmp_path: Path) -> Invoke:
             env={**os.environ, **(env or {})},
             cwd=cwd or tmp_path,
             timeout=SUBPROCESS_TIMEOUT,  # run() kills the child when this fires
+            preexec_fn=before_exec,  # in the child, before it runs `aiki` (limits, say)
         )
         # Off a terminal (always, here) the CLI never writes escape codes: checked on every call.
         assert not ANSI.search(done.stdout + done.stderr), (done.stdout, done.stderr)
