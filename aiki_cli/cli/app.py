@@ -73,6 +73,12 @@ _GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs
 
 def _hoist_globals(args: Sequence[str]) -> list[str]:
     """Move the global options to the front, so they work after the command name too."""
+    front, rest = _split_globals(args)
+    return front + rest
+
+
+def _split_globals(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The global options with their values, and the other tokens, each in order."""
     front: list[str] = []
     rest: list[str] = []
     tokens = iter(args)
@@ -86,7 +92,7 @@ def _hoist_globals(args: Sequence[str]) -> list[str]:
             front.append(token)
         else:
             rest.append(token)
-    return front + rest
+    return front, rest
 
 
 def _is_usage_error(error: Exception) -> bool:
@@ -531,13 +537,11 @@ def narrowed(full: typer.Typer, args: Sequence[str]) -> typer.Typer:
 
 def _command_name(args: Sequence[str]) -> str | None:
     """The first word of `args` that is neither a global option nor its value."""
-    tokens = iter(args)
-    for token in tokens:
-        if token in GLOBAL_OPTIONS:
-            next(tokens, None)
-        elif not token.startswith(_GLOBALS_WITH_VALUE):
-            return token
-    return None
+    try:
+        rest = _split_globals(args)[1]
+    except BadInput:  # a global option without its value: the full app reports it
+        return None
+    return rest[0] if rest else None
 
 
 def _name(command: typer.models.CommandInfo) -> str | None:
