@@ -19,6 +19,7 @@
     ├── RunDamaged                   exit 1: a run's files cannot be read (not 4: the run
     │                                exists; `aiki doctor` says how to repair it)
     ├── StoreUnwritable              exit 1: the store cannot be written (a full disk)
+    ├── Interrupted                  exit 130: Ctrl-C stopped a run executing in the CLI
     ├── TaskFailed                   what workflow code sees when a task raised
     ├── ChildFailed                  … when a child run it awaits failed
     ├── ChildCancelled               … when a child run it awaits was cancelled
@@ -223,6 +224,22 @@ class StoreUnwritable(AikiError):
         reason = error.strerror or str(error)
         hint = _WRITE_HINTS.get(error.errno or 0, "check the disk and try again")
         super().__init__(f"cannot write to {location}: {reason}; {hint}")
+
+
+class Interrupted(AikiError):
+    """Interrupted."""
+
+    exit_code = 130
+
+    def __init__(self, run_id: str, stopped: Sequence[str]) -> None:
+        self.run_id = run_id
+        self.stopped = list(stopped)
+        names = ", ".join(repr(task) for task in stopped)
+        mid_way = f"; task {names} was stopped mid-way and runs again" if stopped else ""
+        super().__init__(
+            f"interrupted: run {run_id} is pending again{mid_way}; "
+            "`aiki worker` (or `aiki start --wait` with the same idempotency key) resumes it"
+        )
 
 
 class TaskFailed(AikiError):

@@ -21,7 +21,6 @@ import logging
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, MutableMapping
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -58,11 +57,13 @@ from .errors import (
     SuspendSignal,
     TaskFailed,
 )
+from .guard import original, stops
 from .journal import summarize
 from .record import new_spec
 from .replay import Outcome, ReplayBook
 from .status import RunStatus
 from .store import Claim, Store
+from .threads import Threads
 
 if TYPE_CHECKING:
     from .handle import ChildHandle
@@ -100,7 +101,7 @@ class Run:
         store: Store,
         *,
         clock: Clock,
-        executor: Executor | None,
+        threads: Threads,
         attempt: int,
         commit: GroupCommit | None = None,
         boundary: Callable[[], None],
@@ -114,7 +115,7 @@ class Run:
         self._claim = claim
         self._store = store
         self._clock = clock
-        self._executor = executor
+        self._threads = threads
         self._commit = commit
         self._boundary = boundary
         self._event_codecs = events or {}
@@ -237,10 +238,11 @@ class Run:
         )
         await self._flush()  # the results before it, which it may depend on
         try:
-            output = task.outputs.encode(
-                await task.invoke(task.inputs.decode(data), self._executor)
-            )
-        except Exception as error:
+            output = task.outputs.encode(await task.invoke(task.inputs.decode(data), self._threads))
+        except BaseException as raised:
+            if stops(raised):
+                raise
+            error = original(raised)  # whatever it is, the attempt failed (see guard.py)
             info = ErrorInfo.of(error)
             delay = task.retry.delay_for(error, attempt, self._draw)
             retry_at = None if delay is None else at() + timedelta(seconds=delay)

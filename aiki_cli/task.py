@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 from .codec import Codec
 from .naming import check_name
 from .retry import RetryPolicy, never
+from .threads import Threads
 
 if TYPE_CHECKING:
     from .run import Run
@@ -45,11 +45,11 @@ class Task:
         """Execute the task for `run`, or return its recorded result when replaying."""
         return await run._call(self, input)
 
-    def invoke(self, value: Any, executor: Executor | None) -> Awaitable[Any]:
+    def invoke(self, value: Any, threads: Threads) -> Awaitable[Any]:
         """Call the function itself: coroutines in the loop, plain functions in a thread."""
         if self._is_async:
             return self.exec(value)  # type: ignore[no-any-return]
-        return asyncio.get_running_loop().run_in_executor(executor, self.exec, value)
+        return asyncio.wrap_future(threads.submit(self.name, self.exec, value))
 
 
 @overload

@@ -20,7 +20,16 @@ from typer.core import TyperGroup
 from .. import config
 from ..client import Client
 from ..entry import dump_entry
-from ..errors import AikiError, BadInput, InvalidJSON, RunCancelled, RunFailed, WorkflowNotFound
+from ..errors import (
+    AikiError,
+    BadInput,
+    Interrupted,
+    InvalidJSON,
+    RunCancelled,
+    RunFailed,
+    WorkflowNotFound,
+)
+from ..journal import left_open
 from ..loader import load_workflows, tasks_of
 from ..naming import split_ref
 from ..record import DamagedRun, RunInfo
@@ -227,11 +236,31 @@ async def _await_run(
     if client.workers_alive():
         views.note(f"a worker is running; waiting for run {run_id}")
         return await client.wait(run_id, timeout=timeout)
-    driver = Worker(client, versions.values())
+    return await _drive(client, Worker(client, versions.values()), run_id, timeout)
+
+
+async def _drive(client: Client, driver: Worker, run_id: str, timeout: float | None) -> RunInfo:
+    """Execute the run here. Ctrl-C (or SIGTERM) hands it back to the queue at once; if a
+    task body still runs in a thread, the worker keeps the run claimed and the process
+    exits as `kill -9` would, ending the thread before anyone else can take the run."""
+    stopped: list[int] = []
+
+    def interrupt(number: int) -> None:
+        stopped.append(number)
+        driver.stop(now=True)
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, interrupt, number)
     try:
-        return await driver.drive(run_id, timeout=timeout)
+        info = await driver.drive(run_id, timeout=timeout)
     finally:
         EXIT.hard = driver.abandoned
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+    if stopped and not info.status.terminal:
+        raise Interrupted(run_id, left_open(await client.history(run_id)))
+    return info
 
 
 def _finish(info: RunInfo, as_json: bool) -> None:
