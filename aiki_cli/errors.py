@@ -21,6 +21,7 @@
     ├── StoreUnwritable              exit 1: the store cannot be written (a full disk)
     ├── Interrupted                  exit 130: Ctrl-C stopped a run executing in the CLI
     ├── TaskFailed                   what workflow code sees when a task raised
+    ├── TaskTimeout (TimeoutError)   a task attempt ran past its `timeout`
     ├── ChildFailed                  … when a child run it awaits failed
     ├── ChildCancelled               … when a child run it awaits was cancelled
     ├── DivergenceError              the code no longer matches the run's journal
@@ -250,6 +251,15 @@ class TaskFailed(AikiError):
         self.error_type = error_type
         self.error_message = message
         super().__init__(f"task {task!r} failed: {error_type}: {message}")
+
+
+class TaskTimeout(AikiError, TimeoutError):
+    """A task attempt ran past its timeout."""
+
+    def __init__(self, task: str, timeout: float, fate: str) -> None:
+        self.task = task
+        self.timeout = timeout
+        super().__init__(f"task {task!r} timed out after {timeout:g}s; its body {fate}")
 
 
 class ChildFailed(AikiError):

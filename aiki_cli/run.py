@@ -56,6 +56,7 @@ from .errors import (
     StoreUnwritable,
     SuspendSignal,
     TaskFailed,
+    TaskTimeout,
 )
 from .guard import original, stops
 from .journal import summarize
@@ -69,6 +70,8 @@ if TYPE_CHECKING:
     from .handle import ChildHandle
     from .task import Task
     from .workflow import WorkflowVersion
+
+log = logging.getLogger("aiki.task")
 
 # How many event-loop turns without progress prove that no concurrent branch of the
 # workflow is still about to consume a recorded result or to ask to wait.
@@ -243,6 +246,8 @@ class Run:
             if stops(raised):
                 raise
             error = original(raised)  # whatever it is, the attempt failed (see guard.py)
+            if isinstance(error, TaskTimeout):
+                log.warning("run %s: %s", self.id, error)
             info = ErrorInfo.of(error)
             delay = task.retry.delay_for(error, attempt, self._draw)
             retry_at = None if delay is None else at() + timedelta(seconds=delay)
