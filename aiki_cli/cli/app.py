@@ -259,7 +259,7 @@ async def _drive(client: Client, driver: Worker, run_id: str, timeout: float | N
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
     if stopped and not info.status.terminal:
-        raise Interrupted(run_id, left_open(await client.history(run_id)))
+        raise Interrupted(run_id, info.status, left_open(await client.history(run_id)))
     return info
 
 

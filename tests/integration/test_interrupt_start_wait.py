@@ -69,7 +69,7 @@ def test_ctrl_c_of_start_wait_never_runs_a_task_in_two_processes_at_once(
     assert lines[0] == run_id
     assert "Traceback" not in cli.output()
     assert re.fullmatch(
-        rf"error: interrupted: run {run_id} is pending again; task 'long-step' was stopped "
+        rf"error: interrupted: run {run_id} is left pending; task 'long-step' was stopped "
         r"mid-way and runs again; .*resumes it",
         lines[-1],
     ), lines
