@@ -232,15 +232,15 @@ class Interrupted(AikiError):
 
     exit_code = 130
 
-    def __init__(self, run_id: str, status: str, stopped: Sequence[str]) -> None:
+    def __init__(self, run_id: str, status: str, stopped: Sequence[str], *, keyed: bool) -> None:
         self.run_id = run_id
         self.status = status
         self.stopped = list(stopped)
         names = ", ".join(repr(task) for task in stopped)
         mid_way = f"; task {names} was stopped mid-way and runs again" if stopped else ""
+        again = " (or this same command again, by its idempotency key)" if keyed else ""
         super().__init__(
-            f"interrupted: run {run_id} is left {status}{mid_way}; "
-            "`aiki worker` (or `aiki start --wait` with the same idempotency key) resumes it"
+            f"interrupted: run {run_id} is left {status}{mid_way}; `aiki worker`{again} resumes it"
         )
 
 

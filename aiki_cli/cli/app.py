@@ -243,10 +243,10 @@ async def _drive(client: Client, driver: Worker, run_id: str, timeout: float | N
     """Execute the run here. Ctrl-C (or SIGTERM) hands it back to the queue at once; if a
     task body still runs in a thread, the worker keeps the run claimed and the process
     exits as `kill -9` would, ending the thread before anyone else can take the run."""
-    stopped: list[int] = []
+    signals: list[int] = []
 
     def interrupt(number: int) -> None:
-        stopped.append(number)
+        signals.append(number)
         driver.stop(now=True)
 
     loop = asyncio.get_running_loop()
@@ -258,8 +258,9 @@ async def _drive(client: Client, driver: Worker, run_id: str, timeout: float | N
         EXIT.hard = driver.abandoned
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
-    if stopped and not info.status.terminal:
-        raise Interrupted(run_id, info.status, left_open(await client.history(run_id)))
+    if signals and not info.status.terminal:
+        stopped = left_open(await client.history(run_id))
+        raise Interrupted(run_id, info.status, stopped, keyed=info.idempotency_key is not None)
     return info
 
 

@@ -22,20 +22,17 @@ KEY = "ctrl-c"
 RUN_ID = re.compile(r"[0-9a-z]{26}\n")
 
 
-def rerun_by_worker(sandbox: Sandbox) -> Process:
-    return sandbox.worker("--until-idle")
-
-
-def rerun_by_the_same_key(sandbox: Sandbox) -> Process:
+def start_wait(sandbox: Sandbox, *key: str) -> Process:
+    """`aiki start it-solo@1.0.0 --wait`, with `--idempotency-key` when `key` is given."""
+    keyed = ["--idempotency-key", *key] if key else []
     return sandbox.spawn(
-        "start", "it-solo@1.0.0", "--input-json", f'{{"key": "{KEY}"}}',
-        "--idempotency-key", KEY, "--wait",
-    )  # fmt: skip
+        "start", "it-solo@1.0.0", "--input-json", f'{{"key": "{KEY}"}}', *keyed, "--wait"
+    )
 
 
-def interrupted(sandbox: Sandbox) -> tuple[str, Process]:
+def interrupted(sandbox: Sandbox, *key: str) -> tuple[str, Process]:
     """`start --wait` of it-solo, SIGINTed while `long-step` executes; its run id."""
-    cli = rerun_by_the_same_key(sandbox)
+    cli = start_wait(sandbox, *key)
     wait_until(lambda: RUN_ID.match(cli.output()) is not None, "the run's id", alive=cli)
     run_id = cli.output().split()[0]
     sandbox.wait_for_task(run_id, KEY, "long-step", alive=cli)
@@ -48,16 +45,17 @@ def interrupted(sandbox: Sandbox) -> tuple[str, Process]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rerun", [rerun_by_worker, rerun_by_the_same_key])
+@pytest.mark.parametrize("rerun", ["worker", "the same key"])
 def test_ctrl_c_of_start_wait_never_runs_a_task_in_two_processes_at_once(
-    sandbox: Sandbox, rerun: object
+    sandbox: Sandbox, rerun: str
 ) -> None:
-    run_id, cli = interrupted(sandbox)
+    key = [KEY] if rerun == "the same key" else []
+    run_id, cli = interrupted(sandbox, *key)
     status = sandbox.status(run_id)
     assert status["status"] == "pending", status
     assert [(t["name"], t["status"]) for t in status["tasks"]] == [("long-step", "interrupted")]
 
-    again = rerun(sandbox)  # type: ignore[operator]
+    again = start_wait(sandbox, *key) if key else sandbox.worker("--until-idle")
     wait_until(lambda: sandbox.counts()[KEY, "long-step"] == 2, "long-step to run again")
     sandbox.go()
     assert again.wait() == 0, again.output()
@@ -68,10 +66,10 @@ def test_ctrl_c_of_start_wait_never_runs_a_task_in_two_processes_at_once(
     lines = cli.output().splitlines()
     assert lines[0] == run_id
     assert "Traceback" not in cli.output()
-    assert re.fullmatch(
-        rf"error: interrupted: run {run_id} is left pending; task 'long-step' was stopped "
-        r"mid-way and runs again; .*resumes it",
-        lines[-1],
+    by_key = " (or this same command again, by its idempotency key)" if key else ""
+    assert lines[-1] == (
+        f"error: interrupted: run {run_id} is left pending; task 'long-step' was stopped "
+        f"mid-way and runs again; `aiki worker`{by_key} resumes it"
     ), lines
     assert sandbox.status(run_id)["status"] == "completed"
     counts = sandbox.counts()
