@@ -15,6 +15,35 @@ import pytest
 
 from .support import Invoke, assert_one_error
 
+FLOW = """
+import sys
+
+from aiki_cli import Run, task, workflow
+
+
+@task(name="exits")
+def exits(input: dict) -> None:
+    with open(input["log"], "a") as log:
+        log.write("executed\\n")
+    sys.exit(input["code"])
+
+
+@workflow(name="e2e-exits").v("1.0.0")
+async def exits_v1(input: dict, run: Run) -> None:
+    await exits.start(run, input)
+"""
+
+
+@pytest.fixture(autouse=True)
+def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workflows directory of its own: `e2e-exits@1.0.0`, and the usual e2e workflows."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "exits_flow.py").write_text(FLOW)
+    for module in Path(__file__).with_name("workflows").glob("*.py"):
+        (folder / module.name).write_text(module.read_text())
+    monkeypatch.setenv("AIKI_WORKFLOWS_DIR", str(folder))
+
 
 def exits_input(tmp_path: Path, code: int) -> str:
     return json.dumps({"log": str(tmp_path / "executions"), "code": code})

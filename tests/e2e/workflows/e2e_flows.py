@@ -8,7 +8,6 @@ one outcome: completed, failed, cancelled while running, or still running at a t
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -127,16 +126,3 @@ def block_in_thread(input: dict[str, str]) -> str:
 @workflow(name="e2e-gated-sync").v("1.0.0")
 async def gated_sync_v1(input: dict[str, str], run: Run) -> str:
     return await block_in_thread.start(run, input)
-
-
-@task(name="exits")
-def exits(input: dict[str, Any]) -> None:
-    """`sys.exit` in a task: the task's failure, not the end of the process running it."""
-    with open(input["log"], "a") as log:
-        log.write("executed\n")
-    sys.exit(input["code"])
-
-
-@workflow(name="e2e-exits").v("1.0.0")
-async def exits_v1(input: dict[str, Any], run: Run) -> None:
-    await exits.start(run, input)
