@@ -19,6 +19,7 @@ with collector.uncollected():
         RunFailed,
         RunNotFound,
         TaskFailed,
+        TaskTimeout,
         WaitTimeout,
         WorkflowNotFound,
     )
@@ -60,6 +61,7 @@ __all__ = [
     "Task",
     "TaskFailed",
     "TaskInfo",
+    "TaskTimeout",
     "WaitTimeout",
     "Worker",
     "Workflow",

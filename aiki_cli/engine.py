@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,11 +29,13 @@ from .errors import (
     StorageFailed,
     SuspendSignal,
 )
+from .guard import guarded, original
 from .journal import last_status, summarize
 from .record import RunInfo
 from .run import Run
 from .status import RunStatus
 from .store import Claim, Request, Store
+from .threads import Threads
 from .workflow import WorkflowVersion
 
 log = logging.getLogger("aiki.engine")
@@ -44,6 +45,10 @@ WORKFLOW_RETRY = "workflow retry"
 # The requests that stop a run at a task boundary, and the one it heeds once it is done.
 _STOPS: tuple[Request, ...] = ("cancel", "pause")
 _CANCEL: tuple[Request, ...] = ("cancel",)
+# The message of the cancellation with which a worker hands a run back to the queue. Any
+# other cancellation (the process is going down for some other reason) leaves the run
+# `running`, as a death would: whoever takes it over counts a recovery.
+RELEASE = "aiki: the worker hands the run back"
 
 Outcome = tuple[RunStatus, dict[str, Any]]
 
@@ -71,12 +76,12 @@ class Engine:
     async def execute(
         self,
         claim: Claim,
-        executor: Executor | None = None,
+        threads: Threads | None = None,
         commit: GroupCommit | None = None,
         ended: Callable[[], None] = lambda: None,
     ) -> RunStatus:
         """Run the claimed run until it ends, parks or must stop; return its new status.
-        Plain-function tasks run in `executor`; the journal is flushed through `commit`.
+        Plain-function tasks run in `threads`; the journal is flushed through `commit`.
         `ended()` is called once the run's code is done, when only the sync of its last
         entries and the steps after it remain."""
         self._deliver(claim)
@@ -95,7 +100,7 @@ class Engine:
             claim,
             self.store,
             clock=self.clock,
-            executor=executor,
+            threads=threads or Threads(),
             commit=commit,
             attempt=attempt,
             boundary=lambda: self._boundary(claim),
@@ -108,9 +113,12 @@ class Engine:
             if new not in (RunStatus.PENDING, RunStatus.CANCELLED) and claim.requests(_CANCEL):
                 # The cancel landed during the last task: the run records it (SPEC §3).
                 new, fields = RunStatus.CANCELLED, {"reason": "cancel requested"}
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as stop:
             await asyncio.shield(run.close(grace=0))
-            self._end(claim, RunStatus.RUNNING, RunStatus.PENDING, attempt, reason="worker stopped")
+            if stop.args == (RELEASE,):
+                self._end(
+                    claim, RunStatus.RUNNING, RunStatus.PENDING, attempt, reason="worker stopped"
+                )
             raise
         except StorageFailed as failure:
             # The journal cannot be written: stop, leaving the run running for a retry.
@@ -219,7 +227,8 @@ class Engine:
     async def _drive(self, version: WorkflowVersion, run: Run, claim: Claim) -> Outcome:
         """Call the workflow's code and translate how it ended into a status."""
         try:
-            value = await _watch(run, version.exec(version.inputs.decode(claim.spec.input), run))
+            code = version.exec(version.inputs.decode(claim.spec.input), run)
+            value = await _watch(run, guarded(code))
             return RunStatus.COMPLETED, {"result": version.outputs.encode(value)}
         except SuspendSignal:
             status, until = run.parked()
@@ -233,11 +242,12 @@ class Engine:
             return RunStatus.PENDING, {"reason": "worker stopped"}
         except FailSignal as signal:
             return RunStatus.FAILED, {"error": ErrorInfo.of(signal.error)}
-        except Exception as error:
+        except Exception as raised:
+            error = original(raised)  # whatever it is, the workflow failed (see guard.py)
             log.info("run %s failed: %s", run.id, error)
             return self._failed(version, run.attempt, error)
 
-    def _failed(self, version: WorkflowVersion, attempt: int, error: Exception) -> Outcome:
+    def _failed(self, version: WorkflowVersion, attempt: int, error: BaseException) -> Outcome:
         """Failed for good, or (by the version's retry policy) to be tried again later."""
         delay = version.retry.delay_for(error, attempt, self.draw)
         if delay is None:

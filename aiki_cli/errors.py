@@ -19,7 +19,9 @@
     ├── RunDamaged                   exit 1: a run's files cannot be read (not 4: the run
     │                                exists; `aiki doctor` says how to repair it)
     ├── StoreUnwritable              exit 1: the store cannot be written (a full disk)
+    ├── Interrupted                  exit 130: Ctrl-C stopped a run executing in the CLI
     ├── TaskFailed                   what workflow code sees when a task raised
+    ├── TaskTimeout (TimeoutError)   a task attempt ran past its `timeout`
     ├── ChildFailed                  … when a child run it awaits failed
     ├── ChildCancelled               … when a child run it awaits was cancelled
     ├── DivergenceError              the code no longer matches the run's journal
@@ -225,6 +227,23 @@ class StoreUnwritable(AikiError):
         super().__init__(f"cannot write to {location}: {reason}; {hint}")
 
 
+class Interrupted(AikiError):
+    """Interrupted."""
+
+    exit_code = 130
+
+    def __init__(self, run_id: str, status: str, stopped: Sequence[str], *, keyed: bool) -> None:
+        self.run_id = run_id
+        self.status = status
+        self.stopped = list(stopped)
+        names = ", ".join(repr(task) for task in stopped)
+        mid_way = f"; task {names} was stopped mid-way and runs again" if stopped else ""
+        again = " (or this same command again, by its idempotency key)" if keyed else ""
+        super().__init__(
+            f"interrupted: run {run_id} is left {status}{mid_way}; `aiki worker`{again} resumes it"
+        )
+
+
 class TaskFailed(AikiError):
     """A task raised an error."""
 
@@ -233,6 +252,15 @@ class TaskFailed(AikiError):
         self.error_type = error_type
         self.error_message = message
         super().__init__(f"task {task!r} failed: {error_type}: {message}")
+
+
+class TaskTimeout(AikiError, TimeoutError):
+    """A task attempt ran past its timeout."""
+
+    def __init__(self, task: str, timeout: float, fate: str) -> None:
+        self.task = task
+        self.timeout = timeout
+        super().__init__(f"task {task!r} timed out after {timeout:g}s; its body {fate}")
 
 
 class ChildFailed(AikiError):

@@ -31,6 +31,19 @@ def last_status(entries: Iterable[Entry]) -> StatusChanged | None:
     return last
 
 
+def left_open(entries: Iterable[Entry]) -> list[str]:
+    """The tasks of the run's last execution that started and never finished, by name."""
+    open_calls: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        if isinstance(entry, StatusChanged) and entry.new == RunStatus.RUNNING:
+            open_calls.clear()
+        elif isinstance(entry, TaskStarted):
+            open_calls[entry.task, entry.hash] = entry.task
+        elif isinstance(entry, TaskCompleted | TaskFailed):
+            open_calls.pop((entry.task, entry.hash), None)
+    return sorted(set(open_calls.values()))
+
+
 def summarize(
     spec: RunSpec, entries: Iterable[Entry], *, cancel_requested: bool = False
 ) -> RunInfo:
@@ -100,11 +113,11 @@ def _apply_status(info: RunInfo, entry: StatusChanged) -> None:
         info.error = None
     if entry.new == RunStatus.PENDING and entry.old in (RunStatus.FAILED, RunStatus.CANCELLED):
         info.recoveries = 0  # retried in place: a fresh start
-    if entry.new == RunStatus.RUNNING:
-        # A call left open by a worker that died is no longer running.
-        for call in info.tasks:
-            if call.status == "running":
-                call.status = "interrupted"
+    # A call still open when the run's status changes is no longer running: its worker
+    # died (the run is running again) or stopped it mid-way (the run is pending again).
+    for call in info.tasks:
+        if call.status == "running":
+            call.status = "interrupted"
 
 
 def _finish_call(

@@ -21,7 +21,6 @@ import logging
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, MutableMapping
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -57,17 +56,22 @@ from .errors import (
     StoreUnwritable,
     SuspendSignal,
     TaskFailed,
+    TaskTimeout,
 )
+from .guard import original, stops
 from .journal import summarize
 from .record import new_spec
 from .replay import Outcome, ReplayBook
 from .status import RunStatus
 from .store import Claim, Store
+from .threads import Threads
 
 if TYPE_CHECKING:
     from .handle import ChildHandle
     from .task import Task
     from .workflow import WorkflowVersion
+
+log = logging.getLogger("aiki.task")
 
 # How many event-loop turns without progress prove that no concurrent branch of the
 # workflow is still about to consume a recorded result or to ask to wait.
@@ -100,7 +104,7 @@ class Run:
         store: Store,
         *,
         clock: Clock,
-        executor: Executor | None,
+        threads: Threads,
         attempt: int,
         commit: GroupCommit | None = None,
         boundary: Callable[[], None],
@@ -114,7 +118,7 @@ class Run:
         self._claim = claim
         self._store = store
         self._clock = clock
-        self._executor = executor
+        self._threads = threads
         self._commit = commit
         self._boundary = boundary
         self._event_codecs = events or {}
@@ -237,10 +241,13 @@ class Run:
         )
         await self._flush()  # the results before it, which it may depend on
         try:
-            output = task.outputs.encode(
-                await task.invoke(task.inputs.decode(data), self._executor)
-            )
-        except Exception as error:
+            output = task.outputs.encode(await task.invoke(task.inputs.decode(data), self._threads))
+        except BaseException as raised:
+            if stops(raised):
+                raise
+            error = original(raised)  # whatever it is, the attempt failed (see guard.py)
+            if isinstance(error, TaskTimeout):
+                log.warning("run %s: %s", self.id, error)
             info = ErrorInfo.of(error)
             delay = task.retry.delay_for(error, attempt, self._draw)
             retry_at = None if delay is None else at() + timedelta(seconds=delay)

@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel
 
 from .codec import Codec
+from .duration import parse_duration
+from .errors import TaskTimeout
+from .guard import guarded
 from .naming import check_name
 from .retry import RetryPolicy, never
+from .threads import Threads
 
 if TYPE_CHECKING:
     from .run import Run
+
+Timeout = float | str | timedelta
 
 
 class Task:
@@ -29,11 +35,13 @@ class Task:
         input: type[BaseModel] | None = None,
         output: type[BaseModel] | None = None,
         retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
     ) -> None:
         self.name = check_name("task", name)
         self.exec = exec
         self._is_async = inspect.iscoroutinefunction(exec)
         self.retry = retry or never()
+        self.timeout = _seconds(timeout, f"the timeout of task {name!r}")
         self.inputs = Codec(input, f"input of task {name!r}")
         self.outputs = Codec(output, f"output of task {name!r}")
         self.__doc__ = exec.__doc__
@@ -45,11 +53,37 @@ class Task:
         """Execute the task for `run`, or return its recorded result when replaying."""
         return await run._call(self, input)
 
-    def invoke(self, value: Any, executor: Executor | None) -> Awaitable[Any]:
-        """Call the function itself: coroutines in the loop, plain functions in a thread."""
+    def invoke(self, value: Any, threads: Threads) -> Awaitable[Any]:
+        """Call the function itself: coroutines in the loop, plain functions in a thread.
+        Past `timeout`, the attempt fails with `TaskTimeout`."""
+        if self.timeout is not None:
+            return self._within(self.timeout, value, threads)
         if self._is_async:
             return self.exec(value)  # type: ignore[no-any-return]
-        return asyncio.get_running_loop().run_in_executor(executor, self.exec, value)
+        return asyncio.wrap_future(threads.submit(self.name, self.exec, value))
+
+    async def _within(self, timeout: float, value: Any, threads: Threads) -> Any:
+        """The body's result, if it returns within `timeout`. A coroutine still running
+        then is cancelled; a plain function is abandoned in its thread, which Python
+        cannot stop."""
+        if self._is_async:
+            body: asyncio.Future[Any] = asyncio.ensure_future(guarded(self.exec(value)))
+            fate = "was cancelled"
+        else:
+            thread = threads.submit(self.name, self.exec, value)
+            body = asyncio.wrap_future(thread)
+            fate = "was abandoned, still running in its thread"
+        try:
+            done, _ = await asyncio.wait({body}, timeout=timeout)
+        finally:
+            if not body.done():
+                body.cancel()  # timed out, or the run is stopping
+                body.add_done_callback(_ignore)
+        if done:
+            return body.result()
+        if not self._is_async:
+            threads.abandon(thread)
+        raise TaskTimeout(self.name, timeout, fate)
 
 
 @overload
@@ -60,6 +94,7 @@ def task(
     input: type[BaseModel] | None = None,
     output: type[BaseModel] | None = None,
     retry: RetryPolicy | None = None,
+    timeout: Timeout | None = None,
 ) -> Task: ...
 @overload
 def task(
@@ -69,6 +104,7 @@ def task(
     input: type[BaseModel] | None = None,
     output: type[BaseModel] | None = None,
     retry: RetryPolicy | None = None,
+    timeout: Timeout | None = None,
 ) -> Callable[[Callable[[Any], Any]], Task]: ...
 def task(
     name: str | None = None,
@@ -77,15 +113,28 @@ def task(
     input: type[BaseModel] | None = None,
     output: type[BaseModel] | None = None,
     retry: RetryPolicy | None = None,
+    timeout: Timeout | None = None,
 ) -> Task | Callable[[Callable[[Any], Any]], Task]:
     """Define a task: `task(name=..., exec=fn)`, or `@task(name=...)` over a function.
 
     The name defaults to the function's, with dashes for underscores. `retry` (from
-    `aiki_cli.retry`) says how often and when a failed attempt is tried again.
+    `aiki_cli.retry`) says how often and when a failed attempt is tried again. An attempt
+    running longer than `timeout` (seconds, a timedelta or text like "30s") fails with
+    `TaskTimeout`, and is retried by `retry` like any failure.
     """
 
     def define(fn: Callable[[Any], Any]) -> Task:
         name_ = name or fn.__name__.replace("_", "-")
-        return Task(name_, fn, input=input, output=output, retry=retry)
+        return Task(name_, fn, input=input, output=output, retry=retry, timeout=timeout)
 
     return define(exec) if exec is not None else define
+
+
+def _seconds(timeout: Timeout | None, what: str) -> float | None:
+    return None if timeout is None else parse_duration(timeout, what).total_seconds()
+
+
+def _ignore(body: asyncio.Future[Any]) -> None:
+    """Retrieve what a body left behind raised, so that asyncio does not report it."""
+    if not body.cancelled():
+        body.exception()

@@ -23,11 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .client import Client
 from .commit import GroupCommit
-from .engine import DEFAULT_MAX_RECOVERIES, Engine
+from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
 from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout
 from .record import RunInfo
 from .status import RunStatus
 from .store import Claim
+from .threads import Threads
 from .workflow import Workflow, WorkflowVersion
 
 log = logging.getLogger("aiki.worker")
@@ -106,13 +107,15 @@ class Worker:
 
         Runs stopped `now`, or still busy when the grace period ends, are put back in the
         queue and `abandoned` becomes True. A plain-function task of theirs may still be
-        running in its thread: a program should exit before another worker takes the run.
+        running in its thread, which Python cannot stop: the worker keeps such a run
+        claimed until the thread returns, so that no other worker executes the task
+        beside it. A program that exits at once (`os._exit`) lets it go sooner.
         """
         self._stopping = True
         if now:
             self.abandoned = self.abandoned or bool(self._active)
             for execution in self._active.values():
-                execution.cancel()
+                execution.cancel(RELEASE)
         self._nudge()
 
     async def run(self, *, until_idle: bool = False) -> None:
@@ -264,9 +267,10 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
+        threads = Threads(self._executor)
         try:
             await self.engine.execute(
-                claim, self._executor, self._commit, lambda: self._code_ended(run_id)
+                claim, threads, self._commit, lambda: self._code_ended(run_id)
             )
             self._reported.pop(run_id, None)
         except StoreUnwritable as error:  # the machine's failure: the run waits, unharmed
@@ -280,10 +284,25 @@ class Worker:
             )
             self._skipped[run_id] = time.monotonic() + _BROKEN_RUN_BACKOFF
         finally:
-            claim.release()
+            self._let_go(claim, threads)
             self._syncing.discard(run_id)
             self._active.pop(run_id, None)
             self._nudge()
+
+    def _let_go(self, claim: Claim, threads: Threads) -> None:
+        """Release the run, unless a task body of it still runs in a thread: then once the
+        body returns (or the process exits), lest another worker execute it beside it."""
+        busy = threads.running()
+        if busy and threads.when_idle(lambda: _release(claim)):
+            self.abandoned = True
+            log.info(
+                "run %s: task %s still runs in a thread; the run stays claimed until it "
+                "returns or this process exits",
+                claim.spec.id,
+                ", ".join(repr(task) for task in busy),
+            )
+        else:
+            claim.release()
 
     def _code_ended(self, run_id: str) -> None:
         self._syncing.add(run_id)
@@ -308,7 +327,7 @@ class Worker:
         _, late = await asyncio.wait(set(self._active.values()), timeout=self.grace_period)
         self.abandoned = self.abandoned or bool(late)
         for task in late:
-            task.cancel()
+            task.cancel(RELEASE)
         await asyncio.gather(*late, return_exceptions=True)
 
     async def drive(self, run_id: str, *, timeout: float | None = None) -> RunInfo:
@@ -334,6 +353,14 @@ class Worker:
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
             driving.result()
         return await self.client.get(run_id)
+
+
+def _release(claim: Claim) -> None:
+    """Release a claim from the thread of the last task body of its run to return."""
+    try:
+        claim.release()
+    except StoreUnwritable as error:  # the lock is let go even so
+        log.error("run %s: %s", claim.spec.id, error)
 
 
 def _allow_open_files(concurrency: int) -> None:

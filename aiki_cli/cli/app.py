@@ -20,7 +20,16 @@ from typer.core import TyperGroup
 from .. import config
 from ..client import Client
 from ..entry import dump_entry
-from ..errors import AikiError, BadInput, InvalidJSON, RunCancelled, RunFailed, WorkflowNotFound
+from ..errors import (
+    AikiError,
+    BadInput,
+    Interrupted,
+    InvalidJSON,
+    RunCancelled,
+    RunFailed,
+    WorkflowNotFound,
+)
+from ..journal import left_open
 from ..loader import load_workflows, tasks_of
 from ..naming import split_ref
 from ..record import DamagedRun, RunInfo
@@ -227,11 +236,32 @@ async def _await_run(
     if client.workers_alive():
         views.note(f"a worker is running; waiting for run {run_id}")
         return await client.wait(run_id, timeout=timeout)
-    driver = Worker(client, versions.values())
+    return await _drive(client, Worker(client, versions.values()), run_id, timeout)
+
+
+async def _drive(client: Client, driver: Worker, run_id: str, timeout: float | None) -> RunInfo:
+    """Execute the run here. Ctrl-C (or SIGTERM) hands it back to the queue at once; if a
+    task body still runs in a thread, the worker keeps the run claimed and the process
+    exits as `kill -9` would, ending the thread before anyone else can take the run."""
+    signals: list[int] = []
+
+    def interrupt(number: int) -> None:
+        signals.append(number)
+        driver.stop(now=True)
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, interrupt, number)
     try:
-        return await driver.drive(run_id, timeout=timeout)
+        info = await driver.drive(run_id, timeout=timeout)
     finally:
         EXIT.hard = driver.abandoned
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+    if signals and not info.status.terminal:
+        stopped = left_open(await client.history(run_id))
+        raise Interrupted(run_id, info.status, stopped, keyed=info.idempotency_key is not None)
+    return info
 
 
 def _finish(info: RunInfo, as_json: bool) -> None:

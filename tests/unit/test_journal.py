@@ -166,13 +166,17 @@ def test_a_task_left_running_is_interrupted_once_the_run_is_recovered() -> None:
     assert new.status == "running"
 
 
-def test_a_status_change_to_something_else_does_not_interrupt_tasks() -> None:
+@pytest.mark.parametrize("new", [S.PENDING, S.CANCELLED])
+def test_a_task_left_open_when_the_run_stops_is_interrupted(new: S) -> None:
+    """A worker journals the run's new status only once no task of it is in flight (it
+    waits for them, or stopped them mid-way): one still open is not running (issue 15.10:
+    after Ctrl-C of `start --wait` the run was pending and its task still `running`)."""
     entries: list[Entry] = [
         status(0, S.PENDING, S.RUNNING),
         TaskStarted(at=at(1), task="charge", hash=H1),
-        status(2, S.RUNNING, S.CANCELLED),
+        status(2, S.RUNNING, new),
     ]
-    assert summarize(SPEC, entries).tasks[0].status == "running"
+    assert summarize(SPEC, entries).tasks[0].status == "interrupted"
 
 
 def test_cancel_requested_shows_only_while_the_run_has_not_ended() -> None:

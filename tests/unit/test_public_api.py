@@ -33,6 +33,7 @@ EXPECTED = [
     "Task",
     "TaskFailed",
     "TaskInfo",
+    "TaskTimeout",
     "WaitTimeout",
     "Worker",
     "Workflow",

@@ -1,9 +1,9 @@
 """Replay and divergence (SPEC §3), driven through the real engine and worker.
 
-Each test runs version A of a workflow until its worker "dies" (a task raises `Crash`,
-a `BaseException` that escapes the engine and leaves the run `running`), then lets a
-`Worker` take the run over with version B: the same name and version, changed code.
-Counters prove which task bodies ran, and how often.
+Each test runs version A of a workflow until its worker "dies" (a task cancels the
+execution as a process going down does, not as a worker handing the run back: the run is
+left `running`), then lets a `Worker` take the run over with version B: the same name and
+version, changed code. Counters prove which task bodies ran, and how often.
 """
 
 from __future__ import annotations
@@ -24,10 +24,6 @@ from aiki_cli.workflow import WorkflowFn, WorkflowVersion
 from tests.conftest import FixedClock
 
 
-class Crash(BaseException):
-    """The worker process dies here."""
-
-
 class Harness:
     def __init__(self, clock: FixedClock) -> None:
         self.client = Client(MemoryStore(), clock=clock)
@@ -35,8 +31,12 @@ class Harness:
         self.crash = task(name="crash", exec=self._crash)
 
     async def _crash(self, value: Any) -> None:
+        """The worker process dies here: its execution is cancelled, and not by a worker."""
         self.counts["crash"] += 1
-        raise Crash()
+        execution = asyncio.current_task()
+        assert execution is not None
+        execution.cancel()
+        await asyncio.Event().wait()  # never returns: the cancellation ends it
 
     def task(self, name: str, body: Callable[[Any], Any] | None = None) -> Task:
         """A task that counts its executions and says which call of it produced a result."""
@@ -59,7 +59,7 @@ class Harness:
             {version.ref: version}, self.client.store, clock=self.client.clock, worker_id="doomed"
         )
         try:
-            with pytest.raises(Crash):
+            with pytest.raises(asyncio.CancelledError):
                 asyncio.run(engine.execute(claim))
         finally:
             claim.release()  # what the kernel does when a worker dies

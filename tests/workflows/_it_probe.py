@@ -6,6 +6,7 @@ Task bodies call these; everything lands in the directory named by `AIKI_TEST_CO
     counts     one line "<key> <task>" per execution of a task body
     overlaps   one line per task that found its run's marker taken: two workers at once
     markers/   <key> exists while a task of that run executes
+    solo/      <key> holds the pid of the process executing a `solo` task of that run
     go         slow tasks block until the test creates this file
 
 Lines are appended with O_APPEND in a single write, so the worker processes of a test
@@ -64,6 +65,37 @@ def exclusive(key: str, task: str) -> Iterator[None]:
         yield
     finally:
         marker.unlink()
+
+
+@contextlib.contextmanager
+def solo(key: str, task: str) -> Iterator[None]:
+    """Like `exclusive`, for a body whose process may be killed while it executes: the
+    marker holds the pid of the process executing it, and a marker whose process has
+    died is stale rather than an overlap."""
+    folder = _folder()
+    if folder is None:
+        yield
+        return
+    marker = folder / "solo" / key
+    marker.parent.mkdir(exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        holder = int(marker.read_text())
+        if holder != os.getpid() and _alive(holder):
+            _append("overlaps", f"{key} {task} pid={os.getpid()} beside pid={holder}\n")
+    marker.write_text(str(os.getpid()))
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still executes: a zombie (dead, not yet reaped) does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def wait_for_go() -> None:

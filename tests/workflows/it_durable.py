@@ -5,6 +5,8 @@
     it-crash@1.0.0    before-crash → crash (SIGKILLs its own worker, every time)
     it-shared@1.0.0   gate (blocks until "go") → shared-two → shared-three, each holding
                       the run's exclusive marker while it executes
+    it-solo@1.0.0     long-step (a plain function blocking until "go", reporting any other
+                      live process executing it at the same time) → after-long
 """
 
 from __future__ import annotations
@@ -121,3 +123,29 @@ async def shared_v1(input: dict[str, Any], run: Run) -> list[str]:
         await shared_two.start(run, {"key": key}),
         await shared_three.start(run, {"key": key}),
     ]
+
+
+# -- it-solo: a plain-function task that says if two processes execute it at once --------
+
+
+@task(name="long-step")
+def long_step(input: dict[str, Any]) -> str:
+    with probe.solo(input["key"], "long-step"):
+        probe.record(input["key"], "long-step")
+        probe.wait_for_go()
+    return "long"
+
+
+@task(name="after-long")
+def after_long(input: dict[str, Any]) -> str:
+    probe.record(input["key"], "after-long")
+    return "after"
+
+
+solo = workflow(name="it-solo")
+
+
+@solo.v("1.0.0")
+async def solo_v1(input: dict[str, Any], run: Run) -> list[str]:
+    key = input["key"]
+    return [await long_step.start(run, {"key": key}), await after_long.start(run, {"key": key})]
