@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from .durable import read_lines
 from .filestore import LEAVING, _parse_timer, reason
 from .ids import RUN_ID
-from .lock import try_lock
+from .roster import LOCK
 from .schedule import Schedule
 from .store import Timer
 
@@ -185,30 +185,16 @@ class IndexChecks:
                 )
 
     def _workers(self) -> None:
-        folder = self.root / "workers"
-        for name in names(folder):
-            path = folder / name
-            if path.suffix == ".json" and not path.with_suffix(".lock").exists():
-                self._worker_gone(path)
-            elif path.suffix == ".lock" and (lock := try_lock(path)) is not None:
-                try:
-                    self._worker_gone(path)
-                finally:
-                    lock.release()
-
-    def _worker_gone(self, path: Path) -> None:
-        def remove() -> None:
-            path.with_suffix(".json").unlink(missing_ok=True)
-            path.with_suffix(".lock").unlink(missing_ok=True)
-
-        self.doctor.found(
-            "worker-gone",
-            f"worker {path.stem} is gone but left {path}",
-            "--repair removes its files",
-            path=path,
-            repair=remove,
-            damage=False,
-        )
+        roster = self.store.roster
+        for worker_id in roster.gone():
+            self.doctor.found(
+                "worker-gone",
+                f"worker {worker_id} is gone but left its files in {roster.folder}",
+                "--repair removes them (so does the next worker to start)",
+                path=roster.folder / f"{worker_id}{LOCK}",
+                repair=partial(roster.clear, worker_id),
+                damage=False,
+            )
 
 
 def names(folder: Path, *, hidden: bool = False) -> list[str]:

@@ -14,7 +14,7 @@
       schedules/<id>.json      a schedule
       index/created.log        "<id> <workflow>@<version>" per line, in creation order
       index/keys/<sha256>      the run id an idempotency key started
-      workers/<id>.lock|.json  a live worker holds its lock; its json says who it is
+      workers/<id>.lock|.json  a live worker holds its lock; its json says who it is (roster.py)
 
 Nothing scans `run/`: the worker lists `ready/` (only runs that need work) and the names
 in `timers/` (sorted by due time, so it stops at the first one not due), `status` opens
@@ -29,7 +29,6 @@ import contextlib
 import errno
 import functools
 import hashlib
-import json
 import math
 import os
 import re
@@ -58,8 +57,9 @@ from .durable import (
 from .entry import Entry, dump_entry, parse_entry
 from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
 from .ids import RUN_ID, check_run_id
-from .lock import FileLock, try_lock, try_lock_dir
+from .lock import FileLock, try_lock_dir
 from .record import RunSpec
+from .roster import Roster
 from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
@@ -102,6 +102,7 @@ class FileStore:
         self.location = str(root)
         self._runs = root / "run"
         self._laid_out = False
+        self.roster = Roster(root / "workers")
 
     # -- layout ---------------------------------------------------------------------
 
@@ -395,48 +396,19 @@ class FileStore:
 
     @contextlib.contextmanager
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> Iterator[None]:
-        self._layout()
-        folder = self.root / "workers"
-        lock = try_lock(folder / f"{worker_id}.lock")
-        if lock is None:
-            raise RuntimeError(f"worker id {worker_id} is already in use")
+        lock = self._sign_on(worker_id, info)
         try:
-            self._announce(folder / f"{worker_id}.json", info)
             yield
         finally:
-            (folder / f"{worker_id}.json").unlink(missing_ok=True)
-            (folder / f"{worker_id}.lock").unlink(missing_ok=True)
-            lock.release()
+            self.roster.sign_off(worker_id, lock)
 
     @_writes
-    def _announce(self, path: Path, info: dict[str, Any]) -> None:
-        atomic_write(path, json.dumps(info).encode())
+    def _sign_on(self, worker_id: str, info: dict[str, Any]) -> FileLock:
+        self._layout()
+        return self.roster.sign_on(worker_id, info)
 
     def live_workers(self) -> list[dict[str, Any]]:
-        folder = self.root / "workers"
-        if not folder.is_dir():
-            return []
-        return [info for path in sorted(folder.glob("*.lock")) if (info := _live(path))]
-
-
-def _live(lock_path: Path) -> dict[str, Any] | None:
-    """The worker's info if it holds its lock; a dead worker's files are removed.
-
-    Unlinking here is safe although a lock guards the file: the lock only says whether
-    its worker lives, and a dead worker never comes back to it.
-    """
-    info_path = lock_path.with_suffix(".json")
-    lock = try_lock(lock_path)
-    if lock is None:
-        try:
-            info: dict[str, Any] = json.loads(info_path.read_bytes())
-            return info
-        except (OSError, ValueError):
-            return {"id": lock_path.stem}
-    info_path.unlink(missing_ok=True)
-    lock_path.unlink(missing_ok=True)
-    lock.release()
-    return None
+        return self.roster.live()
 
 
 class FileClaim:
