@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .durable import read_lines
+from .durable import read_file, read_lines
 from .filestore import LEAVING, _parse_timer, reason
 from .ids import RUN_ID
 from .roster import LOCK
@@ -108,7 +108,7 @@ class IndexChecks:
         fired = {timer.target for timer in timers if timer and timer.kind == "schedule"}
         for path in sorted((self.root / "schedules").glob("*.json")):
             try:
-                schedule = Schedule.model_validate_json(path.read_bytes())
+                schedule = Schedule.model_validate_json(read_file(path))
             except (OSError, ValidationError) as error:
                 self.doctor.found(
                     "schedule-unreadable",
@@ -155,7 +155,7 @@ class IndexChecks:
         for name in names(folder):
             path = folder / name
             try:
-                run_id = path.read_text(errors="replace").strip()
+                run_id = read_file(path).decode(errors="replace").strip()
             except OSError:
                 continue
             if not self.doctor.exists(run_id):
@@ -180,7 +180,7 @@ class IndexChecks:
                     f"{path} was left behind by a write that did not finish",
                     "--repair removes it",
                     path=path,
-                    repair=partial(_remove, path),
+                    repair=partial(remove, path),
                     damage=False,
                 )
 
@@ -205,7 +205,7 @@ def names(folder: Path, *, hidden: bool = False) -> list[str]:
     return sorted(name for name in found if hidden or not name.startswith("."))
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:

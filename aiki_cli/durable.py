@@ -65,15 +65,20 @@ def _open_regular(
             what = "is a symbolic link, which aiki never follows"
             raise NotRegularFile(error.errno, what, str(path)) from None
         if error.errno in (errno.EISDIR, errno.ENXIO):  # ENXIO: a FIFO opened for writing
-            raise NotRegularFile(error.errno, "is not a regular file", str(path)) from None
+            kind = stat.S_IFMT(os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+            raise _not_regular(path, kind, error.errno) from None
         raise
     found = os.fstat(fd)
     kind = stat.S_IFMT(found.st_mode)
     if kind != stat.S_IFREG:
         os.close(fd)
-        what = _KINDS.get(kind, "not a regular file")
-        raise NotRegularFile(errno.EINVAL, f"is {what}, not a regular file", str(path))
+        raise _not_regular(path, kind)
     return fd, found
+
+
+def _not_regular(path: Path | str, kind: int, code: int = errno.EINVAL) -> NotRegularFile:
+    what = _KINDS.get(kind, "no regular file")
+    return NotRegularFile(code, f"is {what}, not a regular file", str(path))
 
 
 def make_dirs(path: Path) -> None:
