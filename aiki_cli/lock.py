@@ -1,9 +1,12 @@
-"""Exclusive, non-blocking file locks held by an open descriptor (`flock`).
+"""Exclusive file locks held by an open descriptor (`flock`): tried without waiting,
+except `holding_dir`, which guards a few system calls and waits for them.
 
 The kernel drops the lock when its holder dies, even by `kill -9`, which is how a dead
 worker's runs become claimable at once. A run is locked through its directory; lock files
 and directories are never deleted while they guard anything: unlinking a held lock file
 lets a second process lock a new file of the same name, which breaks mutual exclusion.
+Locking never creates a file under a name others look at: `lock_new` makes a file that
+only its caller knows, who renames it into place once locked (see `roster`).
 
 This uses `fcntl` directly rather than `filelock`: a claim tries many locks in a row,
 and filelock 4 spends about 280 µs per acquire and release where `flock` needs 7 µs.
