@@ -98,13 +98,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_synced(path: Path, data: bytes, *, sync: bool = True) -> None:
-    """Create `path` (which must not exist) with `data`, fsync'd (unless not `sync`)."""
+def write_synced(path: Path, data: bytes) -> None:
+    """Create `path` (which must not exist) with `data`, fsync'd."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
         write_all(fd, data)
-        if sync:
-            os.fsync(fd)
+        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -113,17 +112,15 @@ def _temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
 
 
-def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
-    """Replace `path` with `data` so that readers see the old or the new file, never a mix.
-    Not `sync`: for a file that need not outlive a power loss (nothing fsync'd)."""
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
     temp = _temp_beside(path)
     try:
-        write_synced(temp, data, sync=sync)
+        write_synced(temp, data)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
-    if sync:
-        fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_create(path: Path, data: bytes) -> bool:

@@ -41,10 +41,7 @@ class Roster:
             temp = self.folder / f".{worker_id}.{secrets.token_hex(6)}{TEMP}"
             lock = lock_new(temp)
             try:
-                # A worker's files describe a live process: no power loss leaves one alive,
-                # so they need not be fsync'd.
-                info_bytes = json.dumps(info).encode()
-                atomic_write(self.folder / f"{worker_id}{INFO}", info_bytes, sync=False)
+                atomic_write(self.folder / f"{worker_id}{INFO}", json.dumps(info).encode())
                 os.rename(temp, self.folder / f"{worker_id}{LOCK}")  # in place, locked
             except BaseException:
                 self._remove_locked(worker_id)
