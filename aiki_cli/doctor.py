@@ -23,21 +23,31 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from .doctor_indexes import IndexChecks, names
-from .durable import atomic_create, file_size, read_lines, truncate_to
+from .doctor_indexes import IndexChecks, names, remove
+from .durable import atomic_create, atomic_write, file_size, read_file, read_lines, truncate_to
 from .entry import Entry, StatusChanged
 from .errors import RunDamaged
-from .filestore import LEAVING, FileStore, _mail, _parse_journal, reason, requests_in
+from .filestore import (
+    LEAVING,
+    FileStore,
+    _mail,
+    _parse_journal,
+    _timer_in,
+    reason,
+    requests_in,
+)
 from .ids import RUN_ID
 from .journal import summarize
 from .lock import try_lock_dir
@@ -140,9 +150,8 @@ class _Doctor:
         self.indexes.check(listed)
 
     def exists(self, run_id: str) -> bool:
-        return (
-            RUN_ID.fullmatch(run_id) is not None
-            and (self.root / "run" / run_id / "run.json").is_file()
+        return RUN_ID.fullmatch(run_id) is not None and os.path.lexists(
+            self.root / "run" / run_id / "run.json"
         )
 
     def stale(self, path: Path) -> bool:
@@ -161,7 +170,7 @@ class _Doctor:
                 f"move it out of {self.root / 'run'}",
                 path=run_dir,
             )
-        elif not (run_dir / "run.json").is_file():
+        elif not os.path.lexists(run_dir / "run.json"):  # a FIFO there is damage, below
             self._check_orphan(run_dir)
         else:
             self.report.runs += 1
@@ -207,10 +216,26 @@ class _Doctor:
                 return
             if not entries and not self.stale(run_dir / "run.json"):
                 return  # maybe a start in progress, which keys, lists and queues it next
+            self._check_timer_record(run_dir, markers)
             if self._key_is_its_own(spec, entries):
                 self._check_indexes(spec, entries, markers, listed)
         finally:
             lock.release()
+
+    def _check_timer_record(self, run_dir: Path, markers: list[str]) -> None:
+        """The run's `timer` file names one of its own timers, or nothing."""
+        record = run_dir / "timer"
+        try:
+            _timer_in(record)
+        except RunDamaged as error:
+            self.found(
+                "timer-record-damaged",
+                error.detail,
+                "--repair points it at the run's timer in timers/, or removes it",
+                run_id=run_dir.name,
+                path=record,
+                repair=partial(_point_record, record, markers),
+            )
 
     def _spec(self, run_dir: Path) -> RunSpec | None:
         try:
@@ -289,7 +314,7 @@ class _Doctor:
             self.indexes.leftovers(folder)
         for path in [run_dir / "inbox" / name for name in sorted(_mail(run_dir / "inbox"))]:
             try:
-                Mail.model_validate_json(path.read_bytes())
+                Mail.model_validate_json(read_file(path))
             except (OSError, ValidationError) as error:
                 self.found(
                     "mail-unreadable",
@@ -306,7 +331,7 @@ class _Doctor:
         if key_path is None:
             return True
         try:
-            holder = key_path.read_text().strip()
+            holder = read_file(key_path).decode(errors="replace").strip()
         except FileNotFoundError:
             self.found(
                 "key-missing",
@@ -423,6 +448,13 @@ class _Doctor:
                     run_dir / "timer", Timer(due, "run", run_id)
                 ),
             )
+
+
+def _point_record(record: Path, markers: list[str]) -> None:
+    """Make a run's damaged `timer` record name its latest timer, or remove it."""
+    remove(record)
+    if markers:
+        atomic_write(record, max(markers).encode())
 
 
 def _millis(timer_name: str) -> int:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .durable import read_lines
+from .durable import read_file, read_lines
 from .filestore import LEAVING, _parse_timer, reason
 from .ids import RUN_ID
-from .lock import try_lock
+from .roster import LOCK
 from .schedule import Schedule
 from .store import Timer
 
@@ -108,7 +108,7 @@ class IndexChecks:
         fired = {timer.target for timer in timers if timer and timer.kind == "schedule"}
         for path in sorted((self.root / "schedules").glob("*.json")):
             try:
-                schedule = Schedule.model_validate_json(path.read_bytes())
+                schedule = Schedule.model_validate_json(read_file(path))
             except (OSError, ValidationError) as error:
                 self.doctor.found(
                     "schedule-unreadable",
@@ -155,7 +155,7 @@ class IndexChecks:
         for name in names(folder):
             path = folder / name
             try:
-                run_id = path.read_text(errors="replace").strip()
+                run_id = read_file(path).decode(errors="replace").strip()
             except OSError:
                 continue
             if not self.doctor.exists(run_id):
@@ -180,35 +180,21 @@ class IndexChecks:
                     f"{path} was left behind by a write that did not finish",
                     "--repair removes it",
                     path=path,
-                    repair=partial(_remove, path),
+                    repair=partial(remove, path),
                     damage=False,
                 )
 
     def _workers(self) -> None:
-        folder = self.root / "workers"
-        for name in names(folder):
-            path = folder / name
-            if path.suffix == ".json" and not path.with_suffix(".lock").exists():
-                self._worker_gone(path)
-            elif path.suffix == ".lock" and (lock := try_lock(path)) is not None:
-                try:
-                    self._worker_gone(path)
-                finally:
-                    lock.release()
-
-    def _worker_gone(self, path: Path) -> None:
-        def remove() -> None:
-            path.with_suffix(".json").unlink(missing_ok=True)
-            path.with_suffix(".lock").unlink(missing_ok=True)
-
-        self.doctor.found(
-            "worker-gone",
-            f"worker {path.stem} is gone but left {path}",
-            "--repair removes its files",
-            path=path,
-            repair=remove,
-            damage=False,
-        )
+        roster = self.store.roster
+        for worker_id in roster.gone():
+            self.doctor.found(
+                "worker-gone",
+                f"worker {worker_id} is gone but left its files in {roster.folder}",
+                "--repair removes them (so does the next worker to start)",
+                path=roster.folder / f"{worker_id}{LOCK}",
+                repair=partial(roster.clear, worker_id),
+                damage=False,
+            )
 
 
 def names(folder: Path, *, hidden: bool = False) -> list[str]:
@@ -219,7 +205,7 @@ def names(folder: Path, *, hidden: bool = False) -> list[str]:
     return sorted(name for name in found if hidden or not name.startswith("."))
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:

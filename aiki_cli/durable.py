@@ -3,6 +3,10 @@ many logs made durable by one sync, and reading a line log whose last line may b
 
 Files are created 0600 and directories 0700: inputs and results may hold secrets.
 
+Files are opened with `open_regular`: never through a symlink, never blocking on a FIFO,
+and only when they are regular files, so a hostile or stray file in the store cannot
+make aiki write outside it or hang.
+
 Every byte aiki writes goes through `write_all`, so `failing_writes` (for tests) can make
 the disk look full, or cut a write short, without patching `os`.
 """
@@ -14,6 +18,7 @@ import errno
 import functools
 import os
 import secrets
+import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +26,59 @@ from pathlib import Path
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+
+
+class NotRegularFile(OSError):
+    """A file of the store is a symlink, a FIFO, a device or a directory: aiki neither
+    follows nor opens it."""
+
+    def __str__(self) -> str:
+        return f"{self.filename} {self.strerror}"
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
+
+
+def open_regular(
+    path: Path | str, flags: int, mode: int = FILE_MODE, *, dir_fd: int | None = None
+) -> int:
+    """Open the regular file `path` (`os.open`'s `flags`): never through a symlink, never
+    waiting on a FIFO; `NotRegularFile` when it is anything but a regular file."""
+    return _open_regular(path, flags, mode, dir_fd)[0]
+
+
+def _open_regular(
+    path: Path | str, flags: int, mode: int, dir_fd: int | None
+) -> tuple[int, os.stat_result]:
+    """`open_regular`, and what `fstat` said of the file."""
+    flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            what = "is a symbolic link, which aiki never follows"
+            raise NotRegularFile(error.errno, what, str(path)) from None
+        if error.errno in (errno.EISDIR, errno.ENXIO):  # ENXIO: a FIFO opened for writing
+            kind = stat.S_IFMT(os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+            raise _not_regular(path, kind, error.errno) from None
+        raise
+    found = os.fstat(fd)
+    kind = stat.S_IFMT(found.st_mode)
+    if kind != stat.S_IFREG:
+        os.close(fd)
+        raise _not_regular(path, kind)
+    return fd, found
+
+
+def _not_regular(path: Path | str, kind: int, code: int = errno.EINVAL) -> NotRegularFile:
+    what = _KINDS.get(kind, "no regular file")
+    return NotRegularFile(code, f"is {what}, not a regular file", str(path))
 
 
 def make_dirs(path: Path) -> None:
@@ -139,8 +197,7 @@ class AppendLog:
         that open directory, which spares the kernel walking the whole path."""
         self.path = path
         name = path if dir_fd is None else path.name
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        self._fd = os.open(name, flags, FILE_MODE, dir_fd=dir_fd)
+        self._fd = open_regular(name, os.O_RDWR | os.O_APPEND | os.O_CREAT, dir_fd=dir_fd)
         self._end = os.fstat(self._fd).st_size  # only the lock holder appends: ours to track
         self._dirty = self._synced = self._end  # the ends of what must be, and is, durable
         self._syncing = threading.Lock()
@@ -185,7 +242,8 @@ class AppendLog:
     def cut_to(self, size: int) -> None:
         """Cut a torn tail off the log, durably, before anything is appended after it."""
         if size < self._end:
-            truncate_to(self.path, size)
+            os.ftruncate(self._fd, size)  # the open file: never one a symlink put at its name
+            os.fsync(self._fd)
             self._end = self._dirty = self._synced = size
 
     def _cut_back(self) -> None:
@@ -267,16 +325,16 @@ def _syncfs() -> Callable[[int], None] | None:
 def read_file(path: Path | str, *, dir_fd: int | None = None) -> bytes:
     """A whole file's bytes: open, fstat, read and close, with no file object around them.
     With `dir_fd`, `path` is looked up in that open directory."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    fd, found = _open_regular(path, os.O_RDONLY, FILE_MODE, dir_fd)
     try:
-        return _read_all(fd)
+        return _read_all(fd, found.st_size)
     finally:
         os.close(fd)
 
 
-def _read_all(fd: int) -> bytes:
-    """From `fd`'s offset to the end."""
-    want = os.fstat(fd).st_size + 1  # a byte more than its size: did it grow since?
+def _read_all(fd: int, size: int | None = None) -> bytes:
+    """From `fd`'s offset to the end; `size`: the file's, if known."""
+    want = (os.fstat(fd).st_size if size is None else size) + 1  # did it grow since?
     chunks = [os.read(fd, want)]
     while len(chunks[-1]) == want:  # it did: read on to the end
         want = 1 << 16
@@ -312,9 +370,9 @@ def split_lines(data: bytes) -> tuple[list[bytes], int]:
 
 def truncate_to(path: Path, size: int) -> None:
     """Cut a torn tail off a log, durably, before anything is appended after it."""
-    os.truncate(path, size)
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = open_regular(path, os.O_WRONLY)
     try:
+        os.ftruncate(fd, size)
         os.fsync(fd)
     finally:
         os.close(fd)

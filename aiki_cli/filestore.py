@@ -14,7 +14,7 @@
       schedules/<id>.json      a schedule
       index/created.log        "<id> <workflow>@<version>" per line, in creation order
       index/keys/<sha256>      the run id an idempotency key started
-      workers/<id>.lock|.json  a live worker holds its lock; its json says who it is
+      workers/<id>.lock|.json  a live worker holds its lock; its json says who it is (roster.py)
 
 Nothing scans `run/`: the worker lists `ready/` (only runs that need work) and the names
 in `timers/` (sorted by due time, so it stops at the first one not due), `status` opens
@@ -29,7 +29,7 @@ import contextlib
 import errno
 import functools
 import hashlib
-import json
+import logging
 import math
 import os
 import re
@@ -44,10 +44,12 @@ from pydantic import ValidationError
 from .durable import (
     FILE_MODE,
     AppendLog,
+    NotRegularFile,
     atomic_create,
     atomic_write,
     fsync_dir,
     make_dirs,
+    open_regular,
     read_file,
     read_lines,
     split_lines,
@@ -58,10 +60,13 @@ from .durable import (
 from .entry import Entry, dump_entry, parse_entry
 from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
 from .ids import RUN_ID, check_run_id
-from .lock import FileLock, try_lock, try_lock_dir
+from .lock import FileLock, try_lock_dir
 from .record import RunSpec
+from .roster import Roster
 from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
+
+log = logging.getLogger("aiki.store")
 
 _CHUNK = 64 * 1024
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
@@ -102,6 +107,8 @@ class FileStore:
         self.location = str(root)
         self._runs = root / "run"
         self._laid_out = False
+        self.roster = Roster(root / "workers")
+        self._strays: set[str] = set()
 
     # -- layout ---------------------------------------------------------------------
 
@@ -116,7 +123,7 @@ class FileStore:
 
     def _existing_run_dir(self, run_id: str) -> Path:
         run_dir = self._run_dir(run_id)
-        if not (run_dir / "run.json").is_file():
+        if not os.path.lexists(run_dir / "run.json"):  # not is_file(): a FIFO is damage
             raise RunNotFound(run_dir.name, self.location)
         return run_dir
 
@@ -168,7 +175,7 @@ class FileStore:
 
     def _run_for_key(self, key_path: Path) -> RunSpec | None:
         try:
-            run_id = key_path.read_text().strip()
+            run_id = read_file(key_path).decode(errors="replace").strip()
         except FileNotFoundError:
             return None
         spec, entries = self.read_run(run_id)
@@ -182,8 +189,7 @@ class FileStore:
 
     def _log_created(self, spec: RunSpec) -> None:
         """Add the run to index/created.log, which `list` reads."""
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        fd = os.open(self.root / "index" / "created.log", flags, FILE_MODE)
+        fd = open_regular(self.root / "index" / "created.log", os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
             # After a crash cut the last line short, start a new one rather than extend it.
             lead = b"\n" if _ends_torn(fd) else b""
@@ -196,7 +202,10 @@ class FileStore:
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
         run_dir = self._existing_run_dir(run_id)
         journal = run_dir / "journal.jsonl"
-        lines, _ = read_lines(journal)
+        try:
+            lines, _ = read_lines(journal)
+        except NotRegularFile as error:
+            raise _damaged_file(run_id, journal, error) from None
         return self._read_spec(run_dir, run_id), _parse_journal(run_id, journal, lines)
 
     def _read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec:
@@ -228,7 +237,11 @@ class FileStore:
         except FileNotFoundError:
             return []
         # A run being taken out of the queue (`_leave_queue`) is still queued.
-        return sorted({name.removesuffix(LEAVING) for name in names if not name.startswith(".")})
+        queued = {name.removesuffix(LEAVING) for name in names if not name.startswith(".")}
+        strays = {name for name in queued if not RUN_ID.fullmatch(name)}
+        for name in strays:
+            self._stray(f"ready/{name}", "it names no run")
+        return sorted(queued - strays)
 
     def is_ready(self, run_id: str) -> bool:
         marker = os.path.join(self.root, "ready", run_id)
@@ -244,14 +257,24 @@ class FileStore:
         run_dir = self._run_dir(run_id)
         try:
             lock = try_lock_dir(run_dir)
-        except (FileNotFoundError, NotADirectoryError):
-            raise RunNotFound(run_dir.name, self.location) from None
+        except OSError as error:
+            if os.path.islink(run_dir):  # ELOOP, or ENOTDIR (O_DIRECTORY looks first)
+                what = "is a symbolic link, which aiki never follows"
+                link = NotRegularFile(errno.ELOOP, what, str(run_dir))
+                raise _damaged_file(run_dir.name, run_dir, link) from None
+            if isinstance(error, FileNotFoundError | NotADirectoryError):
+                raise RunNotFound(run_dir.name, self.location) from None
+            raise
         if lock is None:
             return None
         journal = None
         try:
             spec = self._read_spec(run_dir, run_id, lock.fd)
-            journal = AppendLog(run_dir / "journal.jsonl", dir_fd=lock.fd)
+            _timer_in(run_dir / "timer", lock.fd)  # checked before anything acts on the run
+            try:
+                journal = AppendLog(run_dir / "journal.jsonl", dir_fd=lock.fd)
+            except NotRegularFile as error:
+                raise _damaged_file(run_id, run_dir / "journal.jsonl", error) from None
             lines, size = split_lines(journal.read())
             entries = _parse_journal(run_id, journal.path, lines)
             journal.cut_to(size)  # drop a torn last line before appending after it
@@ -302,6 +325,7 @@ class FileStore:
         for name in self._timer_names():
             timer = _parse_timer(name)
             if timer is None:
+                self._stray(f"timers/{name}", "it is not a timer's name")
                 continue
             if timer.due > now:
                 break
@@ -318,8 +342,9 @@ class FileStore:
 
     def _replace_timer(self, record: Path, timer: Timer | None) -> None:
         """Point `record` (the file naming a run's or schedule's timer) at `timer`."""
-        with contextlib.suppress(FileNotFoundError):
-            (self.root / "timers" / record.read_text().strip()).unlink(missing_ok=True)
+        old = _timer_in(record)
+        if old is not None:
+            (self.root / "timers" / old).unlink(missing_ok=True)
         if timer is None:
             record.unlink(missing_ok=True)
             return
@@ -356,7 +381,7 @@ class FileStore:
         folder = self.root / "schedules"
         if not folder.is_dir():
             return []
-        return [Schedule.model_validate_json(p.read_bytes()) for p in sorted(folder.glob("*.json"))]
+        return [Schedule.model_validate_json(read_file(p)) for p in sorted(folder.glob("*.json"))]
 
     @_writes
     def remove_schedule(self, schedule_id: str) -> None:
@@ -391,52 +416,29 @@ class FileStore:
             os.link(os.path.join(self.root, "run", run_id, "run.json"), marker)
             fsync_dir(self.root / "ready")
 
+    def _stray(self, name: str, why: str) -> None:
+        """Log, once, a file of the indexes that is none of aiki's: it is skipped."""
+        if name not in self._strays:
+            self._strays.add(name)
+            log.warning("skipping %s in %s: %s; `aiki doctor` reports it", name, self.location, why)
+
     # -- workers --------------------------------------------------------------------
 
     @contextlib.contextmanager
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> Iterator[None]:
-        self._layout()
-        folder = self.root / "workers"
-        lock = try_lock(folder / f"{worker_id}.lock")
-        if lock is None:
-            raise RuntimeError(f"worker id {worker_id} is already in use")
+        lock = self._sign_on(worker_id, info)
         try:
-            self._announce(folder / f"{worker_id}.json", info)
             yield
         finally:
-            (folder / f"{worker_id}.json").unlink(missing_ok=True)
-            (folder / f"{worker_id}.lock").unlink(missing_ok=True)
-            lock.release()
+            self.roster.sign_off(worker_id, lock)
 
     @_writes
-    def _announce(self, path: Path, info: dict[str, Any]) -> None:
-        atomic_write(path, json.dumps(info).encode())
+    def _sign_on(self, worker_id: str, info: dict[str, Any]) -> FileLock:
+        self._layout()
+        return self.roster.sign_on(worker_id, info)
 
     def live_workers(self) -> list[dict[str, Any]]:
-        folder = self.root / "workers"
-        if not folder.is_dir():
-            return []
-        return [info for path in sorted(folder.glob("*.lock")) if (info := _live(path))]
-
-
-def _live(lock_path: Path) -> dict[str, Any] | None:
-    """The worker's info if it holds its lock; a dead worker's files are removed.
-
-    Unlinking here is safe although a lock guards the file: the lock only says whether
-    its worker lives, and a dead worker never comes back to it.
-    """
-    info_path = lock_path.with_suffix(".json")
-    lock = try_lock(lock_path)
-    if lock is None:
-        try:
-            info: dict[str, Any] = json.loads(info_path.read_bytes())
-            return info
-        except (OSError, ValueError):
-            return {"id": lock_path.stem}
-    info_path.unlink(missing_ok=True)
-    lock_path.unlink(missing_ok=True)
-    lock.release()
-    return None
+        return self.roster.live()
 
 
 class FileClaim:
@@ -491,7 +493,7 @@ class FileClaim:
         if not names:
             return []  # most runs get none
         inbox = self._dir / "inbox"
-        letters = [Mail.model_validate_json((inbox / name).read_bytes()) for name in names]
+        letters = [Mail.model_validate_json(read_file(inbox / name)) for name in names]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
     @_writes
@@ -542,6 +544,37 @@ def _damaged_spec(run_id: str, run_dir: Path, problem: str) -> RunDamaged:
     return RunDamaged(run_id, f"{path} {problem}", path=str(path))
 
 
+def _damaged_file(run_id: str, path: Path, error: NotRegularFile) -> RunDamaged:
+    """The run's file at `path` is no regular file (a symlink, a FIFO)."""
+    return RunDamaged(run_id, f"{path} {error.strerror}", path=str(path))
+
+
+def _timer_in(record: Path, folder: int | None = None) -> str | None:
+    """The name of the timer in timers/ that `record` (a run's `timer`, a schedule's
+    `<id>.timer`) points at; None when there is none. The name is followed only when it is
+    one of that run's or schedule's timers: a run whose record names anything else (a path,
+    another's timer) is damaged; a schedule's is rewritten or removed after this. Read
+    relative to `folder`, the record's open directory, when there is one."""
+    run_id = record.parent.name if record.name == "timer" else None
+    try:
+        data = read_file(record if folder is None else record.name, dir_fd=folder)
+        name = data.decode(errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    except NotRegularFile as error:
+        if run_id is None:
+            return None
+        raise _damaged_file(run_id, record, error) from None
+    timer = _parse_timer(name)
+    owner = ("run", run_id) if run_id is not None else ("schedule", record.stem)
+    if timer is not None and (timer.kind, timer.target) == owner:
+        return name
+    if run_id is None:
+        return None
+    detail = f"{record} names {name[:80]!r}, which is not a timer of this run (never followed)"
+    raise RunDamaged(run_id, detail, path=str(record))
+
+
 def _requests(folder: int, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
     """The requests left in the run directory open as `folder`. Checked before every task:
     looked up relative to it, the kernel does not walk the run's whole path each time."""
@@ -571,12 +604,21 @@ def _timer_name(timer: Timer) -> str:
     return f"{millis:015d}-{timer.kind}-{timer.target}"
 
 
+_TIMER_NAME = re.compile(r"([0-9]{15})-(run|schedule)-(.+)")
+
+
 def _parse_timer(name: str) -> Timer | None:
-    millis, _, rest = name.partition("-")
-    kind, _, target = rest.partition("-")
-    if not millis.isdigit() or kind not in ("run", "schedule") or not target:
+    """The timer a name in timers/ stands for; None for any other name (a stray file)."""
+    match = _TIMER_NAME.fullmatch(name)
+    if match is None:
         return None
-    due = datetime.fromtimestamp(int(millis) / 1000, UTC)
+    millis, kind, target = match.groups()
+    if not re.fullmatch(RUN_ID if kind == "run" else SCHEDULE_ID, target):
+        return None
+    try:
+        due = datetime.fromtimestamp(int(millis) / 1000, UTC)
+    except (ValueError, OverflowError, OSError):  # beyond the year 9999
+        return None
     return Timer(due, kind, target)  # type: ignore[arg-type]
 
 
@@ -620,7 +662,7 @@ def _ends_torn(fd: int) -> bool:
 def _lines_backwards(path: Path) -> Iterator[bytes]:
     """The complete lines of a file, last first, reading it from its end in chunks."""
     try:
-        file = open(path, "rb")  # noqa: SIM115 - closed below; a generator holds it open
+        file = os.fdopen(open_regular(path, os.O_RDONLY), "rb")
     except FileNotFoundError:
         return
     with file:

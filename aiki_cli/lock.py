@@ -1,9 +1,12 @@
-"""Exclusive, non-blocking file locks held by an open descriptor (`flock`).
+"""Exclusive file locks held by an open descriptor (`flock`): tried without waiting,
+except `holding_dir`, which guards a few system calls and waits for them.
 
 The kernel drops the lock when its holder dies, even by `kill -9`, which is how a dead
 worker's runs become claimable at once. A run is locked through its directory; lock files
 and directories are never deleted while they guard anything: unlinking a held lock file
 lets a second process lock a new file of the same name, which breaks mutual exclusion.
+Locking never creates a file under a name others look at: `lock_new` makes a file that
+only its caller knows, who renames it into place once locked (see `roster`).
 
 This uses `fcntl` directly rather than `filelock`: a claim tries many locks in a row,
 and filelock 4 spends about 280 µs per acquire and release where `flock` needs 7 µs.
@@ -11,11 +14,13 @@ and filelock 4 spends about 280 µs per acquire and release where `flock` needs 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-from .durable import FILE_MODE
+from .durable import FILE_MODE, open_regular
 
 
 class FileLock:
@@ -41,14 +46,41 @@ class FileLock:
 
 
 def try_lock(path: Path) -> FileLock | None:
-    """Lock `path` (created if missing) without waiting: the lock, or None if it is held."""
-    return _try_flock(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+    """Lock the existing regular file `path` without waiting: the lock, or None if it is
+    held. Nothing is created and no symlink followed: `FileNotFoundError` when there is
+    no file, `NotRegularFile` when it is no regular file."""
+    return _try_flock(path, open_regular(path, os.O_RDONLY))
+
+
+def lock_new(path: Path) -> FileLock:
+    """Create the file `path` (which must not exist) and lock it. Nobody else knows its
+    name yet, so this never waits; the caller may then rename it into place."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return FileLock(path, fd)
+
+
+@contextlib.contextmanager
+def holding_dir(path: Path) -> Iterator[None]:
+    """Hold the lock of the directory `path`, waiting for it: for changes to the names in
+    it that must not interleave. Holders keep it for a few system calls."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def try_lock_dir(path: Path) -> FileLock | None:
     """Lock the directory `path` itself, as `try_lock` does a file: no file is created,
     which on some file systems costs a millisecond."""
-    return _try_flock(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # ELOOP: a symlink
+    return _try_flock(path, os.open(path, flags))
 
 
 def _try_flock(path: Path, fd: int) -> FileLock | None:

@@ -234,6 +234,10 @@ class Worker:
     def _claim(self, run_id: str) -> Claim | None:
         try:
             claim = self.store.claim(run_id)
+        except BadInput as error:  # not a run id: a stray name in the store's queue
+            self._report(run_id, f"skipping {run_id!r} in the queue: {error}")
+            self._skipped[run_id] = float("inf")
+            return None
         except (RunDamaged, LookupError, StoreUnwritable) as error:
             self._report(run_id, f"skipping run {run_id}: {error}")
             wait = _DAMAGED_RUN_RECHECK if isinstance(error, RunDamaged) else _BROKEN_RUN_BACKOFF

@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +161,17 @@ def test_a_worker_that_cannot_announce_itself_fails_in_one_line(runs: Path) -> N
 # -- a run executing when the disk fills ------------------------------------------------
 
 
-def broken_ftruncate(fd: int, size: int) -> None:
-    raise OSError(errno.EIO, os.strerror(errno.EIO))
+def ftruncate_failing_once() -> Callable[[int, int], None]:
+    """`os.ftruncate` that fails the first time: a write-back stuck for a moment."""
+    real, calls = os.ftruncate, []
+
+    def ftruncate(fd: int, size: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd, size)
+
+    return ftruncate
 
 
 async def wait_until(condition: Any, what: str, timeout: float = 10.0) -> None:
@@ -187,7 +197,7 @@ def test_a_run_stops_when_the_disk_fills_and_completes_when_it_has_room(
     """With `stuck`, the bytes a cut-short write left cannot be taken back at once: the
     next claim of the run, by the same worker, cuts them off before anything follows."""
     if stuck:
-        monkeypatch.setattr(os, "ftruncate", broken_ftruncate)
+        monkeypatch.setattr(os, "ftruncate", ftruncate_failing_once())
     client = Client(runs)
     run_id = client.create(steps_v1, {"key": "full"}).id
     run_dir = runs / "run" / run_id
