@@ -64,6 +64,7 @@ from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
 _CHUNK = 64 * 1024
+_MAIL_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 # How the file system says it cannot take a write: these become `StoreUnwritable`.
@@ -284,6 +285,12 @@ class FileStore:
         # Queued even when the letter was there: its poster may have died before queueing.
         self._set_ready(run_dir.name, True)
         return posted
+
+    def posted(self, run_id: str, key: str) -> bool:
+        if not _MAIL_KEY.fullmatch(key):
+            raise ValueError(f"{key!r} is not a mail key")
+        run_dir = self._existing_run_dir(run_id)
+        return (run_dir / "refs" / key).exists() or (run_dir / "inbox" / f"{key}.json").exists()
 
     @_writes
     def mark_ready(self, run_id: str) -> None:
