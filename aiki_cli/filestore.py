@@ -173,9 +173,14 @@ class FileStore:
         except FileNotFoundError:
             return None
         spec, entries = self.read_run(run_id)
-        if not entries and not (self.root / "ready" / run_id).exists():
+        if not entries and not self.is_ready(run_id) and not self._parked_at_start(run_id):
             self._index(spec)  # its start died between the key and the queue
         return spec
+
+    def _parked_at_start(self, run_id: str) -> bool:
+        """A worker took the delayed run out of the queue until it is due: it has a timer
+        and no journal entry yet. Its start was complete, so nothing is to be redone."""
+        return (self._runs / run_id / "timer").exists()
 
     def _index(self, spec: RunSpec) -> None:
         self._log_created(spec)
