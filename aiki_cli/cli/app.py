@@ -234,9 +234,15 @@ async def _await_run(
     timeout: float | None,
 ) -> RunInfo:
     """Wait for a live worker that loads `ref` to finish the run, or execute it here when
-    none does (a worker that does not load it would never take it)."""
-    if client.serving(ref):
-        views.note(f"a worker is running; waiting for run {run_id}")
+    none does (a worker that does not load it would never take it). When `versions` lacks
+    `ref` (the worker seen a moment ago has gone), wait for the next worker, not for ever."""
+    serving = client.serving(ref)
+    if serving or ref not in versions:
+        views.note(
+            f"a worker is running; waiting for run {run_id}"
+            if serving
+            else f"no running worker loads {ref}; waiting for one to execute run {run_id}"
+        )
         return await client.wait(run_id, timeout=timeout, unattended=_unattended(timeout))
     if client.workers_alive():
         views.note(f"no running worker loads {ref}; executing run {run_id} here")
@@ -421,9 +427,11 @@ def _retry_and_wait(options: Options, run_id: str, timeout: float | None, as_jso
     client = options.client()
     before = asyncio.run(client.get(run_id))
     ref = f"{before.workflow}@{before.version}"
-    versions = {} if client.serving(ref) else options.workflows()
-    if versions and ref not in versions:
-        raise WorkflowNotFound(ref, sorted(versions))
+    versions: dict[str, WorkflowVersion] = {}
+    if not client.serving(ref):
+        versions = options.workflows()
+        if ref not in versions:
+            raise WorkflowNotFound(ref, sorted(versions))
     info = asyncio.run(client.retry(run_id))
     views.note(f"run {info.id} is {info.status} as attempt {info.attempt}")
     _finish(asyncio.run(_await_run(client, versions, ref, run_id, timeout)), as_json)
