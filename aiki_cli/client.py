@@ -18,7 +18,14 @@ from .clock import Clock, SystemClock
 from .codec import Codec
 from .duration import parse_duration
 from .entry import Entry
-from .errors import BadInput, IdempotencyConflict, RunDamaged, WaitTimeout, describe
+from .errors import (
+    BadInput,
+    IdempotencyConflict,
+    NoWorker,
+    RunDamaged,
+    WaitTimeout,
+    describe,
+)
 from .handle import RunHandle
 from .ids import check_run_id
 from .journal import summarize
@@ -136,9 +143,14 @@ class Client:
             return DamagedRun(id=ref.id, workflow=ref.workflow, version=ref.version, error=failure)
         return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(ref.id))
 
-    async def wait(self, run_id: str, *, timeout: float | None = None) -> RunInfo:
-        """The run's state once it is completed, failed or cancelled; else `WaitTimeout`."""
+    async def wait(
+        self, run_id: str, *, timeout: float | None = None, unattended: float | None = None
+    ) -> RunInfo:
+        """The run's state once it is completed, failed or cancelled; else `WaitTimeout`
+        after `timeout` seconds, or `NoWorker` once no live worker has loaded the run's
+        workflow for `unattended` seconds in a row."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        watch = None if unattended is None else _Unattended(self, unattended)
         delay = 0.005
         while True:
             info = await self.get(run_id)
@@ -147,6 +159,8 @@ class Client:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
+            if watch is not None:
+                watch.check(info)
             await asyncio.sleep(delay if left is None else min(delay, left))
             delay = min(delay * 1.5, 0.2)
 
@@ -198,6 +212,36 @@ class Client:
 
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())
+
+    def serving(self, ref: str) -> bool:
+        """Whether a live worker loads the workflow version `ref` (`name@version`), as its
+        registration says; one whose registration cannot be read yet counts as loading it."""
+        return any(ref in worker.get("workflows", [ref]) for worker in self.store.live_workers())
+
+
+class _Unattended:
+    """Watches a run that is waited for: `NoWorker` once no live worker has loaded its
+    workflow for `limit` seconds in a row. Workers are looked up at most once a second."""
+
+    LOOK_EVERY = 1.0
+
+    def __init__(self, client: Client, limit: float) -> None:
+        self.client = client
+        self.limit = limit
+        self.seen = time.monotonic()  # when a worker loading the workflow was last seen
+        self.present = False  # whether the last look saw one
+        self.look_at = 0.0
+
+    def check(self, info: RunInfo) -> None:
+        now = time.monotonic()
+        ref = f"{info.workflow}@{info.version}"
+        if now >= self.look_at:
+            self.look_at = now + self.LOOK_EVERY
+            self.present = self.client.serving(ref)
+            if self.present:
+                self.seen = now
+        if not self.present and now - self.seen >= self.limit:
+            raise NoWorker(info.id, ref, self.limit, info.status)
 
 
 def _check_key(key: str | None) -> None:

@@ -14,10 +14,11 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from .clock import Clock
-from .entry import ChildStarted, StatusChanged
+from .entry import ChildStarted, Entry, EventReceived, StatusChanged
 from .errors import BadInput, IllegalTransition
 from .journal import summarize
 from .naming import check_text
@@ -207,14 +208,14 @@ def send(
             check_text("the reference id", reference_id)
     except ValueError as error:
         raise BadInput(str(error)) from None
-    status = _status(store, run_id)
-    if status.terminal:
-        raise _refuse(run_id, status, "take events", "only runs that have not ended can")
     now = clock.now()
-    if reference_id is not None:
-        key = "ref-" + hashlib.sha256(reference_id.encode()).hexdigest()[:40]
-    else:
-        key = f"{int(now.timestamp() * 1000):015d}-{secrets.token_hex(8)}"
+    key = _mail_key(reference_id, now)
+    spec, entries = store.read_run(run_id)
+    status = summarize(spec, entries).status
+    if status.terminal:
+        if reference_id is not None and _delivered(store, run_id, entries, key):
+            return False  # a resend (a webhook relay retrying, say): it was sent before
+        raise _refuse(run_id, status, "take events", "only runs that have not ended can")
     mail = Mail(
         key=key,
         kind="event",
@@ -225,3 +226,17 @@ def send(
         reference_id=reference_id,
     )
     return store.post(run_id, mail)
+
+
+def _mail_key(reference_id: str | None, now: datetime) -> str:
+    """The key of an event's mail: one per reference id, else unique."""
+    if reference_id is not None:
+        return "ref-" + hashlib.sha256(reference_id.encode()).hexdigest()[:40]
+    return f"{int(now.timestamp() * 1000):015d}-{secrets.token_hex(8)}"
+
+
+def _delivered(store: Store, run_id: str, entries: list[Entry], key: str) -> bool:
+    """Whether the event with mail `key` reached the run: journaled (the source of truth),
+    or still in its inbox or among the reference ids it acknowledged."""
+    journaled = any(isinstance(e, EventReceived) and e.key == key for e in entries)
+    return journaled or store.posted(run_id, key)

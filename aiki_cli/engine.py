@@ -167,11 +167,13 @@ class Engine:
             claim.clear_request("wake")  # the sleep it was meant for has ended
         not_before = claim.spec.not_before
         if status == RunStatus.PENDING and not_before is not None and not_before > self.clock.now():
-            _wait(claim, not_before)
+            _wait(claim, not_before, self.clock)
             return status
         retry = workflow_retry(claim.entries)
         if retry is not None and retry.until is not None and retry.until > self.clock.now():
-            _wait(claim, retry.until)  # mail or a resume queued the run early; its retry waits
+            _wait(
+                claim, retry.until, self.clock
+            )  # mail or a resume queued the run early; its retry waits
             return status
         return None
 
@@ -185,7 +187,7 @@ class Engine:
         """Keep timers, the queue, the parent and the children in step with `new`."""
         claim.flush()
         if new.parked:
-            _wait(claim, until)
+            _wait(claim, until, self.clock)
         if new == RunStatus.CANCELLED:
             control.cancel_children(self.store, self.clock, claim.spec.id)
         if new.terminal:
@@ -260,12 +262,16 @@ class Engine:
         }
 
 
-def _wait(claim: Claim, due: datetime | None) -> None:
+def _wait(claim: Claim, due: datetime | None, clock: Clock) -> None:
     """Take the run out of the queue until `due` (or until something wakes it): the timer
     first, so a worker dying in between leaves the run queued; then out of the queue,
-    unless a request or mail arrived meanwhile, so no wake-up is lost."""
+    unless a request or mail arrived meanwhile, so no wake-up is lost. A timer that came
+    due meanwhile may have been fired already, while the run was still queued, and
+    cleared: then the run goes back in the queue."""
     claim.set_timer(due)
     claim.leave_queue()
+    if due is not None and due <= clock.now():
+        claim.set_ready(True)
 
 
 def workflow_retry(entries: list[Entry]) -> StatusChanged | None:

@@ -14,6 +14,7 @@
     │   ├── WorkflowNotFound
     │   └── ScheduleNotFound
     ├── WaitTimeout (TimeoutError)   exit 5
+    │   └── NoWorker                 no worker loading the run's workflow came along
     ├── RunFailed                    exit 1: the awaited run failed
     ├── RunCancelled                 exit 3: the awaited run was cancelled
     ├── RunDamaged                   exit 1: a run's files cannot be read (not 4: the run
@@ -165,6 +166,20 @@ class WaitTimeout(AikiError, TimeoutError):
         self.run_id = run_id
         self.status = status
         super().__init__(f"run {run_id} is still {status} after {timeout:g}s")
+
+
+class NoWorker(WaitTimeout):
+    """No worker that loads the run's workflow has been running to execute it."""
+
+    def __init__(self, run_id: str, ref: str, limit: float, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        self.ref = ref
+        AikiError.__init__(
+            self,
+            f"run {run_id} is still {status}: no worker that loads {ref} has been running "
+            f"for {limit:g}s; start `aiki worker`, or give a --timeout to wait longer",
+        )
 
 
 class RunFailed(AikiError):

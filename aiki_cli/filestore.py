@@ -69,6 +69,7 @@ from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
 log = logging.getLogger("aiki.store")
 
 _CHUNK = 64 * 1024
+_MAIL_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 # How the file system says it cannot take a write: these become `StoreUnwritable`.
@@ -179,9 +180,14 @@ class FileStore:
         except FileNotFoundError:
             return None
         spec, entries = self.read_run(run_id)
-        if not entries and not (self.root / "ready" / run_id).exists():
+        if not entries and not self.is_ready(run_id) and not self._parked_at_start(run_id):
             self._index(spec)  # its start died between the key and the queue
         return spec
+
+    def _parked_at_start(self, run_id: str) -> bool:
+        """A worker took the delayed run out of the queue until it is due: it has a timer
+        and no journal entry yet. Its start was complete, so nothing is to be redone."""
+        return (self._runs / run_id / "timer").exists()
 
     def _index(self, spec: RunSpec) -> None:
         self._log_created(spec)
@@ -307,6 +313,12 @@ class FileStore:
         # Queued even when the letter was there: its poster may have died before queueing.
         self._set_ready(run_dir.name, True)
         return posted
+
+    def posted(self, run_id: str, key: str) -> bool:
+        if not _MAIL_KEY.fullmatch(key):
+            raise ValueError(f"{key!r} is not a mail key")
+        run_dir = self._existing_run_dir(run_id)
+        return (run_dir / "refs" / key).exists() or (run_dir / "inbox" / f"{key}.json").exists()
 
     @_writes
     def mark_ready(self, run_id: str) -> None:

@@ -106,6 +106,11 @@ class MemoryStore:
             self._ready[run.spec.id] = None  # an unread letter always has its run queued
             return posted
 
+    def posted(self, run_id: str, key: str) -> bool:
+        with self._mutex:
+            run = self._run(run_id)
+            return key in run.refs or key in run.inbox
+
     def mark_ready(self, run_id: str) -> None:
         with self._mutex:
             self._ready[self._run(run_id).spec.id] = None

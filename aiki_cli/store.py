@@ -148,6 +148,11 @@ class Store(Protocol):
         first poster may have died before queueing it."""
         ...
 
+    def posted(self, run_id: str, key: str) -> bool:
+        """Whether mail with `key` was posted to the run: unread, or acknowledged with a
+        reference id. Reads only; works whatever the run's status."""
+        ...
+
     def mark_ready(self, run_id: str) -> None: ...
 
     def due_timers(self, now: datetime) -> list[Timer]:

@@ -17,9 +17,10 @@ import resource
 import secrets
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from .client import Client
 from .commit import GroupCommit
@@ -97,6 +98,8 @@ class Worker:
         self._executor: ThreadPoolExecutor | None = None
         self._commit: GroupCommit | None = None
         self._family: set[str] | None = None  # when driving one run: it and its descendants
+        self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
+        self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
 
     @property
     def stopping(self) -> bool:
@@ -118,18 +121,20 @@ class Worker:
                 execution.cancel(RELEASE)
         self._nudge()
 
-    async def run(self, *, until_idle: bool = False) -> None:
+    async def run(self, *, until_idle: bool = False, include_sleeping: float | None = None) -> None:
         """Execute ready runs until `stop()`, or (with `until_idle`) until none is ready or
-        running here; parked runs wait for a later worker."""
+        running here; parked runs wait for a later worker, except (with `include_sleeping`)
+        those due to wake within that many seconds: sleeps, retries, delayed starts."""
         info = {"id": self.id, "pid": os.getpid(), "workflows": sorted(self.registry)}
         with self.store.register_worker(self.id, info), self._threads():
             log.info("worker %s started on %s", self.id, self.store.location)
 
             async def idle(claimed: int) -> bool:
-                return until_idle and not claimed and not self._active
+                busy = claimed or self._active or self._wakes_within(include_sleeping)
+                return until_idle and not busy
 
             await self._serve(idle)
-            log.info("worker %s stopped", self.id)
+            log.info("worker %s stopped; %s", self.id, self.summary())
 
     async def _serve(self, done: Callable[[int], Awaitable[bool]]) -> None:
         """Fire timers and claim runs, pass after pass, until `done(claimed)` or `stop()`.
@@ -151,6 +156,14 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
             await self._shut_down()
+
+    def _wakes_within(self, seconds: float | None) -> bool:
+        """Whether a parked run is due to wake within `seconds` (schedules do not count:
+        they would keep a worker from ever being idle)."""
+        if seconds is None:
+            return False
+        horizon = self.client.clock.now() + timedelta(seconds=seconds)
+        return any(timer.kind == "run" for timer in self.store.due_timers(horizon))
 
     @contextlib.contextmanager
     def _threads(self) -> Iterator[None]:
@@ -273,9 +286,10 @@ class Worker:
         run_id = claim.spec.id
         threads = Threads(self._executor)
         try:
-            await self.engine.execute(
+            status = await self.engine.execute(
                 claim, threads, self._commit, lambda: self._code_ended(run_id)
             )
+            self._tally(run_id, status)
             self._reported.pop(run_id, None)
         except StoreUnwritable as error:  # the machine's failure: the run waits, unharmed
             self._report(
@@ -307,6 +321,23 @@ class Worker:
             )
         else:
             claim.release()
+
+    def summary(self) -> str:
+        """What the worker ran, in a few words: each run once, by the status it left it in."""
+        counts = self.ended + Counter(self.parked.values())
+        ran = sum(counts.values())
+        if not ran:
+            return "ran no runs"
+        parts = [f"{counts[status]} {status}" for status in RunStatus if counts[status]]
+        return f"ran {ran} run{'s' if ran != 1 else ''}: " + ", ".join(parts)
+
+    def _tally(self, run_id: str, status: RunStatus) -> None:
+        """Count what executing the run here left it in: each run once, by its last status."""
+        self.parked.pop(run_id, None)
+        if status.terminal:
+            self.ended[status] += 1
+        else:
+            self.parked[run_id] = status
 
     def _code_ended(self, run_id: str) -> None:
         self._syncing.add(run_id)

@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from .. import config
 from ..client import Client
+from ..duration import parse_duration
 from ..entry import dump_entry
 from ..errors import (
     AikiError,
@@ -40,6 +41,11 @@ from . import doctor, schedules, views
 
 # Exit codes of SPEC §6 that are not an error's own.
 OK, USAGE, INTERRUPTED = 0, 2, 130
+# Without --timeout, waiting for a run gives up (exit 5) once no worker that loads its
+# workflow has been running for this long, so that a CI job never hangs on a missing worker.
+NO_WORKER_GRACE = 60.0
+# How soon a parked run must be due for `worker --until-idle --include-sleeping` to wait.
+DEFAULT_MAX_SLEEP = "60s"
 
 
 @dataclass
@@ -218,7 +224,7 @@ def start(
         else:
             views.note(f"started {ref} as run {spec.id}; `aiki status {spec.id}` follows it")
         return
-    info = asyncio.run(_await_run(client, versions, spec.id, timeout))
+    info = asyncio.run(_await_run(client, versions, ref, spec.id, timeout))
     _finish(info, as_json)
 
 
@@ -230,12 +236,25 @@ def split_ref_or_fail(ref: str) -> tuple[str, str]:
 
 
 async def _await_run(
-    client: Client, versions: dict[str, WorkflowVersion], run_id: str, timeout: float | None
+    client: Client,
+    versions: dict[str, WorkflowVersion],
+    ref: str,
+    run_id: str,
+    timeout: float | None,
 ) -> RunInfo:
-    """Wait for a live worker to finish the run, or execute it here when none is alive."""
+    """Wait for a live worker that loads `ref` to finish the run, or execute it here when
+    none does (a worker that does not load it would never take it). When `versions` lacks
+    `ref` (the worker seen a moment ago has gone), wait for the next worker, not for ever."""
+    serving = client.serving(ref)
+    if serving or ref not in versions:
+        views.note(
+            f"a worker is running; waiting for run {run_id}"
+            if serving
+            else f"no running worker loads {ref}; waiting for one to execute run {run_id}"
+        )
+        return await client.wait(run_id, timeout=timeout, unattended=_unattended(timeout))
     if client.workers_alive():
-        views.note(f"a worker is running; waiting for run {run_id}")
-        return await client.wait(run_id, timeout=timeout)
+        views.note(f"no running worker loads {ref}; executing run {run_id} here")
     return await _drive(client, Worker(client, versions.values()), run_id, timeout)
 
 
@@ -262,6 +281,11 @@ async def _drive(client: Client, driver: Worker, run_id: str, timeout: float | N
         stopped = left_open(await client.history(run_id))
         raise Interrupted(run_id, info.status, stopped, keyed=info.idempotency_key is not None)
     return info
+
+
+def _unattended(timeout: float | None) -> float | None:
+    """How long a wait without `--timeout` goes on with no worker for the run: not for ever."""
+    return NO_WORKER_GRACE if timeout is None else None
 
 
 def _finish(info: RunInfo, as_json: bool) -> None:
@@ -411,10 +435,36 @@ def wake(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-def retry(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+def retry(
+    ctx: typer.Context,
+    run_id: RunId,
+    wait: Annotated[
+        bool, typer.Option(help="Wait for the run to end, as `start --wait`; exit by its outcome.")
+    ] = False,
+    timeout: Timeout = None,
+    as_json: JsonFlag = False,
+) -> None:
     """Run a failed or cancelled run again under its id; completed tasks are not re-run."""
-    if info := _control(ctx, "retry", run_id, as_json):
+    if wait:
+        _retry_and_wait(ctx.obj, run_id, timeout, as_json)
+    elif info := _control(ctx, "retry", run_id, as_json):
         views.note(f"run {info.id} is {info.status} as attempt {info.attempt}; a worker runs it")
+
+
+def _retry_and_wait(options: Options, run_id: str, timeout: float | None, as_json: bool) -> None:
+    """`retry --wait`: like `start --wait`, executed here when no running worker loads the
+    run's workflow; refused before anything is written when nothing could execute it."""
+    client = options.client()
+    before = asyncio.run(client.get(run_id))
+    ref = f"{before.workflow}@{before.version}"
+    versions: dict[str, WorkflowVersion] = {}
+    if not client.serving(ref):
+        versions = options.workflows()
+        if ref not in versions:
+            raise WorkflowNotFound(ref, sorted(versions))
+    info = asyncio.run(client.retry(run_id))
+    views.note(f"run {info.id} is {info.status} as attempt {info.attempt}")
+    _finish(asyncio.run(_await_run(client, versions, ref, run_id, timeout)), as_json)
 
 
 @app.command("list")
@@ -453,12 +503,27 @@ def list_runs(
 def wait(
     ctx: typer.Context, run_id: RunId, timeout: Timeout = None, as_json: JsonFlag = False
 ) -> None:
-    """Wait for a run to end; exit 0 completed, 1 failed, 3 cancelled, 5 timed out."""
+    """Wait for a run to end; exit 0 completed, 1 failed, 3 cancelled, 5 timed out. Without
+    --timeout, gives up (exit 5) once no worker for the run has been running for 60s."""
     client: Client = ctx.obj.client()
     info = asyncio.run(client.get(run_id))  # an unknown run fails now, not after the timeout
-    if not info.status.terminal and not client.workers_alive():
-        views.note("no worker is running; `aiki worker` executes the run")
-    _finish(asyncio.run(client.wait(run_id, timeout=timeout)), as_json)
+    ref = f"{info.workflow}@{info.version}"
+    if not info.status.terminal and not client.serving(ref):
+        _say_no_worker(ref, timeout)
+    unattended = _unattended(timeout)
+    _finish(asyncio.run(client.wait(run_id, timeout=timeout, unattended=unattended)), as_json)
+
+
+def _say_no_worker(ref: str, timeout: float | None) -> None:
+    """Say up front that nothing executes the run, and when `wait` gives up."""
+    if timeout is None:
+        limit = f"if none starts within {NO_WORKER_GRACE:g}s"
+    else:
+        limit = f"after {timeout:g}s"
+    views.note(
+        f"no worker that loads {ref} is running (`aiki worker` executes the run); "
+        f"giving up (exit 5) {limit}"
+    )
 
 
 @app.command()
@@ -499,10 +564,27 @@ def worker(
         float, typer.Option(min=0, help="Seconds in-flight tasks get on SIGINT/SIGTERM.")
     ] = 10.0,
     poll_interval: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 0.2,
+    include_sleeping: Annotated[
+        bool,
+        typer.Option(
+            help="With --until-idle: first wait for parked runs due within --max-sleep "
+            "(sleeps, retries, delayed starts)."
+        ),
+    ] = False,
+    max_sleep: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="How soon a parked run must be due for --include-sleeping to wait for it "
+            "(implies it): 30s, 5m. [default: 60s]",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every run.")] = False,
 ) -> None:
-    """Execute runs from the store until stopped (SIGINT/SIGTERM) or, with --until-idle, idle."""
+    """Execute runs from the store until stopped (SIGINT/SIGTERM) or, with --until-idle, idle.
+    Says on stderr what it ran when it exits."""
     options: Options = ctx.obj
+    sleeping = _sleeping_within(until_idle, include_sleeping, max_sleep)
     versions = options.workflows()
     if not versions:
         raise BadInput(f"no workflows in {options.settings().workflows_dir}; nothing to execute")
@@ -516,12 +598,24 @@ def worker(
         poll_interval=poll_interval,
     )
     try:
-        asyncio.run(_serve(runner, until_idle))
+        asyncio.run(_serve(runner, until_idle, sleeping))
     finally:
         EXIT.hard = runner.abandoned
 
 
-async def _serve(runner: Worker, until_idle: bool) -> None:
+def _sleeping_within(until_idle: bool, include: bool, max_sleep: str | None) -> float | None:
+    """The seconds `--include-sleeping` waits for parked runs to come due, or None."""
+    if not include and max_sleep is None:
+        return None
+    if not until_idle:
+        raise BadInput("--include-sleeping and --max-sleep go with --until-idle")
+    try:
+        return parse_duration(max_sleep or DEFAULT_MAX_SLEEP, "--max-sleep").total_seconds()
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+
+
+async def _serve(runner: Worker, until_idle: bool, include_sleeping: float | None) -> None:
     """Run the worker; the first signal stops it gently, a second one at once."""
     loop = asyncio.get_running_loop()
 
@@ -532,7 +626,7 @@ async def _serve(runner: Worker, until_idle: bool) -> None:
 
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, on_signal)
-    await runner.run(until_idle=until_idle)
+    await runner.run(until_idle=until_idle, include_sleeping=include_sleeping)
 
 
 app.command()(doctor.doctor)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from aiki_cli import Client, InputInvalid, WorkflowVersion
+from aiki_cli import Client, InputInvalid, Worker, WorkflowVersion
 from aiki_cli.doctor import examine
 from aiki_cli.entry import Entry, Recovered, StatusChanged, parse_entry
 from aiki_cli.errors import BadInput, RunDamaged
@@ -364,3 +364,45 @@ def test_an_ended_run_leaves_no_leaving_marker(store: FileStore, run_id: str) ->
     assert store.ready_runs() == [run_id]
     store._set_ready(run_id, False)
     assert store.ready_runs() == []
+
+
+# -- idempotency keys -------------------------------------------------------------------
+
+
+def later_version() -> WorkflowVersion:
+    async def code(input: Any, run: Run) -> Any:
+        return input
+
+    return WorkflowVersion("later", "1.0.0", code)
+
+
+def test_a_repeated_keyed_delayed_start_leaves_the_parked_run_alone(tmp_path: Path) -> None:
+    """A worker parked the delayed run (a timer, out of the queue; no journal entry yet):
+    starting it again with its key must neither queue it again nor list it again."""
+    client, version = Client(tmp_path / "runs"), later_version()
+    first = client.create(version, {"n": 1}, "order-1", delay="1h")
+    asyncio.run(Worker(client, [version], poll_interval=0.01).run(until_idle=True))
+    root = tmp_path / "runs"
+    assert os.listdir(root / "ready") == [] and len(os.listdir(root / "timers")) == 1
+
+    for _ in range(3):
+        assert client.create(version, {"n": 1}, "order-1", delay="1h").id == first.id
+
+    assert (root / "index" / "created.log").read_text().splitlines() == [f"{first.id} later@1.0.0"]
+    assert os.listdir(root / "ready") == []
+    assert asyncio.run(client.get(first.id)).status == RunStatus.PENDING
+
+
+def test_a_keyed_start_that_died_before_the_queue_is_queued_by_its_repeat(
+    tmp_path: Path,
+) -> None:
+    client, version = Client(tmp_path / "runs"), later_version()
+    first = client.create(version, {"n": 1}, "order-1")
+    root = tmp_path / "runs"
+    (root / "ready" / first.id).unlink()  # as if the start died after writing its key
+    (root / "index" / "created.log").write_text("")
+
+    assert client.create(version, {"n": 1}, "order-1").id == first.id
+
+    assert os.listdir(root / "ready") == [first.id]
+    assert (root / "index" / "created.log").read_text().splitlines() == [f"{first.id} later@1.0.0"]

@@ -275,3 +275,17 @@ def test_mail_for_an_unknown_run_is_not_found(store: Store) -> None:
     new_run(store)
     with pytest.raises(LookupError):
         store.post(new_run_id(T0, bytes(10)), mail("a"))
+
+
+def test_posted_says_whether_mail_was_posted_without_writing(store: Store, claimed: Claim) -> None:
+    run_id = claimed.spec.id
+    assert not store.posted(run_id, "ref-7")
+    assert store.post(run_id, mail("ref-7", reference_id="7"))
+    assert store.post(run_id, mail("plain-1"))
+    assert store.posted(run_id, "ref-7") and store.posted(run_id, "plain-1")  # unread
+    claimed.set_ready(False)
+    for letter in claimed.mail():
+        claimed.ack(letter)
+    assert store.posted(run_id, "ref-7")  # acknowledged: its reference id stays known
+    assert not store.posted(run_id, "plain-1")  # no reference id: nothing to de-duplicate
+    assert store.ready_runs() == []  # asking queued nothing

@@ -494,6 +494,34 @@ def test_a_reference_id_delivers_an_event_once(kit: Kit) -> None:
     assert [(e.data, e.reference_id) for e in received] == [(1, "r1"), (2, "r2")]
 
 
+def test_a_resend_after_the_run_ended_is_already_sent_whatever_the_state(kit: Kit) -> None:
+    """A webhook relay retries a send it already made: once delivered (journaled, or left
+    unread in the inbox when the run ended), the reference id is known for good."""
+
+    async def code(input: Any, run: Run) -> Any:
+        return (await run.wait_for_event("go")).data
+
+    once = version(code)
+
+    async def scenario() -> tuple[str, str]:
+        consumed = await kit.start(once)
+        assert await kit.client.send(consumed, "go", 1, reference_id="r1") is True
+        await kit.drain(once)
+        assert await kit.status(consumed) == S.COMPLETED
+        unread = await kit.start(once)
+        assert await kit.client.send(unread, "go", 1, reference_id="r1") is True
+        await kit.client.cancel(unread)
+        assert await kit.status(unread) == S.CANCELLED
+        return consumed, unread
+
+    consumed, unread = asyncio.run(scenario())
+    for run_id in (consumed, unread):
+        assert asyncio.run(kit.client.send(run_id, "go", 1, reference_id="r1")) is False
+        error = refused(lambda run_id=run_id: kit.client.send(run_id, "go", 1, reference_id="r2"))
+        assert "cannot take events" in str(error)
+        assert refused(lambda run_id=run_id: kit.client.send(run_id, "go", 1)).exit_code == 2
+
+
 def test_an_event_sent_while_the_run_executes_is_not_lost(kit: Kit) -> None:
     """The run is still executing (not parked) when the event arrives: parking must not
     take it out of the queue for good (`claim.leave_queue()` leaves it there)."""

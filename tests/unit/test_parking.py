@@ -422,3 +422,44 @@ def test_the_harness_advance_stops_the_clock_where_told() -> None:
     harness, info = asyncio.run(scenario())
     assert harness.clock.now() == START + timedelta(days=1)
     assert (info.status, info.due_at) == (S.SLEEPING, START + timedelta(days=30))
+
+
+class FiredWhileParking:
+    """A claim whose run's timer comes due and is fired by another worker while this one
+    is still parking the run: between setting the timer and leaving the queue."""
+
+    def __init__(self, claim: Any, store: MemoryStore, clock: FixedClock) -> None:
+        self._claim, self._store, self._clock = claim, store, clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._claim, name)
+
+    def leave_queue(self) -> None:
+        self._clock.advance(3600)
+        for timer in self._store.due_timers(self._clock.now()):
+            self._store.mark_ready(timer.target)  # queued already: this changes nothing
+            self._store.clear_timer(timer)
+        self._claim.leave_queue()
+
+
+def test_a_timer_fired_while_its_run_parks_leaves_the_run_queued(clock: FixedClock) -> None:
+    """Seen under load in the reliability tier: a 0.5 s event timeout came due while the
+    worker was still parking the run; the timer was fired and cleared, then the run left
+    the queue, and nothing would ever wake it."""
+    from aiki_cli.engine import Engine
+
+    async def code(input: Any, run: Run) -> Any:
+        return await run.sleep("nap", "1m")
+
+    version = WorkflowVersion("napper", "1.0.0", code)
+    store = MemoryStore()
+    run_id = Client(store, clock=clock).create(version, None).id
+    claim = store.claim(run_id)
+    engine = Engine({version.ref: version}, store, clock=clock, worker_id="w1")
+
+    status = asyncio.run(engine.execute(FiredWhileParking(claim, store, clock)))  # type: ignore[arg-type]
+    claim.release()
+
+    assert status == S.SLEEPING
+    assert store.due_timers(clock.now()) == []  # fired and gone: only the queue is left
+    assert store.ready_runs() == [run_id]
