@@ -328,10 +328,11 @@ class _Doctor:
                 "abandoned-start",
                 f"run {spec.id} was never started: its idempotency key "
                 f"{spec.idempotency_key!r} went to run {holder}",
-                "--repair removes it",
+                "--repair removes it (a worker would not execute it, and removes it too)",
                 run_id=spec.id,
                 path=run_dir,
                 repair=lambda: shutil.rmtree(run_dir),
+                damage=False,
             )
             return False
         self.found(
@@ -357,9 +358,31 @@ class _Doctor:
                 path=self.root / "index" / "created.log",
                 repair=lambda: self.store._log_created(spec),
             )
+        if self._abandoned(spec, entries):
+            return
         info = summarize(spec, entries)
         self._check_ready_marker(spec.id, info.status, bool(markers))
         self._check_timer_markers(spec.id, info.status, info.due_at, markers)
+
+    def _abandoned(self, spec: RunSpec, entries: list[Entry]) -> bool:
+        """An unkeyed run that never began and is not queued: a start (of an older aiki)
+        killed before queueing it. Nobody was given its id, and whoever started it started
+        again: queueing it would execute that start twice."""
+        run_dir = self.root / "run" / spec.id
+        queued = any((self.root / "ready" / name).exists() for name in (spec.id, spec.id + LEAVING))
+        if entries or queued or spec.idempotency_key is not None:
+            return False
+        self.found(
+            "abandoned-start",
+            f"run {spec.id} was never started: its start was killed before queueing it, and "
+            "nobody was given its id",
+            "--repair removes it (no worker executes it)",
+            run_id=spec.id,
+            path=run_dir,
+            repair=lambda: shutil.rmtree(run_dir),
+            damage=False,
+        )
+        return True
 
     def _check_ready_marker(self, run_id: str, status: RunStatus, timed: bool) -> None:
         run_dir = self.root / "run" / run_id

@@ -59,11 +59,13 @@ class IndexChecks:
                 marker = self.root / "ready" / name
                 self.doctor.found(
                     "orphan-ready",
-                    f"ready/{name} names no run; workers skip it",
+                    f"ready/{name} names no run (a start killed before it moved the run in, "
+                    "say); workers skip it",
                     "--repair removes it",
                     run_id=run_id,
                     path=marker,
                     repair=partial(self._unlink_orphan, marker, run_id),
+                    damage=False,
                 )
 
     def _unlink_orphan(self, path: Path, run_id: str) -> None:

@@ -114,7 +114,10 @@ def test_a_run_a_worker_holds_is_left_alone(aiki: Invoke, cli: Invoke, runs: Pat
 
 
 def unqueued_pending(cli: Invoke, runs: Path) -> str:
-    run_id = pending(cli, runs)
+    """A keyed start of an older aiki killed before it queued the run: repeating it returns
+    the run, so queueing it executes it once."""
+    run_id = start(cli, "e2e-echo@1.0.0", "--idempotency-key", "order-9")
+    aged(runs / "run" / run_id / "run.json")
     (runs / "ready" / run_id).unlink()
     return "not-queued"
 
@@ -189,7 +192,6 @@ BREAKAGE = [
     ended_with_a_timer,
     asleep_without_a_timer,
     missing_from_the_list,
-    ready_for_nobody,
     timer_for_nobody,
     key_for_nobody,
     key_lost,
@@ -265,6 +267,25 @@ def test_leftovers_are_notes_and_repair_removes_them(cli: Invoke, runs: Path) ->
     assert not staging.exists() and not temp.exists() and fresh.exists()
     assert sorted(os.listdir(runs / "workers")) == []
     assert doctor(cli)[1]["findings"] == []
+
+
+def test_an_unkeyed_start_killed_before_queueing_is_a_note_and_never_executes(
+    cli: Invoke, runs: Path
+) -> None:
+    """Issue 16.9: nobody was given the run's id, so its user started again; queueing it
+    would execute the start twice. A ready marker naming no run is harmless too."""
+    abandoned = pending(cli, runs)
+    (runs / "ready" / abandoned).unlink()
+    (runs / "ready" / "01m8aaaaaaaaaaaaaaaaaaaaaa").touch()
+    code, report = doctor(cli)
+    assert code == 0 and report["healthy"], report
+    assert sorted(kinds(report)) == ["abandoned-start", "orphan-ready"]
+    assert all(f["repairable"] and not f["damage"] for f in report["findings"]), report
+
+    assert doctor(cli, "--repair")[0] == 0
+    assert not (runs / "run" / abandoned).exists()
+    assert os.listdir(runs / "ready") == []
+    assert kinds(doctor(cli)[1]) == ["stale-index"]  # a note: `list` skips the line
 
 
 def test_a_torn_last_line_is_a_note_and_repair_cuts_it(cli: Invoke, runs: Path) -> None:
