@@ -411,6 +411,9 @@ class _Doctor:
                 run_id=run_id,
                 path=self.root / "ready" / run_id,
                 repair=lambda: self.store._set_ready(run_id, False),
+                # An ended run stays queued until its worker has told its parent: one
+                # killed in between leaves it so, and the next worker finishes the job.
+                damage=not status.terminal,
             )
 
     def _check_timer_markers(

@@ -87,19 +87,23 @@ class IndexChecks:
             elif timer.kind == "run" and not self.doctor.exists(timer.target):
                 self.doctor.found(
                     "orphan-timer",
-                    f"timers/{name} wakes run {timer.target}, which does not exist",
+                    f"timers/{name} wakes run {timer.target}, which does not exist; "
+                    "workers remove it when it is due",
                     "--repair removes it",
                     run_id=timer.target,
                     path=path,
                     repair=partial(self._unlink_orphan, path, timer.target),
+                    damage=False,
                 )
             elif timer.kind == "schedule" and not self._schedule_path(timer.target).is_file():
                 self.doctor.found(
                     "orphan-timer",
-                    f"timers/{name} fires schedule {timer.target}, which does not exist",
+                    f"timers/{name} fires schedule {timer.target}, which does not exist "
+                    "(a `schedule add` killed midway, say); workers remove it when it is due",
                     "--repair removes it",
                     path=path,
                     repair=path.unlink,
+                    damage=False,
                 )
 
     def _schedule_path(self, schedule_id: str) -> Path:

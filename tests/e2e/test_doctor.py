@@ -159,12 +159,6 @@ def ready_for_nobody(cli: Invoke, runs: Path) -> str:
     return "orphan-ready"
 
 
-def timer_for_nobody(cli: Invoke, runs: Path) -> str:
-    finished(cli, "e2e-echo@1.0.0")
-    (runs / "timers" / "000000000000001-run-01m8aaaaaaaaaaaaaaaaaaaaaa").touch()
-    return "orphan-timer"
-
-
 def key_for_nobody(cli: Invoke, runs: Path) -> str:
     finished(cli, "e2e-echo@1.0.0")
     (runs / "index" / "keys" / ("0" * 64)).write_text("01m8aaaaaaaaaaaaaaaaaaaaaa")
@@ -188,11 +182,9 @@ def orphaned_lock(cli: Invoke, runs: Path) -> str:
 BREAKAGE = [
     unqueued_pending,
     unqueued_running,
-    ended_but_queued,
     ended_with_a_timer,
     asleep_without_a_timer,
     missing_from_the_list,
-    timer_for_nobody,
     key_for_nobody,
     key_lost,
     orphaned_lock,
@@ -273,18 +265,25 @@ def test_an_unkeyed_start_killed_before_queueing_is_a_note_and_never_executes(
     cli: Invoke, runs: Path
 ) -> None:
     """Issue 16.9: nobody was given the run's id, so its user started again; queueing it
-    would execute the start twice. A ready marker naming no run is harmless too."""
+    would execute the start twice. Markers naming no run or schedule (what a killed start
+    or `schedule add` leaves), or an ended run still queued (a worker killed before it took
+    it out), are harmless too: workers pass them over or remove them."""
     abandoned = pending(cli, runs)
     (runs / "ready" / abandoned).unlink()
+    ended_but_queued(cli, runs)  # its worker was killed before it took the run out
     (runs / "ready" / "01m8aaaaaaaaaaaaaaaaaaaaaa").touch()
+    (runs / "timers" / "000000000000001-run-01m8aaaaaaaaaaaaaaaaaaaaaa").touch()
+    (runs / "timers" / "000000000000001-schedule-gone").touch()
     code, report = doctor(cli)
     assert code == 0 and report["healthy"], report
-    assert sorted(kinds(report)) == ["abandoned-start", "orphan-ready"]
+    kinds_found = ["abandoned-start", "orphan-ready", "orphan-timer", "orphan-timer", "stale-ready"]
+    assert sorted(kinds(report)) == kinds_found
     assert all(f["repairable"] and not f["damage"] for f in report["findings"]), report
 
     assert doctor(cli, "--repair")[0] == 0
     assert not (runs / "run" / abandoned).exists()
-    assert os.listdir(runs / "ready") == []
+    assert os.listdir(runs / "ready") == os.listdir(runs / "timers") == []
+    assert [row["status"] for row in cli("list", "--json").json()] == ["completed"]
     assert kinds(doctor(cli)[1]) == ["stale-index"]  # a note: `list` skips the line
 
 
