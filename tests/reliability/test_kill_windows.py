@@ -22,6 +22,7 @@ asked for a second run). Before that moment nothing of it ever executes, even af
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import shutil
@@ -271,8 +272,9 @@ def later(hours: float) -> FixedClock:
 
 
 def armed(store: Path, schedule_id: str) -> bool:
+    """Whether the schedule has a marker in timers/, as its `.timer` record names it."""
     record = store / "schedules" / f"{schedule_id}.timer"
-    return FileStore(store)._armed(record)
+    return record.exists() and (store / "timers" / record.read_text().strip()).exists()
 
 
 @pytest.mark.timeout(600)
@@ -347,3 +349,71 @@ def completed(store: Path) -> list[TaskCompleted]:
         entries = FileStore(store).read_run(run_id)[1]
         found += [entry for entry in entries if isinstance(entry, TaskCompleted)]
     return found
+
+
+def test_a_schedule_whose_next_timer_cannot_be_made_fires_again_once_there_is_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No inode left for the next timer marker: firing fails and is tried again, so the
+    schedule keeps its due timer, and fires on once the file system has room again."""
+    store, counter = tmp_path / "runs", tmp_path / "counter"
+    due(store, counter)
+    real_open = os.open
+
+    def no_inodes(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if "/timers/" in str(path) and flags & os.O_CREAT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "open", no_inodes)
+        work(store)
+    assert len(runs_in(store)) == 1  # the due time's run started (and ran) all the same
+    assert any(armed_at_or_before(store, datetime.now(UTC)))  # the due timer is still there
+
+    work(store)  # room again: the due time is fired again, and starts nothing new
+    assert len(runs_in(store)) == 1 and executions(counter) == 1
+    assert armed(store, "hourly")
+    work(store, later(1.2))
+    assert len(runs_in(store)) == 2 and executions(counter) == 2
+    healthy(store, "in the end")
+
+
+def armed_at_or_before(store: Path, moment: datetime) -> list[str]:
+    """The schedule timers due at or before `moment`."""
+    limit = moment.timestamp() * 1000
+    names = os.listdir(store / "timers")
+    return [name for name in names if "-schedule-" in name and int(name[:15]) <= limit]
+
+
+def lose_timer(store: Path) -> None:
+    """What a `schedule add` or a firing of an older aiki left when killed midway."""
+    for name in os.listdir(store / "timers"):
+        (store / "timers" / name).unlink()
+    (store / "schedules" / "hourly.timer").unlink()
+
+
+def test_a_live_worker_rearms_a_schedule_that_lost_its_timer(tmp_path: Path) -> None:
+    store, counter = tmp_path / "runs", tmp_path / "counter"
+    due(store, counter)
+    lose_timer(store)
+    assert not examine(FileStore(store)).healthy  # it would never fire again
+    work(store)  # fires the due time once, and sets the next one
+    assert len(runs_in(store)) == 1 and executions(counter) == 1
+    assert armed(store, "hourly")
+    work(store)
+    assert len(runs_in(store)) == 1
+    healthy(store, "once re-armed")
+
+
+def test_repeating_schedule_add_sets_a_lost_timer(tmp_path: Path, aiki: Killer) -> None:
+    store, counter = tmp_path / "runs", tmp_path / "counter"
+    args = ["schedule", "add", "win@1.0.0", "--id", "hourly", "--every", "1h"]
+    args += ["--input-json", json.dumps({"counter": str(counter)})]
+    assert not killed(aiki(store, 0, *args))
+    lose_timer(store)
+    again = aiki(store, 0, *args)
+    assert not killed(again) and again.stdout == "hourly\n"
+    assert armed(store, "hourly")
+    different = aiki(store, 0, *args[:-2], "--input-json", "{}")
+    assert different.code == 2 and "already exists" in different.stderr
