@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from .doctor_indexes import IndexChecks, names
 from .durable import atomic_create, file_size, read_lines, truncate_to
 from .entry import Entry, StatusChanged
-from .errors import RunDamaged
+from .errors import NewerFormat, RunDamaged
 from .filestore import LEAVING, FileStore, _mail, _parse_journal, reason, requests_in
 from .ids import RUN_ID
 from .journal import summarize
@@ -215,6 +215,9 @@ class _Doctor:
     def _spec(self, run_dir: Path) -> RunSpec | None:
         try:
             return self.store._read_spec(run_dir, run_dir.name)
+        except NewerFormat as error:
+            self._newer(run_dir.name, error)
+            return None
         except RunDamaged as error:
             self.found(
                 "run-unreadable",
@@ -241,6 +244,9 @@ class _Doctor:
                 path=path,
             )
             return None
+        except NewerFormat as error:
+            self._newer(run_dir.name, error)
+            return None
         except RunDamaged as error:
             self._damaged_line(run_dir.name, path, error.line or 1, error.offset or 0, error.detail)
             return None
@@ -255,6 +261,17 @@ class _Doctor:
                 damage=False,
             )
         return entries if self._story(run_dir.name, path, lines, entries) else None
+
+    def _newer(self, run_id: str, error: NewerFormat) -> None:
+        """A run written by a newer aiki: nothing to cut or rebuild, only to upgrade."""
+        self.found(
+            "newer-format",
+            error.detail,
+            f"upgrade to {error.needed}; nothing is wrong with the run, so do not cut or "
+            "edit its files (workers of this aiki leave it alone)",
+            run_id=run_id,
+            path=Path(error.path) if error.path else None,
+        )
 
     def _damaged_line(self, run_id: str, path: Path, line: int, offset: int, problem: str) -> None:
         self.found(

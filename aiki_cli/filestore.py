@@ -55,11 +55,12 @@ from .durable import (
     write_all,
     write_synced,
 )
-from .entry import Entry, dump_entry, parse_entry
+from .entry import ENTRY_TYPES, Entry, dump_entry, parse_entry
 from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
+from .formats import newer_entry, newer_spec
 from .ids import RUN_ID, check_run_id
 from .lock import FileLock, try_lock, try_lock_dir
-from .record import RunSpec
+from .record import FORMAT, RunSpec
 from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
@@ -231,13 +232,22 @@ class FileStore:
     def _read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec:
         """The run's spec; read relative to `folder`, the run directory's open descriptor,
         when there is one."""
+        name = run_dir / "run.json" if folder is None else "run.json"
+        data = b""
         try:
-            name = run_dir / "run.json" if folder is None else "run.json"
-            spec = RunSpec.model_validate_json(read_file(name, dir_fd=folder))
+            data = read_file(name, dir_fd=folder)
+            spec = RunSpec.model_validate_json(data)
         except FileNotFoundError:
             raise RunNotFound(run_dir.name, self.location) from None
         except (OSError, ValidationError) as error:
+            newer = newer_spec(run_id, str(run_dir / "run.json"), data, FORMAT)
+            if newer is not None:
+                raise newer from error
             raise _damaged_spec(run_id, run_dir, f"cannot be read ({reason(error)})") from error
+        path = str(run_dir / "run.json")
+        newer = newer_spec(run_id, path, data, FORMAT) if spec.format > FORMAT else None
+        if newer is not None:
+            raise newer
         if spec.id != run_dir.name:
             raise _damaged_spec(run_id, run_dir, f"holds run {spec.id!r}, not {run_dir.name}")
         return spec
@@ -683,7 +693,8 @@ def _parse_journal(run_id: str, path: Path, lines: list[bytes]) -> list[Entry]:
         try:
             entries.append(parse_entry(line))
         except ValidationError as error:
-            raise _damaged_line(run_id, path, lines, number, error) from error
+            newer = newer_entry(run_id, str(path), line, number, ENTRY_TYPES)
+            raise (newer or _damaged_line(run_id, path, lines, number, error)) from error
     return entries
 
 
