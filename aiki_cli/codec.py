@@ -27,6 +27,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 100  # levels of arrays and objects, one limit for every value aiki stores
 LIMIT_VARIABLE = "AIKI_MAX_VALUE_BYTES"
 _SCALARS = frozenset({str, int, bool, type(None)})
+_CONTAINERS = (dict, list, tuple)
 _PLAIN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -59,7 +60,7 @@ class Codec:
         if self.model is not None:
             model_value = value if isinstance(value, self.model) else self.decode(value)
             value = model_value.model_dump(mode="json")
-        if type(value) not in _SCALARS:
+        if isinstance(value, _CONTAINERS):
             check_shape(value, self.what)
         try:
             text = canonical_json(value) if sort_keys else _PLAIN.encode(value)
@@ -92,25 +93,24 @@ class Codec:
 def check_shape(value: Any, what: str) -> None:
     """`InputInvalid` unless `value` nests at most `MAX_DEPTH` levels and no object's keys
     collide as JSON text: what is refused here is never written, so never unreadable."""
-    _check_level(value, 1, what)
-
-
-def _check_level(value: Any, depth: int, what: str) -> None:
-    if isinstance(value, dict):
-        items: Any = value.values()
-        if not all(type(key) is str for key in value):
-            _check_keys(value, what)
-    elif isinstance(value, list | tuple):
-        items = value
-    else:
-        return
-    if depth > MAX_DEPTH:
-        raise InputInvalid(
-            what, f"nested deeper than {MAX_DEPTH} levels of arrays and objects; flatten it"
-        )
-    for item in items:
-        if isinstance(item, dict | list | tuple):
-            _check_level(item, depth + 1, what)
+    level = [value]
+    for depth in range(1, MAX_DEPTH + 2):
+        inner = []  # the containers one level down
+        for container in level:
+            if isinstance(container, dict):
+                if not all(type(key) is str for key in container):
+                    _check_keys(container, what)
+                items: Any = container.values()
+            else:
+                items = container
+            inner += [item for item in items if isinstance(item, _CONTAINERS)]
+        if not inner:
+            return
+        if depth == MAX_DEPTH:
+            raise InputInvalid(
+                what, f"nested deeper than {MAX_DEPTH} levels of arrays and objects; flatten it"
+            )
+        level = inner
 
 
 def _check_keys(value: dict[Any, Any], what: str) -> None:
