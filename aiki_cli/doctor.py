@@ -375,19 +375,19 @@ class _Doctor:
                 path=self.root / "index" / "created.log",
                 repair=lambda: self.store._log_created(spec),
             )
-        if self._abandoned(spec, entries):
+        if self._abandoned(spec, entries, bool(markers)):
             return
         info = summarize(spec, entries)
         self._check_ready_marker(spec.id, info.status, bool(markers))
         self._check_timer_markers(spec.id, info.status, info.due_at, markers)
 
-    def _abandoned(self, spec: RunSpec, entries: list[Entry]) -> bool:
-        """An unkeyed run that never began and is not queued: a start (of an older aiki)
-        killed before queueing it. Nobody was given its id, and whoever started it started
-        again: queueing it would execute that start twice."""
+    def _abandoned(self, spec: RunSpec, entries: list[Entry], timed: bool) -> bool:
+        """An unkeyed run that never began, not queued and not delayed: a start (of an
+        older aiki) killed before queueing it. Nobody was given its id, and whoever started
+        it started again: queueing it would execute that start twice."""
         run_dir = self.root / "run" / spec.id
         queued = any((self.root / "ready" / name).exists() for name in (spec.id, spec.id + LEAVING))
-        if entries or queued or spec.idempotency_key is not None:
+        if entries or queued or timed or spec.idempotency_key or spec.not_before:
             return False
         self.found(
             "abandoned-start",

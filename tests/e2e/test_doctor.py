@@ -287,6 +287,17 @@ def test_an_unkeyed_start_killed_before_queueing_is_a_note_and_never_executes(
     assert kinds(doctor(cli)[1]) == ["stale-index"]  # a note: `list` skips the line
 
 
+def test_a_delayed_start_waiting_for_its_time_is_healthy(cli: Invoke, runs: Path) -> None:
+    """Parked until its due time with nothing journaled yet: not an abandoned start."""
+    run_id = start(cli, "e2e-echo@1.0.0", "--delay", "1h")
+    worker_finishes(cli)
+    assert not (runs / "ready" / run_id).exists()
+    aged(runs / "run" / run_id / "run.json")
+    code, report = doctor(cli, "--repair")
+    assert (code, kinds(report)) == (0, []), report
+    assert (runs / "run" / run_id / "run.json").exists()
+
+
 def test_a_torn_last_line_is_a_note_and_repair_cuts_it(cli: Invoke, runs: Path) -> None:
     run_id = half_done(cli, runs)
     journal = runs / "run" / run_id / "journal.jsonl"
