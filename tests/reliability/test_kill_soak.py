@@ -171,9 +171,12 @@ class Store:
         return self.client.store.read_run(run_id)[1]
 
     def run_ids(self) -> list[str]:
-        """Every run of the store: those indexed, and any directory the index misses whose
-        journal has entries (something executed it)."""
-        indexed = [ref.id for ref in self.client.store.list_runs()]
+        """Every run of the store: those indexed (but not the runs a start listed and then
+        never made, or discarded for losing the race for its key, which `aiki list` skips
+        too), and any directory the index misses whose journal has entries (something
+        executed it)."""
+        listed = [ref.id for ref in self.client.store.list_runs()]
+        indexed = [run_id for run_id in listed if (self._dir(run_id) / "run.json").exists()]
         missed = [
             run_id
             for run_id in self.orphans()
