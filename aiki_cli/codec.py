@@ -4,6 +4,11 @@ and refused above a size limit.
 A value crosses the journal as JSON; code sees the same value on its first execution
 and on every replay, because both come out of `decode(encode(value))`. The limit (10 MiB
 of JSON by default) is set with the AIKI_MAX_VALUE_BYTES environment variable.
+
+Whatever is accepted can be read back: a value nested deeper than `MAX_DEPTH` (the
+readers of aiki's files refuse JSON nested deeper than 200 levels, and a value sits a
+level or two inside the file that holds it) is refused before anything is stored, and so
+is an object whose keys collide once written as JSON text (`{1: "a", "1": "b"}`).
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from .canonical import canonical_json
 from .errors import ConfigError, InputInvalid
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 100  # levels of arrays and objects, one limit for every value aiki stores
 LIMIT_VARIABLE = "AIKI_MAX_VALUE_BYTES"
 _SCALARS = frozenset({str, int, bool, type(None)})
+_CONTAINERS = (dict, list, tuple)
 _PLAIN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -53,6 +60,8 @@ class Codec:
         if self.model is not None:
             model_value = value if isinstance(value, self.model) else self.decode(value)
             value = model_value.model_dump(mode="json")
+        if isinstance(value, _CONTAINERS):
+            check_shape(value, self.what)
         try:
             text = canonical_json(value) if sort_keys else _PLAIN.encode(value)
             raw = text.encode()  # refuses lone surrogates, which no file can hold
@@ -79,6 +88,47 @@ class Codec:
             return self.model.model_validate(data)
         except ValidationError as error:
             raise InputInvalid(self.what, summarize(error)) from error
+
+
+def check_shape(value: Any, what: str) -> None:
+    """`InputInvalid` unless `value` nests at most `MAX_DEPTH` levels and no object's keys
+    collide as JSON text: what is refused here is never written, so never unreadable."""
+    level = [value]
+    for depth in range(1, MAX_DEPTH + 2):
+        inner = []  # the containers one level down
+        for container in level:
+            if isinstance(container, dict):
+                if not all(type(key) is str for key in container):
+                    _check_keys(container, what)
+                items: Any = container.values()
+            else:
+                items = container
+            inner += [item for item in items if isinstance(item, _CONTAINERS)]
+        if not inner:
+            return
+        if depth == MAX_DEPTH:
+            raise InputInvalid(
+                what, f"nested deeper than {MAX_DEPTH} levels of arrays and objects; flatten it"
+            )
+        level = inner
+
+
+def _check_keys(value: dict[Any, Any], what: str) -> None:
+    """JSON keys are text: `1`, `1.0`, `True` and `None` become "1", "1.0", "true" and
+    "null", which may be the name of another key of the same object."""
+    seen: dict[str, Any] = {}
+    for key in value:
+        try:
+            text = key if type(key) is str else _PLAIN.encode(key).strip('"')
+        except (TypeError, ValueError):
+            continue  # not a JSON key at all: encoding it says so
+        if text in seen:
+            raise InputInvalid(
+                what,
+                f"keys {seen[text]!r} and {key!r} are both the JSON key {text!r}, so one "
+                "would be lost; give each a distinct text key",
+            )
+        seen[text] = key
 
 
 def summarize(error: ValidationError) -> str:

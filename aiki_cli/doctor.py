@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from .doctor_indexes import IndexChecks, names, remove
 from .durable import atomic_create, atomic_write, file_size, read_file, read_lines, truncate_to
 from .entry import Entry, StatusChanged
-from .errors import RunDamaged
+from .errors import NewerFormat, RunDamaged
 from .filestore import (
     LEAVING,
     FileStore,
@@ -240,6 +240,9 @@ class _Doctor:
     def _spec(self, run_dir: Path) -> RunSpec | None:
         try:
             return self.store._read_spec(run_dir, run_dir.name)
+        except NewerFormat as error:
+            self._newer(run_dir.name, error)
+            return None
         except RunDamaged as error:
             self.found(
                 "run-unreadable",
@@ -266,6 +269,9 @@ class _Doctor:
                 path=path,
             )
             return None
+        except NewerFormat as error:
+            self._newer(run_dir.name, error)
+            return None
         except RunDamaged as error:
             self._damaged_line(run_dir.name, path, error.line or 1, error.offset or 0, error.detail)
             return None
@@ -280,6 +286,17 @@ class _Doctor:
                 damage=False,
             )
         return entries if self._story(run_dir.name, path, lines, entries) else None
+
+    def _newer(self, run_id: str, error: NewerFormat) -> None:
+        """A run written by a newer aiki: nothing to cut or rebuild, only to upgrade."""
+        self.found(
+            "newer-format",
+            error.detail,
+            f"upgrade to {error.needed}; nothing is wrong with the run, so do not cut or "
+            "edit its files (workers of this aiki leave it alone)",
+            run_id=run_id,
+            path=Path(error.path) if error.path else None,
+        )
 
     def _damaged_line(self, run_id: str, path: Path, line: int, offset: int, problem: str) -> None:
         self.found(
@@ -353,10 +370,11 @@ class _Doctor:
                 "abandoned-start",
                 f"run {spec.id} was never started: its idempotency key "
                 f"{spec.idempotency_key!r} went to run {holder}",
-                "--repair removes it",
+                "--repair removes it (a worker would not execute it, and removes it too)",
                 run_id=spec.id,
                 path=run_dir,
                 repair=lambda: shutil.rmtree(run_dir),
+                damage=False,
             )
             return False
         self.found(
@@ -382,9 +400,31 @@ class _Doctor:
                 path=self.root / "index" / "created.log",
                 repair=lambda: self.store._log_created(spec),
             )
+        if self._abandoned(spec, entries, bool(markers)):
+            return
         info = summarize(spec, entries)
         self._check_ready_marker(spec.id, info.status, bool(markers))
         self._check_timer_markers(spec.id, info.status, info.due_at, markers)
+
+    def _abandoned(self, spec: RunSpec, entries: list[Entry], timed: bool) -> bool:
+        """An unkeyed run that never began, not queued and not delayed: a start (of an
+        older aiki) killed before queueing it. Nobody was given its id, and whoever started
+        it started again: queueing it would execute that start twice."""
+        run_dir = self.root / "run" / spec.id
+        queued = any((self.root / "ready" / name).exists() for name in (spec.id, spec.id + LEAVING))
+        if entries or queued or timed or spec.idempotency_key or spec.not_before:
+            return False
+        self.found(
+            "abandoned-start",
+            f"run {spec.id} was never started: its start was killed before queueing it, and "
+            "nobody was given its id",
+            "--repair removes it (no worker executes it)",
+            run_id=spec.id,
+            path=run_dir,
+            repair=lambda: shutil.rmtree(run_dir),
+            damage=False,
+        )
+        return True
 
     def _check_ready_marker(self, run_id: str, status: RunStatus, timed: bool) -> None:
         run_dir = self.root / "run" / run_id
@@ -413,6 +453,9 @@ class _Doctor:
                 run_id=run_id,
                 path=self.root / "ready" / run_id,
                 repair=lambda: self.store._set_ready(run_id, False),
+                # An ended run stays queued until its worker has told its parent: one
+                # killed in between leaves it so, and the next worker finishes the job.
+                damage=not status.terminal,
             )
 
     def _check_timer_markers(

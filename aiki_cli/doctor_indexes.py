@@ -59,11 +59,13 @@ class IndexChecks:
                 marker = self.root / "ready" / name
                 self.doctor.found(
                     "orphan-ready",
-                    f"ready/{name} names no run; workers skip it",
+                    f"ready/{name} names no run (a start killed before it moved the run in, "
+                    "say); workers skip it",
                     "--repair removes it",
                     run_id=run_id,
                     path=marker,
                     repair=partial(self._unlink_orphan, marker, run_id),
+                    damage=False,
                 )
 
     def _unlink_orphan(self, path: Path, run_id: str) -> None:
@@ -85,19 +87,23 @@ class IndexChecks:
             elif timer.kind == "run" and not self.doctor.exists(timer.target):
                 self.doctor.found(
                     "orphan-timer",
-                    f"timers/{name} wakes run {timer.target}, which does not exist",
+                    f"timers/{name} wakes run {timer.target}, which does not exist; "
+                    "workers remove it when it is due",
                     "--repair removes it",
                     run_id=timer.target,
                     path=path,
                     repair=partial(self._unlink_orphan, path, timer.target),
+                    damage=False,
                 )
             elif timer.kind == "schedule" and not self._schedule_path(timer.target).is_file():
                 self.doctor.found(
                     "orphan-timer",
-                    f"timers/{name} fires schedule {timer.target}, which does not exist",
+                    f"timers/{name} fires schedule {timer.target}, which does not exist "
+                    "(a `schedule add` killed midway, say); workers remove it when it is due",
                     "--repair removes it",
                     path=path,
                     repair=path.unlink,
+                    damage=False,
                 )
 
     def _schedule_path(self, schedule_id: str) -> Path:

@@ -176,6 +176,7 @@ _TYPES: dict[bytes, type[_Entry]] = {
     model.model_fields["type"].default.encode(): model for model in _Entry.__subclasses__()
 }
 _TYPE_FIRST = b'{"type":"'  # how `dump_entry` begins every line
+ENTRY_TYPES = frozenset(name.decode() for name in _TYPES)
 
 
 def parse_entry(line: bytes | str) -> Entry:

@@ -222,6 +222,27 @@ class RunDamaged(AikiError):
         super().__init__(f"run {run_id} is damaged: {detail}; `aiki doctor` says how to repair it")
 
 
+class NewerFormat(RunDamaged):
+    """A run's files were written by a newer aiki, in a format this one does not read."""
+
+    def __init__(
+        self,
+        run_id: str,
+        detail: str,
+        needed: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(run_id, detail, path=path, line=line)
+        self.needed = needed  # the aiki that reads it: "aiki 0.3.0 or later", say
+        AikiError.__init__(
+            self,
+            f"run {run_id} was written by a newer aiki: {detail}; upgrade to {needed} "
+            "(nothing is wrong with the run, and this aiki leaves it alone)",
+        )
+
+
 _WRITE_HINTS = {
     errno.ENOSPC: "free some space and try again",
     errno.EDQUOT: "free some space and try again",

@@ -57,11 +57,12 @@ from .durable import (
     write_all,
     write_synced,
 )
-from .entry import Entry, dump_entry, parse_entry
+from .entry import ENTRY_TYPES, Entry, dump_entry, parse_entry
 from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
+from .formats import newer_entry, newer_spec
 from .ids import RUN_ID, check_run_id
 from .lock import FileLock, try_lock_dir
-from .record import RunSpec
+from .record import FORMAT, RunSpec
 from .roster import Roster
 from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
@@ -137,36 +138,65 @@ class FileStore:
             return existing
         self._layout()
         run_dir = self._run_dir(spec.id)
-        keyed = False
         try:
             self._stage(spec, run_dir)
-            keyed = key_path is not None and atomic_create(key_path, spec.id.encode())
-            if key_path is not None and not keyed:
-                shutil.rmtree(run_dir)  # lost the race for the key; nobody has seen this run
-                existing = self._run_for_key(key_path)
-                assert existing is not None
-                return existing
-            self._index(spec)
+            return spec if key_path is None else self._take_key(spec, key_path)
         except OSError:
-            # A full disk, say: take back what this start wrote, so no half-made run shows.
-            if keyed and key_path is not None:
-                key_path.unlink(missing_ok=True)
-            (self.root / "ready" / spec.id).unlink(missing_ok=True)
-            shutil.rmtree(run_dir, ignore_errors=True)
-            shutil.rmtree(self.root / "tmp" / spec.id, ignore_errors=True)
+            # A full disk, say: take back what this start wrote, so no half-made run shows
+            # (unless a worker already took the run's key for it, and may be executing it).
+            if key_path is None or _key_holder(key_path) != spec.id:
+                self._discard(spec.id)
             raise
-        return spec
 
     def _stage(self, spec: RunSpec, run_dir: Path) -> None:
-        """Write the run's start record and its empty journal in tmp/, then move them into
-        run/ whole: a worker claiming the run creates no file."""
+        """Write the run's start record and its empty journal in tmp/, list and queue it,
+        then move it into run/ whole: that rename is the start's one moment of truth.
+
+        A start killed before it leaves a listing and a ready marker naming no run, which
+        `list` and the workers pass over; one killed after it has a run that a worker finds
+        in ready/. The marker is a hard link to the staged run.json, which the rename keeps.
+        """
         staging = self.root / "tmp" / spec.id
         make_dirs(staging)
         write_synced(staging / "run.json", spec.model_dump_json(indent=2).encode() + b"\n")
         os.close(os.open(staging / "journal.jsonl", _CREATE, FILE_MODE))
         fsync_dir(staging)
+        self._log_created(spec)
+        with contextlib.suppress(FileExistsError):
+            os.link(staging / "run.json", self.root / "ready" / spec.id)
+        fsync_dir(self.root / "ready")
         os.rename(staging, run_dir)
         fsync_dir(run_dir.parent)
+
+    def _take_key(self, spec: RunSpec, key_path: Path) -> RunSpec:
+        """Record the run as its key's (the keyed start's moment of truth); when another
+        run holds the key, discard this one, which no worker executes, and return that run.
+        A worker may have taken the key for this run already (its start was slow, or died)."""
+        if atomic_create(key_path, spec.id.encode()) or _key_holder(key_path) == spec.id:
+            return spec
+        self._discard(spec.id)
+        existing = self._run_for_key(key_path)
+        assert existing is not None
+        return existing
+
+    def _discard(self, run_id: str) -> None:
+        """Remove a run nobody was given the id of: out of the queue, then its files."""
+        (self.root / "ready" / run_id).unlink(missing_ok=True)
+        shutil.rmtree(self._runs / run_id, ignore_errors=True)
+        shutil.rmtree(self.root / "tmp" / run_id, ignore_errors=True)
+
+    def _keyed_elsewhere(self, spec: RunSpec, entries: list[Entry]) -> bool:
+        """Whether `spec` is a keyed run that never began and whose key names another run
+        (its start lost the race for the key, or died before taking it and was repeated).
+        A keyed run that never began and whose key names no run yet gets it here: whoever
+        takes the key first (its start, or the worker about to execute it) decides."""
+        key_path = self._key_path(spec)
+        if key_path is None or entries:
+            return False
+        holder = _key_holder(key_path)
+        if holder is None and atomic_create(key_path, spec.id.encode()):
+            return False
+        return (holder or _key_holder(key_path)) != spec.id
 
     def _key_path(self, spec: RunSpec) -> Path | None:
         if spec.idempotency_key is None:
@@ -181,7 +211,7 @@ class FileStore:
             return None
         spec, entries = self.read_run(run_id)
         if not entries and not self.is_ready(run_id) and not self._parked_at_start(run_id):
-            self._index(spec)  # its start died between the key and the queue
+            self._index(spec)  # a start of an older aiki died between the key and the queue
         return spec
 
     def _parked_at_start(self, run_id: str) -> bool:
@@ -217,13 +247,22 @@ class FileStore:
     def _read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec:
         """The run's spec; read relative to `folder`, the run directory's open descriptor,
         when there is one."""
+        name = run_dir / "run.json" if folder is None else "run.json"
+        data = b""
         try:
-            name = run_dir / "run.json" if folder is None else "run.json"
-            spec = RunSpec.model_validate_json(read_file(name, dir_fd=folder))
+            data = read_file(name, dir_fd=folder)
+            spec = RunSpec.model_validate_json(data)
         except FileNotFoundError:
             raise RunNotFound(run_dir.name, self.location) from None
         except (OSError, ValidationError) as error:
+            newer = newer_spec(run_id, str(run_dir / "run.json"), data, FORMAT)
+            if newer is not None:
+                raise newer from error
             raise _damaged_spec(run_id, run_dir, f"cannot be read ({reason(error)})") from error
+        path = str(run_dir / "run.json")
+        newer = newer_spec(run_id, path, data, FORMAT) if spec.format > FORMAT else None
+        if newer is not None:
+            raise newer
         if spec.id != run_dir.name:
             raise _damaged_spec(run_id, run_dir, f"holds run {spec.id!r}, not {run_dir.name}")
         return spec
@@ -269,7 +308,8 @@ class FileStore:
                 link = NotRegularFile(errno.ELOOP, what, str(run_dir))
                 raise _damaged_file(run_dir.name, run_dir, link) from None
             if isinstance(error, FileNotFoundError | NotADirectoryError):
-                raise RunNotFound(run_dir.name, self.location) from None
+                self._not_there(run_dir)
+                return None
             raise
         if lock is None:
             return None
@@ -284,12 +324,27 @@ class FileStore:
             lines, size = split_lines(journal.read())
             entries = _parse_journal(run_id, journal.path, lines)
             journal.cut_to(size)  # drop a torn last line before appending after it
+            if self._keyed_elsewhere(spec, entries):
+                journal.close()
+                lock.release()
+                self._discard(run_id)
+                return None
             return FileClaim(self, run_dir, spec, entries, lock, journal)
         except BaseException:
             if journal is not None:
                 journal.close()
             lock.release()
             raise
+
+    def _not_there(self, run_dir: Path) -> None:
+        """Claiming a run whose directory is missing: nothing to claim yet while a start is
+        moving it in (its staging is in tmp/); else `RunNotFound`, and its ready marker, if
+        any, names no run and goes."""
+        if (self.root / "tmp" / run_dir.name).exists():
+            return
+        if not run_dir.exists():  # looked at again: the start may have moved it in since
+            (self.root / "ready" / run_dir.name).unlink(missing_ok=True)
+            raise RunNotFound(run_dir.name, self.location)
 
     def flush_together(self, claims: list[Claim]) -> bool:
         journals = [claim._journal for claim in claims if isinstance(claim, FileClaim)]
@@ -306,11 +361,14 @@ class FileStore:
         run_dir = self._existing_run_dir(run_id)
         if (run_dir / "refs" / mail.key).exists():
             return False
+        # Queued first too: a sender killed once its letter is in leaves the run queued.
+        self._set_ready(run_dir.name, True)
         make_dirs(run_dir / "inbox")
         posted = atomic_create(
             run_dir / "inbox" / f"{mail.key}.json", mail.model_dump_json().encode()
         )
-        # Queued even when the letter was there: its poster may have died before queueing.
+        # Queued again (a worker may have taken the run out meanwhile), even when the
+        # letter was there: its poster may have died before queueing it.
         self._set_ready(run_dir.name, True)
         return posted
 
@@ -353,11 +411,13 @@ class FileStore:
         (self.root / "timers" / _timer_name(timer)).unlink(missing_ok=True)
 
     def _replace_timer(self, record: Path, timer: Timer | None) -> None:
-        """Point `record` (the file naming a run's or schedule's timer) at `timer`."""
+        """Point `record` (the file naming a run's or schedule's timer) at `timer`: the new
+        marker first, then the record, then the old marker goes. A process dying at any
+        point leaves a marker that fires (perhaps early, which firing checks), never none."""
         old = _timer_in(record)
-        if old is not None:
-            (self.root / "timers" / old).unlink(missing_ok=True)
         if timer is None:
+            if old is not None:
+                (self.root / "timers" / old).unlink(missing_ok=True)
             record.unlink(missing_ok=True)
             return
         self._layout()
@@ -368,7 +428,14 @@ class FileStore:
                     self.root / "timers" / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE
                 )
             )
-        atomic_write(record, name.encode())
+        if name != old:
+            atomic_write(record, name.encode())
+        if old is not None and old != name:
+            (self.root / "timers" / old).unlink(missing_ok=True)
+
+    def _armed(self, record: Path) -> bool:
+        name = _timer_in(record)
+        return name is not None and os.access(self.root / "timers" / name, os.F_OK)
 
     def _schedule_path(self, schedule_id: str) -> Path:
         if not re.fullmatch(SCHEDULE_ID, schedule_id):
@@ -377,11 +444,33 @@ class FileStore:
 
     @_writes
     def save_schedule(self, schedule: Schedule) -> None:
+        """The timer first when there is one, so that a schedule on file is never active
+        without it: a save killed in between leaves at most a marker that fires early."""
         self._layout()
         path = self._schedule_path(schedule.id)
-        atomic_write(path, schedule.model_dump_json(indent=2).encode() + b"\n")
         timer = None if schedule.paused else Timer(schedule.next_due, "schedule", schedule.id)
-        self._replace_timer(path.with_suffix(".timer"), timer)
+        if timer is not None:
+            self._replace_timer(path.with_suffix(".timer"), timer)
+        atomic_write(path, schedule.model_dump_json(indent=2).encode() + b"\n")
+        if timer is None:
+            self._replace_timer(path.with_suffix(".timer"), None)
+
+    @_writes
+    def rearm_schedules(self) -> list[str]:
+        active = (schedule for schedule in self._readable_schedules() if not schedule.paused)
+        rearmed = []
+        for schedule in active:
+            record = self._schedule_path(schedule.id).with_suffix(".timer")
+            if not self._armed(record):
+                self._replace_timer(record, Timer(schedule.next_due, "schedule", schedule.id))
+                rearmed.append(schedule.id)
+        return rearmed
+
+    def _readable_schedules(self) -> Iterator[Schedule]:
+        """The schedules on file, passing over those that cannot be read (doctor names them)."""
+        for path in sorted((self.root / "schedules").glob("*.json")):
+            with contextlib.suppress(OSError, ValidationError):
+                yield Schedule.model_validate_json(path.read_bytes())
 
     def schedule(self, schedule_id: str) -> Schedule | None:
         try:
@@ -551,6 +640,14 @@ class FileClaim:
             self._lock.release()
 
 
+def _key_holder(key_path: Path) -> str | None:
+    """The id of the run an idempotency key names, or None."""
+    try:
+        return key_path.read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
 def _damaged_spec(run_id: str, run_dir: Path, problem: str) -> RunDamaged:
     path = run_dir / "run.json"
     return RunDamaged(run_id, f"{path} {problem}", path=str(path))
@@ -640,7 +737,8 @@ def _parse_journal(run_id: str, path: Path, lines: list[bytes]) -> list[Entry]:
         try:
             entries.append(parse_entry(line))
         except ValidationError as error:
-            raise _damaged_line(run_id, path, lines, number, error) from error
+            newer = newer_entry(run_id, str(path), line, number, ENTRY_TYPES)
+            raise (newer or _damaged_line(run_id, path, lines, number, error)) from error
     return entries
 
 

@@ -149,6 +149,17 @@ class MemoryStore:
         with self._mutex:
             return [self._schedules[key] for key in sorted(self._schedules)]
 
+    def rearm_schedules(self) -> list[str]:
+        with self._mutex:
+            unarmed = [
+                schedule
+                for schedule in self._schedules.values()
+                if not schedule.paused and ("schedule", schedule.id) not in self._timers
+            ]
+        for schedule in unarmed:
+            self._set_timer("schedule", schedule.id, schedule.next_due)
+        return [schedule.id for schedule in unarmed]
+
     def remove_schedule(self, schedule_id: str) -> None:
         with self._mutex:
             self._schedules.pop(schedule_id, None)

@@ -177,6 +177,12 @@ class Store(Protocol):
 
     def remove_schedule(self, schedule_id: str) -> None: ...
 
+    def rearm_schedules(self) -> list[str]:
+        """Give every active schedule that has no timer (its save died midway, say) one at
+        its next due time; the ids of those re-armed. Firing the same due time again
+        starts nothing new: each occurrence's run has its own idempotency key."""
+        ...
+
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> AbstractContextManager[None]:
         """Announce a live worker for as long as the context is open."""
         ...

@@ -38,6 +38,8 @@ log = logging.getLogger("aiki.worker")
 _BROKEN_RUN_BACKOFF = 5.0
 # How often a damaged run is looked at again, in case someone repaired it.
 _DAMAGED_RUN_RECHECK = 30.0
+# How often a worker makes sure every active schedule has a timer (see `_rearm_schedules`).
+_SCHEDULE_RECHECK = 30.0
 # A worker holds up to this many runs per slot of `concurrency`: one executing its code,
 # one waiting for the sync of its journal (see `_room`).
 _HELD_PER_SLOT = 2
@@ -93,6 +95,7 @@ class Worker:
         self._queue: deque[str] = deque()  # ready runs listed, not yet tried
         self._met = False  # another worker is working through the same listing
         self._relist_at = 0.0
+        self._rearm_at = 0.0
         self._reported: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -144,6 +147,7 @@ class Worker:
         try:
             while not self._stopping:
                 try:
+                    self._rearm_schedules()
                     await self.fire_timers()
                     self._reported.pop("timers", None)
                 except StoreUnwritable as error:
@@ -200,6 +204,15 @@ class Worker:
                     continue  # another worker, which loads the version, fires it
             self.store.clear_timer(timer)
         return len(timers)
+
+    def _rearm_schedules(self) -> None:
+        """Now and then, give an active schedule that lost its timer (a command or a worker
+        killed while saving it, a disk that was full) a timer again, so it keeps firing."""
+        if self._family is not None or time.monotonic() < self._rearm_at:
+            return  # driving one run (`start --wait`) fires no schedules of its own
+        for schedule_id in self.store.rearm_schedules():
+            log.warning("schedule %s had no timer; set it again", schedule_id)
+        self._rearm_at = time.monotonic() + _SCHEDULE_RECHECK
 
     def _fill(self) -> int:
         """Claim ready runs up to the concurrency limit; how many were claimed.

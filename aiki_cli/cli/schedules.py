@@ -98,6 +98,7 @@ def add(
         **rule,
     )
     schedule = schedule.model_copy(update={"next_due": schedule.following(now)})
+    schedule = _existing(client.store, schedule) or schedule
     client.store.save_schedule(schedule)
     if as_json:
         views.print_json(_document(schedule))
@@ -202,12 +203,25 @@ def _new_id(store: Store, chosen: str | None, workflow: str) -> str:
             f"schedule id {chosen[:70]!r} must start with a letter or digit and have at most "
             "64 letters, digits, '.', '_' and '-'"
         )
-    if store.schedule(chosen) is not None:
-        raise BadInput(
-            f"schedule {chosen!r} already exists; pick another --id or "
-            f"`aiki schedule remove {chosen}` first"
-        )
     return chosen
+
+
+_DEFINITION = ("workflow", "version", "cron", "timezone", "every", "input", "overlap")
+
+
+def _existing(store: Store, schedule: Schedule) -> Schedule | None:
+    """The schedule already saved under `schedule`'s id, when it is the same schedule (the
+    command is being repeated: saving it again sets its timer, should an earlier `add`
+    have died before it did); None when there is none. `BadInput` when it differs."""
+    existing = store.schedule(schedule.id)
+    if existing is None:
+        return None
+    if any(getattr(existing, name) != getattr(schedule, name) for name in _DEFINITION):
+        raise BadInput(
+            f"schedule {schedule.id!r} already exists; pick another --id or "
+            f"`aiki schedule remove {schedule.id}` first"
+        )
+    return existing
 
 
 def _schedule(**fields: Any) -> Schedule:

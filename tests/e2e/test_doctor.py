@@ -114,7 +114,10 @@ def test_a_run_a_worker_holds_is_left_alone(aiki: Invoke, cli: Invoke, runs: Pat
 
 
 def unqueued_pending(cli: Invoke, runs: Path) -> str:
-    run_id = pending(cli, runs)
+    """A keyed start of an older aiki killed before it queued the run: repeating it returns
+    the run, so queueing it executes it once."""
+    run_id = start(cli, "e2e-echo@1.0.0", "--idempotency-key", "order-9")
+    aged(runs / "run" / run_id / "run.json")
     (runs / "ready" / run_id).unlink()
     return "not-queued"
 
@@ -156,12 +159,6 @@ def ready_for_nobody(cli: Invoke, runs: Path) -> str:
     return "orphan-ready"
 
 
-def timer_for_nobody(cli: Invoke, runs: Path) -> str:
-    finished(cli, "e2e-echo@1.0.0")
-    (runs / "timers" / "000000000000001-run-01m8aaaaaaaaaaaaaaaaaaaaaa").touch()
-    return "orphan-timer"
-
-
 def key_for_nobody(cli: Invoke, runs: Path) -> str:
     finished(cli, "e2e-echo@1.0.0")
     (runs / "index" / "keys" / ("0" * 64)).write_text("01m8aaaaaaaaaaaaaaaaaaaaaa")
@@ -185,12 +182,9 @@ def orphaned_lock(cli: Invoke, runs: Path) -> str:
 BREAKAGE = [
     unqueued_pending,
     unqueued_running,
-    ended_but_queued,
     ended_with_a_timer,
     asleep_without_a_timer,
     missing_from_the_list,
-    ready_for_nobody,
-    timer_for_nobody,
     key_for_nobody,
     key_lost,
     orphaned_lock,
@@ -265,6 +259,43 @@ def test_leftovers_are_notes_and_repair_removes_them(cli: Invoke, runs: Path) ->
     assert not staging.exists() and not temp.exists() and fresh.exists()
     assert sorted(os.listdir(runs / "workers")) == []
     assert doctor(cli)[1]["findings"] == []
+
+
+def test_an_unkeyed_start_killed_before_queueing_is_a_note_and_never_executes(
+    cli: Invoke, runs: Path
+) -> None:
+    """Issue 16.9: nobody was given the run's id, so its user started again; queueing it
+    would execute the start twice. Markers naming no run or schedule (what a killed start
+    or `schedule add` leaves), or an ended run still queued (a worker killed before it took
+    it out), are harmless too: workers pass them over or remove them."""
+    abandoned = pending(cli, runs)
+    (runs / "ready" / abandoned).unlink()
+    ended_but_queued(cli, runs)  # its worker was killed before it took the run out
+    (runs / "ready" / "01m8aaaaaaaaaaaaaaaaaaaaaa").touch()
+    (runs / "timers" / "000000000000001-run-01m8aaaaaaaaaaaaaaaaaaaaaa").touch()
+    (runs / "timers" / "000000000000001-schedule-gone").touch()
+    code, report = doctor(cli)
+    assert code == 0 and report["healthy"], report
+    kinds_found = ["abandoned-start", "orphan-ready", "orphan-timer", "orphan-timer", "stale-ready"]
+    assert sorted(kinds(report)) == kinds_found
+    assert all(f["repairable"] and not f["damage"] for f in report["findings"]), report
+
+    assert doctor(cli, "--repair")[0] == 0
+    assert not (runs / "run" / abandoned).exists()
+    assert os.listdir(runs / "ready") == os.listdir(runs / "timers") == []
+    assert [row["status"] for row in cli("list", "--json").json()] == ["completed"]
+    assert kinds(doctor(cli)[1]) == ["stale-index"]  # a note: `list` skips the line
+
+
+def test_a_delayed_start_waiting_for_its_time_is_healthy(cli: Invoke, runs: Path) -> None:
+    """Parked until its due time with nothing journaled yet: not an abandoned start."""
+    run_id = start(cli, "e2e-echo@1.0.0", "--delay", "1h")
+    worker_finishes(cli)
+    assert not (runs / "ready" / run_id).exists()
+    aged(runs / "run" / run_id / "run.json")
+    code, report = doctor(cli, "--repair")
+    assert (code, kinds(report)) == (0, []), report
+    assert (runs / "run" / run_id / "run.json").exists()
 
 
 def test_a_torn_last_line_is_a_note_and_repair_cuts_it(cli: Invoke, runs: Path) -> None:

@@ -267,10 +267,10 @@ def check_starts(store: Store, plan: Plan, done: list[Done], figures: Figures) -
     failed = [step for step in starts if not step.ok]
     assert failed == [], failed
     by_key: dict[str, set[str]] = {}
-    for ref in store.client.store.list_runs():
-        spec = store.client.store.read_run(ref.id)[0]
+    for run_id in store.run_ids():  # a start that lost the race for its key made no run
+        spec = store.client.store.read_run(run_id)[0]
         if spec.idempotency_key is not None:
-            by_key.setdefault(spec.idempotency_key, set()).add(ref.id)
+            by_key.setdefault(spec.idempotency_key, set()).add(run_id)
     doubled = {key: ids for key, ids in by_key.items() if len(ids) != 1}
     for step in starts:
         if step.key is not None and {step.run} != by_key.get(step.key):

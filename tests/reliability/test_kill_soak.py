@@ -171,9 +171,12 @@ class Store:
         return self.client.store.read_run(run_id)[1]
 
     def run_ids(self) -> list[str]:
-        """Every run of the store: those indexed, and any directory the index misses whose
-        journal has entries (something executed it)."""
-        indexed = [ref.id for ref in self.client.store.list_runs()]
+        """Every run of the store: those indexed (but not the runs a start listed and then
+        never made, or discarded for losing the race for its key, which `aiki list` skips
+        too), and any directory the index misses whose journal has entries (something
+        executed it)."""
+        listed = [ref.id for ref in self.client.store.list_runs()]
+        indexed = [run_id for run_id in listed if (self._dir(run_id) / "run.json").exists()]
         missed = [
             run_id
             for run_id in self.orphans()
@@ -184,10 +187,11 @@ class Store:
     def orphans(self) -> list[str]:
         """Run directories the index does not know of.
 
-        A process killed while it creates a run (a worker starting a child, say) leaves
-        one: its run.json is written and renamed into place before the run is indexed.
-        The retry after the kill starts the child again under a new id (the idempotency
-        key was never written), so the leftover is never referred to nor executed.
+        A start (a worker starting a child, say) lists and queues a run before renaming
+        it into place, and takes its idempotency key last; killed in between, its run is
+        executed by the worker that first claims it (which takes the key for it) or, if
+        the retried start took the key first, discarded unexecuted. Directories only
+        older aikis left unindexed are found here.
         """
         indexed = {ref.id for ref in self.client.store.list_runs()}
         on_disk = sorted(path.name for path in (self.runs / "run").iterdir())
@@ -863,7 +867,13 @@ def test_a_start_killed_before_its_key_leaves_a_store_the_doctor_can_make_health
     for run_json in store.runs.glob("run/*/run.json"):  # as the doctor sees it a while later
         os.utime(run_json, (time.time() - 3600, time.time() - 3600))
 
-    assert [ref.id for ref in store.client.store.list_runs()] == [retried.id]
+    # The killed start's run is queued but keyless: the first worker to claim it finds
+    # the key naming the retried run, and discards it unexecuted.
+    worker = store.command("worker", "--until-idle", "--poll-interval", "0.01")
+    subprocess.run(worker, env=store.env, capture_output=True, timeout=60, check=True)
+    assert [info.id for info in asyncio.run(store.client.list())] == [retried.id]
+    assert sorted(os.listdir(store.runs / "run")) == [retried.id]
+    assert store.info(retried.id).status == RunStatus.SLEEPING  # it began: its nap
     subprocess.run(
         store.command("doctor", "--repair"), env=store.env, capture_output=True, timeout=60
     )

@@ -138,6 +138,17 @@ def test_a_timer_never_fires_before_its_due_time(store: Store) -> None:
     assert store.due_timers(due + timedelta(milliseconds=1)) != []
 
 
+def test_rearming_gives_an_active_schedule_without_a_timer_one(store: Store) -> None:
+    store.save_schedule(schedule(due=10))
+    store.save_schedule(schedule("paused", due=20, paused=True))
+    assert store.rearm_schedules() == []  # both as they should be
+    store.clear_timer(store.due_timers(at(10))[0])  # lost, as a save killed midway loses it
+    assert store.due_timers(at(100)) == []
+    assert store.rearm_schedules() == ["nightly"]
+    assert store.due_timers(at(100)) == [Timer(at(10), "schedule", "nightly")]
+    assert store.rearm_schedules() == []
+
+
 # -- schedules ------------------------------------------------------------------------
 
 
