@@ -4,6 +4,13 @@ in place, and sending events.
 Each acts at once when no worker executes the run: it takes the run's claim and journals
 the change. When a worker holds the run, it leaves a request or mail instead, which the
 worker acts on at the run's next task boundary (or when it next claims the run).
+
+A process can die between any two steps, so each change is ordered the same way: what
+makes a worker look at the run (its request, its place in the ready queue) comes first,
+then the journal entry (the truth), then the steps derived from it (telling the parent,
+cancelling the children, dropping the timer), each safe to repeat. The run leaves the
+queue last: until then, whoever claims it next re-derives and finishes those steps, and
+repeating the command does the same.
 """
 
 from __future__ import annotations
@@ -20,11 +27,11 @@ from typing import Any
 from .clock import Clock
 from .entry import ChildStarted, Entry, EventReceived, StatusChanged
 from .errors import BadInput, IllegalTransition
-from .journal import summarize
+from .journal import last_status, summarize
 from .naming import check_text
 from .record import RunSpec
 from .status import RunStatus, check_transition
-from .store import Claim, Mail, Store
+from .store import Claim, Mail, Request, Store
 
 log = logging.getLogger("aiki.control")
 
@@ -38,27 +45,30 @@ def transition(
     # run look pending, and the next durable append of the run flushes it anyway.
     entry = StatusChanged(at=clock.now(), old=old, new=new, attempt=attempt, **fields)
     claim.append(entry, sync=new != RunStatus.RUNNING)
-    if new == RunStatus.PAUSED:
-        claim.set_ready(False)
-    # A waiting run stays queued until its timer is set, and an ended one until `finish`
-    # has told its parent: a worker that dies in between leaves the run queued, and
-    # whoever claims it next does what was left undone.
+    # A waiting run stays queued until its timer is set, a paused one until `paused` has
+    # run, and an ended one until `finish` has told its parent: a worker that dies in
+    # between leaves the run queued, and whoever claims it next does what was left undone.
     return new
 
 
-def finish(store: Store, claim: Claim, clock: Clock) -> None:
-    """After a run ended (durably): wake its parent, then take it out of the queue."""
+def finish(store: Store, claim: Claim, clock: Clock, status: RunStatus) -> None:
+    """After a run ended (durably): if it was cancelled, cancel its children and drop the
+    request; wake its parent; then take it out of the queue. Safe to repeat, and repeated
+    by whoever claims the ended run while it is still queued."""
     claim.flush()
+    if status == RunStatus.CANCELLED:
+        cancel_children(store, clock, claim.entries)
+        claim.clear_request("cancel")
     tell_parent(store, clock, claim.spec)
     claim.set_ready(False)
 
 
-def end(
-    store: Store, claim: Claim, clock: Clock, old: RunStatus, new: RunStatus, **fields: Any
-) -> None:
-    """`transition` to an end state, then `finish`."""
-    transition(claim, clock, old, new, **fields)
-    finish(store, claim, clock)
+def paused(claim: Claim) -> None:
+    """After a run's pause was journaled: drop the pause request and the run's timer, then
+    take it out of the queue. Safe to repeat, as `finish` is."""
+    claim.clear_request("pause")
+    claim.set_timer(None)
+    claim.set_ready(False)
 
 
 @contextmanager
@@ -82,51 +92,61 @@ def _refuse(run_id: str, status: RunStatus, action: str, hint: str) -> IllegalTr
 def cancel(store: Store, clock: Clock, run_id: str) -> None:
     """Cancel the run and every descendant that has not ended.
 
-    Cancelling a cancelled run does nothing; a completed or failed run cannot be.
+    Cancelling a cancelled run finishes what a cancel killed midway left undone; a
+    completed or failed run cannot be cancelled.
     """
     status = _status(store, run_id)
+    if status.terminal and status != RunStatus.CANCELLED:
+        raise _refuse(run_id, status, "be cancelled", "only runs that have not ended can be")
     if status != RunStatus.CANCELLED:
-        if status.terminal:
-            raise _refuse(run_id, status, "be cancelled", "only runs that have not ended can be")
-        with _claimed(store, run_id) as claim:
-            if claim is None:
-                store.request(run_id, "cancel")
-            else:
-                _cancel_claimed(store, claim, clock)
-    cancel_children(store, clock, run_id)
+        _request(store, run_id, "cancel")  # a worker cancels the run if this process dies
+    with _claimed(store, run_id) as claim:
+        if claim is not None:
+            _cancel_claimed(store, claim, clock)
+            return
+    # Its worker acts on the request at the next task boundary; the children stop now.
+    cancel_children(store, clock, store.read_run(run_id)[1])
 
 
 def _cancel_claimed(store: Store, claim: Claim, clock: Clock) -> None:
     info = summarize(claim.spec, claim.entries)
-    if not info.status.terminal:
-        end(
-            store,
-            claim,
-            clock,
-            info.status,
-            RunStatus.CANCELLED,
-            attempt=info.attempt,
-            reason="cancelled",
+    status = info.status
+    if not status.terminal:
+        status = transition(
+            claim, clock, status, RunStatus.CANCELLED, attempt=info.attempt, reason="cancelled"
         )
-        claim.set_timer(None)
+    claim.set_timer(None)
+    finish(store, claim, clock, status)
+
+
+def _request(store: Store, run_id: str, kind: Request) -> None:
+    """Leave a request for the run. Queued first too: a process dying after it left the
+    request, before it queued the run, leaves the run queued all the same."""
+    store.mark_ready(run_id)
+    store.request(run_id, kind)
 
 
 def tell_parent(store: Store, clock: Clock, spec: RunSpec) -> None:
-    """Wake the run's parent, if it has one, because the run has ended."""
+    """Wake the run's parent, if it has one, because the run has ended. The parent is
+    queued before the mail is posted, as `_request` does, for the same reason."""
     if spec.parent_id is None:
         return
     mail = Mail(key=f"child-{spec.id}", kind="child", sent_at=clock.now(), child_id=spec.id)
     try:
+        store.mark_ready(spec.parent_id)
         store.post(spec.parent_id, mail)
     except LookupError:
         log.warning("run %s: its parent %s is gone", spec.id, spec.parent_id)
 
 
-def cancel_children(store: Store, clock: Clock, run_id: str) -> None:
-    """Cancel the run's children that have not ended, and theirs."""
-    for entry in store.read_run(run_id)[1]:
-        if isinstance(entry, ChildStarted) and not _status(store, entry.child).terminal:
-            cancel(store, clock, entry.child)
+def cancel_children(store: Store, clock: Clock, entries: list[Entry]) -> None:
+    """Cancel the children (started in the journal `entries`) that have not ended, and
+    theirs; finish the cancel of those a cancel killed midway left cancelled."""
+    for entry in entries:
+        if isinstance(entry, ChildStarted):
+            status = _status(store, entry.child)
+            if not status.terminal or status == RunStatus.CANCELLED:
+                cancel(store, clock, entry.child)
 
 
 def pause(store: Store, clock: Clock, run_id: str) -> None:
@@ -138,17 +158,23 @@ def pause(store: Store, clock: Clock, run_id: str) -> None:
         raise _refuse(run_id, status, "be paused", "only runs that have not ended can be paused")
     with _claimed(store, run_id) as claim:
         if claim is None:
-            store.request(run_id, "pause")
+            _request(store, run_id, "pause")
             return
         info = summarize(claim.spec, claim.entries)
         if not info.status.terminal and info.status != RunStatus.PAUSED:
+            claim.set_ready(True)  # a worker finishes the pause if this process dies
             transition(claim, clock, info.status, RunStatus.PAUSED, attempt=info.attempt)
-            claim.set_timer(None)
+            paused(claim)
 
 
 def resume(store: Store, clock: Clock, run_id: str) -> None:
-    """Put a paused run back in the queue; it replays to where it was."""
-    status = _status(store, run_id)
+    """Put a paused run back in the queue; it replays to where it was. Resuming a run a
+    resume already put back does nothing."""
+    spec, entries = store.read_run(run_id)
+    status = summarize(spec, entries).status
+    if _redone(entries, RunStatus.PENDING, "resumed"):
+        store.mark_ready(run_id)  # in case the first try died before it could
+        return
     if status != RunStatus.PAUSED:
         hint = (
             "it pauses at its next task boundary; resume it then"
@@ -160,11 +186,11 @@ def resume(store: Store, clock: Clock, run_id: str) -> None:
         if claim is None:
             raise BadInput(f"run {run_id} is busy; try again")
         info = summarize(claim.spec, claim.entries)
+        claim.clear_request("pause")
+        claim.set_ready(True)  # queued before it is pending: no pending run is left unqueued
         transition(
             claim, clock, info.status, RunStatus.PENDING, attempt=info.attempt, reason="resumed"
         )
-        claim.clear_request("pause")
-        claim.set_ready(True)
 
 
 def wake(store: Store, run_id: str) -> None:
@@ -177,20 +203,32 @@ def wake(store: Store, run_id: str) -> None:
 
 def retry(store: Store, clock: Clock, run_id: str) -> None:
     """Put a failed or cancelled run back in the queue as its next attempt: completed
-    tasks replay from the journal, failed ones run again."""
-    status = _status(store, run_id)
+    tasks replay from the journal, failed ones run again. Retrying a run a retry already
+    put back does nothing."""
+    spec, entries = store.read_run(run_id)
+    status = summarize(spec, entries).status
+    if _redone(entries, RunStatus.PENDING, "retried"):
+        store.mark_ready(run_id)  # in case the first try died before it could
+        return
     if status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise _refuse(run_id, status, "be retried", "only failed or cancelled runs can be retried")
     with _claimed(store, run_id) as claim:
         if claim is None:
             raise BadInput(f"run {run_id} is busy; try again")
         info = summarize(claim.spec, claim.entries)
+        claim.clear_request("cancel")
+        claim.clear_request("pause")
+        claim.set_ready(True)  # queued before it is pending: no pending run is left unqueued
         transition(
             claim, clock, info.status, RunStatus.PENDING, attempt=info.attempt + 1, reason="retried"
         )
-        claim.clear_request("cancel")
-        claim.clear_request("pause")
-        claim.set_ready(True)
+
+
+def _redone(entries: list[Entry], status: RunStatus, reason: str) -> bool:
+    """Whether the run's last status change made it `status` for `reason`: a repeated
+    retry or resume, whose first try may have been killed before it could say so."""
+    last = last_status(entries)
+    return last is not None and last.new == status and last.reason == reason
 
 
 def send(

@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .doctor_family import FamilyChecks
 from .doctor_indexes import IndexChecks, names, remove
 from .durable import atomic_create, atomic_write, file_size, read_file, read_lines, truncate_to
 from .entry import Entry, StatusChanged
@@ -116,6 +117,7 @@ class _Doctor:
         self.now = now
         self.report = Report(store.location)
         self.indexes = IndexChecks(self)
+        self.family = FamilyChecks(self)
 
     def found(
         self,
@@ -405,6 +407,8 @@ class _Doctor:
         info = summarize(spec, entries)
         self._check_ready_marker(spec.id, info.status, bool(markers))
         self._check_timer_markers(spec.id, info.status, info.due_at, markers)
+        if not self.store.is_ready(spec.id):
+            self.family.check(spec.id, info.status, entries)
 
     def _abandoned(self, spec: RunSpec, entries: list[Entry], timed: bool) -> bool:
         """An unkeyed run that never began, not queued and not delayed: a start (of an
@@ -446,22 +450,24 @@ class _Doctor:
                 repair=lambda: self.store._set_ready(run_id, True),
             )
         if queued and idle:
+            # Harmless: the process that ended (or paused) it died before the steps that
+            # follow (telling its parent, cancelling its children), which the next worker
+            # to claim it redoes before it takes the run out. Only a pause has none left.
             self.found(
                 "stale-ready",
                 f"run {run_id} is {status} but still in ready/",
-                "--repair takes it out (a worker would, the next time it looks)",
+                "a worker finishes what followed and takes it out, the next time it looks",
                 run_id=run_id,
                 path=self.root / "ready" / run_id,
-                repair=lambda: self.store._set_ready(run_id, False),
-                # An ended run stays queued until its worker has told its parent: one
-                # killed in between leaves it so, and the next worker finishes the job.
-                damage=not status.terminal,
+                repair=None if status.terminal else lambda: self.store._set_ready(run_id, False),
+                damage=False,
             )
 
     def _check_timer_markers(
         self, run_id: str, status: RunStatus, due: datetime | None, markers: list[str]
     ) -> None:
         run_dir = self.root / "run" / run_id
+        queued = self.store.is_ready(run_id)
         if (status.terminal or status == RunStatus.PAUSED) and markers:
 
             def unmark() -> None:
@@ -472,10 +478,12 @@ class _Doctor:
             self.found(
                 "stale-timer",
                 f"run {run_id} is {status} but still has a timer ({', '.join(markers)})",
-                "--repair removes it",
+                "--repair removes it"
+                + (", as the worker that finishes the queued run would" if queued else ""),
                 run_id=run_id,
                 path=self.root / "timers",
                 repair=unmark,
+                damage=not queued,  # when it fires, it only queues the run again
             )
         if due is None or not status.parked or status == RunStatus.PAUSED:
             return

@@ -152,17 +152,19 @@ class Engine:
         Returns the run's status when there is nothing to execute."""
         status, requests = info.status, claim.requests()
         if status.terminal:
-            control.finish(self.store, claim, self.clock)  # its parent may not have heard
+            # Whoever ended it may have died before its parent or children heard.
+            claim.set_timer(None)
+            control.finish(self.store, claim, self.clock, status)
             return status
         if status == RunStatus.PAUSED:
-            claim.set_ready(False)
+            control.paused(claim)  # whoever paused it may have died midway
             return status
         if "cancel" in requests:
             return self._cancel(claim, status, info.attempt)
         if "pause" in requests:
-            claim.clear_request("pause")
-            claim.set_timer(None)
-            return self._end(claim, status, RunStatus.PAUSED, info.attempt, reason="paused")
+            self._end(claim, status, RunStatus.PAUSED, info.attempt, reason="paused")
+            control.paused(claim)  # the request goes after the pause is journaled
+            return RunStatus.PAUSED
         if "wake" in requests and status != RunStatus.SLEEPING:
             claim.clear_request("wake")  # the sleep it was meant for has ended
         not_before = claim.spec.not_before
@@ -186,12 +188,12 @@ class Engine:
     def _after(self, claim: Claim, new: RunStatus, until: datetime | None) -> None:
         """Keep timers, the queue, the parent and the children in step with `new`."""
         claim.flush()
-        if new.parked:
+        if new == RunStatus.PAUSED:
+            control.paused(claim)
+        elif new.parked:
             _wait(claim, until, self.clock)
-        if new == RunStatus.CANCELLED:
-            control.cancel_children(self.store, self.clock, claim.spec.id)
         if new.terminal:
-            control.finish(self.store, claim, self.clock)
+            control.finish(self.store, claim, self.clock, new)
 
     def _cancel(self, claim: Claim, status: RunStatus, attempt: int) -> RunStatus:
         self._end(claim, status, RunStatus.CANCELLED, attempt, reason="cancel requested")
@@ -237,8 +239,7 @@ class Engine:
             return status, {"until": until}
         except CancelSignal:
             return RunStatus.CANCELLED, {"reason": "cancel requested"}
-        except PauseSignal:
-            claim.clear_request("pause")
+        except PauseSignal:  # its request is cleared once the pause is journaled
             return RunStatus.PAUSED, {"reason": "paused"}
         except ReleaseSignal:
             return RunStatus.PENDING, {"reason": "worker stopped"}

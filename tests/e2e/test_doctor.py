@@ -17,8 +17,12 @@ from typing import Any
 
 import pytest
 
-from aiki_cli import Client, Run, Worker, workflow
+from aiki_cli import Client, Run, RunStatus, Worker, workflow
+from aiki_cli.clock import SystemClock
+from aiki_cli.control import transition
+from aiki_cli.errors import AikiError
 from aiki_cli.filestore import FileStore
+from aiki_cli.journal import summarize
 
 from .support import Invoke, finished, start
 
@@ -218,6 +222,16 @@ def test_a_broken_index_is_found_and_repaired(
     assert statuses <= {"completed", "sleeping"}, statuses
 
 
+def test_an_ended_run_still_queued_is_a_note_a_worker_settles(cli: Invoke, runs: Path) -> None:
+    kind = ended_but_queued(cli, runs)  # its worker died before it told the parent
+    code, report = doctor(cli, "--repair")
+    assert (code, kinds(report)) == (0, [kind]), report
+    finding = report["findings"][0]
+    assert not finding["damage"] and not finding["repairable"], "a worker has steps to redo"
+    worker_finishes(cli)
+    assert doctor(cli)[1]["findings"] == []
+
+
 def test_a_repaired_timer_wakes_the_run_when_it_is_due(cli: Invoke, runs: Path) -> None:
     asleep_without_a_timer(cli, runs)
     assert doctor(cli, "--repair")[0] == 0
@@ -231,6 +245,63 @@ def test_a_repaired_key_returns_the_run_it_started(cli: Invoke, runs: Path) -> N
     (run_id,) = (row["id"] for row in cli("list", "--json").json())
     assert doctor(cli, "--repair")[0] == 0
     assert start(cli, "e2e-echo@1.0.0", "--idempotency-key", "order-7") == run_id
+
+
+# -- parents and children that disagree --------------------------------------------------
+
+
+@workflow(name="doctor-parent").v("1.0.0")
+async def parent_v1(input: Any, run: Run) -> str:
+    try:
+        return str(await (await nap_v1.start(run, None)).wait_for_completion())
+    except AikiError as error:
+        return type(error).__name__
+
+
+def family(runs: Path) -> tuple[str, str]:
+    """A parent awaiting its child, which sleeps for an hour."""
+    client = Client(runs)
+    parent_id = client.create(parent_v1, None).id
+    asyncio.run(Worker(client, [parent_v1, nap_v1]).run(until_idle=True))
+    info = asyncio.run(client.get(parent_id))
+    assert info.status == "awaiting_child"
+    return parent_id, info.children[0]
+
+
+def cancelled_alone(runs: Path, run_id: str) -> None:
+    """Journal the run's cancel and nothing after it, as a process killed right after the
+    journal entry did before cancels queued the run first."""
+    claim = FileStore(runs).claim(run_id)
+    assert claim is not None
+    try:
+        old = summarize(claim.spec, claim.entries).status
+        transition(claim, SystemClock(), old, RunStatus.CANCELLED, reason="cancelled")
+        claim.set_timer(None)
+        claim.set_ready(False)
+    finally:
+        claim.release()
+
+
+@pytest.mark.parametrize("who", ["child", "parent"])
+def test_a_cancel_that_stopped_halfway_is_found_and_repair_has_a_worker_finish_it(
+    cli: Invoke, runs: Path, who: str
+) -> None:
+    parent_id, child_id = family(runs)
+    cancelled_alone(runs, child_id if who == "child" else parent_id)
+
+    code, report = doctor(cli)
+    kind = "parent-stranded" if who == "child" else "children-alive"
+    assert (code, kinds(report)) == (1, [kind]), report
+    assert doctor(cli, "--repair")[0] == 0
+    asyncio.run(Worker(Client(runs), [parent_v1, nap_v1]).run(until_idle=True))
+    parent, child = (cli("status", run, "--json").json() for run in (parent_id, child_id))
+    if who == "child":
+        assert (parent["status"], parent["result"]) == ("completed", "ChildCancelled")
+    assert child["status"] == "cancelled"
+    assert doctor(cli) == (
+        0,
+        {"store": str(runs), "healthy": True, "runs": 2, "busy": []} | {"findings": []},
+    )
 
 
 # -- notes: harmless leftovers ---------------------------------------------------------

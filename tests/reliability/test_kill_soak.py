@@ -31,6 +31,9 @@ kills the rest of the pool, lets a fresh worker finish everything, stops it with
 - a run is never executed by two processes at once: per run, executions by different
   processes never overlap in time (a killed process's unfinished execution lasts until
   the test sent its SIGKILL);
+- a schedule (every second, overlap `skip`, starting rel-tick) fires all along: once the
+  pool is killed it still has its timer (a worker killed while firing it must not leave
+  it silent), each occurrence started at most one run, and each of its runs completed;
 - every JSON file and journal line in the store parses (a torn line counts as damage),
   each event run received its event exactly once, every parent has exactly its two
   children, and `aiki doctor` (when the CLI has it) finds no damage but orphaned starts.
@@ -84,6 +87,7 @@ from aiki_cli.errors import IllegalTransition
 from aiki_cli.journal import summarize
 from aiki_cli.loader import load_workflows
 from aiki_cli.record import RunInfo, RunSpec
+from aiki_cli.schedule import Schedule
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
 
@@ -101,6 +105,7 @@ KILL_GAP = (0.05, 0.4)  # seconds between two kills
 MIX = ["seq"] * 3 + ["fan"] * 3 + ["nap"] * 2 + ["event"] * 2 + ["parent"] * 2 + ["doomed"]
 CLI_SENDS = 3  # event runs whose events go through the real `aiki send` executable
 FINISH_TIMEOUT = 90.0
+SCHEDULE, TICK = "soak-tick", 1.0  # a schedule fired all along, every TICK seconds
 # A parent can miss the end of its last child when a kill lands in between (see
 # test_a_parent_hears_of_its_child_s_end_though_the_worker_dies_in_between); the soak then
 # queues it by hand and counts it. Set to False once that test passes.
@@ -462,6 +467,7 @@ class Soak:
     kills: int = 0
     cli_sends: int = 0
     stranded: set[str] = field(default_factory=set)  # parents queued by wake_stranded
+    schedule_armed: bool = False  # the schedule still had its timer once the pool died
 
     def start_run(self) -> None:
         kind = self.rng.choice(MIX)
@@ -539,6 +545,7 @@ class Soak:
     def run(self, kills: int) -> None:
         """Kill workers at random moments until `kills` were killed, runs flowing all along."""
         self.pool = [self.store.worker() for _ in range(POOL)]
+        self.schedule()
         allowed = 60 + 3 * kills
         deadline = time.monotonic() + allowed
         next_kill = time.monotonic() + self.rng.uniform(*KILL_GAP)
@@ -557,12 +564,36 @@ class Soak:
                 next_kill = time.monotonic() + self.rng.uniform(*KILL_GAP)
             time.sleep(0.005)
 
+    def schedule(self) -> None:
+        """Add the schedule the workers fire while they are killed."""
+        now = datetime.now(UTC)
+        tick = Schedule(
+            id=SCHEDULE,
+            workflow="rel-tick",
+            version="1.0.0",
+            every=TICK,
+            input={"work": 0.01},
+            overlap="skip",  # one run per firing: catching up would starve the workers
+            created_at=now,
+            next_due=now + timedelta(seconds=TICK),
+        )
+        self.store.client.store.save_schedule(tick)
+
+    def stop_schedule(self) -> None:
+        """Note whether the schedule is still armed once the pool is dead, then pause it,
+        so that the fresh worker can finish everything."""
+        self.schedule_armed = any((self.store.runs / "timers").glob(f"*-schedule-{SCHEDULE}"))
+        schedule = self.store.client.store.schedule(SCHEDULE)
+        assert schedule is not None, "the schedule is gone"
+        self.store.client.store.save_schedule(schedule.model_copy(update={"paused": True}))
+
     def finish(self) -> Process:
         """Send what is left to send, kill the pool, and let one fresh worker finish."""
         self.send_due_events(everything=True)
         self.reap_sends(wait=True)
         for worker in self.pool:
             self.kill(worker)
+        self.stop_schedule()
         fresh = self.store.worker(concurrency=8)
         deadline = time.monotonic() + FINISH_TIMEOUT
         suspects: dict[str, float] = {}
@@ -635,6 +666,23 @@ def gave_up(store: Store, info: RunInfo) -> bool:
     )
 
 
+def check_schedule(store: Store) -> tuple[list[str], int]:
+    """The runs the schedule started: what is wrong with them, and how many there are.
+    Each occurrence's run is started under the occurrence's idempotency key: two runs
+    with one key would be one occurrence started twice."""
+    wrong, keys = [], Counter[str]()
+    for run_id in store.run_ids():
+        spec, entries = store.client.store.read_run(run_id)
+        if spec.workflow != "rel-tick":
+            continue
+        keys[spec.idempotency_key or ""] += 1
+        info = summarize(spec, entries)
+        if info.status != RunStatus.COMPLETED and not gave_up(store, info):
+            wrong.append(f"scheduled run {run_id} is {info.status}")
+    wrong += [f"occurrence {key!r} started {n} runs" for key, n in keys.items() if n > 1]
+    return wrong, keys.total()
+
+
 def check_outcomes(store: Store, started: list[Started]) -> tuple[list[str], int]:
     """How each run the test started, and each child, ended: the wrong ones described,
     and how many gave up by the recovery limit."""
@@ -701,6 +749,8 @@ class Figures:
     wrong_outcomes: int
     runs_failed_by_recovery_limit: int
     stranded_parents: int
+    scheduled_runs: int
+    schedule_silenced: bool
     events_sent: int
     doctor: dict[str, Any] | None
     seconds: float
@@ -757,6 +807,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_repeat_nothing(
 
     run_ids = store.run_ids()
     wrong, limited = check_outcomes(store, soak.started)
+    wrong_ticks, ticks = check_schedule(store)
     findings = Findings()
     check_executions(store, run_ids, soak.deaths, findings)
     files = check_store_files(store.runs)
@@ -780,6 +831,8 @@ def test_workers_killed_at_random_moments_lose_nothing_and_repeat_nothing(
         wrong_outcomes=len(wrong),
         runs_failed_by_recovery_limit=limited,
         stranded_parents=len(soak.stranded),
+        scheduled_runs=ticks,
+        schedule_silenced=not soak.schedule_armed,
         events_sent=sum(run.sent for run in soak.started),
         doctor=diagnosis,
         seconds=round(time.monotonic() - began, 1),
@@ -793,6 +846,8 @@ def test_workers_killed_at_random_moments_lose_nothing_and_repeat_nothing(
     assert soak.kills >= KILLS
     assert children == 2 * sum(run.kind == "parent" for run in soak.started), "orphan children"
     assert wrong == [], wrong
+    assert wrong_ticks == [], wrong_ticks
+    assert ticks > 0 and soak.schedule_armed, "the schedule stopped firing"
     assert findings.duplicates == [], findings.duplicates
     assert findings.unjournaled == [], findings.unjournaled
     assert findings.bad_results == [], findings.bad_results
@@ -800,9 +855,10 @@ def test_workers_killed_at_random_moments_lose_nothing_and_repeat_nothing(
     assert findings.false_recoveries == [], findings.false_recoveries
     assert files.damaged == [], files.damaged
     assert unexplained_damage(diagnosis, store.orphans()) == [], f"aiki doctor: {diagnosis}"
-    for run_id in store.orphans():  # only a killed worker starting a child leaves one
+    for run_id in store.orphans():  # a killed worker starting a child or a schedule's run
         spec, entries = store.client.store.read_run(run_id)
-        assert spec.parent_id is not None and not entries, f"orphan {run_id} was executed"
+        by_worker = spec.parent_id is not None or spec.workflow == "rel-tick"
+        assert by_worker and not entries, f"orphan {run_id} was executed"
     assert findings.recoveries > 0, "no kill landed while a run executed: the soak proved nothing"
     assert LOST_WAKEUP_KNOWN or not soak.stranded, f"parents never told: {soak.stranded}"
 

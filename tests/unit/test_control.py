@@ -8,6 +8,7 @@ engine acts on at its next task boundary. Counters prove which task bodies ran.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -16,8 +17,10 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run, RunInfo, RunStatus, Task, Worker, task
+from aiki_cli.control import transition
 from aiki_cli.entry import EventReceived, StatusChanged
-from aiki_cli.errors import IllegalTransition
+from aiki_cli.errors import ChildCancelled, IllegalTransition
+from aiki_cli.journal import summarize
 from aiki_cli.workflow import WorkflowFn, WorkflowVersion
 from tests.conftest import FixedClock
 
@@ -450,6 +453,89 @@ def test_retrying_a_cancelled_run_runs_it(kit: Kit) -> None:
 
     info = asyncio.run(scenario())
     assert (info.status, info.attempt) == (S.COMPLETED, 2)
+
+
+# -- a command that died midway: the next worker, or the same command again, finishes it --
+
+
+def journal_alone(kit: Kit, run_id: str, new: RunStatus, **fields: Any) -> None:
+    """Journal the run's change and nothing after it: what a command killed right after
+    its journal entry left (the run stays as queued, or not, as it was)."""
+    claim = kit.store.claim(run_id)
+    assert claim is not None
+    try:
+        info = summarize(claim.spec, claim.entries)
+        transition(claim, kit.clock, info.status, new, attempt=info.attempt, **fields)
+    finally:
+        claim.release()
+
+
+def family(kit: Kit) -> tuple[WorkflowVersion, WorkflowVersion]:
+    """A parent awaiting a sleeping child; a cancelled child is caught, then "after" runs."""
+    nap = sleeper(kit)
+    after = kit.task("parent-after")
+
+    async def parent_code(input: Any, run: Run) -> Any:
+        with contextlib.suppress(ChildCancelled):
+            await (await nap.start(run, {})).wait_for_completion()
+        return await after.start(run, 1)
+
+    return version(parent_code, "parent"), nap
+
+
+def test_cancelling_a_child_again_tells_the_parent_a_killed_cancel_did_not(kit: Kit) -> None:
+    parent, nap = family(kit)
+
+    async def scenario() -> tuple[RunStatus, RunStatus]:
+        parent_id = await kit.start(parent)
+        await kit.drain(parent, nap)
+        [child_id] = (await kit.client.get(parent_id)).children
+        journal_alone(kit, child_id, S.CANCELLED, reason="cancelled")
+        await kit.drain(parent, nap)
+        assert await kit.status(parent_id) == S.AWAITING_CHILD  # nothing told it
+        await kit.client.cancel(child_id)  # the user repeats the command
+        await kit.drain(parent, nap)
+        return await kit.status(parent_id), await kit.status(child_id)
+
+    assert asyncio.run(scenario()) == (S.COMPLETED, S.CANCELLED)
+    assert kit.counts == Counter({"parent-after": 1})
+
+
+def test_a_worker_cancels_the_children_of_a_cancelled_run_it_finds_queued(kit: Kit) -> None:
+    parent, nap = family(kit)
+
+    async def scenario() -> list[RunStatus]:
+        parent_id = await kit.start(parent)
+        await kit.drain(parent, nap)
+        [child_id] = (await kit.client.get(parent_id)).children
+        kit.store.mark_ready(parent_id)  # a cancel queues the run before it journals
+        journal_alone(kit, parent_id, S.CANCELLED, reason="cancelled")
+        await kit.drain(parent, nap)
+        return [await kit.status(run) for run in (parent_id, child_id)]
+
+    assert asyncio.run(scenario()) == [S.CANCELLED, S.CANCELLED]
+    assert kit.counts == Counter()
+
+
+@pytest.mark.parametrize("command", ["retry", "resume"])
+def test_repeating_a_retry_or_resume_whose_first_try_died_queues_the_run(
+    kit: Kit, command: str
+) -> None:
+    steps = two_steps(kit)
+
+    async def scenario() -> RunInfo:
+        run_id = await kit.start(steps)
+        await (kit.client.cancel if command == "retry" else kit.client.pause)(run_id)
+        reason = {"retry": "retried", "resume": "resumed"}[command]
+        journal_alone(kit, run_id, S.PENDING, reason=reason)  # killed before it queued
+        assert not kit.store.is_ready(run_id)
+        info = await getattr(kit.client, command)(run_id)  # not "is pending"
+        assert info.status == S.PENDING and kit.store.is_ready(run_id)
+        await kit.drain(steps)
+        return await kit.client.get(run_id)
+
+    assert asyncio.run(scenario()).status == S.COMPLETED
+    assert kit.counts == Counter({"first": 1, "second": 1})
 
 
 # -- send -----------------------------------------------------------------------------

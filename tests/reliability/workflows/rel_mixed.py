@@ -12,6 +12,8 @@ journals. Every call of a run has its own input, hence its own content address.
     rel-child@1.0.0    two tasks with a durable sleep between them
     rel-solo@1.0.0     one child run of rel-child@1.0.0, awaited; returns its result
     rel-doomed@1.0.0   a task, then a task that always raises: the run must end failed
+    rel-tick@1.0.0     two tasks: what the soak's schedule starts (the run's id is its key,
+                       since every run of a schedule has the same input)
 """
 
 from __future__ import annotations
@@ -132,3 +134,16 @@ async def doomed_v1(input: dict[str, Any], run: Run) -> dict[str, Any]:
     await work.start(run, call(input, "doomed-1"))
     await work.start(run, call(input, "doomed-boom", fail=True))
     raise AssertionError("unreachable: doomed-boom always raises")
+
+
+tick = workflow(name="rel-tick")
+
+
+@tick.v("1.0.0")
+async def tick_v1(input: dict[str, Any], run: Run) -> dict[str, Any]:
+    keyed = {**input, "key": run.id}
+    done = [
+        await work.start(run, call(keyed, "tick-1")),
+        await work_async.start(run, call(keyed, "tick-2")),
+    ]
+    return {"key": run.id, "calls": calls(done)}
