@@ -27,7 +27,7 @@ from ..record import DamagedRun, RunInfo
 from ..status import RunStatus
 from ..worker import Worker
 from ..workflow import WorkflowVersion
-from . import doctor, schedules, views
+from . import doctor, schedules, streams, views
 
 # Exit codes of SPEC §6 that are not an error's own.
 OK, USAGE, INTERRUPTED = 0, 2, 130
@@ -50,21 +50,24 @@ class AikiGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
         """Run a command; turn any error into one line on stderr and its exit code."""
         extra["standalone_mode"] = False
-        try:
-            code = super().main(
-                _hoist_globals(sys.argv[1:] if args is None else args), *rest, **extra
-            )
-        except AikiError as error:
-            _fail(error.message, error.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", INTERRUPTED)
-        except Exception as error:
-            if _is_usage_error(error):
-                _fail(error.format_message(), USAGE)  # type: ignore[attr-defined]
-            if os.environ.get("AIKI_DEBUG"):
-                raise
-            _fail(f"internal error: {type(error).__name__}: {error} (AIKI_DEBUG=1 shows more)", 1)
-        _exit(code if isinstance(code, int) else OK)
+        with streams.kept():
+            try:
+                code = super().main(
+                    _hoist_globals(sys.argv[1:] if args is None else args), *rest, **extra
+                )
+            except AikiError as error:
+                _fail(error.message, error.exit_code)
+            except KeyboardInterrupt:
+                _fail("interrupted", INTERRUPTED)
+            except Exception as error:
+                if _is_usage_error(error):
+                    _fail(error.format_message(), USAGE)  # type: ignore[attr-defined]
+                if os.environ.get("AIKI_DEBUG"):
+                    raise
+                _fail(
+                    f"internal error: {type(error).__name__}: {error} (AIKI_DEBUG=1 shows more)", 1
+                )
+            _exit(code if isinstance(code, int) else OK)
 
 
 GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")
@@ -106,7 +109,8 @@ def _fail(message: str, code: int) -> None:
 
 
 def _exit(code: int) -> None:
-    if EXIT.hard:
+    if EXIT.hard:  # user code may still print: stdout stays diverted to the end
+        streams.stdout().flush()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -139,6 +143,9 @@ class Options:
         return Client(runs_dir)
 
     def workflows(self) -> dict[str, WorkflowVersion]:
+        """The versions the workflows directory defines. From here on what user code
+        prints goes to stderr, so stdout stays the command's own."""
+        streams.divert()
         return load_workflows(self.settings().workflows_dir)
 
 
@@ -200,7 +207,7 @@ def start(
     before = client.clock.now()
     spec = client.create(versions[ref], data, idempotency_key, delay=delay)
     if not as_json:
-        print(spec.id, flush=True)
+        print(spec.id, file=streams.stdout(), flush=True)
     if not wait:
         if as_json:
             views.print_json(asyncio.run(client.get(spec.id)).document())
@@ -332,7 +339,7 @@ def send(
     info = asyncio.run(client.get(run_id))
     folder = options.settings().workflows_dir
     version = (
-        load_workflows(folder).get(f"{info.workflow}@{info.version}") if folder.is_dir() else None
+        options.workflows().get(f"{info.workflow}@{info.version}") if folder.is_dir() else None
     )
     sent = asyncio.run(
         client.send(run_id, event, payload, reference_id=reference_id, version=version)

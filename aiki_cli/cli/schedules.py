@@ -18,12 +18,11 @@ from pydantic import ValidationError
 from ..codec import summarize
 from ..duration import parse_duration
 from ..errors import BadInput, ScheduleNotFound, WorkflowNotFound
-from ..loader import load_workflows
 from ..naming import split_ref
 from ..schedule import SCHEDULE_ID, Schedule, check_cron, check_timezone
 from ..store import Store
 from ..workflow import WorkflowVersion
-from . import views
+from . import streams, views
 
 if TYPE_CHECKING:
     from .app import Options
@@ -102,7 +101,7 @@ def add(
     if as_json:
         views.print_json(_document(schedule))
         return
-    print(schedule.id, flush=True)
+    print(schedule.id, file=streams.stdout(), flush=True)
     views.note(
         f"scheduled {schedule.ref} as {schedule.id}, {views.schedule_rule(schedule)}; "
         f"first run due {_local(schedule.next_due)}; "
@@ -187,7 +186,7 @@ def _read_input(path: str | None, text: str | None) -> Any:
 
 
 def _version(options: Options, ref: str) -> WorkflowVersion:
-    versions = load_workflows(options.settings().workflows_dir)
+    versions = options.workflows()
     if ref not in versions:
         raise WorkflowNotFound(ref, sorted(versions))
     return versions[ref]

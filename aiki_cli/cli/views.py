@@ -36,6 +36,7 @@ from ..record import DamagedRun, RunInfo
 from ..schedule import Schedule
 from ..status import RunStatus
 from ..workflow import WorkflowVersion
+from . import streams
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,7 +60,7 @@ TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interr
 def _console(stderr: bool) -> Console:
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
+    stream = sys.stderr if stderr else streams.stdout()
     width = None if stream.isatty() else _columns()
     # NO_COLOR asks for plain text (SPEC §6); rich alone would still print bold and dim.
     plain = bool(os.environ.get("NO_COLOR"))
@@ -87,8 +88,9 @@ def err() -> Console:
 
 def print_json(document: Any) -> None:
     """One JSON document on stdout, straight, never through rich."""
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    stream = streams.stdout()
+    stream.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    stream.flush()
 
 
 def error_line(message: str) -> None:
