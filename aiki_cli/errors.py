@@ -14,6 +14,7 @@
     │   ├── WorkflowNotFound
     │   └── ScheduleNotFound
     ├── WaitTimeout (TimeoutError)   exit 5
+    ├── RunNotEnded                  exit 5: `status --exit-code` of a run not ended yet
     ├── RunFailed                    exit 1: the awaited run failed
     ├── RunCancelled                 exit 3: the awaited run was cancelled
     ├── RunDamaged                   exit 1: a run's files cannot be read (not 4: the run
@@ -163,6 +164,17 @@ class WaitTimeout(AikiError, TimeoutError):
         self.run_id = run_id
         self.status = status
         super().__init__(f"run {run_id} is still {status} after {timeout:g}s")
+
+
+class RunNotEnded(AikiError):
+    """The run has not ended yet."""
+
+    exit_code = 5  # what `wait --timeout 0` would exit with
+
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(f"run {run_id} has not ended: it is {status}; `aiki wait {run_id}` waits")
 
 
 class RunFailed(AikiError):

@@ -20,7 +20,15 @@ from typer.core import TyperGroup
 from .. import config
 from ..client import Client
 from ..entry import dump_entry
-from ..errors import AikiError, BadInput, InvalidJSON, RunCancelled, RunFailed, WorkflowNotFound
+from ..errors import (
+    AikiError,
+    BadInput,
+    InvalidJSON,
+    RunCancelled,
+    RunFailed,
+    RunNotEnded,
+    WorkflowNotFound,
+)
 from ..loader import load_workflows, tasks_of
 from ..naming import split_ref
 from ..record import DamagedRun, RunInfo
@@ -247,6 +255,12 @@ def _finish(info: RunInfo, as_json: bool) -> None:
         views.print_json(info.document())
     elif info.status == RunStatus.COMPLETED:
         views.err().print(views.run_panel(info))
+    _exit_by_outcome(info)
+
+
+def _exit_by_outcome(info: RunInfo) -> None:
+    """Raise the error of an ended run's outcome: nothing when it completed, RunFailed
+    (exit 1) when it failed, RunCancelled (exit 3) when it was cancelled."""
     if info.status == RunStatus.FAILED:
         error = info.error
         raise RunFailed(info.id, error.type if error else "Error", error.message if error else "")
@@ -297,13 +311,29 @@ def _parse_json(text: str, source: str) -> Any:
 
 
 @app.command()
-def status(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+def status(
+    ctx: typer.Context,
+    run_id: RunId,
+    as_json: JsonFlag = False,
+    exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--exit-code",
+            help="Exit by the run's outcome, as `wait --timeout 0` does: 0 completed, "
+            "1 failed, 3 cancelled, 5 not ended yet. Without it: 0 whenever the run is shown.",
+        ),
+    ] = False,
+) -> None:
     """Show a run: its status, input, result or error, and its tasks."""
     info = asyncio.run(ctx.obj.client().get(run_id))
     if as_json:
         views.print_json(info.document())
     else:
         views.out().print(views.run_panel(info))
+    if exit_code and not info.status.terminal:
+        raise RunNotEnded(info.id, info.status)
+    if exit_code:
+        _exit_by_outcome(info)
 
 
 @app.command()
