@@ -36,6 +36,7 @@ from ..status import RunStatus
 from ..worker import Worker
 from ..workflow import WorkflowVersion
 from . import doctor, schedules, streams, views
+from .params import AikiTyper, one_of
 
 # Exit codes of SPEC §6 that are not an error's own.
 OK, USAGE, INTERRUPTED = 0, 2, 130
@@ -125,7 +126,7 @@ def _exit(code: int) -> None:
     sys.exit(code)
 
 
-app = typer.Typer(
+app = AikiTyper(
     cls=AikiGroup,
     help="Durable workflows for Python, stored in plain files.",
     add_completion=False,
@@ -157,18 +158,34 @@ class Options:
         return load_workflows(self.settings().workflows_dir)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version  # ~5 ms, for this option alone
+
+        print(f"aiki {version('aiki')}", file=streams.stdout())
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
 def main_options(
     ctx: typer.Context,
     runs_dir: Annotated[
-        str | None, typer.Option(help="Run store directory [env AIKI_RUNS_DIR; default runs/]")
+        str | None,
+        typer.Option(metavar="DIR", help="Run store directory [env AIKI_RUNS_DIR; default runs/]"),
     ] = None,
     workflows_dir: Annotated[
         str | None,
         typer.Option(
-            help="Workflow modules directory [env AIKI_WORKFLOWS_DIR; default workflows/]"
+            metavar="DIR",
+            help="Workflow modules directory [env AIKI_WORKFLOWS_DIR; default workflows/]",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print aiki's version."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = Options(runs_dir, workflows_dir)
     if ctx.invoked_subcommand is None:
@@ -176,9 +193,12 @@ def main_options(
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
-RunId = Annotated[str, typer.Argument(help="The run id, as printed by `aiki start`.")]
+RunId = Annotated[
+    str, typer.Argument(metavar="RUN_ID", help="The run id, as printed by `aiki start`.")
+]
 Timeout = Annotated[
-    float | None, typer.Option(min=0, help="Give up after this many seconds (exit 5).")
+    float | None,
+    typer.Option(min=0, metavar="SECONDS", help="Give up after this many seconds (exit 5)."),
 ]
 
 
@@ -189,17 +209,23 @@ def start(
         str, typer.Argument(metavar="NAME@VERSION", help="The workflow version to run.")
     ],
     input: Annotated[
-        str | None, typer.Option("--input", "-i", help="JSON input file, or - for stdin.")
+        str | None,
+        typer.Option("--input", "-i", metavar="FILE", help="JSON input file, or - for stdin."),
     ] = None,
-    input_json: Annotated[str | None, typer.Option(help="JSON input as text.")] = None,
+    input_json: Annotated[
+        str | None, typer.Option(metavar="JSON", help="JSON input as text.")
+    ] = None,
     idempotency_key: Annotated[
-        str | None, typer.Option(help="Start at most one run for this key.")
+        str | None, typer.Option(metavar="KEY", help="Start at most one run for this key.")
     ] = None,
     wait: Annotated[
         bool, typer.Option(help="Wait for the run to end; exit by its outcome.")
     ] = False,
     delay: Annotated[
-        str | None, typer.Option(help="Start no sooner than this from now: 30s, 5m, 2h, 1d.")
+        str | None,
+        typer.Option(
+            metavar="DURATION", help="Start no sooner than this from now: 30s, 5m, 2h, 1d."
+        ),
     ] = None,
     timeout: Timeout = None,
     as_json: JsonFlag = False,
@@ -352,13 +378,18 @@ def cancel(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None
 def send(
     ctx: typer.Context,
     run_id: RunId,
-    event: Annotated[str, typer.Argument(help="The event's name, as the workflow waits for it.")],
+    event: Annotated[
+        str, typer.Argument(metavar="EVENT", help="The event's name, as the workflow waits for it.")
+    ],
     data: Annotated[
-        str | None, typer.Option("--data", "-d", help="JSON data file, or - for stdin.")
+        str | None,
+        typer.Option("--data", "-d", metavar="FILE", help="JSON data file, or - for stdin."),
     ] = None,
-    data_json: Annotated[str | None, typer.Option(help="JSON data as text.")] = None,
+    data_json: Annotated[
+        str | None, typer.Option(metavar="JSON", help="JSON data as text.")
+    ] = None,
     reference_id: Annotated[
-        str | None, typer.Option(help="Deliver at most once for this reference id.")
+        str | None, typer.Option(metavar="ID", help="Deliver at most once for this reference id.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -428,22 +459,30 @@ def retry(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
 def list_runs(
     ctx: typer.Context,
     status: Annotated[
-        RunStatus | None, typer.Option(case_sensitive=False, help="Only runs in this status.")
+        str | None,
+        typer.Option(
+            metavar="STATUS",
+            help="Only runs in this status: " + ", ".join(s.value for s in RunStatus) + ".",
+        ),
     ] = None,
     workflow: Annotated[
         str | None, typer.Option(metavar="NAME[@VERSION]", help="Only runs of this workflow.")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many runs.")] = 20,
     as_json: JsonFlag = False,
 ) -> None:
     """List runs, newest first; runs whose files are damaged show as `damaged`."""
+    wanted = one_of(RunStatus, "status", status) if status is not None else None
     name, version = (workflow or "").partition("@")[::2]
     client: Client = ctx.obj.client()
-    rows: Sequence[RunInfo | DamagedRun] = asyncio.run(
-        client.list(status=status, workflow=name or None, version=version or None, limit=limit)
-        if status is not None
-        else client.list_with_damaged(workflow=name or None, version=version or None, limit=limit)
+    found: Sequence[RunInfo | DamagedRun] = asyncio.run(  # one more tells if there are more
+        client.list(status=wanted, workflow=name or None, version=version or None, limit=limit + 1)
+        if wanted is not None
+        else client.list_with_damaged(
+            workflow=name or None, version=version or None, limit=limit + 1
+        )
     )
+    rows = found[:limit]
     if as_json:
         views.print_json([row.document(full=False) for row in rows])
     elif rows:
@@ -452,6 +491,8 @@ def list_runs(
             views.note(
                 f"{damaged} damaged run(s); `aiki doctor` says what is wrong and how to fix it"
             )
+        if len(found) > limit:
+            views.note(f"… more runs than these {limit}; `--limit N` lists up to N")
     else:
         views.note("no runs")
 
@@ -498,14 +539,21 @@ def workflows(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command()
 def worker(
     ctx: typer.Context,
-    concurrency: Annotated[int, typer.Option(min=1, help="Runs executed at once.")] = 10,
+    concurrency: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Runs executed at once.")
+    ] = 10,
     until_idle: Annotated[
         bool, typer.Option(help="Exit once no run is left to execute (for CI).")
     ] = False,
     grace_period: Annotated[
-        float, typer.Option(min=0, help="Seconds in-flight tasks get on SIGINT/SIGTERM.")
+        float,
+        typer.Option(
+            min=0, metavar="SECONDS", help="Seconds in-flight tasks get on SIGINT/SIGTERM."
+        ),
     ] = 10.0,
-    poll_interval: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 0.2,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.01, metavar="SECONDS", help="Seconds between polls.")
+    ] = 0.2,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every run.")] = False,
 ) -> None:
     """Execute runs from the store until stopped (SIGINT/SIGTERM) or, with --until-idle, idle."""

@@ -14,8 +14,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..entry import (
     ChildEnded,
@@ -136,8 +137,18 @@ def _status(status: RunStatus) -> Text:
     return Text(status.value, style=STYLES.get(status, "magenta"))
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+def _when(moment: datetime | None, zone: tzinfo | None = None) -> str:
+    """A moment for people, in local time (or `zone`'s) with its offset from UTC, as in
+    RFC 3339: `2026-12-03 09:00:00+01:00`. Without it a time read on a server in UTC, or
+    by someone elsewhere, misleads."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(zone).isoformat(sep=" ", timespec="seconds")
+
+
+def schedule_time(schedule: Schedule, moment: datetime) -> str:
+    """A moment of a schedule's: in the time zone of its cron expression, else local."""
+    return _when(moment, ZoneInfo(schedule.timezone) if schedule.cron is not None else None)
 
 
 def _short_json(value: Any, limit: int = 200) -> str:
@@ -317,7 +328,7 @@ def schedules_table(schedules: Sequence[Schedule]) -> Table:
             schedule_rule(schedule),
             schedule.overlap,
             Text("paused", style="magenta") if schedule.paused else Text("active", style="green"),
-            "-" if schedule.paused else _when(schedule.next_due),
+            "-" if schedule.paused else schedule_time(schedule, schedule.next_due),
             schedule.last_run_id or "-",
         )
     return table
