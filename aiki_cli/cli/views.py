@@ -223,8 +223,10 @@ def runs_table(infos: Sequence[RunInfo | DamagedRun]) -> Table:
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False)
+    refs = max(len(f"{info.workflow}@{info.version}") for info in infos)
+    whole = {"id": max(len(info.id) for info in infos), "workflow": refs}  # never cut
     for column in ("id", "workflow", "status", "created", "updated"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in whole, min_width=whole.get(column))
     for info in infos:
         if isinstance(info, DamagedRun):
             damaged = Text("damaged", style="bold red")
