@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TextIO, cast
 
 
 @dataclass
@@ -40,6 +40,10 @@ def divert() -> None:
     if _diverted is not None:
         return
     original = sys.stdout
+    if original is None:  # stdout was closed: the command's own output goes nowhere
+        _diverted = _Diverted(open(os.devnull, "w"), cast(TextIO, None), None)  # noqa: SIM115
+        sys.stdout = sys.stderr
+        return
     original.flush()
     fd = _fileno(original)
     if fd is None:  # no descriptor of its own (a test's capture): the object is enough
@@ -77,6 +81,7 @@ def _restore(diverted: _Diverted) -> None:
     sys.stdout = diverted.replaced
     if diverted.fd is not None:
         os.dup2(diverted.kept.fileno(), diverted.fd)
+    if diverted.kept is not diverted.replaced:
         diverted.kept.close()
 
 

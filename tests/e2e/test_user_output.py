@@ -9,6 +9,7 @@ descriptor 1 directly) and in an async task; the lines must all land on stderr.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,18 @@ def test_schedule_add_prints_the_schedule_id_alone(aiki: Invoke) -> None:
     assert outcome.code == 0, outcome
     assert outcome.stdout == "talk\n"
     assert chatter(outcome) == AT_IMPORT
+
+
+def test_start_wait_with_stdout_closed_runs_and_exits_0(aiki: Invoke) -> None:
+    """`aiki start … >&-`: Python starts with no sys.stdout; the run still runs."""
+    outcome = aiki(
+        "--workflows-dir",
+        str(CHATTY),
+        "start",
+        "chatty@1.0.0",
+        "--wait",
+        before_exec=lambda: os.close(1),
+    )
+
+    assert (outcome.code, outcome.stdout) == (0, ""), outcome
+    assert "chatty: in the async task" in chatter(outcome)
