@@ -57,26 +57,28 @@ GC_THRESHOLD = 10_000  # objects made and not yet freed between two collector pa
 
 class AikiGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        """Run a command with stdout its own (`streams`): it exits in `_main`, diverted."""
+        with streams.kept():
+            self._main(args, *rest, **extra)
+
+    def _main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
         """Run a command; turn any error into one line on stderr and its exit code."""
         extra["standalone_mode"] = False
-        with streams.kept():
-            try:
-                code = super().main(
-                    _hoist_globals(sys.argv[1:] if args is None else args), *rest, **extra
-                )
-            except AikiError as error:
-                _fail(error.message, error.exit_code)
-            except KeyboardInterrupt:
-                _fail("interrupted", INTERRUPTED)
-            except Exception as error:
-                if _is_usage_error(error):
-                    _fail(error.format_message(), USAGE)  # type: ignore[attr-defined]
-                if os.environ.get("AIKI_DEBUG"):
-                    raise
-                _fail(
-                    f"internal error: {type(error).__name__}: {error} (AIKI_DEBUG=1 shows more)", 1
-                )
-            _exit(code if isinstance(code, int) else OK)
+        try:
+            code = super().main(
+                _hoist_globals(sys.argv[1:] if args is None else args), *rest, **extra
+            )
+        except AikiError as error:
+            _fail(error.message, error.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", INTERRUPTED)
+        except Exception as error:
+            if _is_usage_error(error):
+                _fail(error.format_message(), USAGE)  # type: ignore[attr-defined]
+            if os.environ.get("AIKI_DEBUG"):
+                raise
+            _fail(f"internal error: {type(error).__name__}: {error} (AIKI_DEBUG=1 shows more)", 1)
+        _exit(code if isinstance(code, int) else OK)
 
 
 GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")
