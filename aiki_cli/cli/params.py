@@ -63,7 +63,8 @@ def _usage(argument: TyperArgument) -> str:
 
 
 def _option_row(option: TyperOption, ctx: Any) -> tuple[str, str]:
-    """The option's help line, without typer's `x>=0`: its metavar and help say the range."""
+    """The option's help line, without typer's `[x>=0]`, which reads as maths: a value out
+    of range is refused with a message saying what it must be."""
     shown = copy.copy(option)
     shown.min = shown.max = None  # read by the help only; the value is checked apart
     row = shown.get_help_record(ctx)
