@@ -15,6 +15,7 @@
     │   └── ScheduleNotFound
     ├── WaitTimeout (TimeoutError)   exit 5
     │   └── NoWorker                 no worker loading the run's workflow came along
+    ├── RunNotEnded                  exit 5: `status --exit-code` of a run not ended yet
     ├── RunFailed                    exit 1: the awaited run failed
     ├── RunCancelled                 exit 3: the awaited run was cancelled
     ├── RunDamaged                   exit 1: a run's files cannot be read (not 4: the run
@@ -180,6 +181,17 @@ class NoWorker(WaitTimeout):
             f"run {run_id} is still {status}: no worker that loads {ref} has been running "
             f"for {limit:g}s; start `aiki worker`, or give a --timeout to wait longer",
         )
+
+
+class RunNotEnded(AikiError):
+    """The run has not ended yet."""
+
+    exit_code = 5  # what `wait --timeout 0` would exit with
+
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(f"run {run_id} has not ended: it is {status}; `aiki wait {run_id}` waits")
 
 
 class RunFailed(AikiError):

@@ -36,8 +36,18 @@ def check_version(version: str) -> str:
 
 
 def split_ref(ref: str) -> tuple[str, str]:
-    """`name@version` as its two parts; ValueError when it is not of that form."""
+    """`name@version` as its two parts; ValueError naming the part that is wrong."""
     name, at, version = ref.partition("@")
-    if not at or not NAME.fullmatch(name) or not VERSION.fullmatch(version):
+    if not at or not name or not version:
         raise ValueError(f"{ref!r} is not of the form name@version, e.g. order-processing@1.0.0")
+    if not NAME.fullmatch(name):
+        raise ValueError(
+            f"{ref!r}: workflow name {name!r} must start with a letter or digit and use only "
+            "letters, digits, '.', '_' and '-'"
+        )
+    if not VERSION.fullmatch(version):
+        raise ValueError(
+            f"{ref!r}: version {version!r} is not semver (MAJOR.MINOR.PATCH); "
+            f"write it like {name}@1.0.0"
+        )
     return name, version

@@ -28,6 +28,7 @@ from ..errors import (
     InvalidJSON,
     RunCancelled,
     RunFailed,
+    RunNotEnded,
     WorkflowNotFound,
 )
 from ..journal import left_open
@@ -37,7 +38,8 @@ from ..record import DamagedRun, RunInfo
 from ..status import RunStatus
 from ..worker import Worker
 from ..workflow import WorkflowVersion
-from . import doctor, schedules, views
+from . import doctor, schedules, streams, views
+from .params import AikiTyper, one_of
 
 # Exit codes of SPEC §6 that are not an error's own.
 OK, USAGE, INTERRUPTED = 0, 2, 130
@@ -63,6 +65,11 @@ GC_THRESHOLD = 10_000  # objects made and not yet freed between two collector pa
 
 class AikiGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        """Run a command with stdout its own (`streams`): it exits in `_main`, diverted."""
+        with streams.kept():
+            self._main(args, *rest, **extra)
+
+    def _main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
         """Run a command; turn any error into one line on stderr and its exit code."""
         extra["standalone_mode"] = False
         try:
@@ -121,14 +128,15 @@ def _fail(message: str, code: int) -> None:
 
 
 def _exit(code: int) -> None:
-    if EXIT.hard:
+    if EXIT.hard:  # user code may still print: stdout stays diverted to the end
+        streams.stdout().flush()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
 
 
-app = typer.Typer(
+app = AikiTyper(
     cls=AikiGroup,
     help="Durable workflows for Python, stored in plain files.",
     add_completion=False,
@@ -154,21 +162,40 @@ class Options:
         return Client(runs_dir)
 
     def workflows(self) -> dict[str, WorkflowVersion]:
+        """The versions the workflows directory defines. From here on what user code
+        prints goes to stderr, so stdout stays the command's own."""
+        streams.divert()
         return load_workflows(self.settings().workflows_dir)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version  # ~5 ms, for this option alone
+
+        print(f"aiki {version('aiki')}", file=streams.stdout())
+        raise typer.Exit()
 
 
 @app.callback(invoke_without_command=True)
 def main_options(
     ctx: typer.Context,
     runs_dir: Annotated[
-        str | None, typer.Option(help="Run store directory [env AIKI_RUNS_DIR; default runs/]")
+        str | None,
+        typer.Option(metavar="DIR", help="Run store directory [env AIKI_RUNS_DIR; default runs/]"),
     ] = None,
     workflows_dir: Annotated[
         str | None,
         typer.Option(
-            help="Workflow modules directory [env AIKI_WORKFLOWS_DIR; default workflows/]"
+            metavar="DIR",
+            help="Workflow modules directory [env AIKI_WORKFLOWS_DIR; default workflows/]",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print aiki's version."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = Options(runs_dir, workflows_dir)
     if ctx.invoked_subcommand is None:
@@ -176,9 +203,12 @@ def main_options(
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
-RunId = Annotated[str, typer.Argument(help="The run id, as printed by `aiki start`.")]
+RunId = Annotated[
+    str, typer.Argument(metavar="RUN_ID", help="The run id, as printed by `aiki start`.")
+]
 Timeout = Annotated[
-    float | None, typer.Option(min=0, help="Give up after this many seconds (exit 5).")
+    float | None,
+    typer.Option(min=0, metavar="SECONDS", help="Give up after this many seconds (exit 5)."),
 ]
 
 
@@ -189,17 +219,23 @@ def start(
         str, typer.Argument(metavar="NAME@VERSION", help="The workflow version to run.")
     ],
     input: Annotated[
-        str | None, typer.Option("--input", "-i", help="JSON input file, or - for stdin.")
+        str | None,
+        typer.Option("--input", "-i", metavar="FILE", help="JSON input file, or - for stdin."),
     ] = None,
-    input_json: Annotated[str | None, typer.Option(help="JSON input as text.")] = None,
+    input_json: Annotated[
+        str | None, typer.Option(metavar="JSON", help="JSON input as text.")
+    ] = None,
     idempotency_key: Annotated[
-        str | None, typer.Option(help="Start at most one run for this key.")
+        str | None, typer.Option(metavar="KEY", help="Start at most one run for this key.")
     ] = None,
     wait: Annotated[
         bool, typer.Option(help="Wait for the run to end; exit by its outcome.")
     ] = False,
     delay: Annotated[
-        str | None, typer.Option(help="Start no sooner than this from now: 30s, 5m, 2h, 1d.")
+        str | None,
+        typer.Option(
+            metavar="DURATION", help="Start no sooner than this from now: 30s, 5m, 2h, 1d."
+        ),
     ] = None,
     timeout: Timeout = None,
     as_json: JsonFlag = False,
@@ -215,7 +251,7 @@ def start(
     before = client.clock.now()
     spec = client.create(versions[ref], data, idempotency_key, delay=delay)
     if not as_json:
-        print(spec.id, flush=True)
+        print(spec.id, file=streams.stdout(), flush=True)
     if not wait:
         if as_json:
             views.print_json(asyncio.run(client.get(spec.id)).document())
@@ -294,6 +330,12 @@ def _finish(info: RunInfo, as_json: bool) -> None:
         views.print_json(info.document())
     elif info.status == RunStatus.COMPLETED:
         views.err().print(views.run_panel(info))
+    _exit_by_outcome(info)
+
+
+def _exit_by_outcome(info: RunInfo) -> None:
+    """Raise the error of an ended run's outcome: nothing when it completed, RunFailed
+    (exit 1) when it failed, RunCancelled (exit 3) when it was cancelled."""
     if info.status == RunStatus.FAILED:
         error = info.error
         raise RunFailed(info.id, error.type if error else "Error", error.message if error else "")
@@ -344,13 +386,29 @@ def _parse_json(text: str, source: str) -> Any:
 
 
 @app.command()
-def status(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
+def status(
+    ctx: typer.Context,
+    run_id: RunId,
+    as_json: JsonFlag = False,
+    exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--exit-code",
+            help="Exit by the run's outcome, as `wait --timeout 0` does: 0 completed, "
+            "1 failed, 3 cancelled, 5 not ended yet. Without it: 0 whenever the run is shown.",
+        ),
+    ] = False,
+) -> None:
     """Show a run: its status, input, result or error, and its tasks."""
     info = asyncio.run(ctx.obj.client().get(run_id))
     if as_json:
         views.print_json(info.document())
     else:
         views.out().print(views.run_panel(info))
+    if exit_code and not info.status.terminal:
+        raise RunNotEnded(info.id, info.status)
+    if exit_code:
+        _exit_by_outcome(info)
 
 
 @app.command()
@@ -369,13 +427,18 @@ def cancel(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None
 def send(
     ctx: typer.Context,
     run_id: RunId,
-    event: Annotated[str, typer.Argument(help="The event's name, as the workflow waits for it.")],
+    event: Annotated[
+        str, typer.Argument(metavar="EVENT", help="The event's name, as the workflow waits for it.")
+    ],
     data: Annotated[
-        str | None, typer.Option("--data", "-d", help="JSON data file, or - for stdin.")
+        str | None,
+        typer.Option("--data", "-d", metavar="FILE", help="JSON data file, or - for stdin."),
     ] = None,
-    data_json: Annotated[str | None, typer.Option(help="JSON data as text.")] = None,
+    data_json: Annotated[
+        str | None, typer.Option(metavar="JSON", help="JSON data as text.")
+    ] = None,
     reference_id: Annotated[
-        str | None, typer.Option(help="Deliver at most once for this reference id.")
+        str | None, typer.Option(metavar="ID", help="Deliver at most once for this reference id.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -386,7 +449,7 @@ def send(
     info = asyncio.run(client.get(run_id))
     folder = options.settings().workflows_dir
     version = (
-        load_workflows(folder).get(f"{info.workflow}@{info.version}") if folder.is_dir() else None
+        options.workflows().get(f"{info.workflow}@{info.version}") if folder.is_dir() else None
     )
     sent = asyncio.run(
         client.send(run_id, event, payload, reference_id=reference_id, version=version)
@@ -471,22 +534,30 @@ def _retry_and_wait(options: Options, run_id: str, timeout: float | None, as_jso
 def list_runs(
     ctx: typer.Context,
     status: Annotated[
-        RunStatus | None, typer.Option(case_sensitive=False, help="Only runs in this status.")
+        str | None,
+        typer.Option(
+            metavar="STATUS",
+            help="Only runs in this status: " + ", ".join(s.value for s in RunStatus) + ".",
+        ),
     ] = None,
     workflow: Annotated[
         str | None, typer.Option(metavar="NAME[@VERSION]", help="Only runs of this workflow.")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many runs.")] = 20,
     as_json: JsonFlag = False,
 ) -> None:
     """List runs, newest first; runs whose files are damaged show as `damaged`."""
+    wanted = one_of(RunStatus, "status", status) if status is not None else None
     name, version = (workflow or "").partition("@")[::2]
     client: Client = ctx.obj.client()
-    rows: Sequence[RunInfo | DamagedRun] = asyncio.run(
-        client.list(status=status, workflow=name or None, version=version or None, limit=limit)
-        if status is not None
-        else client.list_with_damaged(workflow=name or None, version=version or None, limit=limit)
+    found: Sequence[RunInfo | DamagedRun] = asyncio.run(  # one more tells if there are more
+        client.list(status=wanted, workflow=name or None, version=version or None, limit=limit + 1)
+        if wanted is not None
+        else client.list_with_damaged(
+            workflow=name or None, version=version or None, limit=limit + 1
+        )
     )
+    rows = found[:limit]
     if as_json:
         views.print_json([row.document(full=False) for row in rows])
     elif rows:
@@ -495,6 +566,8 @@ def list_runs(
             views.note(
                 f"{damaged} damaged run(s); `aiki doctor` says what is wrong and how to fix it"
             )
+        if len(found) > limit:
+            views.note(f"… more runs than these {limit}; `--limit N` lists up to N")
     else:
         views.note("no runs")
 
@@ -556,14 +629,21 @@ def workflows(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command()
 def worker(
     ctx: typer.Context,
-    concurrency: Annotated[int, typer.Option(min=1, help="Runs executed at once.")] = 10,
+    concurrency: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Runs executed at once.")
+    ] = 10,
     until_idle: Annotated[
         bool, typer.Option(help="Exit once no run is left to execute (for CI).")
     ] = False,
     grace_period: Annotated[
-        float, typer.Option(min=0, help="Seconds in-flight tasks get on SIGINT/SIGTERM.")
+        float,
+        typer.Option(
+            min=0, metavar="SECONDS", help="Seconds in-flight tasks get on SIGINT/SIGTERM."
+        ),
     ] = 10.0,
-    poll_interval: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 0.2,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.01, metavar="SECONDS", help="Seconds between polls.")
+    ] = 0.2,
     include_sleeping: Annotated[
         bool,
         typer.Option(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,12 +17,12 @@ from pydantic import ValidationError
 from ..codec import summarize
 from ..duration import parse_duration
 from ..errors import BadInput, ScheduleNotFound, WorkflowNotFound
-from ..loader import load_workflows
 from ..naming import split_ref
 from ..schedule import SCHEDULE_ID, Schedule, check_cron, check_timezone
 from ..store import Store
 from ..workflow import WorkflowVersion
-from . import views
+from . import streams, views
+from .params import AikiTyper, one_of
 
 if TYPE_CHECKING:
     from .app import Options
@@ -38,10 +37,12 @@ class OverlapPolicy(StrEnum):
     CANCEL_PREVIOUS = "cancel_previous"
 
 
-app = typer.Typer(help="Start runs on a cron schedule or at a fixed interval.")
+app = AikiTyper(help="Start runs on a cron schedule or at a fixed interval.")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
-ScheduleId = Annotated[str, typer.Argument(help="The schedule id, as `schedule list` shows.")]
+ScheduleId = Annotated[
+    str, typer.Argument(metavar="SCHEDULE_ID", help="The schedule id, as `schedule list` shows.")
+]
 
 
 @app.callback(invoke_without_command=True)
@@ -57,7 +58,12 @@ def add(
         str, typer.Argument(metavar="NAME@VERSION", help="The workflow version to start.")
     ],
     schedule_id: Annotated[
-        str | None, typer.Option("--id", help="The schedule's id [default: NAME-<random>].")
+        str | None,
+        typer.Option(
+            "--id",
+            metavar="ID",
+            help="The schedule's id [default: the workflow name, a random suffix].",
+        ),
     ] = None,
     cron: Annotated[
         str | None, typer.Option(metavar="EXPR", help="Cron expression, e.g. '0 9 * * *'.")
@@ -69,17 +75,24 @@ def add(
         str | None, typer.Option(metavar="DURATION", help="Interval, e.g. 30s, 10m, 1h30m.")
     ] = None,
     input: Annotated[
-        str | None, typer.Option("--input", "-i", help="JSON input file, or - for stdin.")
+        str | None,
+        typer.Option("--input", "-i", metavar="FILE", help="JSON input file, or - for stdin."),
     ] = None,
-    input_json: Annotated[str | None, typer.Option(help="JSON input as text.")] = None,
+    input_json: Annotated[
+        str | None, typer.Option(metavar="JSON", help="JSON input as text.")
+    ] = None,
     overlap: Annotated[
-        OverlapPolicy,
-        typer.Option(help="While the previous run is active: skip, allow, or cancel_previous."),
-    ] = OverlapPolicy.SKIP,
+        str,
+        typer.Option(
+            metavar="POLICY",
+            help="While the previous run is active: skip, allow, or cancel_previous.",
+        ),
+    ] = OverlapPolicy.SKIP.value,
     as_json: JsonFlag = False,
 ) -> None:
     """Add a schedule that starts runs of NAME@VERSION. Prints its id alone on stdout."""
     options: Options = ctx.obj
+    policy = one_of(OverlapPolicy, "--overlap policy", overlap)
     rule = _rule(cron, tz, every)
     name, _ = _split_ref(ref)
     data = _read_input(input, input_json)
@@ -92,7 +105,7 @@ def add(
         workflow=version.name,
         version=version.version,
         input=version.inputs.encode(data),
-        overlap=overlap.value,
+        overlap=policy.value,
         created_at=now,
         next_due=now,
         **rule,
@@ -103,10 +116,10 @@ def add(
     if as_json:
         views.print_json(_document(schedule))
         return
-    print(schedule.id, flush=True)
+    print(schedule.id, file=streams.stdout(), flush=True)
     views.note(
         f"scheduled {schedule.ref} as {schedule.id}, {views.schedule_rule(schedule)}; "
-        f"first run due {_local(schedule.next_due)}; "
+        f"first run due {views.schedule_time(schedule, schedule.next_due)}; "
         "`aiki worker` starts the runs"
     )
 
@@ -145,7 +158,7 @@ def resume(ctx: typer.Context, schedule_id: ScheduleId) -> None:
         return
     due = schedule.following(client.clock.now())
     client.store.save_schedule(schedule.model_copy(update={"paused": False, "next_due": due}))
-    views.note(f"resumed schedule {schedule.id}; next run due {_local(due)}")
+    views.note(f"resumed schedule {schedule.id}; next run due {views.schedule_time(schedule, due)}")
 
 
 @app.command()
@@ -188,7 +201,7 @@ def _read_input(path: str | None, text: str | None) -> Any:
 
 
 def _version(options: Options, ref: str) -> WorkflowVersion:
-    versions = load_workflows(options.settings().workflows_dir)
+    versions = options.workflows()
     if ref not in versions:
         raise WorkflowNotFound(ref, sorted(versions))
     return versions[ref]
@@ -240,7 +253,3 @@ def _find(store: Store, schedule_id: str) -> Schedule:
 
 def _document(schedule: Schedule) -> dict[str, Any]:
     return schedule.model_dump(mode="json")
-
-
-def _local(moment: datetime) -> str:
-    return f"{moment.astimezone():%Y-%m-%d %H:%M:%S}"

@@ -14,8 +14,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..entry import (
     ChildEnded,
@@ -36,6 +37,7 @@ from ..record import DamagedRun, RunInfo
 from ..schedule import Schedule
 from ..status import RunStatus
 from ..workflow import WorkflowVersion
+from . import streams
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,7 +61,7 @@ TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interr
 def _console(stderr: bool) -> Console:
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
+    stream = sys.stderr if stderr else streams.stdout()
     width = None if stream.isatty() else _columns()
     # NO_COLOR asks for plain text (SPEC §6); rich alone would still print bold and dim.
     plain = bool(os.environ.get("NO_COLOR"))
@@ -87,8 +89,9 @@ def err() -> Console:
 
 def print_json(document: Any) -> None:
     """One JSON document on stdout, straight, never through rich."""
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    stream = streams.stdout()
+    stream.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    stream.flush()
 
 
 def error_line(message: str) -> None:
@@ -134,8 +137,18 @@ def _status(status: RunStatus) -> Text:
     return Text(status.value, style=STYLES.get(status, "magenta"))
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+def _when(moment: datetime | None, zone: tzinfo | None = None) -> str:
+    """A moment for people, in local time (or `zone`'s) with its offset from UTC, as in
+    RFC 3339: `2026-12-03 09:00:00+01:00`. Without it a time read on a server in UTC, or
+    by someone elsewhere, misleads."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(zone).isoformat(sep=" ", timespec="seconds")
+
+
+def schedule_time(schedule: Schedule, moment: datetime) -> str:
+    """A moment of a schedule's: in the time zone of its cron expression, else local."""
+    return _when(moment, ZoneInfo(schedule.timezone) if schedule.cron is not None else None)
 
 
 def _short_json(value: Any, limit: int = 200) -> str:
@@ -210,8 +223,10 @@ def runs_table(infos: Sequence[RunInfo | DamagedRun]) -> Table:
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False)
+    refs = max(len(f"{info.workflow}@{info.version}") for info in infos)
+    whole = {"id": max(len(info.id) for info in infos), "workflow": refs}  # never cut
     for column in ("id", "workflow", "status", "created", "updated"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in whole, min_width=whole.get(column))
     for info in infos:
         if isinstance(info, DamagedRun):
             damaged = Text("damaged", style="bold red")
@@ -315,7 +330,7 @@ def schedules_table(schedules: Sequence[Schedule]) -> Table:
             schedule_rule(schedule),
             schedule.overlap,
             Text("paused", style="magenta") if schedule.paused else Text("active", style="green"),
-            "-" if schedule.paused else _when(schedule.next_due),
+            "-" if schedule.paused else schedule_time(schedule, schedule.next_due),
             schedule.last_run_id or "-",
         )
     return table

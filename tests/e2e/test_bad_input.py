@@ -71,18 +71,29 @@ CASES: dict[str, Case] = {
     ),
     "unknown-workflow": Case(["start", "nope@1.0.0"], 4, ["nope@1.0.0", "e2e-boom@1.0.0"]),
     "ref-without-version": Case(["start", "e2e-echo"], 2, ["name@version"], real=True),
-    "ref-short-version": Case(["start", "e2e-echo@1.0"], 2, ["name@version"]),
+    "ref-short-version": Case(
+        ["start", "e2e-echo@1.0"], 2, ["version '1.0' is not semver", "e2e-echo@1.0.0"]
+    ),
     "ref-without-name": Case(["start", "@1.0.0"], 2, ["name@version"]),
-    "ref-path": Case(["start", "../e2e-echo@1.0.0"], 2, ["name@version"]),
+    "ref-version-not-semver": Case(
+        ["start", "e2e-echo@1"], 2, ["version '1' is not semver", "e2e-echo@1.0.0"], real=True
+    ),
+    "ref-path": Case(["start", "../e2e-echo@1.0.0"], 2, ["workflow name '../e2e-echo'"]),
     "unknown-option": Case([*START, "--bogus"], 2, ["--bogus"], real=True),
     "unknown-command": Case(["frobnicate"], 2, ["frobnicate"]),
     "missing-argument": Case(["start"], 2, ["NAME@VERSION"]),
+    "missing-run-id": Case(["status"], 2, ["Missing argument 'RUN_ID'"]),
     "runs-dir-without-value": Case(["list", "--runs-dir"], 2, ["--runs-dir"], real=True),
     "workflows-dir-without-value": Case(["--workflows-dir"], 2, ["--workflows-dir"]),
     "workflows-dir-missing": Case(
         ["--workflows-dir", "nowhere", *START], 2, ["nowhere", "--workflows-dir"]
     ),
-    "list-unknown-status": Case(["list", "--status", "bogus"], 2, ["bogus"]),
+    "list-unknown-status": Case(
+        ["list", "--status", "bogus"],
+        2,
+        ["unknown status 'bogus'; use one of: pending, running"],
+        real=True,
+    ),
     "list-limit-zero": Case(["list", "--limit", "0"], 2, ["--limit"]),
     "wait-negative-timeout": Case(["wait", UNKNOWN_ID, "--timeout", "-1"], 2, ["--timeout"]),
     "worker-zero-concurrency": Case(["worker", "--concurrency", "0"], 2, ["--concurrency"]),

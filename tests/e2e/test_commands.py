@@ -133,7 +133,7 @@ def test_list_filters(
 
 
 def test_list_table_shows_every_run(cli: Invoke, three_runs: list[str]) -> None:
-    lines = cli("list").stdout.splitlines()
+    lines = cli("list", env={"COLUMNS": "140"}).stdout.splitlines()  # a row a line
 
     assert lines[0].split() == ["id", "workflow", "status", "created", "updated"]
     assert [line.split()[:3] for line in lines[1:]] == [

@@ -182,7 +182,7 @@ def test_list_shows_a_table_or_says_there_is_none(cli: Invoke) -> None:
     add(cli, "e2e-echo@1.0.0", "--every", "90m", "--id", "often")
     add(cli, "e2e-echo@2.0.0", "--cron", "0 9 * * 1-5", "--tz", "Asia/Tokyo", "--id", "weekday")
 
-    table = cli("schedule", "list").stdout
+    table = cli("schedule", "list", env={"COLUMNS": "120"}).stdout  # wide enough for one line
 
     header, often, weekday = table.splitlines()
     assert header.split()[:4] == ["id", "workflow", "when", "overlap"]
