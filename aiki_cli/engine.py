@@ -35,12 +35,12 @@ from .record import RunInfo
 from .run import Run
 from .status import RunStatus
 from .store import Claim, Request, Store
+from .waiting import WORKFLOW_RETRY
 from .workflow import WorkflowVersion
 
 log = logging.getLogger("aiki.engine")
 
 DEFAULT_MAX_RECOVERIES = 10
-WORKFLOW_RETRY = "workflow retry"
 # The requests that stop a run at a task boundary, and the one it heeds once it is done.
 _STOPS: tuple[Request, ...] = ("cancel", "pause")
 _CANCEL: tuple[Request, ...] = ("cancel",)
