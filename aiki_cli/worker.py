@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .client import Client
 from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, Engine
+from .entry import Entry, StatusChanged
 from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout
 from .record import RunInfo
 from .status import RunStatus
@@ -264,11 +265,14 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
+        known = len(claim.entries)
         try:
-            await self.engine.execute(
+            status = await self.engine.execute(
                 claim, self._executor, self._commit, lambda: self._code_ended(run_id)
             )
             self._reported.pop(run_id, None)
+            if status == RunStatus.FAILED and self._family is None:
+                _log_failure(claim, claim.entries[known:])
         except StoreUnwritable as error:  # the machine's failure: the run waits, unharmed
             self._report(
                 run_id, f"run {run_id} stopped: {error}; retrying every {_BROKEN_RUN_BACKOFF:g}s"
@@ -334,6 +338,23 @@ class Worker:
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
             driving.result()
         return await self.client.get(run_id)
+
+
+def _log_failure(claim: Claim, new_entries: list[Entry]) -> None:
+    """One line for a run that failed in this execution (`start --wait` says so itself,
+    so only when serving)."""
+    ends = [e for e in new_entries if isinstance(e, StatusChanged) and e.new == RunStatus.FAILED]
+    if not ends:
+        return  # it had failed before: a takeover only told its parent
+    error = ends[-1].error
+    reason = f"{error.type}: {error.message}" if error is not None else "no error recorded"
+    log.warning(
+        "run %s (%s) failed: %s; `aiki status %s` shows where",
+        claim.spec.id,
+        claim.spec.ref,
+        " ".join(reason.split()),
+        claim.spec.id,
+    )
 
 
 def _allow_open_files(concurrency: int) -> None:

@@ -165,6 +165,9 @@ RunId = Annotated[str, typer.Argument(help="The run id, as printed by `aiki star
 Timeout = Annotated[
     float | None, typer.Option(min=0, help="Give up after this many seconds (exit 5).")
 ]
+AllTasks = Annotated[
+    bool, typer.Option("--all", help=f"Show every task, not the last {views.LAST_TASKS}.")
+]
 
 
 @app.command()
@@ -188,6 +191,7 @@ def start(
     ] = None,
     timeout: Timeout = None,
     as_json: JsonFlag = False,
+    all_tasks: AllTasks = False,
 ) -> None:
     """Start a run. Prints its id alone on stdout; with --wait, exits 0/1/3/5 by outcome."""
     options: Options = ctx.obj
@@ -210,7 +214,7 @@ def start(
             views.note(f"started {ref} as run {spec.id}; `aiki status {spec.id}` follows it")
         return
     info = asyncio.run(_await_run(client, versions, spec.id, timeout))
-    _finish(info, as_json)
+    _finish(info, as_json, all_tasks=all_tasks)
 
 
 def split_ref_or_fail(ref: str) -> tuple[str, str]:
@@ -234,12 +238,12 @@ async def _await_run(
         EXIT.hard = driver.abandoned
 
 
-def _finish(info: RunInfo, as_json: bool) -> None:
+def _finish(info: RunInfo, as_json: bool, *, all_tasks: bool = False) -> None:
     """Show how the run ended and exit with its code: 0 completed, 1 failed, 3 cancelled."""
     if as_json:
         views.print_json(info.document())
     elif info.status == RunStatus.COMPLETED:
-        views.err().print(views.run_panel(info))
+        views.err().print(views.run_panel(info, all_tasks=all_tasks))
     if info.status == RunStatus.FAILED:
         error = info.error
         raise RunFailed(info.id, error.type if error else "Error", error.message if error else "")
@@ -290,13 +294,15 @@ def _parse_json(text: str, source: str) -> Any:
 
 
 @app.command()
-def status(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
-    """Show a run: its status, input, result or error, and its tasks."""
+def status(
+    ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False, all_tasks: AllTasks = False
+) -> None:
+    """Show a run: its status, what it waits for, its result or error, and its last tasks."""
     info = asyncio.run(ctx.obj.client().get(run_id))
     if as_json:
         views.print_json(info.document())
     else:
-        views.out().print(views.run_panel(info))
+        views.out().print(views.run_panel(info, all_tasks=all_tasks))
 
 
 @app.command()
@@ -410,7 +416,7 @@ def list_runs(
     if as_json:
         views.print_json([row.document(full=False) for row in rows])
     elif rows:
-        views.out().print(views.runs_table(rows))
+        views.print_runs(rows)
         if damaged := sum(isinstance(row, DamagedRun) for row in rows):
             views.note(
                 f"{damaged} damaged run(s); `aiki doctor` says what is wrong and how to fix it"
@@ -432,15 +438,23 @@ def wait(
 
 
 @app.command()
-def history(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
-    """Show a run's journal as a timeline."""
+def history(
+    ctx: typer.Context,
+    run_id: RunId,
+    as_json: JsonFlag = False,
+    all_entries: Annotated[
+        bool,
+        typer.Option("--all", help=f"Show every entry, not the last {views.LAST_ENTRIES}."),
+    ] = False,
+) -> None:
+    """Show a run's journal as a timeline (its last entries; --all for every one)."""
     client: Client = ctx.obj.client()
     info = asyncio.run(client.get(run_id))
     entries = asyncio.run(client.history(run_id))
     if as_json:
         views.print_json([json.loads(dump_entry(entry)) for entry in entries])
     else:
-        views.out().print(views.timeline(entries, info.created_at))
+        views.out().print(views.timeline(entries, info.created_at, all_entries=all_entries))
 
 
 @app.command()

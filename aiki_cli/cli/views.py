@@ -21,6 +21,7 @@ from ..entry import (
     ChildEnded,
     ChildStarted,
     Entry,
+    ErrorInfo,
     EventReceived,
     EventTimedOut,
     EventWaited,
@@ -32,13 +33,14 @@ from ..entry import (
     TaskFailed,
     TaskStarted,
 )
-from ..record import DamagedRun, RunInfo
+from ..record import DamagedRun, RunInfo, TaskInfo
 from ..schedule import Schedule
 from ..status import RunStatus
+from ..waiting import WaitingFor
 from ..workflow import WorkflowVersion
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -54,6 +56,9 @@ STYLES = {
     RunStatus.PAUSED: "magenta",
 }
 TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interrupted": "yellow"}
+DEFAULT_WIDTH = 200  # off any terminal (a CI log): wide, so timelines do not wrap
+LAST_TASKS = 20  # task rows `status` shows without --all
+LAST_ENTRIES = 40  # timeline rows `history` shows without --all
 
 
 def _console(stderr: bool) -> Console:
@@ -72,9 +77,37 @@ def _console(stderr: bool) -> Console:
 
 
 def _columns() -> int:
-    """The width off a terminal: COLUMNS when it is a positive whole number, else 200."""
-    columns = os.environ.get("COLUMNS", "").strip()
-    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
+    """The width off a terminal (`aiki status ID | less`)."""
+    return choose_width(os.environ.get("COLUMNS", ""), terminal_width())
+
+
+def choose_width(columns: str, terminal: int | None) -> int:
+    """COLUMNS when it is a positive whole number (set on purpose: it wins, as in rich),
+    else the controlling terminal's width, else `DEFAULT_WIDTH`."""
+    columns = columns.strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return terminal if terminal else DEFAULT_WIDTH
+
+
+def terminal_width() -> int | None:
+    """The width of the terminal the user looks at: stderr's or stdin's when one of them is
+    a terminal, else the process's controlling terminal (/dev/tty); None without one."""
+    for stream in (sys.stderr, sys.stdin):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns or None
+        except (AttributeError, ValueError, OSError):
+            continue
+    try:
+        tty = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        return os.get_terminal_size(tty).columns or None
+    except OSError:
+        return None
+    finally:
+        os.close(tty)
 
 
 def out() -> Console:
@@ -143,19 +176,34 @@ def _short_json(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def run_panel(info: RunInfo) -> Panel:
-    """A run's facts and its tasks, for `status`."""
+def run_panel(info: RunInfo, *, all_tasks: bool = False) -> Panel:
+    """A run's facts, its last tasks (every one with `all_tasks`) and where it failed,
+    for `status`."""
     from rich.console import Group
     from rich.panel import Panel
+
+    body: list[Any] = [_facts(info)]
+    if info.tasks:
+        shown = info.tasks if all_tasks else info.tasks[-LAST_TASKS:]
+        if hidden := len(info.tasks) - len(shown):
+            body.append(f"… {hidden} earlier tasks (--all)")
+        body.append(tasks_table(shown, first=hidden + 1))
+        body.extend(_tracebacks(info, shown))
+    return Panel(Group(*body), title=f"run {info.id}", title_align="left", expand=False)
+
+
+def _facts(info: RunInfo) -> Table:
     from rich.table import Table
     from rich.text import Text
 
     facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
+    facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
     facts.add_row("run", info.id)
     facts.add_row("workflow", f"{info.workflow}@{info.version}")
     facts.add_row("status", _status(info.status) + _status_note(info))
+    if info.waiting_for is not None:
+        facts.add_row("waiting for", waiting_text(info.waiting_for))
     if info.due_at is not None and not info.status.terminal:
         facts.add_row("due", _when(info.due_at))
     if info.attempt > 1:
@@ -173,17 +221,46 @@ def run_panel(info: RunInfo) -> Panel:
         facts.add_row("result", _short_json(info.result))
     if info.error is not None:
         facts.add_row("error", Text(f"{info.error.type}: {info.error.message}", style="red"))
-    body: list[Any] = [facts]
-    if info.tasks:
-        body.append(tasks_table(info))
-    return Panel(Group(*body), title=f"run {info.id}", title_align="left", expand=False)
+    return facts
+
+
+def waiting_text(wait: WaitingFor) -> str:
+    """What a parked run waits for, in words: `event approved`, `sleep cool-off`."""
+    if wait.kind == "child":
+        return f"child run {wait.child}"
+    if wait.kind == "retry":
+        return f"retry of task {wait.name}" if wait.name else "retry of the workflow"
+    if wait.kind == "start":
+        return "delayed start"
+    return f"{wait.kind} {wait.name}"
+
+
+def _tracebacks(info: RunInfo, shown: Sequence[TaskInfo]) -> list[Text]:
+    """Where the shown failed tasks failed, and where the workflow's own code did."""
+    from rich.text import Text
+
+    blocks = [
+        (f"traceback of task {call.name}", call.error.traceback)
+        for call in shown
+        if call.status in ("failed", "retrying") and call.error and call.error.traceback
+    ]
+    error = info.error
+    if error is not None and error.traceback and error.type != "TaskFailed":
+        blocks.append(("traceback of the workflow", error.traceback))
+    # Wrapped, never cut at the panel's edge (a console off a terminal does not wrap).
+    return [
+        Text(f"{title}:\n", style="bold red", no_wrap=False, overflow="fold")
+        + Text(text, no_wrap=False, overflow="fold")
+        for title, text in blocks
+    ]
 
 
 def _status_note(info: RunInfo) -> str:
     return " (cancel requested)" if info.cancel_requested else ""
 
 
-def tasks_table(info: RunInfo) -> Table:
+def tasks_table(calls: Sequence[TaskInfo], first: int = 1) -> Table:
+    """Task calls as rows, numbered from `first`."""
     from rich.table import Table
     from rich.text import Text
 
@@ -192,7 +269,7 @@ def tasks_table(info: RunInfo) -> Table:
         table.add_column(
             column, justify="right" if column in ("#", "attempts", "duration") else "left"
         )
-    for number, call in enumerate(info.tasks, start=1):
+    for number, call in enumerate(calls, start=first):
         duration = f"{call.duration_ms:.1f} ms" if call.duration_ms is not None else "-"
         table.add_row(
             str(number),
@@ -205,51 +282,112 @@ def tasks_table(info: RunInfo) -> Table:
     return table
 
 
-def runs_table(infos: Sequence[RunInfo | DamagedRun]) -> Table:
-    from rich.table import Table
-    from rich.text import Text
+RUN_COLUMNS = ("id", "workflow", "status", "waiting for", "created", "updated")
+REQUIRED = 3  # id, workflow and status are always shown, whole; the others give way
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("id", "workflow", "status", "created", "updated"):
-        table.add_column(column)
-    for info in infos:
-        if isinstance(info, DamagedRun):
-            damaged = Text("damaged", style="bold red")
-            table.add_row(info.id, f"{info.workflow}@{info.version}", damaged, "-", "-")
-            continue
-        table.add_row(
-            info.id,
-            f"{info.workflow}@{info.version}",
-            _status(info.status) + _status_note(info),
-            _when(info.created_at),
-            _when(info.updated_at),
-        )
+
+def print_runs(infos: Sequence[RunInfo | DamagedRun]) -> None:
+    """The runs, for `list`: ids and `workflow@version` never wrap nor are cut."""
+    console = out()
+    table = runs_table(infos, console.width)
+    console.print(table, crop=False)
+
+
+def runs_table(infos: Sequence[RunInfo | DamagedRun], width: int) -> Table:
+    """The runs with the columns that fit in `width`: id, workflow and status always
+    (wider than `width` if they must: they are never cut); then what a run waits for,
+    when it was created and updated, each while it fits whole."""
+    from rich.table import Table
+
+    rows = [_run_row(info) for info in infos]
+    widths = _widths(rows)
+    columns = _fitting(rows, widths, width)
+    needed = sum(widths[index] for index in columns) + 2 * (len(columns) - 1)
+    table = Table(box=None, pad_edge=False, width=needed if needed > width else None)
+    for index in columns:
+        table.add_column(RUN_COLUMNS[index], no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[index] for index in columns))
     return table
 
 
-def timeline(entries: Sequence[Entry], start: datetime) -> Table:
-    """A run's journal as a timeline, for `history`."""
+def _run_row(info: RunInfo | DamagedRun) -> list[Text | str]:
+    from rich.text import Text
+
+    ref = f"{info.workflow}@{info.version}"
+    if isinstance(info, DamagedRun):
+        return [info.id, ref, Text("damaged", style="bold red"), "-", "-", "-"]
+    waiting = info.waiting_for
+    return [
+        info.id,
+        ref,
+        _status(info.status) + _status_note(info),
+        _waiting_cell(waiting) if waiting else "-",
+        _when(info.created_at),
+        _when(info.updated_at),
+    ]
+
+
+def _waiting_cell(wait: WaitingFor) -> str:
+    if wait.kind == "retry":
+        return f"retry {wait.name}" if wait.name else "retry"
+    if wait.kind == "start":
+        return "start"
+    return f"{wait.kind} {wait.child or wait.name}"
+
+
+def _widths(rows: Sequence[Sequence[Text | str]]) -> list[int]:
+    """Each column's natural width: its widest cell or its header."""
+    from rich.cells import cell_len
+
+    return [
+        max([cell_len(str(row[index])) for row in rows] + [len(RUN_COLUMNS[index])])
+        for index in range(len(RUN_COLUMNS))
+    ]
+
+
+def _fitting(rows: Sequence[Sequence[Text | str]], widths: list[int], width: int) -> list[int]:
+    """The columns to show: the required ones, then each other one, in order, that fits
+    whole beside them (the waiting column only when a run waits)."""
+    shown = list(range(REQUIRED))
+    used = sum(widths[:REQUIRED]) + 2 * (REQUIRED - 1)
+    waiting = RUN_COLUMNS.index("waiting for")
+    for index in range(REQUIRED, len(RUN_COLUMNS)):
+        if index == waiting and all(row[index] == "-" for row in rows):
+            continue
+        if used + 2 + widths[index] <= width:
+            shown.append(index)
+            used += 2 + widths[index]
+    return shown
+
+
+def timeline(entries: Sequence[Entry], start: datetime, *, all_entries: bool = False) -> Group:
+    """A run's journal as a timeline, for `history`: its last entries, or every one."""
+    from rich.console import Group
     from rich.table import Table
 
+    shown = entries if all_entries else entries[-LAST_ENTRIES:]
     table = Table(box=None, pad_edge=False)
     for column, justify in (("at", "left"), ("+s", "right"), ("event", "left"), ("detail", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for entry in entries:
+    for entry in shown:
         event, detail = _describe(entry)
         offset = f"{(entry.at - start).total_seconds():.3f}"
         table.add_row(_when(entry.at), offset, event, detail)
-    return table
+    hidden = len(entries) - len(shown)
+    return Group(f"… {hidden} earlier entries (--all)", table) if hidden else Group(table)
 
 
-def _describe(entry: Entry) -> tuple[Text, str]:
+def _describe(entry: Entry) -> tuple[Text, str | Text]:
     from rich.text import Text
 
     if isinstance(entry, StatusChanged):
-        detail = entry.reason or ""
+        detail: str | Text = entry.reason or ""
         if entry.until is not None:
             detail = f"until {_when(entry.until)}" + (f" ({detail})" if detail else "")
         if entry.error is not None:
-            detail = f"{entry.error.type}: {entry.error.message}"
+            own = entry.error.type != "TaskFailed"  # a task's is on its ✘ row above
+            detail = _error_detail(entry.error, "", traceback=own)
         elif entry.new == RunStatus.COMPLETED:
             detail = _short_json(entry.result, 120)
         return Text(f"{entry.old} → ") + _status(entry.new), detail
@@ -259,11 +397,20 @@ def _describe(entry: Entry) -> tuple[Text, str]:
         return Text(f"✔ {entry.task}", style="green"), _short_json(entry.output, 120)
     if isinstance(entry, TaskFailed):
         again = f"; retry at {_when(entry.retry_at)}" if entry.retry_at else ""
-        detail = f"{entry.error.type}: {entry.error.message}{again}"
-        return Text(f"✘ {entry.task}", style="red"), detail
+        return Text(f"✘ {entry.task}", style="red"), _error_detail(entry.error, again)
     if isinstance(entry, Recovered):
         return Text("recovered", style="yellow"), f"worker died; recovery {entry.count}"
     return _describe_wait(entry)
+
+
+def _error_detail(error: ErrorInfo, suffix: str, *, traceback: bool = True) -> Text:
+    """`Type: message`, and below it the traceback of the user's code when there is one."""
+    from rich.text import Text
+
+    detail = Text(f"{error.type}: {error.message}{suffix}")
+    if traceback and error.traceback:
+        detail.append(f"\n{error.traceback}", style="dim")
+    return detail
 
 
 def _describe_wait(entry: Entry) -> tuple[Text, str]:

@@ -62,6 +62,7 @@ def aiki(tmp_path: Path) -> Invoke:
             cwd=cwd or tmp_path,
             timeout=SUBPROCESS_TIMEOUT,  # run() kills the child when this fires
             preexec_fn=before_exec,  # in the child, before it runs `aiki` (limits, say)
+            start_new_session=True,  # no controlling terminal: its width must not leak in
         )
         # Off a terminal (always, here) the CLI never writes escape codes: checked on every call.
         assert not ANSI.search(done.stdout + done.stderr), (done.stdout, done.stderr)
