@@ -2,7 +2,8 @@
 `spawn`) and typer's CliRunner in this process (`cli`).
 
 Every test runs in its own empty directory (the cwd), with the environment stripped of
-anything that changes the CLI's behaviour (AIKI_*, colour and width variables), and with
+anything that changes the CLI's behaviour (AIKI_*, colour and width variables; the
+executable gets no controlling terminal, whose width it would use), and with
 `AIKI_WORKFLOWS_DIR` pointing at `tests/e2e/workflows`. A test that wants other settings
 passes them explicitly.
 """
@@ -85,6 +86,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
             text=True,
             encoding="utf-8",
             cwd=tmp_path,
+            start_new_session=True,  # no controlling terminal, as for `aiki` above
         )
         processes.append(process)
         return process
