@@ -167,8 +167,11 @@ def _status(status: RunStatus) -> Text:
     return Text(status.value, style=STYLES.get(status, "magenta"))
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+FULL, SHORT = "%Y-%m-%d %H:%M:%S", "%m-%d %H:%M"  # a date, and one for a narrow list
+
+
+def _when(moment: datetime | None, form: str = FULL) -> str:
+    return moment.astimezone().strftime(form) if moment else "-"
 
 
 def _short_json(value: Any, limit: int = 200) -> str:
@@ -282,8 +285,8 @@ def tasks_table(calls: Sequence[TaskInfo], first: int = 1) -> Table:
     return table
 
 
-RUN_COLUMNS = ("id", "workflow", "status", "waiting for", "created", "updated")
 REQUIRED = 3  # id, workflow and status are always shown, whole; the others give way
+Column = tuple[str, list[Any], list[Any] | None]  # header, cells, the cells made shorter
 
 
 def print_runs(infos: Sequence[RunInfo | DamagedRun]) -> None:
@@ -296,39 +299,48 @@ def print_runs(infos: Sequence[RunInfo | DamagedRun]) -> None:
 def runs_table(infos: Sequence[RunInfo | DamagedRun], width: int) -> Table:
     """The runs with the columns that fit in `width`: id, workflow and status always
     (wider than `width` if they must: they are never cut); then what a run waits for,
-    when it was created and updated, each while it fits whole."""
+    when it was created and updated, each while it fits whole (dates shortened first)."""
     from rich.table import Table
 
-    rows = [_run_row(info) for info in infos]
-    widths = _widths(rows)
-    columns = _fitting(rows, widths, width)
-    needed = sum(widths[index] for index in columns) + 2 * (len(columns) - 1)
+    chosen = _fitting(_run_columns(infos), width)
+    needed = sum(_width(header, cells) for header, cells in chosen) + 2 * (len(chosen) - 1)
     table = Table(box=None, pad_edge=False, width=needed if needed > width else None)
-    for index in columns:
-        table.add_column(RUN_COLUMNS[index], no_wrap=True)
-    for row in rows:
-        table.add_row(*(row[index] for index in columns))
+    for header, _ in chosen:
+        table.add_column(header, no_wrap=True)
+    for row in zip(*(cells for _, cells in chosen), strict=True):
+        table.add_row(*row)
     return table
 
 
-def _run_row(info: RunInfo | DamagedRun) -> list[Text | str]:
-    from rich.text import Text
+def _run_columns(infos: Sequence[RunInfo | DamagedRun]) -> list[Column]:
+    def dates(field: str, form: str) -> list[str]:  # a damaged run has none
+        return [
+            _when(getattr(info, field), form) if isinstance(info, RunInfo) else "-"
+            for info in infos
+        ]
 
-    ref = f"{info.workflow}@{info.version}"
-    if isinstance(info, DamagedRun):
-        return [info.id, ref, Text("damaged", style="bold red"), "-", "-", "-"]
-    waiting = info.waiting_for
     return [
-        info.id,
-        ref,
-        _status(info.status) + _status_note(info),
-        _waiting_cell(waiting) if waiting else "-",
-        _when(info.created_at),
-        _when(info.updated_at),
+        ("id", [info.id for info in infos], None),
+        ("workflow", [f"{info.workflow}@{info.version}" for info in infos], None),
+        ("status", [_run_status(info) for info in infos], None),
+        ("waiting for", [_waiting_cell(info) for info in infos], None),
+        ("created", dates("created_at", FULL), dates("created_at", SHORT)),
+        ("updated", dates("updated_at", FULL), dates("updated_at", SHORT)),
     ]
 
 
-def _waiting_cell(wait: WaitingFor) -> str:
+def _run_status(info: RunInfo | DamagedRun) -> Text:
+    from rich.text import Text
+
+    if isinstance(info, DamagedRun):
+        return Text("damaged", style="bold red")
+    return _status(info.status) + _status_note(info)
+
+
+def _waiting_cell(info: RunInfo | DamagedRun) -> str:
+    wait = info.waiting_for if isinstance(info, RunInfo) else None
+    if wait is None:
+        return "-"
     if wait.kind == "retry":
         return f"retry {wait.name}" if wait.name else "retry"
     if wait.kind == "start":
@@ -336,29 +348,27 @@ def _waiting_cell(wait: WaitingFor) -> str:
     return f"{wait.kind} {wait.child or wait.name}"
 
 
-def _widths(rows: Sequence[Sequence[Text | str]]) -> list[int]:
-    """Each column's natural width: its widest cell or its header."""
+def _width(header: str, cells: Sequence[Any]) -> int:
+    """A column's natural width: its widest cell or its header."""
     from rich.cells import cell_len
 
-    return [
-        max([cell_len(str(row[index])) for row in rows] + [len(RUN_COLUMNS[index])])
-        for index in range(len(RUN_COLUMNS))
-    ]
+    return max([cell_len(str(cell)) for cell in cells] + [len(header)])
 
 
-def _fitting(rows: Sequence[Sequence[Text | str]], widths: list[int], width: int) -> list[int]:
-    """The columns to show: the required ones, then each other one, in order, that fits
-    whole beside them (the waiting column only when a run waits)."""
-    shown = list(range(REQUIRED))
-    used = sum(widths[:REQUIRED]) + 2 * (REQUIRED - 1)
-    waiting = RUN_COLUMNS.index("waiting for")
-    for index in range(REQUIRED, len(RUN_COLUMNS)):
-        if index == waiting and all(row[index] == "-" for row in rows):
+def _fitting(columns: Sequence[Column], width: int) -> list[tuple[str, list[Any]]]:
+    """The required columns, then each other one, in order, that fits whole beside them,
+    as it is or made shorter (the waiting column only when a run waits)."""
+    chosen = [(header, cells) for header, cells, _ in columns[:REQUIRED]]
+    used = sum(_width(header, cells) for header, cells in chosen) + 2 * (REQUIRED - 1)
+    for header, cells, shorter in columns[REQUIRED:]:
+        if all(cell == "-" for cell in cells):
             continue
-        if used + 2 + widths[index] <= width:
-            shown.append(index)
-            used += 2 + widths[index]
-    return shown
+        for variant in (cells, shorter):
+            if variant is not None and used + 2 + _width(header, variant) <= width:
+                chosen.append((header, variant))
+                used += 2 + _width(header, variant)
+                break
+    return chosen
 
 
 def timeline(entries: Sequence[Entry], start: datetime, *, all_entries: bool = False) -> Group:
