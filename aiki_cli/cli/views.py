@@ -1,7 +1,7 @@
 """Everything the CLI shows a person, through rich; machine output (`--json`) bypasses it.
 
 Colour only on a terminal and never with NO_COLOR (rich's own rules); off a terminal,
-lines are not wrapped at 80 columns.
+lines are drawn as wide as the terminal looked at (`width`), not wrapped at 80 columns.
 
 rich costs ~25 ms to import, so each function imports what it draws with: `--json`
 output, and a worker logging off a terminal, never load it.
@@ -38,6 +38,7 @@ from ..schedule import Schedule
 from ..status import RunStatus
 from ..waiting import WaitingFor
 from ..workflow import WorkflowVersion
+from .width import width_off_terminal
 
 if TYPE_CHECKING:
     from rich.console import Console, Group
@@ -56,7 +57,6 @@ STYLES = {
     RunStatus.PAUSED: "magenta",
 }
 TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interrupted": "yellow"}
-DEFAULT_WIDTH = 200  # off any terminal (a CI log): wide, so timelines do not wrap
 LAST_TASKS = 20  # task rows `status` shows without --all
 LAST_ENTRIES = 40  # timeline rows `history` shows without --all
 
@@ -65,7 +65,7 @@ def _console(stderr: bool) -> Console:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else _columns()
+    width = None if stream.isatty() else width_off_terminal()
     # NO_COLOR asks for plain text (SPEC §6); rich alone would still print bold and dim.
     plain = bool(os.environ.get("NO_COLOR"))
     return Console(
@@ -74,40 +74,6 @@ def _console(stderr: bool) -> Console:
         soft_wrap=width is not None,
         color_system=None if plain else "auto",
     )
-
-
-def _columns() -> int:
-    """The width off a terminal (`aiki status ID | less`)."""
-    return choose_width(os.environ.get("COLUMNS", ""), terminal_width())
-
-
-def choose_width(columns: str, terminal: int | None) -> int:
-    """COLUMNS when it is a positive whole number (set on purpose: it wins, as in rich),
-    else the controlling terminal's width, else `DEFAULT_WIDTH`."""
-    columns = columns.strip()
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
-    return terminal if terminal else DEFAULT_WIDTH
-
-
-def terminal_width() -> int | None:
-    """The width of the terminal the user looks at: stderr's or stdin's when one of them is
-    a terminal, else the process's controlling terminal (/dev/tty); None without one."""
-    for stream in (sys.stderr, sys.stdin):
-        try:
-            return os.get_terminal_size(stream.fileno()).columns or None
-        except (AttributeError, ValueError, OSError):
-            continue
-    try:
-        tty = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
-    except OSError:
-        return None
-    try:
-        return os.get_terminal_size(tty).columns or None
-    except OSError:
-        return None
-    finally:
-        os.close(tty)
 
 
 def out() -> Console:

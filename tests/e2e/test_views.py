@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli.cli.views import DEFAULT_WIDTH, choose_width
+from aiki_cli.cli.width import DEFAULT_WIDTH, choose_width
 
 from .support import AIKI, SUBPROCESS_TIMEOUT, Invoke, Outcome
 
