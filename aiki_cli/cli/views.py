@@ -152,12 +152,12 @@ def run_panel(info: RunInfo, *, all_tasks: bool = False) -> Panel:
     from rich.panel import Panel
 
     body: list[Any] = [_facts(info)]
-    if info.tasks:
-        shown = info.tasks if all_tasks else info.tasks[-LAST_TASKS:]
+    shown = info.tasks if all_tasks else info.tasks[-LAST_TASKS:]
+    if shown:
         if hidden := len(info.tasks) - len(shown):
             body.append(f"… {hidden} earlier tasks (--all)")
         body.append(tasks_table(shown, first=hidden + 1))
-        body.extend(_tracebacks(info, shown))
+    body.extend(_tracebacks(info, shown))
     return Panel(Group(*body), title=f"run {info.id}", title_align="left", expand=False)
 
 
