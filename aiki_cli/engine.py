@@ -36,12 +36,12 @@ from .run import Run
 from .status import RunStatus
 from .store import Claim, Request, Store
 from .threads import Threads
+from .waiting import WORKFLOW_RETRY
 from .workflow import WorkflowVersion
 
 log = logging.getLogger("aiki.engine")
 
 DEFAULT_MAX_RECOVERIES = 10
-WORKFLOW_RETRY = "workflow retry"
 # The requests that stop a run at a task boundary, and the one it heeds once it is done.
 _STOPS: tuple[Request, ...] = ("cancel", "pause")
 _CANCEL: tuple[Request, ...] = ("cancel",)

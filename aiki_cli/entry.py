@@ -14,21 +14,24 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .errors import describe
+from .failure import format_traceback
 from .status import RunStatus
 
 
 class ErrorInfo(BaseModel):
-    """An error as recorded: its type name and message (and the task, for task failures)."""
+    """An error as recorded: its type name and message (and the task, for task failures),
+    and the traceback of the user's code that raised it (absent from older journals)."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     type: str
     message: str
     task: str | None = None
+    traceback: str | None = None
 
     @classmethod
     def of(cls, error: BaseException) -> Self:
-        return cls(**describe(error))
+        return cls(**describe(error), traceback=format_traceback(error))
 
 
 class _Entry(BaseModel):

@@ -16,6 +16,9 @@ from .entry import (
 )
 from .record import RunInfo, RunSpec, TaskInfo
 from .status import RunStatus
+from .waiting import Waits
+
+Calls = defaultdict[tuple[str, str], deque[TaskInfo]]
 
 
 def current_status(entries: Iterable[Entry]) -> RunStatus:
@@ -60,11 +63,15 @@ def summarize(
         parent_id=spec.parent_id,
         due_at=spec.not_before,
     )
-    open_calls: defaultdict[tuple[str, str], deque[TaskInfo]] = defaultdict(deque)
-    retrying: defaultdict[tuple[str, str], deque[TaskInfo]] = defaultdict(deque)
+    open_calls: Calls = defaultdict(deque)
+    retrying: Calls = defaultdict(deque)
+    waits = Waits()
     for entry in entries:
         info.updated_at = entry.at
+        waits.note(entry)
         if isinstance(entry, StatusChanged):
+            if entry.attempt > info.attempt:
+                _retry_failed_calls(info, retrying)
             _apply_status(info, entry)
             if entry.new == RunStatus.RUNNING:
                 open_calls.clear()  # calls left open by a dead worker stay interrupted
@@ -80,25 +87,32 @@ def summarize(
             if isinstance(entry, TaskFailed) and entry.retry_at is not None:
                 call.status = "retrying"
                 retrying[address].append(call)
+    info.waiting_for = waits.of(info.status, info.due_at)
     info.cancel_requested = cancel_requested and not info.status.terminal
     return info
 
 
-def _start_call(
-    info: RunInfo,
-    open_calls: defaultdict[tuple[str, str], deque[TaskInfo]],
-    retrying: defaultdict[tuple[str, str], deque[TaskInfo]],
-    entry: TaskStarted,
-) -> None:
+def _start_call(info: RunInfo, open_calls: Calls, retrying: Calls, entry: TaskStarted) -> None:
     address = (entry.task, entry.hash)
-    if entry.attempt > 1 and retrying[address]:
+    if retrying[address]:
         call = retrying[address].popleft()  # another attempt of the same call
+        call.attempts += 1
     else:
-        call = TaskInfo(name=entry.task, hash=entry.hash, status="running", attempts=0)
+        call = TaskInfo(name=entry.task, hash=entry.hash, status="running", attempts=entry.attempt)
         info.tasks.append(call)
-    call.status, call.attempts, call.started_at = "running", entry.attempt, entry.at
+    call.status, call.started_at = "running", entry.at
     call.finished_at = call.duration_ms = call.error = None
     open_calls[address].append(call)
+
+
+def _retry_failed_calls(info: RunInfo, retrying: Calls) -> None:
+    """A new attempt of the run runs its failed calls again (completed ones replay), and
+    those awaiting a retry start over: the next call at such a call's address is its next
+    attempt, on the same row."""
+    retrying.clear()
+    for call in info.tasks:
+        if call.status in ("failed", "retrying"):
+            retrying[call.name, call.hash].append(call)
 
 
 def _apply_status(info: RunInfo, entry: StatusChanged) -> None:
@@ -129,7 +143,6 @@ def _finish_call(
         call = TaskInfo(name=entry.task, hash=entry.hash, status="running", attempts=entry.attempt)
         info.tasks.append(call)
     call.status = "completed" if isinstance(entry, TaskCompleted) else "failed"
-    call.attempts = entry.attempt
     call.finished_at = entry.at
     if call.started_at is not None:
         call.duration_ms = round((entry.at - call.started_at).total_seconds() * 1000, 3)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .entry import ErrorInfo
 from .ids import new_run_id
 from .status import RunStatus
+from .waiting import WaitingFor
 
 FORMAT = 1
 
@@ -92,6 +93,7 @@ class RunInfo(BaseModel):
     idempotency_key: str | None = None
     parent_id: str | None = None
     due_at: datetime | None = None
+    waiting_for: WaitingFor | None = None
     children: list[str] = Field(default_factory=list)
     tasks: list[TaskInfo] = Field(default_factory=list)
 

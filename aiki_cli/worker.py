@@ -25,6 +25,7 @@ from datetime import timedelta
 from .client import Client
 from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
+from .entry import Entry, StatusChanged
 from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout
 from .record import RunInfo
 from .status import RunStatus
@@ -298,12 +299,15 @@ class Worker:
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
         threads = Threads(self._executor)
+        known = len(claim.entries)
         try:
             status = await self.engine.execute(
                 claim, threads, self._commit, lambda: self._code_ended(run_id)
             )
             self._tally(run_id, status)
             self._reported.pop(run_id, None)
+            if status == RunStatus.FAILED and self._family is None:
+                _log_failure(claim, claim.entries[known:])
         except StoreUnwritable as error:  # the machine's failure: the run waits, unharmed
             self._report(
                 run_id, f"run {run_id} stopped: {error}; retrying every {_BROKEN_RUN_BACKOFF:g}s"
@@ -409,6 +413,23 @@ def _release(claim: Claim) -> None:
         claim.release()
     except StoreUnwritable as error:  # the lock is let go even so
         log.error("run %s: %s", claim.spec.id, error)
+
+
+def _log_failure(claim: Claim, new_entries: list[Entry]) -> None:
+    """One line for a run that failed in this execution (`start --wait` says so itself,
+    so only when serving)."""
+    ends = [e for e in new_entries if isinstance(e, StatusChanged) and e.new == RunStatus.FAILED]
+    if not ends:
+        return  # it had failed before: a takeover only told its parent
+    error = ends[-1].error
+    reason = f"{error.type}: {error.message}" if error is not None else "no error recorded"
+    log.warning(
+        "run %s (%s) failed: %s; `aiki status %s` shows where",
+        claim.spec.id,
+        claim.spec.ref,
+        " ".join(reason.split()),
+        claim.spec.id,
+    )
 
 
 def _allow_open_files(concurrency: int) -> None:

@@ -210,6 +210,9 @@ Timeout = Annotated[
     float | None,
     typer.Option(min=0, metavar="SECONDS", help="Give up after this many seconds (exit 5)."),
 ]
+AllTasks = Annotated[
+    bool, typer.Option("--all", help=f"Show every task, not the last {views.LAST_TASKS}.")
+]
 
 
 @app.command()
@@ -239,6 +242,7 @@ def start(
     ] = None,
     timeout: Timeout = None,
     as_json: JsonFlag = False,
+    all_tasks: AllTasks = False,
 ) -> None:
     """Start a run. Prints its id alone on stdout; with --wait, exits 0/1/3/5 by outcome."""
     options: Options = ctx.obj
@@ -261,7 +265,7 @@ def start(
             views.note(f"started {ref} as run {spec.id}; `aiki status {spec.id}` follows it")
         return
     info = asyncio.run(_await_run(client, versions, ref, spec.id, timeout))
-    _finish(info, as_json)
+    _finish(info, as_json, all_tasks=all_tasks)
 
 
 def split_ref_or_fail(ref: str) -> tuple[str, str]:
@@ -324,12 +328,12 @@ def _unattended(timeout: float | None) -> float | None:
     return NO_WORKER_GRACE if timeout is None else None
 
 
-def _finish(info: RunInfo, as_json: bool) -> None:
+def _finish(info: RunInfo, as_json: bool, *, all_tasks: bool = False) -> None:
     """Show how the run ended and exit with its code: 0 completed, 1 failed, 3 cancelled."""
     if as_json:
         views.print_json(info.document())
     elif info.status == RunStatus.COMPLETED:
-        views.err().print(views.run_panel(info))
+        views.err().print(views.run_panel(info, all_tasks=all_tasks))
     _exit_by_outcome(info)
 
 
@@ -390,6 +394,7 @@ def status(
     ctx: typer.Context,
     run_id: RunId,
     as_json: JsonFlag = False,
+    all_tasks: AllTasks = False,
     exit_code: Annotated[
         bool,
         typer.Option(
@@ -399,12 +404,12 @@ def status(
         ),
     ] = False,
 ) -> None:
-    """Show a run: its status, input, result or error, and its tasks."""
+    """Show a run: its status, what it waits for, its result or error, and its last tasks."""
     info = asyncio.run(ctx.obj.client().get(run_id))
     if as_json:
         views.print_json(info.document())
     else:
-        views.out().print(views.run_panel(info))
+        views.out().print(views.run_panel(info, all_tasks=all_tasks))
     if exit_code and not info.status.terminal:
         raise RunNotEnded(info.id, info.status)
     if exit_code:
@@ -561,7 +566,7 @@ def list_runs(
     if as_json:
         views.print_json([row.document(full=False) for row in rows])
     elif rows:
-        views.out().print(views.runs_table(rows))
+        views.print_runs(rows)
         if damaged := sum(isinstance(row, DamagedRun) for row in rows):
             views.note(
                 f"{damaged} damaged run(s); `aiki doctor` says what is wrong and how to fix it"
@@ -600,15 +605,23 @@ def _say_no_worker(ref: str, timeout: float | None) -> None:
 
 
 @app.command()
-def history(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
-    """Show a run's journal as a timeline."""
+def history(
+    ctx: typer.Context,
+    run_id: RunId,
+    as_json: JsonFlag = False,
+    all_entries: Annotated[
+        bool,
+        typer.Option("--all", help=f"Show every entry, not the last {views.LAST_ENTRIES}."),
+    ] = False,
+) -> None:
+    """Show a run's journal as a timeline (its last entries; --all for every one)."""
     client: Client = ctx.obj.client()
     info = asyncio.run(client.get(run_id))
     entries = asyncio.run(client.history(run_id))
     if as_json:
         views.print_json([json.loads(dump_entry(entry)) for entry in entries])
     else:
-        views.out().print(views.timeline(entries, info.created_at))
+        views.out().print(views.timeline(entries, info.created_at, all_entries=all_entries))
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Everything the CLI shows a person, through rich; machine output (`--json`) bypasses it.
 
 Colour only on a terminal and never with NO_COLOR (rich's own rules); off a terminal,
-lines are not wrapped at 80 columns.
+lines are drawn as wide as the terminal looked at (`width`), not wrapped at 80 columns.
 
 rich costs ~25 ms to import, so each function imports what it draws with: `--json`
 output, and a worker logging off a terminal, never load it.
@@ -22,6 +22,7 @@ from ..entry import (
     ChildEnded,
     ChildStarted,
     Entry,
+    ErrorInfo,
     EventReceived,
     EventTimedOut,
     EventWaited,
@@ -33,14 +34,16 @@ from ..entry import (
     TaskFailed,
     TaskStarted,
 )
-from ..record import DamagedRun, RunInfo
+from ..record import DamagedRun, RunInfo, TaskInfo
 from ..schedule import Schedule
 from ..status import RunStatus
+from ..waiting import WaitingFor
 from ..workflow import WorkflowVersion
 from . import streams
+from .width import width_off_terminal
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -56,13 +59,15 @@ STYLES = {
     RunStatus.PAUSED: "magenta",
 }
 TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interrupted": "yellow"}
+LAST_TASKS = 20  # task rows `status` shows without --all
+LAST_ENTRIES = 40  # timeline rows `history` shows without --all
 
 
 def _console(stderr: bool) -> Console:
     from rich.console import Console
 
     stream = sys.stderr if stderr else streams.stdout()
-    width = None if stream.isatty() else _columns()
+    width = None if stream.isatty() else width_off_terminal()
     # NO_COLOR asks for plain text (SPEC §6); rich alone would still print bold and dim.
     plain = bool(os.environ.get("NO_COLOR"))
     return Console(
@@ -71,12 +76,6 @@ def _console(stderr: bool) -> Console:
         soft_wrap=width is not None,
         color_system=None if plain else "auto",
     )
-
-
-def _columns() -> int:
-    """The width off a terminal: COLUMNS when it is a positive whole number, else 200."""
-    columns = os.environ.get("COLUMNS", "").strip()
-    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
 
 
 def out() -> Console:
@@ -137,13 +136,21 @@ def _status(status: RunStatus) -> Text:
     return Text(status.value, style=STYLES.get(status, "magenta"))
 
 
-def _when(moment: datetime | None, zone: tzinfo | None = None) -> str:
+FULL, SHORT = "full", "short"  # a moment whole, and one for a narrow list
+
+
+def _when(moment: datetime | None, zone: tzinfo | None = None, form: str = FULL) -> str:
     """A moment for people, in local time (or `zone`'s) with its offset from UTC, as in
     RFC 3339: `2026-12-03 09:00:00+01:00`. Without it a time read on a server in UTC, or
-    by someone elsewhere, misleads."""
+    by someone elsewhere, misleads. SHORT (`12-03 09:00`) is for a list too narrow."""
     if moment is None:
         return "-"
-    return moment.astimezone(zone).isoformat(sep=" ", timespec="seconds")
+    local = moment.astimezone(zone)
+    return (
+        local.isoformat(sep=" ", timespec="seconds")
+        if form == FULL
+        else local.strftime("%m-%d %H:%M")
+    )
 
 
 def schedule_time(schedule: Schedule, moment: datetime) -> str:
@@ -156,19 +163,34 @@ def _short_json(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def run_panel(info: RunInfo) -> Panel:
-    """A run's facts and its tasks, for `status`."""
+def run_panel(info: RunInfo, *, all_tasks: bool = False) -> Panel:
+    """A run's facts, its last tasks (every one with `all_tasks`) and where it failed,
+    for `status`."""
     from rich.console import Group
     from rich.panel import Panel
+
+    body: list[Any] = [_facts(info)]
+    shown = info.tasks if all_tasks else info.tasks[-LAST_TASKS:]
+    if shown:
+        if hidden := len(info.tasks) - len(shown):
+            body.append(f"… {hidden} earlier tasks (--all)")
+        body.append(tasks_table(shown, first=hidden + 1))
+    body.extend(_tracebacks(info, shown))
+    return Panel(Group(*body), title=f"run {info.id}", title_align="left", expand=False)
+
+
+def _facts(info: RunInfo) -> Table:
     from rich.table import Table
     from rich.text import Text
 
     facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
+    facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
     facts.add_row("run", info.id)
     facts.add_row("workflow", f"{info.workflow}@{info.version}")
     facts.add_row("status", _status(info.status) + _status_note(info))
+    if info.waiting_for is not None:
+        facts.add_row("waiting for", waiting_text(info.waiting_for))
     if info.due_at is not None and not info.status.terminal:
         facts.add_row("due", _when(info.due_at))
     if info.attempt > 1:
@@ -186,17 +208,46 @@ def run_panel(info: RunInfo) -> Panel:
         facts.add_row("result", _short_json(info.result))
     if info.error is not None:
         facts.add_row("error", Text(f"{info.error.type}: {info.error.message}", style="red"))
-    body: list[Any] = [facts]
-    if info.tasks:
-        body.append(tasks_table(info))
-    return Panel(Group(*body), title=f"run {info.id}", title_align="left", expand=False)
+    return facts
+
+
+def waiting_text(wait: WaitingFor) -> str:
+    """What a parked run waits for, in words: `event approved`, `sleep cool-off`."""
+    if wait.kind == "child":
+        return f"child run {wait.child}"
+    if wait.kind == "retry":
+        return f"retry of task {wait.name}" if wait.name else "retry of the workflow"
+    if wait.kind == "start":
+        return "delayed start"
+    return f"{wait.kind} {wait.name}"
+
+
+def _tracebacks(info: RunInfo, shown: Sequence[TaskInfo]) -> list[Text]:
+    """Where the shown failed tasks failed, and where the workflow's own code did."""
+    from rich.text import Text
+
+    blocks = [
+        (f"traceback of task {call.name}", call.error.traceback)
+        for call in shown
+        if call.status in ("failed", "retrying") and call.error and call.error.traceback
+    ]
+    error = info.error
+    if error is not None and error.traceback and error.type != "TaskFailed":
+        blocks.append(("traceback of the workflow", error.traceback))
+    # Wrapped, never cut at the panel's edge (a console off a terminal does not wrap).
+    return [
+        Text(f"{title}:\n", style="bold red", no_wrap=False, overflow="fold")
+        + Text(text, no_wrap=False, overflow="fold")
+        for title, text in blocks
+    ]
 
 
 def _status_note(info: RunInfo) -> str:
     return " (cancel requested)" if info.cancel_requested else ""
 
 
-def tasks_table(info: RunInfo) -> Table:
+def tasks_table(calls: Sequence[TaskInfo], first: int = 1) -> Table:
+    """Task calls as rows, numbered from `first`."""
     from rich.table import Table
     from rich.text import Text
 
@@ -205,7 +256,7 @@ def tasks_table(info: RunInfo) -> Table:
         table.add_column(
             column, justify="right" if column in ("#", "attempts", "duration") else "left"
         )
-    for number, call in enumerate(info.tasks, start=1):
+    for number, call in enumerate(calls, start=first):
         duration = f"{call.duration_ms:.1f} ms" if call.duration_ms is not None else "-"
         table.add_row(
             str(number),
@@ -218,53 +269,119 @@ def tasks_table(info: RunInfo) -> Table:
     return table
 
 
-def runs_table(infos: Sequence[RunInfo | DamagedRun]) -> Table:
-    from rich.table import Table
-    from rich.text import Text
+REQUIRED = 3  # id, workflow and status are always shown, whole; the others give way
+Column = tuple[str, list[Any], list[Any] | None]  # header, cells, the cells made shorter
 
-    table = Table(box=None, pad_edge=False)
-    refs = max(len(f"{info.workflow}@{info.version}") for info in infos)
-    whole = {"id": max(len(info.id) for info in infos), "workflow": refs}  # never cut
-    for column in ("id", "workflow", "status", "created", "updated"):
-        table.add_column(column, no_wrap=column in whole, min_width=whole.get(column))
-    for info in infos:
-        if isinstance(info, DamagedRun):
-            damaged = Text("damaged", style="bold red")
-            table.add_row(info.id, f"{info.workflow}@{info.version}", damaged, "-", "-")
-            continue
-        table.add_row(
-            info.id,
-            f"{info.workflow}@{info.version}",
-            _status(info.status) + _status_note(info),
-            _when(info.created_at),
-            _when(info.updated_at),
-        )
+
+def print_runs(infos: Sequence[RunInfo | DamagedRun]) -> None:
+    """The runs, for `list`: ids and `workflow@version` never wrap nor are cut."""
+    console = out()
+    table = runs_table(infos, console.width)
+    console.print(table, crop=False)
+
+
+def runs_table(infos: Sequence[RunInfo | DamagedRun], width: int) -> Table:
+    """The runs with the columns that fit in `width`: id, workflow and status always
+    (wider than `width` if they must: they are never cut); then what a run waits for,
+    when it was created and updated, each while it fits whole (dates shortened first)."""
+    from rich.table import Table
+
+    chosen = _fitting(_run_columns(infos), width)
+    needed = sum(_width(header, cells) for header, cells in chosen) + 2 * (len(chosen) - 1)
+    table = Table(box=None, pad_edge=False, width=needed if needed > width else None)
+    for header, _ in chosen:
+        table.add_column(header, no_wrap=True)
+    for row in zip(*(cells for _, cells in chosen), strict=True):
+        table.add_row(*row)
     return table
 
 
-def timeline(entries: Sequence[Entry], start: datetime) -> Table:
-    """A run's journal as a timeline, for `history`."""
+def _run_columns(infos: Sequence[RunInfo | DamagedRun]) -> list[Column]:
+    def dates(field: str, form: str) -> list[str]:  # a damaged run has none
+        return [
+            _when(getattr(info, field), form=form) if isinstance(info, RunInfo) else "-"
+            for info in infos
+        ]
+
+    return [
+        ("id", [info.id for info in infos], None),
+        ("workflow", [f"{info.workflow}@{info.version}" for info in infos], None),
+        ("status", [_run_status(info) for info in infos], None),
+        ("waiting for", [_waiting_cell(info) for info in infos], None),
+        ("created", dates("created_at", FULL), dates("created_at", SHORT)),
+        ("updated", dates("updated_at", FULL), dates("updated_at", SHORT)),
+    ]
+
+
+def _run_status(info: RunInfo | DamagedRun) -> Text:
+    from rich.text import Text
+
+    if isinstance(info, DamagedRun):
+        return Text("damaged", style="bold red")
+    return _status(info.status) + _status_note(info)
+
+
+def _waiting_cell(info: RunInfo | DamagedRun) -> str:
+    wait = info.waiting_for if isinstance(info, RunInfo) else None
+    if wait is None:
+        return "-"
+    if wait.kind == "retry":
+        return f"retry {wait.name}" if wait.name else "retry"
+    if wait.kind == "start":
+        return "start"
+    return f"{wait.kind} {wait.child or wait.name}"
+
+
+def _width(header: str, cells: Sequence[Any]) -> int:
+    """A column's natural width: its widest cell or its header."""
+    from rich.cells import cell_len
+
+    return max([cell_len(str(cell)) for cell in cells] + [len(header)])
+
+
+def _fitting(columns: Sequence[Column], width: int) -> list[tuple[str, list[Any]]]:
+    """The required columns, then each other one, in order, that fits whole beside them,
+    as it is or made shorter (the waiting column only when a run waits)."""
+    chosen = [(header, cells) for header, cells, _ in columns[:REQUIRED]]
+    used = sum(_width(header, cells) for header, cells in chosen) + 2 * (REQUIRED - 1)
+    for header, cells, shorter in columns[REQUIRED:]:
+        if all(cell == "-" for cell in cells):
+            continue
+        for variant in (cells, shorter):
+            if variant is not None and used + 2 + _width(header, variant) <= width:
+                chosen.append((header, variant))
+                used += 2 + _width(header, variant)
+                break
+    return chosen
+
+
+def timeline(entries: Sequence[Entry], start: datetime, *, all_entries: bool = False) -> Group:
+    """A run's journal as a timeline, for `history`: its last entries, or every one."""
+    from rich.console import Group
     from rich.table import Table
 
+    shown = entries if all_entries else entries[-LAST_ENTRIES:]
     table = Table(box=None, pad_edge=False)
     for column, justify in (("at", "left"), ("+s", "right"), ("event", "left"), ("detail", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for entry in entries:
+    for entry in shown:
         event, detail = _describe(entry)
         offset = f"{(entry.at - start).total_seconds():.3f}"
         table.add_row(_when(entry.at), offset, event, detail)
-    return table
+    hidden = len(entries) - len(shown)
+    return Group(f"… {hidden} earlier entries (--all)", table) if hidden else Group(table)
 
 
-def _describe(entry: Entry) -> tuple[Text, str]:
+def _describe(entry: Entry) -> tuple[Text, str | Text]:
     from rich.text import Text
 
     if isinstance(entry, StatusChanged):
-        detail = entry.reason or ""
+        detail: str | Text = entry.reason or ""
         if entry.until is not None:
             detail = f"until {_when(entry.until)}" + (f" ({detail})" if detail else "")
         if entry.error is not None:
-            detail = f"{entry.error.type}: {entry.error.message}"
+            own = entry.error.type != "TaskFailed"  # a task's is on its ✘ row above
+            detail = _error_detail(entry.error, "", traceback=own)
         elif entry.new == RunStatus.COMPLETED:
             detail = _short_json(entry.result, 120)
         return Text(f"{entry.old} → ") + _status(entry.new), detail
@@ -274,11 +391,20 @@ def _describe(entry: Entry) -> tuple[Text, str]:
         return Text(f"✔ {entry.task}", style="green"), _short_json(entry.output, 120)
     if isinstance(entry, TaskFailed):
         again = f"; retry at {_when(entry.retry_at)}" if entry.retry_at else ""
-        detail = f"{entry.error.type}: {entry.error.message}{again}"
-        return Text(f"✘ {entry.task}", style="red"), detail
+        return Text(f"✘ {entry.task}", style="red"), _error_detail(entry.error, again)
     if isinstance(entry, Recovered):
         return Text("recovered", style="yellow"), f"worker died; recovery {entry.count}"
     return _describe_wait(entry)
+
+
+def _error_detail(error: ErrorInfo, suffix: str, *, traceback: bool = True) -> Text:
+    """`Type: message`, and below it the traceback of the user's code when there is one."""
+    from rich.text import Text
+
+    detail = Text(f"{error.type}: {error.message}{suffix}")
+    if traceback and error.traceback:
+        detail.append(f"\n{error.traceback}", style="dim")
+    return detail
 
 
 def _describe_wait(entry: Entry) -> tuple[Text, str]:

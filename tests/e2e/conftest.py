@@ -2,7 +2,8 @@
 `spawn`) and typer's CliRunner in this process (`cli`).
 
 Every test runs in its own empty directory (the cwd), with the environment stripped of
-anything that changes the CLI's behaviour (AIKI_*, colour and width variables), and with
+anything that changes the CLI's behaviour (AIKI_*, colour and width variables; the
+executable gets no controlling terminal, whose width it would use), and with
 `AIKI_WORKFLOWS_DIR` pointing at `tests/e2e/workflows`. A test that wants other settings
 passes them explicitly.
 """
@@ -62,6 +63,7 @@ def aiki(tmp_path: Path) -> Invoke:
             cwd=cwd or tmp_path,
             timeout=SUBPROCESS_TIMEOUT,  # run() kills the child when this fires
             preexec_fn=before_exec,  # in the child, before it runs `aiki` (limits, say)
+            start_new_session=True,  # no controlling terminal: its width must not leak in
         )
         # Off a terminal (always, here) the CLI never writes escape codes: checked on every call.
         assert not ANSI.search(done.stdout + done.stderr), (done.stdout, done.stderr)
@@ -84,6 +86,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
             text=True,
             encoding="utf-8",
             cwd=tmp_path,
+            start_new_session=True,  # no controlling terminal, as for `aiki` above
         )
         processes.append(process)
         return process
