@@ -34,6 +34,7 @@ import math
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,10 @@ from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
 _CHUNK = 64 * 1024
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
+# A listing of timers/ is reused while the folder's change time stays as it was, except one
+# taken within this many seconds of that change: a timer added in the same tick of the file
+# system's clock, after the listing, leaves the change time as it was.
+_SETTLED = 1.0
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 # How the file system says it cannot take a write: these become `StoreUnwritable`.
 _WRITE_ERRORS = frozenset(
@@ -102,6 +107,7 @@ class FileStore:
         self.location = str(root)
         self._runs = root / "run"
         self._laid_out = False
+        self._timers: tuple[tuple[int, int, int], list[str]] | None = None
 
     # -- layout ---------------------------------------------------------------------
 
@@ -292,10 +298,22 @@ class FileStore:
     # -- timers and schedules -------------------------------------------------------
 
     def _timer_names(self) -> list[str]:
+        """The names in timers/, sorted: listed again only when the folder changed, so an
+        idle worker polling a hundred thousand sleepers stats one folder per pass."""
+        folder = self.root / "timers"
         try:
-            return sorted(n for n in os.listdir(self.root / "timers") if not n.startswith("."))
+            stamp = _folder_stamp(folder)  # before listing: a change meanwhile shows next time
         except FileNotFoundError:
             return []
+        if self._timers is not None and self._timers[0] == stamp:
+            return self._timers[1]
+        try:
+            names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+        settled = time.time() - stamp[2] / 1e9 >= _SETTLED
+        self._timers = (stamp, names) if settled else None
+        return names
 
     def due_timers(self, now: datetime) -> list[Timer]:
         due = []
@@ -564,6 +582,13 @@ def _mail(inbox: Path) -> list[str]:
     except FileNotFoundError:
         return []
     return [name for name in names if name.endswith(".json") and not name.startswith(".")]
+
+
+def _folder_stamp(folder: Path) -> tuple[int, int, int]:
+    """What changes when a name is added to or removed from `folder`: its inode and its
+    modification and change times (ns; the change time is last)."""
+    info = os.stat(folder)
+    return info.st_ino, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _timer_name(timer: Timer) -> str:
