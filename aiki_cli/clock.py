@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -23,3 +25,27 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+# How far the wall clock may drift from the monotonic clock between two looks before it
+# counts as set (NTP slews far slower than this).
+JUMP = timedelta(seconds=1)
+
+
+class JumpWatch:
+    """Notices the wall clock being set back: its lead over the monotonic clock, which only
+    moves forward at the pace of real time, shrinking by more than `JUMP`."""
+
+    def __init__(self, clock: Clock, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._monotonic = monotonic
+        self._lead: timedelta | None = None
+
+    def set_back(self) -> bool:
+        """True when the wall clock went back since the last look."""
+        lead = self._clock.now() - _EPOCH - timedelta(seconds=self._monotonic())
+        last, self._lead = self._lead, lead
+        return last is not None and lead < last - JUMP
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

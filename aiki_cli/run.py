@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import eager
 from .canonical import Address
-from .clock import Clock
+from .clock import JUMP, Clock
 from .codec import Codec
 from .commit import GroupCommit, flush
 from .duration import parse_duration
@@ -282,8 +282,8 @@ class Run:
         if ended is not None:
             return ended.woken
         started = self._history.sleeps_started.get((name, seq))
-        if started is None:
-            now = self._clock.now()
+        now = self._clock.now()
+        if started is None or _set_back(started.at, now):
             started = SleepStarted(at=now, name=name, seq=seq, until=now + length)
             self._record(started)
             self._history.sleeps_started[name, seq] = started
@@ -323,8 +323,8 @@ class Run:
             codec = self._event_codecs.get(name)
             return EventResult(name, codec.decode(received.data) if codec else received.data)
         wait = self._history.waits.get((name, seq))
-        if wait is None:
-            now = self._clock.now()
+        now = self._clock.now()
+        if wait is None or (wait.until is not None and _set_back(wait.at, now)):
             until = None if limit is None else now + limit
             wait = EventWaited(at=now, name=name, seq=seq, until=until)
             self._record(wait)
@@ -499,3 +499,10 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         if not self._book.replaying:
             super().log(level, msg, *args, **kwargs)
+
+
+def _set_back(began: datetime, now: datetime) -> bool:
+    """Whether a wait that `began` then was timed by a wall clock set back since (it began
+    after `now`). Such a wait begins again at `now`: it never lies further ahead than its
+    length, however far the clock had been ahead when it began."""
+    return began > now + JUMP

@@ -20,8 +20,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from .client import Client
+from .clock import JumpWatch
 from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, Engine
 from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout
@@ -96,6 +98,7 @@ class Worker:
         self._executor: ThreadPoolExecutor | None = None
         self._commit: GroupCommit | None = None
         self._family: set[str] | None = None  # when driving one run: it and its descendants
+        self._clock_watch = JumpWatch(client.clock)
 
     @property
     def stopping(self) -> bool:
@@ -136,6 +139,8 @@ class Worker:
         try:
             while not self._stopping:
                 try:
+                    if self._clock_watch.set_back():
+                        self.rearm_timers()
                     await self.fire_timers()
                     self._reported.pop("timers", None)
                 except StoreUnwritable as error:
@@ -184,6 +189,24 @@ class Worker:
                     continue  # another worker, which loads the version, fires it
             self.store.clear_timer(timer)
         return len(timers)
+
+    def rearm_timers(self) -> None:
+        """After the wall clock was set back: bring back what it armed while it was ahead.
+
+        A schedule due later than its next occurrence from now is due at that occurrence
+        (the runs of the occurrences fired meanwhile have their own keys: none runs twice).
+        A run with a timer still to come is queued: its code, replayed, begins again any
+        wait that began at a time still to come, and arms its timer anew."""
+        now = self.client.clock.now()
+        log.warning("the wall clock was set back; re-arming timers and schedules")
+        for schedule in self.store.schedules():
+            following = schedule.following(now)
+            if not schedule.paused and schedule.next_due > following:
+                self.store.save_schedule(schedule.model_copy(update={"next_due": following}))
+        for timer in self.store.due_timers(datetime.max.replace(tzinfo=UTC)):
+            if timer.kind == "run" and timer.due > now:
+                with contextlib.suppress(LookupError):
+                    self.store.mark_ready(timer.target)
 
     def _fill(self) -> int:
         """Claim ready runs up to the concurrency limit; how many were claimed.
