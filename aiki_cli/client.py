@@ -21,7 +21,6 @@ from .entry import Entry
 from .errors import BadInput, IdempotencyConflict, RunDamaged, WaitTimeout, describe
 from .handle import RunHandle
 from .ids import check_run_id
-from .journal import summarize
 from .naming import check_text
 from .record import DamagedRun, RunInfo, RunSpec, new_spec
 from .status import RunStatus
@@ -85,8 +84,12 @@ class Client:
         return RunHandle(self, check_run_id(run_id))
 
     async def get(self, run_id: str) -> RunInfo:
-        spec, entries = self.store.read_run(run_id)
-        return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(run_id))
+        return self._state(run_id)
+
+    def _state(self, run_id: str) -> RunInfo:
+        info = self.store.read_summary(run_id)
+        info.cancel_requested = "cancel" in self.store.requests(run_id) and not info.status.terminal
+        return info
 
     async def history(self, run_id: str) -> list[Entry]:
         return self.store.read_run(run_id)[1]
@@ -126,7 +129,7 @@ class Client:
 
     def _row(self, ref: RunRef) -> RunInfo | DamagedRun | None:
         try:
-            spec, entries = self.store.read_run(ref.id)
+            return self._state(ref.id)
         except LookupError:
             return None  # listed by a start that did not finish
         except RunDamaged as error:
@@ -134,7 +137,6 @@ class Client:
             details = {key: value for key, value in found.items() if value is not None}
             failure = {**describe(error), **details}
             return DamagedRun(id=ref.id, workflow=ref.workflow, version=ref.version, error=failure)
-        return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(ref.id))
 
     async def wait(self, run_id: str, *, timeout: float | None = None) -> RunInfo:
         """The run's state once it is completed, failed or cancelled; else `WaitTimeout`."""

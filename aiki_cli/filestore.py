@@ -4,6 +4,7 @@
       run/<id>/run.json        the run's start record, written once (atomic)
       run/<id>/journal.jsonl   one entry per line, appended; results fsync'd
                                (the directory itself is flock'd by whoever executes the run)
+      run/<id>/summary.json    derived: the run's state as of a journal offset (see summary)
       run/<id>/cancel|pause|wake   requests left for whoever executes the run
       run/<id>/inbox/<key>.json    mail for the run (events, news of children), until journaled
       run/<id>/refs/<key>      reference ids of events already received, for de-duplication
@@ -59,10 +60,12 @@ from .durable import (
 from .entry import Entry, dump_entry, parse_entry
 from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
 from .ids import RUN_ID, check_run_id
+from .journal import Fold, summarize
 from .lock import FileLock, try_lock, try_lock_dir
-from .record import RunSpec
+from .record import RunInfo, RunSpec
 from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
+from .summary import CHECKED, SUMMARY, SUMMARY_EVERY, Summary
 
 _CHUNK = 64 * 1024
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
@@ -204,6 +207,30 @@ class FileStore:
         journal = run_dir / "journal.jsonl"
         lines, _ = read_lines(journal)
         return self._read_spec(run_dir, run_id), _parse_journal(run_id, journal, lines)
+
+    def read_summary(self, run_id: str) -> RunInfo:
+        """The run's state, folding only the journal past its summary (see `summary`); a
+        reader that had to fold many lines leaves a new summary for the next one."""
+        run_dir = self._existing_run_dir(run_id)
+        spec = self._read_spec(run_dir, run_id)
+        journal = run_dir / "journal.jsonl"
+        saved, data, before = _summary_and_tail(run_dir, journal)
+        lines, size = split_lines(data)
+        try:
+            entries = _parse_journal(run_id, journal, lines)
+        except RunDamaged:
+            if saved is None:
+                raise
+            return summarize(*self.read_run(run_id))  # raises, with the whole file's lines
+        fold = Fold.start(spec) if saved is None else saved.fold()
+        for entry in entries:
+            fold.feed(entry)
+        if len(lines) >= SUMMARY_EVERY:
+            start = 0 if saved is None else saved.offset
+            with contextlib.suppress(OSError):  # derived data: a reader may not write
+                summary = Summary.of(fold, start + size, before + data[:size])
+                atomic_write(run_dir / SUMMARY, summary.model_dump_json().encode())
+        return fold.info
 
     def _read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec:
         """The run's spec; read relative to `folder`, the run directory's open descriptor,
@@ -553,6 +580,32 @@ class FileClaim:
         finally:
             self._journal.close()
             self._lock.release()
+
+
+def _summary_and_tail(run_dir: Path, journal: Path) -> tuple[Summary | None, bytes, bytes]:
+    """The run's summary if it still matches the journal, the journal's bytes after it,
+    and the (up to) `CHECKED` bytes before them."""
+    with open(journal, "rb") as file:
+        saved = _load_summary(run_dir / SUMMARY)
+        if saved is not None and 0 < saved.offset <= os.fstat(file.fileno()).st_size:
+            file.seek(max(0, saved.offset - CHECKED))
+            before = file.read(saved.offset - file.tell())
+            if before.endswith(b"\n") and saved.matches(before):
+                return saved, file.read(), before
+        file.seek(0)
+        return None, file.read(), b""
+
+
+def summary_matches(run_dir: Path) -> bool:
+    """Whether the run's `summary.json` is one readers use: it matches the journal."""
+    return _summary_and_tail(run_dir, run_dir / "journal.jsonl")[0] is not None
+
+
+def _load_summary(path: Path) -> Summary | None:
+    try:
+        return Summary.model_validate_json(read_file(path))
+    except (OSError, ValidationError):
+        return None  # none yet, or not one this aiki can read: fold the whole journal
 
 
 def _damaged_spec(run_id: str, run_dir: Path, problem: str) -> RunDamaged:

@@ -35,21 +35,42 @@ def summarize(
     spec: RunSpec, entries: Iterable[Entry], *, cancel_requested: bool = False
 ) -> RunInfo:
     """The run's state as of its last journal entry."""
-    info = RunInfo(
-        id=spec.id,
-        workflow=spec.workflow,
-        version=spec.version,
-        status=RunStatus.PENDING,
-        input=spec.input,
-        created_at=spec.created_at,
-        updated_at=spec.created_at,
-        idempotency_key=spec.idempotency_key,
-        parent_id=spec.parent_id,
-        due_at=spec.not_before,
-    )
-    open_calls: defaultdict[tuple[str, str], deque[TaskInfo]] = defaultdict(deque)
-    retrying: defaultdict[tuple[str, str], deque[TaskInfo]] = defaultdict(deque)
+    fold = Fold.start(spec)
     for entry in entries:
+        fold.feed(entry)
+    return fold.result(cancel_requested)
+
+
+Calls = defaultdict[tuple[str, str], deque[TaskInfo]]
+
+
+class Fold:
+    """A run's state, folded from its journal one entry at a time: it can be kept (see
+    `summary`) and fed the entries appended since."""
+
+    def __init__(self, info: RunInfo, open_calls: Calls, retrying: Calls) -> None:
+        self.info = info
+        self.open_calls = open_calls  # calls started and not finished, by address
+        self.retrying = retrying  # calls that failed and wait for their next attempt
+
+    @classmethod
+    def start(cls, spec: RunSpec) -> Fold:
+        info = RunInfo(
+            id=spec.id,
+            workflow=spec.workflow,
+            version=spec.version,
+            status=RunStatus.PENDING,
+            input=spec.input,
+            created_at=spec.created_at,
+            updated_at=spec.created_at,
+            idempotency_key=spec.idempotency_key,
+            parent_id=spec.parent_id,
+            due_at=spec.not_before,
+        )
+        return cls(info, defaultdict(deque), defaultdict(deque))
+
+    def feed(self, entry: Entry) -> None:
+        info, open_calls, retrying = self.info, self.open_calls, self.retrying
         info.updated_at = entry.at
         if isinstance(entry, StatusChanged):
             _apply_status(info, entry)
@@ -67,8 +88,11 @@ def summarize(
             if isinstance(entry, TaskFailed) and entry.retry_at is not None:
                 call.status = "retrying"
                 retrying[address].append(call)
-    info.cancel_requested = cancel_requested and not info.status.terminal
-    return info
+
+    def result(self, cancel_requested: bool = False) -> RunInfo:
+        info = self.info
+        info.cancel_requested = cancel_requested and not info.status.terminal
+        return info
 
 
 def _start_call(

@@ -1,0 +1,80 @@
+"""A run's summary, kept beside its journal (`summary.json`) so reading a long run's state
+folds only the entries appended since, not its whole history.
+
+It is derived data: it records how many bytes of the journal it folded (`offset`) and a
+hash of the bytes just before that point, and it is used only while the journal still
+holds those bytes; otherwise it is ignored (and rewritten), never trusted over the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict, deque
+
+from pydantic import BaseModel, ConfigDict
+
+from .journal import Calls, Fold
+from .record import RunInfo
+
+SUMMARY = "summary.json"
+SUMMARY_FORMAT = 1
+# A reader that folded at least this many journal lines past the summary writes a new one.
+SUMMARY_EVERY = 1000
+CHECKED = 4096  # bytes before `offset` whose hash the summary keeps
+
+OpenCalls = list[tuple[str, str, list[int]]]  # task, hash, indexes into `info.tasks`
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    format: int = SUMMARY_FORMAT
+    offset: int  # journal bytes folded, a whole number of lines
+    check: str  # sha256 of the (up to) `CHECKED` journal bytes before `offset`
+    info: RunInfo
+    open_calls: OpenCalls = []
+    retrying: OpenCalls = []
+
+    @classmethod
+    def of(cls, fold: Fold, offset: int, before: bytes) -> Summary:
+        """The summary of `fold`, which folded the journal up to `offset`; `before` holds
+        the journal's bytes up to `offset` (at least its last `CHECKED`)."""
+        index = {id(call): number for number, call in enumerate(fold.info.tasks)}
+        info = fold.info.model_copy(update={"cancel_requested": False})
+        return cls(
+            offset=offset,
+            check=check_of(before),
+            info=info,
+            open_calls=_dump_calls(fold.open_calls, index),
+            retrying=_dump_calls(fold.retrying, index),
+        )
+
+    def matches(self, before: bytes) -> bool:
+        """Whether the journal, whose bytes up to `offset` end with `before`, is still the
+        one this summary folded."""
+        return self.format == SUMMARY_FORMAT and check_of(before) == self.check
+
+    def fold(self) -> Fold:
+        """The fold this summary kept, ready for the entries after `offset` (it goes on
+        from this summary's own `info`)."""
+        info = self.info
+        return Fold(info, _load_calls(self.open_calls, info), _load_calls(self.retrying, info))
+
+
+def check_of(before: bytes) -> str:
+    return hashlib.sha256(before[-CHECKED:]).hexdigest()
+
+
+def _dump_calls(calls: Calls, index: dict[int, int]) -> OpenCalls:
+    return [
+        (task, hash, [index[id(call)] for call in queue])
+        for (task, hash), queue in calls.items()
+        if queue
+    ]
+
+
+def _load_calls(dumped: OpenCalls, info: RunInfo) -> Calls:
+    calls: Calls = defaultdict(deque)
+    for task, hash, numbers in dumped:
+        calls[task, hash] = deque(info.tasks[number] for number in numbers)
+    return calls
