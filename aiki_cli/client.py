@@ -86,8 +86,8 @@ class Client:
     async def get(self, run_id: str) -> RunInfo:
         return self._state(run_id)
 
-    def _state(self, run_id: str) -> RunInfo:
-        info = self.store.read_summary(run_id)
+    def _state(self, run_id: str, *, tasks: bool = True) -> RunInfo:
+        info = self.store.read_summary(run_id, tasks=tasks)
         info.cancel_requested = "cancel" in self.store.requests(run_id) and not info.status.terminal
         return info
 
@@ -102,7 +102,8 @@ class Client:
         version: str | None = None,
         limit: int | None = None,
     ) -> list[RunInfo]:
-        """Runs newest first, filtered; reads only the runs it returns or skips. Damaged
+        """Runs newest first, filtered, without their task calls (`get` gives them);
+        reads only the runs it returns or skips. Damaged
         runs are left out (`list_with_damaged` shows them)."""
         rows = self._rows(status, workflow, version)
         return list(islice((row for row in rows if isinstance(row, RunInfo)), limit))
@@ -129,7 +130,7 @@ class Client:
 
     def _row(self, ref: RunRef) -> RunInfo | DamagedRun | None:
         try:
-            return self._state(ref.id)
+            return self._state(ref.id, tasks=False)
         except LookupError:
             return None  # listed by a start that did not finish
         except RunDamaged as error:

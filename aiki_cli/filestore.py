@@ -65,7 +65,7 @@ from .lock import FileLock, try_lock, try_lock_dir
 from .record import RunInfo, RunSpec
 from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
-from .summary import CHECKED, SUMMARY, SUMMARY_EVERY, Summary
+from .summary import CHECKED, SUMMARY, SUMMARY_EVERY, TASKS, Summary, SummaryTasks
 
 _CHUNK = 64 * 1024
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
@@ -208,13 +208,14 @@ class FileStore:
         lines, _ = read_lines(journal)
         return self._read_spec(run_dir, run_id), _parse_journal(run_id, journal, lines)
 
-    def read_summary(self, run_id: str) -> RunInfo:
+    def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
         """The run's state, folding only the journal past its summary (see `summary`); a
-        reader that had to fold many lines leaves a new summary for the next one."""
+        reader that had to fold many lines leaves a new summary for the next one. Without
+        `tasks`, the state holds no task calls, and the summary's are not read."""
         run_dir = self._existing_run_dir(run_id)
         spec = self._read_spec(run_dir, run_id)
         journal = run_dir / "journal.jsonl"
-        saved, data, before = _summary_and_tail(run_dir, journal)
+        saved, start, data, before = _summary_and_tail(run_dir, journal, tasks)
         lines, size = split_lines(data)
         try:
             entries = _parse_journal(run_id, journal, lines)
@@ -222,14 +223,13 @@ class FileStore:
             if saved is None:
                 raise
             return summarize(*self.read_run(run_id))  # raises, with the whole file's lines
-        fold = Fold.start(spec) if saved is None else saved.fold()
+        fold = Fold.start(spec) if saved is None else saved
         for entry in entries:
             fold.feed(entry)
-        if len(lines) >= SUMMARY_EVERY:
-            start = 0 if saved is None else saved.offset
-            with contextlib.suppress(OSError):  # derived data: a reader may not write
-                summary = Summary.of(fold, start + size, before + data[:size])
-                atomic_write(run_dir / SUMMARY, summary.model_dump_json().encode())
+        if (tasks or saved is None) and len(lines) >= SUMMARY_EVERY:
+            _save_summary(run_dir, Summary.of(fold, start + size, before + data[:size]))
+        if not tasks:
+            fold.info.tasks = []
         return fold.info
 
     def _read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec:
@@ -582,28 +582,46 @@ class FileClaim:
             self._lock.release()
 
 
-def _summary_and_tail(run_dir: Path, journal: Path) -> tuple[Summary | None, bytes, bytes]:
-    """The run's summary if it still matches the journal, the journal's bytes after it,
-    and the (up to) `CHECKED` bytes before them."""
+def _summary_and_tail(
+    run_dir: Path, journal: Path, tasks: bool = True
+) -> tuple[Fold | None, int, bytes, bytes]:
+    """The fold the run's summary kept (with its tasks, if `tasks`) if it still matches
+    the journal, the offset it covers, the journal's bytes after that offset, and the (up
+    to) `CHECKED` bytes before it. (None, 0, the whole journal, b"") when none matches."""
     with open(journal, "rb") as file:
-        saved = _load_summary(run_dir / SUMMARY)
+        saved = _load(run_dir / SUMMARY, Summary)
         if saved is not None and 0 < saved.offset <= os.fstat(file.fileno()).st_size:
             file.seek(max(0, saved.offset - CHECKED))
             before = file.read(saved.offset - file.tell())
             if before.endswith(b"\n") and saved.matches(before):
-                return saved, file.read(), before
+                calls = _load(run_dir / TASKS, SummaryTasks) if tasks else None
+                fold = None if tasks and calls is None else saved.fold(calls)
+                if fold is not None:
+                    return fold, saved.offset, file.read(), before
         file.seek(0)
-        return None, file.read(), b""
+        return None, 0, file.read(), b""
 
 
 def summary_matches(run_dir: Path) -> bool:
-    """Whether the run's `summary.json` is one readers use: it matches the journal."""
+    """Whether the run's summary is one readers use: it and its tasks match the journal."""
     return _summary_and_tail(run_dir, run_dir / "journal.jsonl")[0] is not None
 
 
-def _load_summary(path: Path) -> Summary | None:
+def _save_summary(run_dir: Path, summary: tuple[Summary, SummaryTasks]) -> None:
+    """Write the summary, its tasks first: a crash in between leaves a summary whose tasks
+    do not match it, which readers ignore."""
+    state, calls = summary
+    with contextlib.suppress(OSError):  # derived data: a reader may not be allowed to write
+        atomic_write(run_dir / TASKS, calls.model_dump_json().encode())
+        atomic_write(run_dir / SUMMARY, state.model_dump_json().encode())
+
+
+_M = TypeVar("_M", Summary, SummaryTasks)
+
+
+def _load(path: Path, model: type[_M]) -> _M | None:
     try:
-        return Summary.model_validate_json(read_file(path))
+        return model.model_validate_json(read_file(path))
     except (OSError, ValidationError):
         return None  # none yet, or not one this aiki can read: fold the whole journal
 

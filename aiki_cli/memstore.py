@@ -63,8 +63,11 @@ class MemoryStore:
             run = self._run(run_id)
             return run.spec, list(run.entries)
 
-    def read_summary(self, run_id: str) -> RunInfo:
-        return summarize(*self.read_run(run_id))
+    def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
+        info = summarize(*self.read_run(run_id))
+        if not tasks:
+            info.tasks = []
+        return info
 
     def list_runs(self) -> Iterator[RunRef]:
         with self._mutex:

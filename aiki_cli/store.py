@@ -115,9 +115,10 @@ class Store(Protocol):
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]: ...
 
-    def read_summary(self, run_id: str) -> RunInfo:
-        """The run's state as its journal tells it (without `cancel_requested`); a store
-        may keep a summary to fold only the entries appended since."""
+    def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
+        """The run's state as its journal tells it (without `cancel_requested`); without
+        `tasks`, with no task calls. A store may keep a summary to fold only the entries
+        appended since."""
         ...
 
     def list_runs(self) -> Iterator[RunRef]:

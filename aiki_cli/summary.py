@@ -1,5 +1,6 @@
 """A run's summary, kept beside its journal (`summary.json`) so reading a long run's state
-folds only the entries appended since, not its whole history.
+folds only the entries appended since, not its whole history. Its task calls are kept
+apart (`summary-tasks.json`): `list`, which shows none, does not read them.
 
 It is derived data: it records how many bytes of the journal it folded (`offset`) and a
 hash of the bytes just before that point, and it is used only while the journal still
@@ -14,9 +15,10 @@ from collections import defaultdict, deque
 from pydantic import BaseModel, ConfigDict
 
 from .journal import Calls, Fold
-from .record import RunInfo
+from .record import RunInfo, TaskInfo
 
 SUMMARY = "summary.json"
+TASKS = "summary-tasks.json"
 SUMMARY_FORMAT = 1
 # A reader that folded at least this many journal lines past the summary writes a new one.
 SUMMARY_EVERY = 1000
@@ -31,34 +33,53 @@ class Summary(BaseModel):
     format: int = SUMMARY_FORMAT
     offset: int  # journal bytes folded, a whole number of lines
     check: str  # sha256 of the (up to) `CHECKED` journal bytes before `offset`
-    info: RunInfo
+    info: RunInfo  # without its tasks, which are in `SummaryTasks`
+    tasks: int = 0
     open_calls: OpenCalls = []
     retrying: OpenCalls = []
 
     @classmethod
-    def of(cls, fold: Fold, offset: int, before: bytes) -> Summary:
+    def of(cls, fold: Fold, offset: int, before: bytes) -> tuple[Summary, SummaryTasks]:
         """The summary of `fold`, which folded the journal up to `offset`; `before` holds
         the journal's bytes up to `offset` (at least its last `CHECKED`)."""
         index = {id(call): number for number, call in enumerate(fold.info.tasks)}
-        info = fold.info.model_copy(update={"cancel_requested": False})
-        return cls(
+        info = fold.info.model_copy(update={"cancel_requested": False, "tasks": []})
+        summary = cls(
             offset=offset,
             check=check_of(before),
             info=info,
+            tasks=len(fold.info.tasks),
             open_calls=_dump_calls(fold.open_calls, index),
             retrying=_dump_calls(fold.retrying, index),
         )
+        return summary, SummaryTasks(offset=offset, check=summary.check, tasks=fold.info.tasks)
 
     def matches(self, before: bytes) -> bool:
         """Whether the journal, whose bytes up to `offset` end with `before`, is still the
         one this summary folded."""
         return self.format == SUMMARY_FORMAT and check_of(before) == self.check
 
-    def fold(self) -> Fold:
+    def fold(self, tasks: SummaryTasks | None) -> Fold | None:
         """The fold this summary kept, ready for the entries after `offset` (it goes on
-        from this summary's own `info`)."""
+        from this summary's own `info`): with `tasks`, or without any task calls when
+        None. None when `tasks` belong to another summary."""
         info = self.info
+        if tasks is None:
+            return Fold(info, defaultdict(deque), defaultdict(deque))
+        if (tasks.offset, tasks.check, len(tasks.tasks)) != (self.offset, self.check, self.tasks):
+            return None
+        info.tasks = tasks.tasks
         return Fold(info, _load_calls(self.open_calls, info), _load_calls(self.retrying, info))
+
+
+class SummaryTasks(BaseModel):
+    """The task calls of a summary, and the journal offset it covers."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    offset: int
+    check: str
+    tasks: list[TaskInfo]
 
 
 def check_of(before: bytes) -> str:

@@ -3,12 +3,13 @@ only the journal past the summary; a summary the journal no longer matches is ig
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from aiki_cli import filestore
+from aiki_cli import Client, filestore
 from aiki_cli.doctor import examine
 from aiki_cli.entry import StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.filestore import FileStore
@@ -16,7 +17,7 @@ from aiki_cli.ids import new_run_id
 from aiki_cli.journal import summarize
 from aiki_cli.record import RunSpec
 from aiki_cli.status import RunStatus
-from aiki_cli.summary import SUMMARY, SUMMARY_EVERY
+from aiki_cli.summary import SUMMARY, SUMMARY_EVERY, TASKS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -125,3 +126,22 @@ def test_doctor_reports_a_stale_summary_as_no_damage_and_repair_removes_it(
     assert report.healthy
     examine(store, repair=True)
     assert not (store.root / "run" / run_id / SUMMARY).exists()
+
+
+def test_list_reads_no_task_calls_and_status_wants_them_whole(
+    tmp_path: Path, parsed: list[bytes]
+) -> None:
+    store = FileStore(tmp_path / "runs")
+    run_id = long_run(store, SUMMARY_EVERY)
+    store.read_summary(run_id)
+    (store.root / "run" / run_id / TASKS).unlink()  # as if a crash came between the two
+    parsed.clear()
+
+    listed = asyncio.run(Client(store).list())
+
+    assert len(parsed) == 0  # the summary alone: no task line, not the tasks file
+    assert [info.id for info in listed] == [run_id] and listed[0].tasks == []
+    assert listed[0].status == RunStatus.RUNNING
+    info = asyncio.run(Client(store).get(run_id))  # its tasks file is gone: the whole journal
+    assert len(parsed) == SUMMARY_EVERY * 2 + 2
+    assert info == summarize(*store.read_run(run_id))
