@@ -14,7 +14,7 @@ from typing import Any
 
 from . import control
 from .canonical import input_hash
-from .clock import Clock, SystemClock
+from .clock import Clock, system_clock
 from .codec import Codec
 from .duration import parse_duration
 from .entry import Entry
@@ -37,7 +37,7 @@ class Client:
 
     def __init__(self, runs_dir: str | Path | Store = "runs", *, clock: Clock | None = None):
         self.store = open_store(runs_dir)
-        self.clock = clock or SystemClock()
+        self.clock = clock or system_clock()
 
     def __repr__(self) -> str:
         return f"<aiki client {self.store.location}>"

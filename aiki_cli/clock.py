@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -25,6 +27,31 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+# For tests: the name of a file holding seconds by which this process's wall clock is set
+# (read at every look), so that a test can set one worker's clock forward and back.
+SHIFT_VARIABLE = "AIKI_CLOCK_SHIFT_FILE"
+
+
+class ShiftedClock(SystemClock):
+    """The system clock, set forward or back by the seconds written in a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        try:
+            shift = float(self.path.read_text() or 0)
+        except (OSError, ValueError):
+            shift = 0.0
+        return super().now() + timedelta(seconds=shift)
+
+
+def system_clock() -> Clock:
+    """The machine's clock; shifted as `SHIFT_VARIABLE` says, when it is set (tests)."""
+    shift_file = os.environ.get(SHIFT_VARIABLE)
+    return ShiftedClock(Path(shift_file)) if shift_file else SystemClock()
 
 
 # How far the wall clock may drift from the monotonic clock between two looks before it
