@@ -75,4 +75,11 @@ class JumpWatch:
         return last is not None and lead < last - JUMP
 
 
+def set_back(began: datetime, now: datetime) -> bool:
+    """Whether a wait that `began` then was timed by a wall clock set back since (it began
+    after `now`). Such a wait never lies further ahead than its length: a sleep or an event
+    timeout begins again at `now`, a retry or a delayed start is due at once."""
+    return began > now + JUMP
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

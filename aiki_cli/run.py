@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import eager
 from .canonical import Address
-from .clock import JUMP, Clock
+from .clock import Clock, set_back
 from .codec import Codec
 from .commit import GroupCommit, flush
 from .duration import parse_duration
@@ -148,7 +148,7 @@ class Run:
         while outcome is None:
             retry = self._book.retry(where)
             if retry is not None:
-                await self._until(retry.at, RunStatus.AWAITING_RETRY)
+                await self._until(retry.due(self._clock.now()), RunStatus.AWAITING_RETRY)
                 self._check_boundary()
             attempt = retry.failures + 1 if retry else 1
             outcome = await self._execute(task, where, data, attempt)
@@ -283,7 +283,7 @@ class Run:
             return ended.woken
         started = self._history.sleeps_started.get((name, seq))
         now = self._clock.now()
-        if started is None or _set_back(started.at, now):
+        if started is None or set_back(started.at, now):
             started = SleepStarted(at=now, name=name, seq=seq, until=now + length)
             self._record(started)
             self._history.sleeps_started[name, seq] = started
@@ -324,7 +324,7 @@ class Run:
             return EventResult(name, codec.decode(received.data) if codec else received.data)
         wait = self._history.waits.get((name, seq))
         now = self._clock.now()
-        if wait is None or (wait.until is not None and _set_back(wait.at, now)):
+        if wait is None or (wait.until is not None and set_back(wait.at, now)):
             until = None if limit is None else now + limit
             wait = EventWaited(at=now, name=name, seq=seq, until=until)
             self._record(wait)
@@ -499,10 +499,3 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         if not self._book.replaying:
             super().log(level, msg, *args, **kwargs)
-
-
-def _set_back(began: datetime, now: datetime) -> bool:
-    """Whether a wait that `began` then was timed by a wall clock set back since (it began
-    after `now`). Such a wait begins again at `now`: it never lies further ahead than its
-    length, however far the clock had been ahead when it began."""
-    return began > now + JUMP

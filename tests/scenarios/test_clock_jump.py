@@ -7,7 +7,8 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from reminders import follow_up, follow_up_v1, reminder, send_message
+from flaky_service import exchange_rate, exchange_rate_v1, fetch_rate, rates_service
+from reminders import follow_up, follow_up_v1, reminder, reminder_v1, send_message
 
 from aiki_cli import RunStatus
 from aiki_cli.clock import JumpWatch
@@ -81,6 +82,54 @@ def test_a_schedule_fired_while_the_clock_was_a_day_ahead_fires_again_once_set_b
         assert calls["send-message"] == len(runs)  # each run's task once
 
     asyncio.run(scenario())
+
+
+def test_a_start_delayed_while_the_clock_was_a_day_ahead_is_due_once_it_is_set_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = count_calls(monkeypatch, send_message)
+
+    async def scenario() -> None:
+        harness = Harness([reminder])
+        await harness.worker.run(until_idle=True)
+        jump(harness, DAY)
+        handle = await harness.start(reminder_v1, {"user": "ada", "text": "hi"}, delay="1h")
+        await harness.worker.run(until_idle=True)
+        assert (await handle.get_status()).status == RunStatus.PENDING
+
+        jump(harness, timedelta(seconds=2))
+        await harness.advance("1s")
+
+        assert (await handle.get_status()).status == RunStatus.COMPLETED
+        assert calls["send-message"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_task_retry_timed_while_the_clock_was_a_day_ahead_is_due_once_it_is_set_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rates_service.reset()
+    calls = count_calls(monkeypatch, fetch_rate)
+
+    async def scenario() -> None:
+        harness = Harness([exchange_rate])
+        await harness.worker.run(until_idle=True)
+        jump(harness, DAY)
+        handle = await harness.start(exchange_rate_v1, {"pair": "EUR/USD", "amount": 100})
+        await harness.worker.run(until_idle=True)  # fails, retry due tomorrow + 5 s
+        assert (await handle.get_status()).status == RunStatus.AWAITING_RETRY
+
+        jump(harness, timedelta(seconds=2))
+        await harness.advance("30s")
+
+        assert (await handle.get_status()).status == RunStatus.COMPLETED
+        assert calls["fetch-rate"] == 3  # fails twice, then succeeds: each attempt once
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        rates_service.reset()
 
 
 def test_the_watch_sees_the_clock_set_back_not_time_passing_nor_a_jump_forward() -> None:
