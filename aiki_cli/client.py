@@ -14,7 +14,7 @@ from typing import Any
 
 from . import control
 from .canonical import input_hash
-from .clock import Clock, SystemClock
+from .clock import Clock, system_clock
 from .codec import Codec
 from .duration import parse_duration
 from .entry import Entry
@@ -28,7 +28,6 @@ from .errors import (
 )
 from .handle import RunHandle
 from .ids import check_run_id
-from .journal import summarize
 from .naming import check_text
 from .record import DamagedRun, RunInfo, RunSpec, new_spec
 from .status import RunStatus
@@ -45,7 +44,7 @@ class Client:
 
     def __init__(self, runs_dir: str | Path | Store = "runs", *, clock: Clock | None = None):
         self.store = open_store(runs_dir)
-        self.clock = clock or SystemClock()
+        self.clock = clock or system_clock()
 
     def __repr__(self) -> str:
         return f"<aiki client {self.store.location}>"
@@ -92,8 +91,12 @@ class Client:
         return RunHandle(self, check_run_id(run_id))
 
     async def get(self, run_id: str) -> RunInfo:
-        spec, entries = self.store.read_run(run_id)
-        return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(run_id))
+        return self._state(run_id)
+
+    def _state(self, run_id: str, *, tasks: bool = True) -> RunInfo:
+        info = self.store.read_summary(run_id, tasks=tasks)
+        info.cancel_requested = "cancel" in self.store.requests(run_id) and not info.status.terminal
+        return info
 
     async def history(self, run_id: str) -> list[Entry]:
         return self.store.read_run(run_id)[1]
@@ -106,7 +109,8 @@ class Client:
         version: str | None = None,
         limit: int | None = None,
     ) -> list[RunInfo]:
-        """Runs newest first, filtered; reads only the runs it returns or skips. Damaged
+        """Runs newest first, filtered, without their task calls (`get` gives them);
+        reads only the runs it returns or skips. Damaged
         runs are left out (`list_with_damaged` shows them)."""
         rows = self._rows(status, workflow, version)
         return list(islice((row for row in rows if isinstance(row, RunInfo)), limit))
@@ -133,7 +137,7 @@ class Client:
 
     def _row(self, ref: RunRef) -> RunInfo | DamagedRun | None:
         try:
-            spec, entries = self.store.read_run(ref.id)
+            return self._state(ref.id, tasks=False)
         except LookupError:
             return None  # listed by a start that did not finish
         except RunDamaged as error:
@@ -141,7 +145,6 @@ class Client:
             details = {key: value for key, value in found.items() if value is not None}
             failure = {**describe(error), **details}
             return DamagedRun(id=ref.id, workflow=ref.workflow, version=ref.version, error=failure)
-        return summarize(spec, entries, cancel_requested="cancel" in self.store.requests(ref.id))
 
     async def wait(
         self, run_id: str, *, timeout: float | None = None, unattended: float | None = None

@@ -48,6 +48,7 @@ from .filestore import (
     _timer_in,
     reason,
     requests_in,
+    summary_matches,
 )
 from .ids import RUN_ID
 from .journal import summarize
@@ -55,6 +56,7 @@ from .lock import try_lock_dir
 from .record import RunSpec
 from .status import RunStatus, can_transition
 from .store import Mail, Timer
+from .summary import SUMMARY
 
 # Staging and temp files, and runs without a journal, younger than this may belong to a
 # start or a write in progress: they are left alone.
@@ -216,6 +218,7 @@ class _Doctor:
             entries = self._journal(run_dir)
             if spec is None or entries is None:
                 return
+            self._check_summary(run_dir)
             if not entries and not self.stale(run_dir / "run.json"):
                 return  # maybe a start in progress, which keys, lists and queues it next
             self._check_timer_record(run_dir, markers)
@@ -237,6 +240,21 @@ class _Doctor:
                 run_id=run_dir.name,
                 path=record,
                 repair=partial(_point_record, record, markers),
+            )
+
+    def _check_summary(self, run_dir: Path) -> None:
+        """`summary.json` is derived from the journal: readers ignore one that no longer
+        matches it (and write a new one), so it is no damage, only clutter."""
+        path = run_dir / SUMMARY
+        if path.exists() and not summary_matches(run_dir):
+            self.found(
+                "stale-summary",
+                f"{path} no longer matches the run's journal (readers ignore it)",
+                "--repair removes it; the next `status` of the run writes a new one",
+                run_id=run_dir.name,
+                path=path,
+                repair=lambda: path.unlink(missing_ok=True),
+                damage=False,
             )
 
     def _spec(self, run_dir: Path) -> RunSpec | None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import control, eager
-from .clock import Clock
+from .clock import Clock, set_back
 from .commit import GroupCommit, flush
 from .control import transition
 from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
@@ -167,12 +167,22 @@ class Engine:
             return RunStatus.PAUSED
         if "wake" in requests and status != RunStatus.SLEEPING:
             claim.clear_request("wake")  # the sleep it was meant for has ended
-        not_before = claim.spec.not_before
-        if status == RunStatus.PENDING and not_before is not None and not_before > self.clock.now():
+        not_before, now = claim.spec.not_before, self.clock.now()
+        if (
+            status == RunStatus.PENDING
+            and not_before is not None
+            and not_before > now
+            and not set_back(claim.spec.created_at, now)
+        ):
             _wait(claim, not_before, self.clock)
             return status
         retry = workflow_retry(claim.entries)
-        if retry is not None and retry.until is not None and retry.until > self.clock.now():
+        if (
+            retry is not None
+            and retry.until is not None
+            and retry.until > now
+            and not set_back(retry.at, now)
+        ):
             _wait(
                 claim, retry.until, self.clock
             )  # mail or a resume queued the run early; its retry waits

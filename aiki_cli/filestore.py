@@ -4,6 +4,7 @@
       run/<id>/run.json        the run's start record, written once (atomic)
       run/<id>/journal.jsonl   one entry per line, appended; results fsync'd
                                (the directory itself is flock'd by whoever executes the run)
+      run/<id>/summary.json    derived: the run's state as of a journal offset (see summary)
       run/<id>/cancel|pause|wake   requests left for whoever executes the run
       run/<id>/inbox/<key>.json    mail for the run (events, news of children), until journaled
       run/<id>/refs/<key>      reference ids of events already received, for de-duplication
@@ -34,6 +35,7 @@ import math
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,17 +63,23 @@ from .entry import ENTRY_TYPES, Entry, dump_entry, parse_entry
 from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
 from .formats import newer_entry, newer_spec
 from .ids import RUN_ID, check_run_id
+from .journal import Fold, summarize
 from .lock import FileLock, try_lock_dir
-from .record import FORMAT, RunSpec
+from .record import FORMAT, RunInfo, RunSpec
 from .roster import Roster
 from .schedule import SCHEDULE_ID, Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
+from .summary import CHECKED, SUMMARY, SUMMARY_EVERY, TASKS, Summary, SummaryTasks
 
 log = logging.getLogger("aiki.store")
 
 _CHUNK = 64 * 1024
 _MAIL_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
+# A listing of timers/ is reused while the folder's change time stays as it was, except one
+# taken within this many seconds of that change: a timer added in the same tick of the file
+# system's clock, after the listing, leaves the change time as it was.
+_SETTLED = 1.0
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 # How the file system says it cannot take a write: these become `StoreUnwritable`.
 _WRITE_ERRORS = frozenset(
@@ -111,6 +119,7 @@ class FileStore:
         self._laid_out = False
         self.roster = Roster(root / "workers")
         self._strays: set[str] = set()
+        self._timers: tuple[tuple[int, int, int], list[str]] | None = None
 
     # -- layout ---------------------------------------------------------------------
 
@@ -243,6 +252,30 @@ class FileStore:
         except NotRegularFile as error:
             raise _damaged_file(run_id, journal, error) from None
         return self._read_spec(run_dir, run_id), _parse_journal(run_id, journal, lines)
+
+    def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
+        """The run's state, folding only the journal past its summary (see `summary`); a
+        reader that had to fold many lines leaves a new summary for the next one. Without
+        `tasks`, the state holds no task calls, and the summary's are not read."""
+        run_dir = self._existing_run_dir(run_id)
+        spec = self._read_spec(run_dir, run_id)
+        journal = run_dir / "journal.jsonl"
+        saved, start, data, before = _summary_and_tail(run_dir, journal, tasks)
+        lines, size = split_lines(data)
+        try:
+            entries = _parse_journal(run_id, journal, lines)
+        except RunDamaged:
+            if saved is None:
+                raise
+            return summarize(*self.read_run(run_id))  # raises, with the whole file's lines
+        fold = Fold.start(spec) if saved is None else saved
+        for entry in entries:
+            fold.feed(entry)
+        if (tasks or saved is None) and len(lines) >= SUMMARY_EVERY:
+            _save_summary(run_dir, Summary.of(fold, start + size, before + data[:size]))
+        if not tasks:
+            fold.info.tasks = []
+        return fold.result()
 
     def _read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec:
         """The run's spec; read relative to `folder`, the run directory's open descriptor,
@@ -385,10 +418,22 @@ class FileStore:
     # -- timers and schedules -------------------------------------------------------
 
     def _timer_names(self) -> list[str]:
+        """The names in timers/, sorted: listed again only when the folder changed, so an
+        idle worker polling a hundred thousand sleepers stats one folder per pass."""
+        folder = self.root / "timers"
         try:
-            return sorted(n for n in os.listdir(self.root / "timers") if not n.startswith("."))
+            stamp = _folder_stamp(folder)  # before listing: a change meanwhile shows next time
         except FileNotFoundError:
             return []
+        if self._timers is not None and self._timers[0] == stamp:
+            return self._timers[1]
+        try:
+            names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+        settled = time.time() - stamp[2] / 1e9 >= _SETTLED
+        self._timers = (stamp, names) if settled else None
+        return names
 
     def due_timers(self, now: datetime) -> list[Timer]:
         due = []
@@ -648,6 +693,50 @@ def _key_holder(key_path: Path) -> str | None:
         return None
 
 
+def _summary_and_tail(
+    run_dir: Path, journal: Path, tasks: bool = True
+) -> tuple[Fold | None, int, bytes, bytes]:
+    """The fold the run's summary kept (with its tasks, if `tasks`) if it still matches
+    the journal, the offset it covers, the journal's bytes after that offset, and the (up
+    to) `CHECKED` bytes before it. (None, 0, the whole journal, b"") when none matches."""
+    with open(journal, "rb") as file:
+        saved = _load(run_dir / SUMMARY, Summary)
+        if saved is not None and 0 < saved.offset <= os.fstat(file.fileno()).st_size:
+            file.seek(max(0, saved.offset - CHECKED))
+            before = file.read(saved.offset - file.tell())
+            if before.endswith(b"\n") and saved.matches(before):
+                calls = _load(run_dir / TASKS, SummaryTasks) if tasks else None
+                fold = None if tasks and calls is None else saved.fold(calls)
+                if fold is not None:
+                    return fold, saved.offset, file.read(), before
+        file.seek(0)
+        return None, 0, file.read(), b""
+
+
+def summary_matches(run_dir: Path) -> bool:
+    """Whether the run's summary is one readers use: it and its tasks match the journal."""
+    return _summary_and_tail(run_dir, run_dir / "journal.jsonl")[0] is not None
+
+
+def _save_summary(run_dir: Path, summary: tuple[Summary, SummaryTasks]) -> None:
+    """Write the summary, its tasks first: a crash in between leaves a summary whose tasks
+    do not match it, which readers ignore."""
+    state, calls = summary
+    with contextlib.suppress(OSError):  # derived data: a reader may not be allowed to write
+        atomic_write(run_dir / TASKS, calls.model_dump_json().encode())
+        atomic_write(run_dir / SUMMARY, state.model_dump_json().encode())
+
+
+_M = TypeVar("_M", Summary, SummaryTasks)
+
+
+def _load(path: Path, model: type[_M]) -> _M | None:
+    try:
+        return model.model_validate_json(read_file(path))
+    except (OSError, ValidationError):
+        return None  # none yet, or not one this aiki can read: fold the whole journal
+
+
 def _damaged_spec(run_id: str, run_dir: Path, problem: str) -> RunDamaged:
     path = run_dir / "run.json"
     return RunDamaged(run_id, f"{path} {problem}", path=str(path))
@@ -706,6 +795,13 @@ def _mail(inbox: Path) -> list[str]:
     except FileNotFoundError:
         return []
     return [name for name in names if name.endswith(".json") and not name.startswith(".")]
+
+
+def _folder_stamp(folder: Path) -> tuple[int, int, int]:
+    """What changes when a name is added to or removed from `folder`: its inode and its
+    modification and change times (ns; the change time is last)."""
+    info = os.stat(folder)
+    return info.st_ino, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _timer_name(timer: Timer) -> str:

@@ -18,8 +18,6 @@ from .record import RunInfo, RunSpec, TaskInfo
 from .status import RunStatus
 from .waiting import Waits
 
-Calls = defaultdict[tuple[str, str], deque[TaskInfo]]
-
 
 def current_status(entries: Iterable[Entry]) -> RunStatus:
     last = last_status(entries)
@@ -51,24 +49,45 @@ def summarize(
     spec: RunSpec, entries: Iterable[Entry], *, cancel_requested: bool = False
 ) -> RunInfo:
     """The run's state as of its last journal entry."""
-    info = RunInfo(
-        id=spec.id,
-        workflow=spec.workflow,
-        version=spec.version,
-        status=RunStatus.PENDING,
-        input=spec.input,
-        created_at=spec.created_at,
-        updated_at=spec.created_at,
-        idempotency_key=spec.idempotency_key,
-        parent_id=spec.parent_id,
-        due_at=spec.not_before,
-    )
-    open_calls: Calls = defaultdict(deque)
-    retrying: Calls = defaultdict(deque)
-    waits = Waits()
+    fold = Fold.start(spec)
     for entry in entries:
+        fold.feed(entry)
+    return fold.result(cancel_requested)
+
+
+Calls = defaultdict[tuple[str, str], deque[TaskInfo]]
+
+
+class Fold:
+    """A run's state, folded from its journal one entry at a time: it can be kept (see
+    `summary`) and fed the entries appended since."""
+
+    def __init__(self, info: RunInfo, open_calls: Calls, retrying: Calls, waits: Waits) -> None:
+        self.info = info
+        self.open_calls = open_calls  # calls started and not finished, by address
+        self.retrying = retrying  # calls that failed and wait for their next attempt
+        self.waits = waits  # what the run waits for, once parked
+
+    @classmethod
+    def start(cls, spec: RunSpec) -> Fold:
+        info = RunInfo(
+            id=spec.id,
+            workflow=spec.workflow,
+            version=spec.version,
+            status=RunStatus.PENDING,
+            input=spec.input,
+            created_at=spec.created_at,
+            updated_at=spec.created_at,
+            idempotency_key=spec.idempotency_key,
+            parent_id=spec.parent_id,
+            due_at=spec.not_before,
+        )
+        return cls(info, defaultdict(deque), defaultdict(deque), Waits())
+
+    def feed(self, entry: Entry) -> None:
+        info, open_calls, retrying = self.info, self.open_calls, self.retrying
         info.updated_at = entry.at
-        waits.note(entry)
+        self.waits.note(entry)
         if isinstance(entry, StatusChanged):
             if entry.attempt > info.attempt:
                 _retry_failed_calls(info, retrying)
@@ -87,9 +106,12 @@ def summarize(
             if isinstance(entry, TaskFailed) and entry.retry_at is not None:
                 call.status = "retrying"
                 retrying[address].append(call)
-    info.waiting_for = waits.of(info.status, info.due_at)
-    info.cancel_requested = cancel_requested and not info.status.terminal
-    return info
+
+    def result(self, cancel_requested: bool = False) -> RunInfo:
+        info = self.info
+        info.waiting_for = self.waits.of(info.status, info.due_at)
+        info.cancel_requested = cancel_requested and not info.status.terminal
+        return info
 
 
 def _start_call(info: RunInfo, open_calls: Calls, retrying: Calls, entry: TaskStarted) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 from .entry import Entry
 from .errors import RunNotFound
 from .ids import check_run_id
-from .record import RunSpec
+from .journal import summarize
+from .record import RunInfo, RunSpec
 from .schedule import Schedule
 from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
@@ -61,6 +62,12 @@ class MemoryStore:
         with self._mutex:
             run = self._run(run_id)
             return run.spec, list(run.entries)
+
+    def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
+        info = summarize(*self.read_run(run_id))
+        if not tasks:
+            info.tasks = []
+        return info
 
     def list_runs(self) -> Iterator[RunRef]:
         with self._mutex:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from .canonical import Address
+from .clock import set_back
 from .entry import Entry, ErrorInfo, StatusChanged, TaskCompleted, TaskFailed
 
 
@@ -30,6 +31,12 @@ class Retry:
 
     failures: int
     at: datetime
+    failed_at: datetime | None = None  # when the attempt failed, if known
+
+    def due(self, now: datetime) -> datetime:
+        """When the next attempt is due: at once if the failure was timed by a wall clock
+        that has been set back since."""
+        return now if self.failed_at is not None and set_back(self.failed_at, now) else self.at
 
 
 class ReplayBook:
@@ -51,7 +58,7 @@ class ReplayBook:
             elif isinstance(entry, TaskFailed) and entry.retry_at is None:
                 self._add(Address(entry.task, entry.hash), Outcome(error=entry.error))
             elif isinstance(entry, TaskFailed) and entry.retry_at is not None:
-                self.note_retry(Address(entry.task, entry.hash), entry.retry_at)
+                self.note_retry(Address(entry.task, entry.hash), entry.retry_at, entry.at)
 
     @property
     def replaying(self) -> bool:
@@ -65,10 +72,11 @@ class ReplayBook:
             self._queues[address] = kept
         self._retries.clear()
 
-    def note_retry(self, address: Address, at: datetime) -> None:
-        """Record a failed attempt of the next call at `address`, to be tried again at `at`."""
+    def note_retry(self, address: Address, at: datetime, failed_at: datetime | None = None) -> None:
+        """Record a failed attempt of the next call at `address` (at `failed_at`), to be
+        tried again at `at`."""
         earlier = self._retries.get(address)
-        self._retries[address] = Retry((earlier.failures if earlier else 0) + 1, at)
+        self._retries[address] = Retry((earlier.failures if earlier else 0) + 1, at, failed_at)
 
     def settled(self, address: Address) -> None:
         """The call at `address` now has its outcome; later calls start from attempt one."""

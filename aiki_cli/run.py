@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import eager
 from .canonical import Address
-from .clock import Clock
+from .clock import Clock, set_back
 from .codec import Codec
 from .commit import GroupCommit, flush
 from .duration import parse_duration
@@ -152,7 +152,7 @@ class Run:
         while outcome is None:
             retry = self._book.retry(where)
             if retry is not None:
-                await self._until(retry.at, RunStatus.AWAITING_RETRY)
+                await self._until(retry.due(self._clock.now()), RunStatus.AWAITING_RETRY)
                 self._check_boundary()
             attempt = retry.failures + 1 if retry else 1
             outcome = await self._execute(task, where, data, attempt)
@@ -289,8 +289,8 @@ class Run:
         if ended is not None:
             return ended.woken
         started = self._history.sleeps_started.get((name, seq))
-        if started is None:
-            now = self._clock.now()
+        now = self._clock.now()
+        if started is None or set_back(started.at, now):
             started = SleepStarted(at=now, name=name, seq=seq, until=now + length)
             self._record(started)
             self._history.sleeps_started[name, seq] = started
@@ -330,8 +330,8 @@ class Run:
             codec = self._event_codecs.get(name)
             return EventResult(name, codec.decode(received.data) if codec else received.data)
         wait = self._history.waits.get((name, seq))
-        if wait is None:
-            now = self._clock.now()
+        now = self._clock.now()
+        if wait is None or (wait.until is not None and set_back(wait.at, now)):
             until = None if limit is None else now + limit
             wait = EventWaited(at=now, name=name, seq=seq, until=until)
             self._record(wait)

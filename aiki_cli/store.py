@@ -14,7 +14,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from .entry import Entry
-from .record import RunSpec
+from .record import RunInfo, RunSpec
 from .schedule import Schedule
 
 Request = Literal["cancel", "pause", "wake"]
@@ -114,6 +114,12 @@ class Store(Protocol):
         ...
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]: ...
+
+    def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
+        """The run's state as its journal tells it (without `cancel_requested`); without
+        `tasks`, with no task calls. A store may keep a summary to fold only the entries
+        appended since."""
+        ...
 
     def list_runs(self) -> Iterator[RunRef]:
         """Every run, newest first, without reading any run's files."""

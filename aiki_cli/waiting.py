@@ -3,6 +3,7 @@ start — read from its journal, for `status`, `list` and their `--json` (`waiti
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
@@ -49,6 +50,23 @@ class Waits:
         self.children: dict[str, ChildStarted] = {}
         self.retries: dict[tuple[str, str], TaskFailed] = {}
         self.workflow_retry: StatusChanged | None = None
+
+    @classmethod
+    def of_entries(cls, entries: Iterable[Entry]) -> Waits:
+        waits = cls()
+        for entry in entries:
+            waits.note(entry)
+        return waits
+
+    def kept(self) -> list[Entry]:
+        """The entries of the waits still open: noted in this order into new `Waits`, they
+        give these back (a run's summary keeps them instead of the whole journal)."""
+        kept: list[Entry] = [*self.sleeps.values()]
+        kept += [wait for waits in self.events.values() for wait in waits]
+        kept += [*self.children.values(), *self.retries.values()]
+        if self.workflow_retry is not None:
+            kept.append(self.workflow_retry)
+        return kept
 
     def note(self, entry: Entry) -> None:
         if isinstance(entry, SleepStarted | SleepEnded):

@@ -20,9 +20,10 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from .client import Client
+from .clock import JumpWatch
 from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
 from .entry import Entry, StatusChanged
@@ -104,6 +105,7 @@ class Worker:
         self._family: set[str] | None = None  # when driving one run: it and its descendants
         self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
         self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
+        self._clock_watch = JumpWatch(client.clock)
 
     @property
     def stopping(self) -> bool:
@@ -149,6 +151,8 @@ class Worker:
             while not self._stopping:
                 try:
                     self._rearm_schedules()
+                    if self._clock_watch.set_back():
+                        self.rearm_timers()
                     await self.fire_timers()
                     self._reported.pop("timers", None)
                 except StoreUnwritable as error:
@@ -214,6 +218,24 @@ class Worker:
         for schedule_id in self.store.rearm_schedules():
             log.warning("schedule %s had no timer; set it again", schedule_id)
         self._rearm_at = time.monotonic() + _SCHEDULE_RECHECK
+
+    def rearm_timers(self) -> None:
+        """After the wall clock was set back: bring back what it armed while it was ahead.
+
+        A schedule due later than its next occurrence from now is due at that occurrence
+        (the runs of the occurrences fired meanwhile have their own keys: none runs twice).
+        A run with a timer still to come is queued: its code, replayed, begins again any
+        wait that began at a time still to come, and arms its timer anew."""
+        now = self.client.clock.now()
+        log.warning("the wall clock was set back; re-arming timers and schedules")
+        for schedule in self.store.schedules():
+            following = schedule.following(now)
+            if not schedule.paused and schedule.next_due > following:
+                self.store.save_schedule(schedule.model_copy(update={"next_due": following}))
+        for timer in self.store.due_timers(datetime.max.replace(tzinfo=UTC)):
+            if timer.kind == "run" and timer.due > now:
+                with contextlib.suppress(LookupError):
+                    self.store.mark_ready(timer.target)
 
     def _fill(self) -> int:
         """Claim ready runs up to the concurrency limit; how many were claimed.

@@ -1,0 +1,106 @@
+"""A run's summary, kept beside its journal (`summary.json`) so reading a long run's state
+folds only the entries appended since, not its whole history. Its task calls are kept
+apart (`summary-tasks.json`): `list`, which shows none, does not read them.
+
+It is derived data: it records how many bytes of the journal it folded (`offset`) and a
+hash of the bytes just before that point, and it is used only while the journal still
+holds those bytes; otherwise it is ignored (and rewritten), never trusted over the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict, deque
+
+from pydantic import BaseModel, ConfigDict
+
+from .entry import Entry
+from .journal import Calls, Fold
+from .record import RunInfo, TaskInfo
+from .waiting import Waits
+
+SUMMARY = "summary.json"
+TASKS = "summary-tasks.json"
+SUMMARY_FORMAT = 1
+# A reader that folded at least this many journal lines past the summary writes a new one.
+SUMMARY_EVERY = 1000
+CHECKED = 4096  # bytes before `offset` whose hash the summary keeps
+
+OpenCalls = list[tuple[str, str, list[int]]]  # task, hash, indexes into `info.tasks`
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    format: int = SUMMARY_FORMAT
+    offset: int  # journal bytes folded, a whole number of lines
+    check: str  # sha256 of the (up to) `CHECKED` journal bytes before `offset`
+    info: RunInfo  # without its tasks, which are in `SummaryTasks`
+    tasks: int = 0
+    open_calls: OpenCalls = []
+    retrying: OpenCalls = []
+    waits: list[Entry] = []  # the entries of the waits still open (see `Waits.kept`)
+
+    @classmethod
+    def of(cls, fold: Fold, offset: int, before: bytes) -> tuple[Summary, SummaryTasks]:
+        """The summary of `fold`, which folded the journal up to `offset`; `before` holds
+        the journal's bytes up to `offset` (at least its last `CHECKED`)."""
+        index = {id(call): number for number, call in enumerate(fold.info.tasks)}
+        info = fold.info.model_copy(update={"cancel_requested": False, "tasks": []})
+        summary = cls(
+            offset=offset,
+            check=check_of(before),
+            info=info,
+            tasks=len(fold.info.tasks),
+            open_calls=_dump_calls(fold.open_calls, index),
+            retrying=_dump_calls(fold.retrying, index),
+            waits=fold.waits.kept(),
+        )
+        return summary, SummaryTasks(offset=offset, check=summary.check, tasks=fold.info.tasks)
+
+    def matches(self, before: bytes) -> bool:
+        """Whether the journal, whose bytes up to `offset` end with `before`, is still the
+        one this summary folded."""
+        return self.format == SUMMARY_FORMAT and check_of(before) == self.check
+
+    def fold(self, tasks: SummaryTasks | None) -> Fold | None:
+        """The fold this summary kept, ready for the entries after `offset` (it goes on
+        from this summary's own `info`): with `tasks`, or without any task calls when
+        None. None when `tasks` belong to another summary."""
+        info, waits = self.info, Waits.of_entries(self.waits)
+        if tasks is None:
+            return Fold(info, defaultdict(deque), defaultdict(deque), waits)
+        if (tasks.offset, tasks.check, len(tasks.tasks)) != (self.offset, self.check, self.tasks):
+            return None
+        info.tasks = tasks.tasks
+        open_calls, retrying = _load_calls(self.open_calls, info), _load_calls(self.retrying, info)
+        return Fold(info, open_calls, retrying, waits)
+
+
+class SummaryTasks(BaseModel):
+    """The task calls of a summary, and the journal offset it covers."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    offset: int
+    check: str
+    tasks: list[TaskInfo]
+
+
+def check_of(before: bytes) -> str:
+    return hashlib.sha256(before[-CHECKED:]).hexdigest()
+
+
+def _dump_calls(calls: Calls, index: dict[int, int]) -> OpenCalls:
+    return [
+        (task, hash, [index[id(call)] for call in queue])
+        for (task, hash), queue in calls.items()
+        if queue
+    ]
+
+
+def _load_calls(dumped: OpenCalls, info: RunInfo) -> Calls:
+    calls: Calls = defaultdict(deque)
+    for task, hash, numbers in dumped:
+        calls[task, hash] = deque(info.tasks[number] for number in numbers)
+    return calls
