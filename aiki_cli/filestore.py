@@ -260,7 +260,10 @@ class FileStore:
         run_dir = self._existing_run_dir(run_id)
         spec = self._read_spec(run_dir, run_id)
         journal = run_dir / "journal.jsonl"
-        saved, start, data, before = _summary_and_tail(run_dir, journal, tasks)
+        try:
+            saved, start, data, before = _summary_and_tail(run_dir, journal, tasks)
+        except NotRegularFile as error:
+            raise _damaged_file(run_id, journal, error) from None
         lines, size = split_lines(data)
         try:
             entries = _parse_journal(run_id, journal, lines)
@@ -699,7 +702,11 @@ def _summary_and_tail(
     """The fold the run's summary kept (with its tasks, if `tasks`) if it still matches
     the journal, the offset it covers, the journal's bytes after that offset, and the (up
     to) `CHECKED` bytes before it. (None, 0, the whole journal, b"") when none matches."""
-    with open(journal, "rb") as file:
+    try:
+        fd = open_regular(journal, os.O_RDONLY)
+    except FileNotFoundError:
+        return None, 0, b"", b""
+    with os.fdopen(fd, "rb") as file:
         saved = _load(run_dir / SUMMARY, Summary)
         if saved is not None and 0 < saved.offset <= os.fstat(file.fileno()).st_size:
             file.seek(max(0, saved.offset - CHECKED))

@@ -4,10 +4,11 @@ lost or done twice (SPEC §0, §3, §4).
 A pool of three worker processes executes a stream of mixed runs (tasks in a row, fan-out
 with asyncio.gather, durable sleeps, an event sent from outside, a parent with two
 children, a run that fails by design; tests/reliability/workflows/rel_mixed.py). Every
-50-400 ms the test SIGKILLs a random worker that has announced itself in the store and
-starts a replacement, until it has killed `AIKI_SOAK_KILLS` workers (20 in CI). Then it
-kills the rest of the pool, lets a fresh worker finish everything, stops it with SIGTERM
-(it must exit 0), and checks:
+50-400 ms the test SIGKILLs a random worker that has announced itself in the store (every
+other time one executing a task body, when one is: so kills land mid-execution however
+loaded the machine) and starts a replacement, until it has killed `AIKI_SOAK_KILLS`
+workers (20 in CI). Then it kills the rest of the pool, lets a fresh worker finish
+everything, stops it with SIGTERM (it must exit 0), and checks:
 
 - every run ends as its workflow dictates: completed with the expected result (the event
   data that was sent; the children's keys), or failed with `TaskFailed` for rel-doomed.
@@ -238,6 +239,11 @@ def read_executions(probe: Path) -> dict[tuple[str, str], list[Execution]]:
     for execution in sorted(by_token.values(), key=lambda e: e.started):
         calls[execution.key, execution.call].append(execution)
     return calls
+
+
+def executing_pids(probe: Path) -> set[int]:
+    """The processes a task body of which has started and not ended (or was killed)."""
+    return {e.pid for calls in read_executions(probe).values() for e in calls if e.ended is None}
 
 
 def nanos(moment: datetime) -> int:
@@ -522,9 +528,14 @@ class Soak:
             assert code == 0 or refused, f"aiki send for {run.key}: {code}\n{process.output()}"
 
     def kill_one(self) -> bool:
-        """SIGKILL a random worker that has announced itself; start its replacement."""
+        """SIGKILL a random worker that has announced itself; start its replacement. Every
+        other kill picks among the workers a task body of which is executing (when one
+        is), so that kills land mid-execution however loaded the machine is."""
         registered = self.store.registered_pids()
         victims = [worker for worker in self.pool if worker.pid in registered]
+        if self.kills % 2 == 0:
+            busy = executing_pids(self.store.probe)
+            victims = [worker for worker in victims if worker.pid in busy] or victims
         if not victims:
             return False
         victim = self.rng.choice(victims)

@@ -1,6 +1,6 @@
 """Run `aiki` commands with one kill point each: a command SIGKILLs itself just before
-its N-th call of a file system operation (open, write, fsync, rename, link, unlink,
-mkdir, ...); N = 0 never kills.
+its N-th call of a file system operation (open for writing, write, fsync, rename, link,
+unlink, mkdir, ...); N = 0 never kills.
 
     python _killer.py              # then one JSON request a line on stdin:
     {"kill_at": 3, "args": ["start", ...], "out": "o.txt", "err": "e.txt"}
@@ -39,12 +39,27 @@ CALLS = (
 )
 
 
+# An open that can change no file (for reading: a lock, a directory, `/dev/tty` for the
+# terminal's width) is no kill point: a kill just before it leaves the files a kill just
+# before the next call that changes one leaves.
+_CHANGING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _changes(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    if name != "open":
+        return True
+    flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
+    return bool(flags & _CHANGING)
+
+
 def arm(kill_at: int) -> None:
     count = 0
 
-    def counted(real: Callable[..., Any]) -> Callable[..., Any]:
+    def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             nonlocal count
+            if not _changes(name, args, kwargs):
+                return real(*args, **kwargs)
             count += 1
             if count == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -53,7 +68,7 @@ def arm(kill_at: int) -> None:
         return call
 
     for name in CALLS:
-        setattr(os, name, counted(getattr(os, name)))
+        setattr(os, name, counted(name, getattr(os, name)))
 
 
 def child(request: dict[str, Any]) -> int:
