@@ -37,7 +37,15 @@ from pydantic import ValidationError
 
 from .doctor_family import FamilyChecks
 from .doctor_indexes import IndexChecks, names, remove
-from .durable import atomic_create, atomic_write, file_size, read_file, read_lines, truncate_to
+from .durable import (
+    NotRegularFile,
+    atomic_create,
+    atomic_write,
+    file_size,
+    read_file,
+    read_lines,
+    truncate_to,
+)
 from .entry import Entry, StatusChanged
 from .errors import NewerFormat, RunDamaged
 from .filestore import (
@@ -380,6 +388,8 @@ class _Doctor:
                 repair=lambda: atomic_create(key_path, spec.id.encode()),
             )
             return True
+        except NotRegularFile:
+            return True  # the index check reports it (`key-damaged`)
         if holder == spec.id:
             return True
         run_dir = self.root / "run" / spec.id

@@ -5,6 +5,7 @@ and dead workers leave behind. The checks of each run itself are in `doctor`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections import defaultdict
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .durable import read_file, read_lines
+from .durable import NotRegularFile, atomic_create, read_file, read_lines
+from .errors import AikiError
 from .filestore import LEAVING, _parse_timer, reason
 from .ids import RUN_ID
 from .roster import LOCK
@@ -162,6 +164,16 @@ class IndexChecks:
             path = folder / name
             try:
                 run_id = read_file(path).decode(errors="replace").strip()
+            except NotRegularFile as error:
+                self.doctor.found(
+                    "key-damaged",
+                    f"{error}, where an idempotency key's run is recorded: a start with that "
+                    "key fails",
+                    "--repair records there the first run started with that key",
+                    path=path,
+                    repair=partial(self._rerecord_key, path),
+                )
+                continue
             except OSError:
                 continue
             if not self.doctor.exists(run_id):
@@ -173,6 +185,17 @@ class IndexChecks:
                     path=path,
                     repair=partial(self._unlink_orphan, path, run_id),
                 )
+
+    def _rerecord_key(self, path: Path) -> None:
+        """Replace what stands at `path` with the record of the first run (ids sort by
+        time) started with the key whose record belongs there; with nothing, if none was."""
+        remove(path)
+        for run_id in names(self.root / "run"):
+            with contextlib.suppress(OSError, AikiError):
+                spec = self.store._read_spec(self.root / "run" / run_id, run_id)
+                if self.store._key_path(spec) == path:
+                    atomic_create(path, run_id.encode())
+                    return
 
     def leftovers(self, folder: Path, *, every: bool = False) -> None:
         """Temp files (`.*.tmp`; with `every`, anything) a crash left in `folder`."""

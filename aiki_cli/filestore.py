@@ -60,7 +60,7 @@ from .durable import (
     write_synced,
 )
 from .entry import ENTRY_TYPES, Entry, dump_entry, parse_entry
-from .errors import BadInput, RunDamaged, RunNotFound, StoreUnwritable
+from .errors import AikiError, BadInput, RunDamaged, RunNotFound, StoreUnwritable
 from .formats import newer_entry, newer_spec
 from .ids import RUN_ID, check_run_id
 from .journal import Fold, summarize
@@ -153,7 +153,7 @@ class FileStore:
         except OSError:
             # A full disk, say: take back what this start wrote, so no half-made run shows
             # (unless a worker already took the run's key for it, and may be executing it).
-            if key_path is None or _key_holder(key_path) != spec.id:
+            if key_path is None or _holder_if_readable(key_path) != spec.id:
                 self._discard(spec.id)
             raise
 
@@ -202,10 +202,13 @@ class FileStore:
         key_path = self._key_path(spec)
         if key_path is None or entries:
             return False
-        holder = _key_holder(key_path)
-        if holder is None and atomic_create(key_path, spec.id.encode()):
-            return False
-        return (holder or _key_holder(key_path)) != spec.id
+        try:
+            holder = _key_holder(key_path)
+            if holder is None and atomic_create(key_path, spec.id.encode()):
+                return False
+            return (holder or _key_holder(key_path)) != spec.id
+        except NotRegularFile as error:
+            raise _damaged_file(spec.id, key_path, error) from None
 
     def _key_path(self, spec: RunSpec) -> Path | None:
         if spec.idempotency_key is None:
@@ -215,8 +218,12 @@ class FileStore:
 
     def _run_for_key(self, key_path: Path) -> RunSpec | None:
         try:
-            run_id = read_file(key_path).decode(errors="replace").strip()
-        except FileNotFoundError:
+            run_id = _key_holder(key_path)
+        except NotRegularFile as error:
+            raise AikiError(
+                f"the idempotency key's record {error}; `aiki doctor --repair` replaces it"
+            ) from None
+        if run_id is None:
             return None
         spec, entries = self.read_run(run_id)
         if not entries and not self.is_ready(run_id) and not self._parked_at_start(run_id):
@@ -641,9 +648,19 @@ class FileClaim:
         names = self._letters()
         if not names:
             return []  # most runs get none
-        inbox = self._dir / "inbox"
-        letters = [Mail.model_validate_json(read_file(inbox / name)) for name in names]
+        letters = [self._letter(self._dir / "inbox" / name) for name in names]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
+
+    def _letter(self, path: Path) -> Mail:
+        """A letter; one that is no regular file or no letter (not of aiki's writing:
+        letters are renamed into place whole) makes the run damaged, as doctor says."""
+        try:
+            return Mail.model_validate_json(read_file(path))
+        except NotRegularFile as error:
+            raise _damaged_file(self.spec.id, path, error) from None
+        except ValidationError as error:
+            detail = f"{path} is not a letter ({reason(error)})"
+            raise RunDamaged(self.spec.id, detail, path=str(path)) from None
 
     @_writes
     def ack(self, mail: Mail) -> None:
@@ -688,10 +705,17 @@ class FileClaim:
             self._lock.release()
 
 
+def _holder_if_readable(key_path: Path) -> str | None:
+    with contextlib.suppress(NotRegularFile):
+        return _key_holder(key_path)
+    return None
+
+
 def _key_holder(key_path: Path) -> str | None:
-    """The id of the run an idempotency key names, or None."""
+    """The id of the run an idempotency key names, or None. `NotRegularFile` when its
+    record is anything but a file (a FIFO would block a plain read for ever)."""
     try:
-        return key_path.read_text().strip()
+        return read_file(key_path).decode(errors="replace").strip()
     except FileNotFoundError:
         return None
 

@@ -335,6 +335,9 @@ class Worker:
                 run_id, f"run {run_id} stopped: {error}; retrying every {_BROKEN_RUN_BACKOFF:g}s"
             )
             self._skipped[run_id] = time.monotonic() + _BROKEN_RUN_BACKOFF
+        except RunDamaged as error:  # a file found midway (a letter): as when claiming
+            self._report(run_id, f"skipping run {run_id}: {error}")
+            self._skipped[run_id] = time.monotonic() + _DAMAGED_RUN_RECHECK
         except Exception:
             log.exception(
                 "run %s: execution broke; trying again in %gs", run_id, _BROKEN_RUN_BACKOFF

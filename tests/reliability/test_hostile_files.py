@@ -265,6 +265,54 @@ def test_a_fifo_journal_hangs_nothing_and_kills_no_worker(store: Store) -> None:
     assert [(f["kind"], f["path"]) for f in findings] == [("journal-unreadable", str(journal))]
 
 
+def test_a_fifo_where_an_idempotency_key_is_recorded_hangs_nothing(store: Store) -> None:
+    start = ("start", "hf-echo@1.0.0", "--input-json", '"keyed"', "--idempotency-key", "k1")
+    first = store.aiki(*start)
+    assert first.returncode == 0, first.stderr
+    run_id = first.stdout.strip()
+    [record] = (store.runs / "index" / "keys").iterdir()
+    make_fifo(record)
+
+    again = store.aiki(*start)
+    assert (again.returncode, again.stdout) == (1, ""), again
+    assert again.stderr.count("\n") == 1 and "FIFO" in again.stderr, again.stderr
+    assert str(record) in again.stderr and "doctor --repair" in again.stderr, again.stderr
+    stderr = store.worker_until_idle()  # the run whose key it cannot read: damaged, left
+    assert lines_naming(stderr, run_id) == 1 and "FIFO" in stderr, stderr
+    doctor = store.aiki("doctor", "--json")
+    assert doctor.returncode == 1, doctor
+    findings = json.loads(doctor.stdout)["findings"]
+    assert [(f["kind"], f["path"], f["damage"]) for f in findings] == [
+        ("key-damaged", str(record), True)
+    ]
+    assert store.aiki("doctor", "--repair").returncode == 0
+
+    repeated = store.aiki(*start)
+    assert (repeated.returncode, repeated.stdout.strip()) == (0, run_id), repeated
+    store.worker_until_idle()
+    assert json.loads(store.status(run_id).stdout)["result"] == "keyed"
+
+
+def test_a_letter_that_is_no_letter_makes_its_run_damaged_not_the_worker(store: Store) -> None:
+    piped = store.start("hf-echo@1.0.0", "piped")
+    garbled = store.start("hf-echo@1.0.0", "garbled")
+    good = store.start("hf-echo@1.0.0", "fine")
+    for run_id in (piped, garbled):
+        (store.run_dir(run_id) / "inbox").mkdir()
+    os.mkfifo(store.run_dir(piped) / "inbox" / "x.json", 0o600)
+    (store.run_dir(garbled) / "inbox" / "x.json").write_text("not a letter")
+
+    stderr = store.worker_until_idle()  # no traceback, and it exits
+
+    assert lines_naming(stderr, piped) == 1 and "FIFO" in stderr, stderr
+    assert lines_naming(stderr, garbled) == 1 and "not a letter" in stderr, stderr
+    assert json.loads(store.status(good).stdout)["result"] == "fine"
+    doctor = json.loads(store.aiki("doctor", "--json").stdout)
+    assert sorted((f["kind"], f["run_id"]) for f in doctor["findings"]) == sorted(
+        [("mail-unreadable", piped), ("mail-unreadable", garbled)]
+    )
+
+
 def test_a_worker_facing_a_fifo_run_json_still_stops_on_sigterm(store: Store) -> None:
     damaged = store.start("hf-echo@1.0.0", "piped")
     make_fifo(store.run_dir(damaged) / "run.json")
