@@ -1,9 +1,9 @@
 """aiki: durable workflows for Python, stored in plain files."""
 
-from . import collector
+from . import gc_pause
 
 # What importing makes lives as long as the process: no collection looks at it meanwhile.
-with collector.uncollected():
+with gc_pause.uncollected():
     from . import retry
     from .client import Client
     from .errors import (

@@ -12,7 +12,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from . import control
+from . import commands
 from .canonical import input_hash
 from .clock import Clock, system_clock
 from .codec import Codec
@@ -170,26 +170,26 @@ class Client:
     async def cancel(self, run_id: str) -> RunInfo:
         """Cancel a run and its descendants: now if no worker executes it, else at its next
         task boundary. Cancelling a cancelled run does nothing; an ended one cannot be."""
-        control.cancel(self.store, self.clock, run_id)
+        commands.cancel(self.store, self.clock, run_id)
         return await self.get(run_id)
 
     async def pause(self, run_id: str) -> RunInfo:
         """Pause a run: it is not executed until resumed."""
-        control.pause(self.store, self.clock, run_id)
+        commands.pause(self.store, self.clock, run_id)
         return await self.get(run_id)
 
     async def resume(self, run_id: str) -> RunInfo:
-        control.resume(self.store, self.clock, run_id)
+        commands.resume(self.store, self.clock, run_id)
         return await self.get(run_id)
 
     async def wake(self, run_id: str) -> RunInfo:
         """End a sleeping run's sleep now."""
-        control.wake(self.store, run_id)
+        commands.wake(self.store, run_id)
         return await self.get(run_id)
 
     async def retry(self, run_id: str) -> RunInfo:
         """Run a failed or cancelled run again under its id, completed tasks memoized."""
-        control.retry(self.store, self.clock, run_id)
+        commands.retry(self.store, self.clock, run_id)
         return await self.get(run_id)
 
     async def send(
@@ -211,7 +211,7 @@ class Client:
             if codec is not None
             else Codec(None, f"data of event {event!r}").encode(data)
         )
-        return control.send(self.store, self.clock, run_id, event, payload, reference_id)
+        return commands.send(self.store, self.clock, run_id, event, payload, reference_id)
 
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())

@@ -140,7 +140,7 @@ class Worker:
                 return until_idle and not busy
 
             await self._serve(idle)
-            log.info("worker %s stopped; %s", self.id, self.summary())
+            log.info("worker %s stopped; %s", self.id, self.tally())
 
     async def _serve(self, done: Callable[[int], Awaitable[bool]]) -> None:
         """Fire timers and claim runs, pass after pass, until `done(claimed)` or `stop()`.
@@ -326,7 +326,7 @@ class Worker:
             status = await self.engine.execute(
                 claim, threads, self._commit, lambda: self._code_ended(run_id)
             )
-            self._tally(run_id, status)
+            self._count(run_id, status)
             self._reported.pop(run_id, None)
             if status == RunStatus.FAILED and self._family is None:
                 _log_failure(claim, claim.entries[known:])
@@ -364,7 +364,7 @@ class Worker:
         else:
             claim.release()
 
-    def summary(self) -> str:
+    def tally(self) -> str:
         """What the worker ran, in a few words: each run once, by the status it left it in."""
         counts = self.ended + Counter(self.parked.values())
         ran = sum(counts.values())
@@ -373,7 +373,7 @@ class Worker:
         parts = [f"{counts[status]} {status}" for status in RunStatus if counts[status]]
         return f"ran {ran} run{'s' if ran != 1 else ''}: " + ", ".join(parts)
 
-    def _tally(self, run_id: str, status: RunStatus) -> None:
+    def _count(self, run_id: str, status: RunStatus) -> None:
         """Count what executing the run here left it in: each run once, by its last status."""
         self.parked.pop(run_id, None)
         if status.terminal:
