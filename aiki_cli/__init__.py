@@ -5,7 +5,7 @@ from . import gc_pause
 # What importing makes lives as long as the process: no collection looks at it meanwhile.
 with gc_pause.uncollected():
     from . import retry
-    from .client import Client
+    from .client import Client, RunHandle
     from .errors import (
         AikiError,
         BadInput,
@@ -24,7 +24,6 @@ with gc_pause.uncollected():
         WorkflowNotFound,
     )
     from .filestore import FileStore
-    from .handle import ChildHandle, RunHandle
     from .memstore import MemoryStore
     from .record import RunInfo, TaskInfo
     from .retry import RetryPolicy
@@ -33,7 +32,7 @@ with gc_pause.uncollected():
     from .store import Store
     from .task import Task, task
     from .worker import Worker
-    from .workflow import Workflow, WorkflowVersion, workflow
+    from .workflow import ChildHandle, Workflow, WorkflowVersion, workflow
 
 __all__ = [
     "AikiError",

@@ -1,4 +1,5 @@
-"""The client: starting, reading, listing, waiting for and cancelling runs in a store."""
+"""The client: starting, reading, listing, waiting for and cancelling runs in a store, and
+the handle of one run that starting returns."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from .errors import (
     BadInput,
     IdempotencyConflict,
     NoWorker,
+    RunCancelled,
     RunDamaged,
+    RunFailed,
     WaitTimeout,
     describe,
 )
-from .handle import RunHandle
 from .ids import check_run_id
 from .naming import check_text
 from .record import DamagedRun, RunInfo, RunSpec, new_spec
@@ -220,6 +222,45 @@ class Client:
         """Whether a live worker loads the workflow version `ref` (`name@version`), as its
         registration says; one whose registration cannot be read yet counts as loading it."""
         return any(ref in worker.get("workflows", [ref]) for worker in self.store.live_workers())
+
+
+class RunHandle:
+    """A run started (or looked up) through a client: its status, its result, and the way
+    to cancel it or send it events."""
+
+    def __init__(self, client: Client, run_id: str, version: WorkflowVersion | None = None):
+        self.client = client
+        self.id = run_id
+        self.version = version  # known when started here: event data is validated by it
+
+    def __repr__(self) -> str:
+        return f"<run handle {self.id}>"
+
+    async def get_status(self) -> RunInfo:
+        """The run's current state (`.status`, `.result`, `.error`, `.tasks`, …)."""
+        return await self.client.get(self.id)
+
+    async def wait_for_completion(self, timeout: float | None = None) -> Any:
+        """The run's result once it completes; `RunFailed`, `RunCancelled` or `WaitTimeout`."""
+        info = await self.client.wait(self.id, timeout=timeout)
+        if info.status == RunStatus.FAILED:
+            error = info.error
+            raise RunFailed(
+                self.id, error.type if error else "Error", error.message if error else ""
+            )
+        if info.status == RunStatus.CANCELLED:
+            raise RunCancelled(self.id)
+        return info.result
+
+    async def cancel(self) -> RunInfo:
+        """Cancel the run (at its next task boundary if it is executing)."""
+        return await self.client.cancel(self.id)
+
+    async def send(self, event: str, data: Any = None, *, reference_id: str | None = None) -> bool:
+        """Send an event to the run; False when `reference_id` was sent before."""
+        return await self.client.send(
+            self.id, event, data, reference_id=reference_id, version=self.version
+        )
 
 
 class _Unattended:

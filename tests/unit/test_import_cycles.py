@@ -1,0 +1,86 @@
+"""No import cycle runs through the authoring API or the engine: every import counts, at
+module level, under `TYPE_CHECKING` or inside a function (a lazy import that hides a
+cycle is still one). Read from the source, so nothing is imported to check."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiki_cli
+
+PACKAGE = Path(aiki_cli.__file__).parent
+# The modules of the authoring API and of the engine that executes it.
+CHECKED = {
+    "aiki_cli.client",
+    "aiki_cli.commands",
+    "aiki_cli.engine",
+    "aiki_cli.history",
+    "aiki_cli.journal",
+    "aiki_cli.replay",
+    "aiki_cli.run",
+    "aiki_cli.run_logger",
+    "aiki_cli.task",
+    "aiki_cli.transitions",
+    "aiki_cli.worker",
+    "aiki_cli.workflow",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def imported(name: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
+    """The package's modules that `path` imports, anywhere in it."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name in known)
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            source = node.module or ""
+            if node.level:
+                source = f"{base}.{source}" if source else base
+            for alias in node.names:
+                if f"{source}.{alias.name}" in known:
+                    yield f"{source}.{alias.name}"  # a module: `from . import eager`
+                elif source in known and source != "aiki_cli":
+                    yield source
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: set(imported(name, path, known)) - {name} for name, path in known.items()}
+
+
+def reaches(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(edges[start])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(edges.get(name, ()))
+    return seen
+
+
+def test_the_reader_sees_lazy_and_type_checking_imports() -> None:
+    edges = graph()
+    assert "aiki_cli.scheduler" in edges["aiki_cli.worker"]  # imported inside a method
+    assert "aiki_cli.client" in edges["aiki_cli.scheduler"]  # under TYPE_CHECKING
+
+
+def test_no_import_cycle_runs_through_the_authoring_api_or_the_engine() -> None:
+    edges = graph()
+    assert set(edges) >= CHECKED
+    circles = {name: sorted(reaches(edges, name) & {name}) for name in sorted(CHECKED)}
+    assert {name: found for name, found in circles.items() if found} == {}
