@@ -24,10 +24,11 @@ with gc_pause.uncollected():
         WorkflowNotFound,
     )
     from .filestore import FileStore
+    from .history import EventResult
     from .memstore import MemoryStore
     from .record import RunInfo, TaskInfo
     from .retry import RetryPolicy
-    from .run import EventResult, Run
+    from .run import Run
     from .status import RunStatus
     from .store import Store
     from .task import Task, task

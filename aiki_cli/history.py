@@ -1,10 +1,13 @@
 """What a run's journal says about its sleeps, event waits and children: the record that
 the run's code, replayed, matches its calls against by name and occurrence (tasks are
-matched by content address in the replay book, `replay.py`)."""
+matched by content address in the replay book, `replay.py`); and `EventResult`, what an
+event wait gives back."""
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 from .entry import (
     ChildEnded,
@@ -18,6 +21,19 @@ from .entry import (
     StatusChanged,
 )
 from .status import RunStatus
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """What `run.wait_for_event` returns: the event's data, or that the wait timed out."""
+
+    name: str
+    data: Any = None
+    timed_out: bool = False
+
+    @property
+    def received(self) -> bool:
+        return not self.timed_out
 
 
 class History:

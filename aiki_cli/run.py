@@ -21,7 +21,6 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -57,7 +56,7 @@ from .errors import (
     TaskTimeout,
 )
 from .guard import original, stops
-from .history import History
+from .history import EventResult, History
 from .journal import summarize
 from .record import new_spec
 from .replay import Outcome, ReplayBook
@@ -77,19 +76,6 @@ _SETTLE_TURNS = 10
 _EAGER_TURN = 32
 # A task retry due this soon waits in the worker; a later one parks the run.
 SHORT_WAIT = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class EventResult:
-    """What `run.wait_for_event` returns: the event's data, or that the wait timed out."""
-
-    name: str
-    data: Any = None
-    timed_out: bool = False
-
-    @property
-    def received(self) -> bool:
-        return not self.timed_out
 
 
 class Run:
