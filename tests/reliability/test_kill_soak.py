@@ -72,7 +72,6 @@ from pydantic import ValidationError
 
 from aiki_cli import Client
 from aiki_cli.cli.app import app
-from aiki_cli.durable import file_size
 from aiki_cli.engine import DEFAULT_MAX_RECOVERIES
 from aiki_cli.entry import (
     Entry,
@@ -91,6 +90,7 @@ from aiki_cli.record import RunInfo, RunSpec
 from aiki_cli.schedule import Schedule
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
+from aiki_cli.store.files.syncio import file_size
 
 from ..integration.harness import Process, Processes
 
@@ -899,7 +899,8 @@ if __name__ == "__main__":
 DIE_AT_THE_KEY = """
 import os, signal, sys
 from pathlib import Path
-from aiki_cli import Client, filestore
+from aiki_cli import Client
+from aiki_cli.store.files import store as filestore
 from aiki_cli.loader import load_workflows
 
 real = filestore.atomic_create
@@ -954,7 +955,7 @@ DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
 from aiki_cli import Client, Worker, control
-from aiki_cli.filestore import FileStore
+from aiki_cli.store.files.store import FileStore
 from aiki_cli.loader import load_workflows
 
 def die_before_telling(store, clock, spec):

@@ -17,16 +17,16 @@ import pytest
 from pydantic import BaseModel
 
 from aiki_cli import Client, InputInvalid, Worker, WorkflowVersion
-from aiki_cli.doctor import examine
 from aiki_cli.entry import Entry, Recovered, StatusChanged, parse_entry
 from aiki_cli.errors import BadInput, RunDamaged
-from aiki_cli.filestore import LEAVING, FileStore
 from aiki_cli.ids import new_run_id
 from aiki_cli.record import RunSpec
 from aiki_cli.run import Run
 from aiki_cli.schedule import Schedule
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
+from aiki_cli.store.files.doctor import examine
+from aiki_cli.store.files.store import LEAVING, FileStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ENTRIES: list[Entry] = [
@@ -243,7 +243,7 @@ def test_a_run_created_after_a_torn_index_line_is_listed(store: FileStore) -> No
 HOLD = """
 import sys
 from pathlib import Path
-from aiki_cli.filestore import FileStore
+from aiki_cli.store.files.store import FileStore
 claim = FileStore(Path(sys.argv[1])).claim(sys.argv[2])
 print("held" if claim is not None else "busy", flush=True)
 sys.stdin.read()

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from aiki_cli import Client, Run, Worker, durable, task, workflow
-from aiki_cli.commit import TOGETHER_FROM
+from aiki_cli import Client, Run, Worker, task, workflow
+from aiki_cli.store.files import syncio
+from aiki_cli.store.group_commit import TOGETHER_FROM
 
 Event = tuple[str, str]
 
@@ -156,7 +157,7 @@ def test_runs_executing_together_sync_in_a_sync_thread_each_before_it_leaves_the
     end is synced before the run leaves the queue."""
     seen: list[tuple[str, str, str]] = []  # (kind, run id or "*" for all, thread)
     fdatasync, unlink = os.fdatasync, os.unlink
-    syncfs = durable._syncfs()
+    syncfs = syncio._syncfs()
 
     def journal_of(fd: int) -> str | None:
         path = Path(os.readlink(f"/proc/self/fd/{fd}"))
@@ -206,8 +207,8 @@ def test_runs_executing_together_sync_in_a_sync_thread_each_before_it_leaves_the
         monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
         monkeypatch.setattr(os, "write", recording_write)
         monkeypatch.setattr(os, "unlink", recording_unlink)
-        monkeypatch.setattr(durable, "_syncfs", lambda: syncfs and recording_syncfs)
-        monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: 0)  # an idle machine
+        monkeypatch.setattr(syncio, "_syncfs", lambda: syncfs and recording_syncfs)
+        monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: 0)  # an idle machine
         await Worker(client, [flow], concurrency=RUNS).run(until_idle=True)
         return ids
 

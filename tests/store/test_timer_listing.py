@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli import filestore
-from aiki_cli.filestore import FileStore
 from aiki_cli.schedule import Schedule
+from aiki_cli.store.files import store as filestore
+from aiki_cli.store.files.store import FileStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,14 +8,13 @@ implements the same two protocols and nothing in the engine changes.
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from .entry import Entry
-from .record import RunInfo, RunSpec
-from .schedule import Schedule
+from ..entry import Entry
+from ..record import RunInfo, RunSpec
+from ..schedule import Schedule
 
 Request = Literal["cancel", "pause", "wake"]
 REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")
@@ -194,15 +193,3 @@ class Store(Protocol):
         ...
 
     def live_workers(self) -> list[dict[str, Any]]: ...
-
-
-def open_store(location: str | Path | Store) -> Store:
-    """The store at `location`: a directory path, ':memory:', or a store itself."""
-    from .filestore import FileStore
-    from .memstore import MemoryStore
-
-    if isinstance(location, Store):
-        return location
-    if str(location) == ":memory:":
-        return MemoryStore()
-    return FileStore(Path(location))

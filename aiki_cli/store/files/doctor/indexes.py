@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .durable import NotRegularFile, atomic_create, read_file, read_lines
-from .errors import AikiError
-from .filestore import LEAVING, _parse_timer, reason
-from .ids import RUN_ID
-from .roster import LOCK
-from .schedule import Schedule
-from .store import Timer
+from ....errors import AikiError
+from ....ids import RUN_ID
+from ....schedule import Schedule
+from ...base import Timer
+from ..roster import LOCK
+from ..store import LEAVING, _parse_timer, reason
+from ..syncio import NotRegularFile, atomic_create, read_file, read_lines
 
 if TYPE_CHECKING:
-    from .doctor import _Doctor
+    from .runs import _Doctor
 
 
 class IndexChecks:

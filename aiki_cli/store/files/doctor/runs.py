@@ -35,20 +35,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .doctor_family import FamilyChecks
-from .doctor_indexes import IndexChecks, names, remove
-from .durable import (
-    NotRegularFile,
-    atomic_create,
-    atomic_write,
-    file_size,
-    read_file,
-    read_lines,
-    truncate_to,
-)
-from .entry import Entry, StatusChanged
-from .errors import NewerFormat, RunDamaged
-from .filestore import (
+from ....entry import Entry, StatusChanged
+from ....errors import NewerFormat, RunDamaged
+from ....ids import RUN_ID
+from ....journal import summarize
+from ....record import RunSpec
+from ....status import RunStatus, can_transition
+from ...base import Mail, Timer
+from ..lock import try_lock_dir
+from ..store import (
     LEAVING,
     FileStore,
     _mail,
@@ -58,13 +53,18 @@ from .filestore import (
     requests_in,
     summary_matches,
 )
-from .ids import RUN_ID
-from .journal import summarize
-from .lock import try_lock_dir
-from .record import RunSpec
-from .status import RunStatus, can_transition
-from .store import Mail, Timer
-from .summary import SUMMARY
+from ..summary import SUMMARY
+from ..syncio import (
+    NotRegularFile,
+    atomic_create,
+    atomic_write,
+    file_size,
+    read_file,
+    read_lines,
+    truncate_to,
+)
+from .family import FamilyChecks
+from .indexes import IndexChecks, names, remove
 
 # Staging and temp files, and runs without a journal, younger than this may belong to a
 # start or a write in progress: they are left alone.
@@ -111,8 +111,10 @@ class Report:
         }
 
 
-def examine(store: FileStore, *, repair: bool = False, now: float | None = None) -> Report:
-    """Check every run and index of `store`; with `repair`, fix what can be fixed safely."""
+def examine(store: FileStore | Path, *, repair: bool = False, now: float | None = None) -> Report:
+    """Check every run and index of `store` (a file store, or its directory); with
+    `repair`, fix what can be fixed safely."""
+    store = store if isinstance(store, FileStore) else FileStore(store)
     doctor = _Doctor(store, repair, time.time() if now is None else now)
     if store.root.is_dir():
         doctor.check()

@@ -14,10 +14,10 @@ from collections import defaultdict, deque
 
 from pydantic import BaseModel, ConfigDict
 
-from .entry import Entry
-from .journal import Calls, Fold
-from .record import RunInfo, TaskInfo
-from .waiting import Waits
+from ...entry import Entry
+from ...journal import Calls, Fold
+from ...record import RunInfo, TaskInfo
+from ...waiting import Waits
 
 SUMMARY = "summary.json"
 TASKS = "summary-tasks.json"

@@ -43,7 +43,18 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from .durable import (
+from ...entry import ENTRY_TYPES, Entry, dump_entry, parse_entry
+from ...errors import AikiError, BadInput, RunDamaged, RunNotFound, StoreUnwritable
+from ...ids import RUN_ID, check_run_id
+from ...journal import Fold, summarize
+from ...record import FORMAT, RunInfo, RunSpec
+from ...schedule import SCHEDULE_ID, Schedule
+from ..base import REQUESTS, Claim, Mail, Request, RunRef, Timer
+from .formats import newer_entry, newer_spec
+from .lock import FileLock, try_lock_dir
+from .roster import Roster
+from .summary import CHECKED, SUMMARY, SUMMARY_EVERY, TASKS, Summary, SummaryTasks
+from .syncio import (
     FILE_MODE,
     AppendLog,
     NotRegularFile,
@@ -59,17 +70,6 @@ from .durable import (
     write_all,
     write_synced,
 )
-from .entry import ENTRY_TYPES, Entry, dump_entry, parse_entry
-from .errors import AikiError, BadInput, RunDamaged, RunNotFound, StoreUnwritable
-from .formats import newer_entry, newer_spec
-from .ids import RUN_ID, check_run_id
-from .journal import Fold, summarize
-from .lock import FileLock, try_lock_dir
-from .record import FORMAT, RunInfo, RunSpec
-from .roster import Roster
-from .schedule import SCHEDULE_ID, Schedule
-from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
-from .summary import CHECKED, SUMMARY, SUMMARY_EVERY, TASKS, Summary, SummaryTasks
 
 log = logging.getLogger("aiki.store")
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .entry import ChildStarted, Entry
-from .errors import AikiError
-from .filestore import _mail
-from .journal import last_status, summarize
-from .status import RunStatus
+from ....entry import ChildStarted, Entry
+from ....errors import AikiError
+from ....journal import last_status, summarize
+from ....status import RunStatus
+from ..store import _mail
 
 if TYPE_CHECKING:
-    from .doctor import _Doctor
+    from .runs import _Doctor
 
 
 class FamilyChecks:
