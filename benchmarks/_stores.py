@@ -31,7 +31,7 @@ from aiki_cli import Client, Worker
 from aiki_cli.entry import Entry, dump_entry
 from aiki_cli.ids import new_run_id
 from aiki_cli.record import RunSpec
-from aiki_cli.store.files.store import FileStore
+from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.syncio import make_dirs
 
 MARKER = ".bench-built"

@@ -33,7 +33,7 @@ import bench_flows
 from aiki_cli import Client
 from aiki_cli.entry import Entry, Recovered, StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.status import RunStatus
-from aiki_cli.store.files.store import FileStore
+from aiki_cli.store.files import FileStore
 
 K = 200
 SMOKE_K = 10

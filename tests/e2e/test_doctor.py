@@ -22,7 +22,7 @@ from aiki_cli.clock import SystemClock
 from aiki_cli.control import transition
 from aiki_cli.errors import AikiError
 from aiki_cli.journal import summarize
-from aiki_cli.store.files.store import FileStore
+from aiki_cli.store.files import FileStore
 
 from .support import Invoke, finished, start
 

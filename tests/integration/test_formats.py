@@ -18,8 +18,8 @@ from aiki_cli import Client, Run, Worker, task, workflow
 from aiki_cli.cli.app import app
 from aiki_cli.errors import NewerFormat
 from aiki_cli.status import RunStatus
+from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine
-from aiki_cli.store.files.store import FileStore
 
 CALLS: list[str] = []
 

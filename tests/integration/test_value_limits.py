@@ -27,7 +27,7 @@ from aiki_cli.errors import InputInvalid
 from aiki_cli.record import new_spec
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
-from aiki_cli.store.files.store import FileStore
+from aiki_cli.store.files import FileStore
 
 
 def nest(depth: int, leaf: Any = 1) -> Any:

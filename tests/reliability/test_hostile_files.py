@@ -30,7 +30,7 @@ import pytest
 
 from aiki_cli import Client, Worker
 from aiki_cli.loader import load_workflows
-from aiki_cli.store.files.store import FileStore
+from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.syncio import NotRegularFile, open_regular
 
 DEADLINE = 30.0

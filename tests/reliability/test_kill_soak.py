@@ -955,14 +955,14 @@ DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
 from aiki_cli import Client, Worker, control
-from aiki_cli.store.files.store import FileStore
+from aiki_cli.store.files.indexes import Indexes
 from aiki_cli.loader import load_workflows
 
 def die_before_telling(store, clock, spec):
     if spec.parent_id is not None:  # the child's end is journaled; its parent is not told
         os.kill(os.getpid(), signal.SIGKILL)
 
-queue = FileStore._set_ready
+queue = Indexes.set_ready
 
 def die_before_queueing(self, run_id, ready):
     if ready and (self.root / "run" / run_id / "inbox").is_dir():  # the news has landed
@@ -972,7 +972,7 @@ def die_before_queueing(self, run_id, ready):
 if sys.argv[3] == "before-telling":
     control.tell_parent = die_before_telling
 else:
-    FileStore._set_ready = die_before_queueing
+    Indexes.set_ready = die_before_queueing
 versions = load_workflows(Path(sys.argv[2]))
 asyncio.run(Worker(Client(sys.argv[1]), versions.values(), poll_interval=0.05).run())
 """

@@ -39,8 +39,8 @@ from aiki_cli import Client, Worker
 from aiki_cli.entry import EventReceived, TaskCompleted
 from aiki_cli.loader import load_workflows
 from aiki_cli.schedule import Schedule
+from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine
-from aiki_cli.store.files.store import FileStore
 
 from ..conftest import FixedClock
 

@@ -48,8 +48,8 @@ from aiki_cli.journal import summarize
 from aiki_cli.loader import load_workflows
 from aiki_cli.status import RunStatus
 from aiki_cli.store import RunRef
+from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine
-from aiki_cli.store.files.store import FileStore
 
 from .killpoint import KILLED, fork_aiki
 

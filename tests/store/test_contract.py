@@ -15,8 +15,7 @@ from aiki_cli.ids import new_run_id
 from aiki_cli.record import RunSpec
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Claim, Store, open_store
-from aiki_cli.store.files import syncio
-from aiki_cli.store.files.store import FileStore
+from aiki_cli.store.files import FileStore, syncio
 from aiki_cli.store.memory import MemoryStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
