@@ -16,7 +16,7 @@ store and its doctor share.
       schedules/<id>.json      a schedule
       index/created.log        "<id> <workflow>@<version>" per line, in creation order
       index/keys/<sha256>      the run id an idempotency key started
-      workers/<id>.lock|.json  a live worker holds its lock; its json says who it is (roster.py)
+      workers/<id>.lock|.json  a live worker holds its lock; its json says who it is (roster)
 
 Nothing scans `run/`: the worker lists `ready/` (only runs that need work) and the names
 in `timers/` (sorted by due time, so it stops at the first one not due), `status` opens

@@ -1,6 +1,6 @@
 """Doctor's store-wide checks: the indexes derived from the runs (ready/, timers/,
 schedules, index/created.log, index/keys/) against the runs that exist, and what crashes
-and dead workers leave behind. The checks of each run itself are in `doctor`.
+and dead workers leave behind. The checks of each run itself are in `runs`.
 """
 
 from __future__ import annotations
