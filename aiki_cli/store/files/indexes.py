@@ -36,6 +36,7 @@ class Indexes:
         self._timers: tuple[tuple[int, int, int], list[str]] | None = None
 
     def lay_out(self) -> None:
+        """Make the store's folders, once."""
         if not self._laid_out:
             for sub in ("run", "ready", "timers", "schedules", "index/keys", "tmp", "workers"):
                 make_dirs(self.root / sub)
@@ -56,7 +57,7 @@ class Indexes:
             names = os.listdir(self.root / "ready")
         except FileNotFoundError:
             return []
-        # A run being taken out of the queue (`_leave_queue`) is still queued.
+        # A run being taken out of the queue (`leave_queue`) is still queued.
         queued = {name.removesuffix(LEAVING) for name in names if not name.startswith(".")}
         strays = {name for name in queued if not RUN_ID.fullmatch(name)}
         for name in strays:
@@ -84,7 +85,7 @@ class Indexes:
         if not ready:
             try:
                 os.unlink(marker)
-            except FileNotFoundError:  # perhaps a dying `_leave_queue` left its other name
+            except FileNotFoundError:  # perhaps a dying `leave_queue` left its other name
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(marker + LEAVING)
             return

@@ -46,11 +46,7 @@ from .formats import newer_entry
 from .syncio import NotRegularFile, open_regular, read_file
 
 _CHUNK = 64 * 1024
-
-
 MAIL_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
-
-
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
 
 
