@@ -74,7 +74,6 @@ from pydantic import ValidationError
 
 from aiki_cli import Client
 from aiki_cli.cli.app import app
-from aiki_cli.durable import file_size
 from aiki_cli.engine import DEFAULT_MAX_RECOVERIES
 from aiki_cli.entry import (
     Entry,
@@ -93,6 +92,7 @@ from aiki_cli.record import RunInfo, RunSpec
 from aiki_cli.schedule import Schedule
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
+from aiki_cli.store.files.syncio import file_size
 
 from ..integration.harness import Process, Processes
 
@@ -915,7 +915,8 @@ if __name__ == "__main__":
 DIE_AT_THE_KEY = """
 import os, signal, sys
 from pathlib import Path
-from aiki_cli import Client, filestore
+from aiki_cli import Client
+from aiki_cli.store.files import store as filestore
 from aiki_cli.loader import load_workflows
 
 real = filestore.atomic_create
@@ -970,14 +971,14 @@ DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
 from aiki_cli import Client, Worker, control
-from aiki_cli.filestore import FileStore
+from aiki_cli.store.files.indexes import Indexes
 from aiki_cli.loader import load_workflows
 
 def die_before_telling(store, clock, spec):
     if spec.parent_id is not None:  # the child's end is journaled; its parent is not told
         os.kill(os.getpid(), signal.SIGKILL)
 
-queue = FileStore._set_ready
+queue = Indexes.set_ready
 
 def die_before_queueing(self, run_id, ready):
     if ready and (self.root / "run" / run_id / "inbox").is_dir():  # the news has landed
@@ -987,7 +988,7 @@ def die_before_queueing(self, run_id, ready):
 if sys.argv[3] == "before-telling":
     control.tell_parent = die_before_telling
 else:
-    FileStore._set_ready = die_before_queueing
+    Indexes.set_ready = die_before_queueing
 versions = load_workflows(Path(sys.argv[2]))
 asyncio.run(Worker(Client(sys.argv[1]), versions.values(), poll_interval=0.05).run())
 """
