@@ -23,14 +23,12 @@ with gc_pause.uncollected():
         WaitTimeout,
         WorkflowNotFound,
     )
-    from .filestore import FileStore
     from .history import EventResult
-    from .memstore import MemoryStore
     from .record import RunInfo, TaskInfo
     from .retry import RetryPolicy
     from .run import Run
     from .status import RunStatus
-    from .store import Store
+    from .store import FileStore, MemoryStore, Store
     from .task import Task, task
     from .worker import Worker
     from .workflow import ChildHandle, Workflow, WorkflowVersion, workflow

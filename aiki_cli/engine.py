@@ -17,7 +17,6 @@ from typing import Any
 
 from . import eager, transitions
 from .clock import Clock, set_back
-from .commit import GroupCommit, flush
 from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from .errors import (
     CancelSignal,
@@ -34,6 +33,7 @@ from .record import RunInfo
 from .run import Run
 from .status import RunStatus
 from .store import Claim, Request, Store
+from .store.group_commit import GroupCommit, flush
 from .threads import Threads
 from .transitions import transition
 from .waiting import WORKFLOW_RETRY

@@ -28,7 +28,6 @@ from . import eager
 from .canonical import Address
 from .clock import Clock, set_back
 from .codec import Codec
-from .commit import GroupCommit, flush
 from .duration import parse_duration
 from .entry import (
     ChildEnded,
@@ -63,6 +62,7 @@ from .replay import Outcome, ReplayBook
 from .run_logger import RunLogger
 from .status import RunStatus
 from .store import Claim, Store
+from .store.group_commit import GroupCommit, flush
 from .task import Task
 from .threads import Threads
 from .workflow import ChildHandle, WorkflowVersion

@@ -25,7 +25,7 @@ from typing import Any
 
 from .client import Client, RunHandle
 from .duration import parse_duration
-from .memstore import MemoryStore
+from .store import open_store
 from .worker import Worker
 from .workflow import Workflow, WorkflowVersion
 
@@ -60,7 +60,7 @@ class Harness:
         self, workflows: Iterable[Workflow | WorkflowVersion], *, start: datetime = START
     ) -> None:
         self.clock = ManualClock(start)
-        self.store = MemoryStore()
+        self.store = open_store(":memory:")
         self.client = Client(self.store, clock=self.clock)
         self.worker = Worker(self.client, list(workflows), poll_interval=0.001)
 

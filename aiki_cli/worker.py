@@ -22,13 +22,13 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from .client import Client
-from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
 from .entry import Entry, StatusChanged
 from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout
 from .record import RunInfo
 from .status import RunStatus
 from .store import Claim
+from .store.group_commit import GroupCommit
 from .threads import Threads
 from .timers import Timers
 from .workflow import Workflow, WorkflowVersion
