@@ -6,6 +6,7 @@ import typer
 
 from ..filestore import FileStore
 from . import views
+from .params import JsonFlag
 
 
 def doctor(
@@ -16,9 +17,7 @@ def doctor(
             "--repair", help="Rebuild indexes and remove leftovers; journals are never changed."
         ),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document to stdout.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check the run store: every run parses, journals and indexes agree, nothing is left
     over. Says how to fix what is wrong; exits 1 while damage remains."""
@@ -31,3 +30,6 @@ def doctor(
         views.doctor_report(report, repair)
     if not report.healthy:
         raise typer.Exit(1)
+
+
+COMMANDS = {"doctor": doctor}
