@@ -19,6 +19,7 @@ from .follow import await_run, finish, say_no_worker, unattended
 from .inputs import read_input, split_ref_or_fail
 from .options import Options
 from .params import JsonFlag, one_of
+from .timeline import LAST_ENTRIES, timeline
 
 RunId = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="The run id, as printed by `aiki start`.")
@@ -284,7 +285,7 @@ def history(
     as_json: JsonFlag = False,
     all_entries: Annotated[
         bool,
-        typer.Option("--all", help=f"Show every entry, not the last {views.LAST_ENTRIES}."),
+        typer.Option("--all", help=f"Show every entry, not the last {LAST_ENTRIES}."),
     ] = False,
 ) -> None:
     """Show a run's journal as a timeline (its last entries; --all for every one)."""
@@ -294,7 +295,7 @@ def history(
     if as_json:
         views.print_json([json.loads(dump_entry(entry)) for entry in entries])
     else:
-        views.out().print(views.timeline(entries, info.created_at, all_entries=all_entries))
+        views.out().print(timeline(entries, info.created_at, all_entries=all_entries))
 
 
 # The commands by name, in the order `aiki --help` lists them.
