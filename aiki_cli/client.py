@@ -31,7 +31,7 @@ from .handle import RunHandle
 from .ids import check_run_id
 from .naming import check_text
 from .record import DamagedRun, RunInfo, RunSpec, new_spec
-from .schedule import Overlap, Schedule, choose_id, new_schedule, same_definition, schedule_rule
+from .schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from .status import RunStatus
 from .store import RunRef, Store, open_store
 from .workflow import WorkflowVersion
@@ -243,19 +243,9 @@ class Client:
             rule=rule,
             overlap=overlap,
         )
-        schedule = self._same_schedule(schedule) or schedule
+        schedule = reuse(self.store.schedule(schedule.id), schedule)
         self.store.save_schedule(schedule)
         return schedule
-
-    def _same_schedule(self, schedule: Schedule) -> Schedule | None:
-        """The schedule stored under `schedule`'s id when it is the same one, or None."""
-        existing = self.store.schedule(schedule.id)
-        if existing is None or same_definition(existing, schedule):
-            return existing
-        raise BadInput(
-            f"schedule {schedule.id!r} already exists; pick another --id or "
-            f"`aiki schedule remove {schedule.id}` first"
-        )
 
     async def schedules(self) -> builtins.list[Schedule]:
         """Every schedule in the store."""

@@ -210,5 +210,14 @@ def choose_id(chosen: str | None, workflow: str) -> str:
 DEFINITION = ("workflow", "version", "cron", "timezone", "every", "input", "overlap")
 
 
-def same_definition(one: Schedule, other: Schedule) -> bool:
-    return all(getattr(one, name) == getattr(other, name) for name in DEFINITION)
+def reuse(existing: Schedule | None, schedule: Schedule) -> Schedule:
+    """The schedule to store for an add of `schedule`: the one `existing` under its id when
+    it is the same (the add is repeated), else `schedule`; `BadInput` when it differs."""
+    if existing is None:
+        return schedule
+    if any(getattr(existing, name) != getattr(schedule, name) for name in DEFINITION):
+        raise BadInput(
+            f"schedule {schedule.id!r} already exists; pick another --id or "
+            f"`aiki schedule remove {schedule.id}` first"
+        )
+    return existing
