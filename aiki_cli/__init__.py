@@ -18,6 +18,7 @@ with collector.uncollected():
         RunCancelled,
         RunFailed,
         RunNotFound,
+        ScheduleNotFound,
         TaskFailed,
         TaskTimeout,
         WaitTimeout,
@@ -29,6 +30,7 @@ with collector.uncollected():
     from .record import RunInfo, TaskInfo
     from .retry import RetryPolicy
     from .run import EventResult, Run
+    from .schedule import Overlap, Schedule
     from .status import RunStatus
     from .store import Store
     from .task import Task, task
@@ -49,6 +51,7 @@ __all__ = [
     "InputInvalid",
     "MemoryStore",
     "NotFound",
+    "Overlap",
     "RetryPolicy",
     "Run",
     "RunCancelled",
@@ -57,6 +60,8 @@ __all__ = [
     "RunInfo",
     "RunNotFound",
     "RunStatus",
+    "Schedule",
+    "ScheduleNotFound",
     "Store",
     "Task",
     "TaskFailed",

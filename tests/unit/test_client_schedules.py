@@ -11,9 +11,17 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import BaseModel
 
-from aiki_cli import Client, MemoryStore, Run, workflow
-from aiki_cli.errors import BadInput, InputInvalid, ScheduleNotFound
-from aiki_cli.schedule import Overlap, Schedule
+from aiki_cli import (
+    BadInput,
+    Client,
+    InputInvalid,
+    MemoryStore,
+    Overlap,
+    Run,
+    Schedule,
+    ScheduleNotFound,
+    workflow,
+)
 from aiki_cli.workflow import WorkflowVersion
 from tests.conftest import FixedClock
 
