@@ -24,15 +24,13 @@ with collector.uncollected():
         WaitTimeout,
         WorkflowNotFound,
     )
-    from .filestore import FileStore
     from .handle import ChildHandle, RunHandle
-    from .memstore import MemoryStore
     from .record import RunInfo, TaskInfo
     from .retry import RetryPolicy
     from .run import EventResult, Run
     from .schedule import Overlap, Schedule
     from .status import RunStatus
-    from .store import Store
+    from .store import FileStore, MemoryStore, Store
     from .task import Task, task
     from .worker import Worker
     from .workflow import Workflow, WorkflowVersion, workflow

@@ -24,13 +24,13 @@ from datetime import UTC, datetime, timedelta
 
 from .client import Client
 from .clock import JumpWatch
-from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
 from .entry import Entry, StatusChanged
 from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout, one_line
 from .record import RunInfo
 from .status import RunStatus
 from .store import Claim
+from .store.group_commit import GroupCommit
 from .threads import Threads
 from .workflow import Workflow, WorkflowVersion
 

@@ -4,7 +4,6 @@ from typing import Annotated
 
 import typer
 
-from ..filestore import FileStore
 from . import views
 from .params import JsonFlag
 
@@ -21,9 +20,9 @@ def doctor(
 ) -> None:
     """Check the run store: every run parses, journals and indexes agree, nothing is left
     over. Says how to fix what is wrong; exits 1 while damage remains."""
-    from ..doctor import examine  # ~3 ms to import, which other commands need not pay
+    from ..store.files.doctor import examine  # ~3 ms to import, which other commands need not pay
 
-    report = examine(FileStore(ctx.obj.settings().runs_dir), repair=repair)
+    report = examine(ctx.obj.settings().runs_dir, repair=repair)
     if as_json:
         views.print_json(report.document())
     else:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli import durable
-from aiki_cli.durable import AppendLog, read_file, sync_together
+from aiki_cli.store.files import syncio
+from aiki_cli.store.files.syncio import AppendLog, read_file, sync_together
 
 
 @pytest.mark.parametrize("size", [0, 1, 4095, 70_000, 300_000])
@@ -124,15 +124,15 @@ def logs(tmp_path: Path) -> Iterator[list[AppendLog]]:
 
 
 def fake_syncfs(monkeypatch: pytest.MonkeyPatch, sync: Callable[[int], None] | None) -> None:
-    monkeypatch.setattr(durable, "_syncfs", lambda: sync)
-    monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: 0)  # an idle machine
+    monkeypatch.setattr(syncio, "_syncfs", lambda: sync)
+    monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: 0)  # an idle machine
 
 
 def test_one_syncfs_makes_many_logs_durable_and_no_fdatasync(
     logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs: list[int] = []
-    real = durable._syncfs()
+    real = syncio._syncfs()
     fake_syncfs(monkeypatch, lambda fd: (syncs.append(fd), real and real(fd)))
     monkeypatch.setattr(os, "fdatasync", lambda fd: pytest.fail("synced alone"))
     logs[0].append(b"result\n")
@@ -202,7 +202,7 @@ def test_with_much_else_waiting_to_be_written_each_log_syncs_alone(
 ) -> None:
     """syncfs would write another program's large write out too, in a run's time."""
     fake_syncfs(monkeypatch, lambda fd: pytest.fail("synced the whole file system"))
-    monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: durable.SYNCFS_LIMIT + 1)
+    monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: syncio.SYNCFS_LIMIT + 1)
     logs[0].append(b"result\n")
     assert not sync_together(logs)
     assert logs[0].unsynced
@@ -212,15 +212,15 @@ def test_what_waits_to_be_written_is_read_from_proc_meminfo(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     meminfo = b"MemTotal: 100 kB\nDirty:        7764 kB\nWriteback:       4 kB\n"
-    monkeypatch.setattr(durable, "read_file", lambda path: meminfo)
-    assert durable._waiting_to_be_written() == (7764 + 4) * 1024
-    monkeypatch.setattr(durable, "read_file", lambda path: b"MemTotal: 100 kB\n")
-    assert durable._waiting_to_be_written() > durable.SYNCFS_LIMIT  # cannot tell: no syncfs
+    monkeypatch.setattr(syncio, "read_file", lambda path: meminfo)
+    assert syncio._waiting_to_be_written() == (7764 + 4) * 1024
+    monkeypatch.setattr(syncio, "read_file", lambda path: b"MemTotal: 100 kB\n")
+    assert syncio._waiting_to_be_written() > syncio.SYNCFS_LIMIT  # cannot tell: no syncfs
 
 
-@pytest.mark.skipif(durable._syncfs() is None, reason="no syncfs here (Linux has it)")
+@pytest.mark.skipif(syncio._syncfs() is None, reason="no syncfs here (Linux has it)")
 def test_the_real_syncfs_syncs(logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: 0)
+    monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: 0)
     for log in logs:
         log.append(b"result\n")
     assert sync_together(logs)

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .durable import FILE_MODE, open_regular
+from .syncio import FILE_MODE, open_regular
 
 
 class FileLock:
