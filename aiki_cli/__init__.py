@@ -18,6 +18,7 @@ with gc_pause.uncollected():
         RunCancelled,
         RunFailed,
         RunNotFound,
+        ScheduleNotFound,
         TaskFailed,
         TaskTimeout,
         WaitTimeout,
@@ -27,6 +28,7 @@ with gc_pause.uncollected():
     from .record import RunInfo, TaskInfo
     from .retry import RetryPolicy
     from .run import Run
+    from .schedule import Overlap, Schedule
     from .status import RunStatus
     from .store import FileStore, MemoryStore, Store
     from .task import Task, task
@@ -47,6 +49,7 @@ __all__ = [
     "InputInvalid",
     "MemoryStore",
     "NotFound",
+    "Overlap",
     "RetryPolicy",
     "Run",
     "RunCancelled",
@@ -55,6 +58,8 @@ __all__ = [
     "RunInfo",
     "RunNotFound",
     "RunStatus",
+    "Schedule",
+    "ScheduleNotFound",
     "Store",
     "Task",
     "TaskFailed",

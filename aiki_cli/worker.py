@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .client import Client
 from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
 from .entry import Entry, StatusChanged
-from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout
+from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout, one_line
 from .record import RunInfo
 from .status import RunStatus
 from .store import Claim
@@ -397,7 +397,7 @@ def _log_failure(claim: Claim, new_entries: list[Entry]) -> None:
         "run %s (%s) failed: %s; `aiki status %s` shows where",
         claim.spec.id,
         claim.spec.ref,
-        " ".join(reason.split()),
+        one_line(reason),
         claim.spec.id,
     )
 

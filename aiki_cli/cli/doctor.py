@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from . import views
+from .params import JsonFlag
 
 
 def doctor(
@@ -15,9 +16,7 @@ def doctor(
             "--repair", help="Rebuild indexes and remove leftovers; journals are never changed."
         ),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document to stdout.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check the run store: every run parses, journals and indexes agree, nothing is left
     over. Says how to fix what is wrong; exits 1 while damage remains."""
@@ -30,3 +29,6 @@ def doctor(
         views.doctor_report(report, repair)
     if not report.healthy:
         raise typer.Exit(1)
+
+
+COMMANDS = {"doctor": doctor}
