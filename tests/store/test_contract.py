@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli import durable
+from aiki_cli import oslayer
 from aiki_cli.canonical import input_hash
 from aiki_cli.entry import Entry, StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.errors import InvalidRunId, RunNotFound
@@ -138,9 +138,9 @@ def test_a_flush_makes_what_was_appended_with_sync_durable(claimed: Claim) -> No
 def test_claims_flushed_together_are_all_durable(
     store: Store, spec: Specs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if isinstance(store, FileStore) and durable._syncfs() is None:
+    if isinstance(store, FileStore) and oslayer.syncfs() is None:
         pytest.skip("the file store syncs claims together with Linux's syncfs")
-    monkeypatch.setattr(durable, "_waiting_to_be_written", lambda: 0)  # an idle machine
+    monkeypatch.setattr(oslayer, "unwritten_bytes", lambda: 0)  # an idle machine
     claims = [store.claim(store.create_run(spec()).id) for _ in range(3)]
     held = [claim for claim in claims if claim is not None]
     try:
