@@ -26,6 +26,8 @@ from pathlib import Path
 if sys.platform != "win32":
     import fcntl
 
+    _WAIT, _TRY = fcntl.LOCK_EX, fcntl.LOCK_EX | fcntl.LOCK_NB  # flock's operations
+
 PORTABLE_VARIABLE = "AIKI_PORTABLE_OS"
 MEMINFO = "/proc/meminfo"
 UNKNOWN = 1 << 62  # bytes waiting to be written, when the machine cannot tell
@@ -105,7 +107,7 @@ class LinuxLayer(PortableLayer):
 
     def lock(self, fd: int, *, wait: bool) -> bool:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, _WAIT if wait else _TRY)
         except BlockingIOError:
             return False
         return True
