@@ -18,19 +18,19 @@ with collector.uncollected():
         RunCancelled,
         RunFailed,
         RunNotFound,
+        ScheduleNotFound,
         TaskFailed,
         TaskTimeout,
         WaitTimeout,
         WorkflowNotFound,
     )
-    from .filestore import FileStore
     from .handle import ChildHandle, RunHandle
-    from .memstore import MemoryStore
     from .record import RunInfo, TaskInfo
     from .retry import RetryPolicy
     from .run import EventResult, Run
+    from .schedule import Overlap, Schedule
     from .status import RunStatus
-    from .store import Store
+    from .store import FileStore, MemoryStore, Store
     from .task import Task, task
     from .worker import Worker
     from .workflow import Workflow, WorkflowVersion, workflow
@@ -49,6 +49,7 @@ __all__ = [
     "InputInvalid",
     "MemoryStore",
     "NotFound",
+    "Overlap",
     "RetryPolicy",
     "Run",
     "RunCancelled",
@@ -57,6 +58,8 @@ __all__ = [
     "RunInfo",
     "RunNotFound",
     "RunStatus",
+    "Schedule",
+    "ScheduleNotFound",
     "Store",
     "Task",
     "TaskFailed",

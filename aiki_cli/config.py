@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, one_line
 
 CONFIG_FILE = "aiki.yaml"
 ENV = {"runs_dir": "AIKI_RUNS_DIR", "workflows_dir": "AIKI_WORKFLOWS_DIR"}
@@ -51,7 +51,7 @@ def _read_file(path: Path) -> dict[str, str]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({_one_line(error)})") from error
+        raise ConfigError(f"{path}: not valid YAML ({one_line(str(error))})") from error
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -65,7 +65,3 @@ def _read_file(path: Path) -> dict[str, str]:
     if bad:
         raise ConfigError(f"{path}: {bad[0]} must be a path")
     return data
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())

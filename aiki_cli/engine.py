@@ -17,7 +17,6 @@ from typing import Any
 
 from . import control, eager
 from .clock import Clock, set_back
-from .commit import GroupCommit, flush
 from .control import transition
 from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from .errors import (
@@ -35,6 +34,7 @@ from .record import RunInfo
 from .run import Run
 from .status import RunStatus
 from .store import Claim, Request, Store
+from .store.group_commit import GroupCommit, flush
 from .threads import Threads
 from .waiting import WORKFLOW_RETRY
 from .workflow import WorkflowVersion

@@ -391,6 +391,12 @@ class FailSignal(Signal):
         self.error = error
 
 
+def one_line(text: str) -> str:
+    """`text` as one line, for an error said in one line: every run of white space (line
+    breaks included) becomes a single space."""
+    return " ".join(text.split())
+
+
 def describe(error: BaseException) -> dict[str, Any]:
     """The `type` and `message` fields that record an error in the journal."""
     if isinstance(error, TaskFailed):

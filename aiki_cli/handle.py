@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import RunCancelled, RunFailed
 from .record import RunInfo
-from .status import RunStatus
 
 if TYPE_CHECKING:
     from .client import Client
@@ -30,13 +28,7 @@ class RunHandle:
     async def wait_for_completion(self, timeout: float | None = None) -> Any:
         """The run's result once it completes; `RunFailed`, `RunCancelled` or `WaitTimeout`."""
         info = await self.client.wait(self.id, timeout=timeout)
-        if info.status == RunStatus.FAILED:
-            error = info.error
-            raise RunFailed(
-                self.id, error.type if error else "Error", error.message if error else ""
-            )
-        if info.status == RunStatus.CANCELLED:
-            raise RunCancelled(self.id)
+        info.raise_for_outcome()
         return info.result
 
     async def cancel(self) -> RunInfo:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .entry import ErrorInfo
+from .errors import RunCancelled, RunFailed
 from .ids import new_run_id
 from .status import RunStatus
 from .waiting import WaitingFor
@@ -110,6 +111,17 @@ class RunInfo(BaseModel):
         else:
             doc["error"] = self.error.model_dump(mode="json", exclude_none=True)
         return doc
+
+    def raise_for_outcome(self) -> None:
+        """Raise the error of the run's outcome: `RunFailed` when it failed, `RunCancelled`
+        when it was cancelled; nothing when it completed or has not ended."""
+        if self.status == RunStatus.FAILED:
+            error = self.error
+            raise RunFailed(
+                self.id, error.type if error else "Error", error.message if error else ""
+            )
+        if self.status == RunStatus.CANCELLED:
+            raise RunCancelled(self.id)
 
 
 class DamagedRun(BaseModel):

@@ -29,7 +29,6 @@ from . import eager
 from .canonical import Address
 from .clock import Clock, set_back
 from .codec import Codec
-from .commit import GroupCommit, flush
 from .duration import parse_duration
 from .entry import (
     ChildEnded,
@@ -64,6 +63,7 @@ from .record import new_spec
 from .replay import Outcome, ReplayBook
 from .status import RunStatus
 from .store import Claim, Store
+from .store.group_commit import GroupCommit, flush
 from .threads import Threads
 
 if TYPE_CHECKING:

@@ -9,19 +9,37 @@ Cron occurrences are wall-clock times in the schedule's time zone. When the cloc
 forward, a time that does not exist that day fires at the first moment after the gap;
 when they go back, a schedule that names its hours (`30 2 * * *`) fires once in the
 repeated hour, while one that runs every hour (`0 * * * *`) fires in both.
+
+`new_schedule` builds one from what a person gives (a rule, an id or none), checked
+before anything is written.
 """
 
+import re
+import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Self
+from enum import StrEnum
+from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-Overlap = Literal["skip", "allow", "cancel_previous"]
-OVERLAPS: tuple[Overlap, ...] = ("skip", "allow", "cancel_previous")
+from .codec import summarize
+from .duration import parse_duration
+from .errors import BadInput
+
 SCHEDULE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # How many missed occurrences an `allow` schedule catches up on at most, the latest ones.
 MAX_CATCH_UP = 100
+# Shorter intervals would start runs faster than a worker polls for them.
+MIN_EVERY = 1.0
+
+
+class Overlap(StrEnum):
+    """What a schedule does when an occurrence comes while its previous run is active."""
+
+    SKIP = "skip"
+    ALLOW = "allow"
+    CANCEL_PREVIOUS = "cancel_previous"
 
 
 def check_cron(expression: str) -> str:
@@ -62,7 +80,7 @@ class Schedule(BaseModel):
     timezone: str = "UTC"
     every: float | None = Field(default=None, gt=0)
     input: Any = None
-    overlap: Overlap = "skip"
+    overlap: Overlap = Overlap.SKIP
     paused: bool = False
     created_at: datetime
     next_due: datetime
@@ -135,3 +153,71 @@ def owed(schedule: Schedule, now: datetime, limit: int = MAX_CATCH_UP) -> list[d
     if len(found) < limit:
         found.append(schedule.next_due)
     return found[::-1]
+
+
+def new_schedule(
+    workflow: str,
+    version: str,
+    input: Any,
+    now: datetime,
+    *,
+    schedule_id: str,
+    rule: dict[str, Any],
+    overlap: Overlap | str,
+) -> Schedule:
+    """A schedule created at `now`, first due at its first occurrence after it; `BadInput`
+    when a field is invalid."""
+    fields = {"workflow": workflow, "version": version, "input": input, "overlap": overlap}
+    try:
+        schedule = Schedule(id=schedule_id, created_at=now, next_due=now, **fields, **rule)
+    except ValidationError as error:
+        raise BadInput(f"the schedule is invalid: {summarize(error)}") from None
+    return schedule.model_copy(update={"next_due": schedule.following(now)})
+
+
+def schedule_rule(
+    cron: str | None, timezone: str | None, every: float | str | timedelta | None
+) -> dict[str, Any]:
+    """The schedule's fields for its rule: a cron expression and zone, or an interval."""
+    if (cron is None) == (every is None):
+        raise BadInput("give exactly one of --cron EXPR or --every DURATION")
+    try:
+        if cron is not None:
+            return {"cron": check_cron(cron), "timezone": check_timezone(timezone or "UTC")}
+        if timezone is not None:
+            raise ValueError("--tz applies to --cron schedules; an --every interval has no zone")
+        seconds = parse_duration(every or "", "--every").total_seconds()
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    if seconds < MIN_EVERY:
+        raise BadInput(f"--every must be at least {MIN_EVERY:g}s, not {every!r}")
+    return {"every": seconds}
+
+
+def choose_id(chosen: str | None, workflow: str) -> str:
+    """The id given (checked), or the workflow's name and a random suffix."""
+    if chosen is None:
+        return f"{workflow[:56]}-{secrets.token_hex(3)}"
+    if not re.fullmatch(SCHEDULE_ID, chosen):
+        raise BadInput(
+            f"schedule id {chosen[:70]!r} must start with a letter or digit and have at most "
+            "64 letters, digits, '.', '_' and '-'"
+        )
+    return chosen
+
+
+# The fields that make two schedules the same schedule.
+DEFINITION = ("workflow", "version", "cron", "timezone", "every", "input", "overlap")
+
+
+def reuse(existing: Schedule | None, schedule: Schedule) -> Schedule:
+    """The schedule to store for an add of `schedule`: the one `existing` under its id when
+    it is the same (the add is repeated), else `schedule`; `BadInput` when it differs."""
+    if existing is None:
+        return schedule
+    if any(getattr(existing, name) != getattr(schedule, name) for name in DEFINITION):
+        raise BadInput(
+            f"schedule {schedule.id!r} already exists; pick another --id or "
+            f"`aiki schedule remove {schedule.id}` first"
+        )
+    return existing

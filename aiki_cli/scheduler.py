@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import AikiError, IllegalTransition
-from .schedule import MAX_CATCH_UP, Schedule, owed
+from .schedule import MAX_CATCH_UP, Overlap, Schedule, owed
 from .store import Store
 from .workflow import WorkflowVersion
 
@@ -43,11 +43,11 @@ def plan(schedule: Schedule, now: datetime, previous_active: bool) -> Firing:
     if schedule.paused or schedule.next_due > now:
         return Firing([], False, schedule.next_due)
     next_due = schedule.following(now)
-    if schedule.overlap == "allow":
+    if schedule.overlap == Overlap.ALLOW:
         return Firing(owed(schedule, now), False, next_due)
-    if schedule.overlap == "skip" and previous_active:
+    if schedule.overlap == Overlap.SKIP and previous_active:
         return Firing([], False, next_due)
-    cancel = schedule.overlap == "cancel_previous" and previous_active
+    cancel = schedule.overlap == Overlap.CANCEL_PREVIOUS and previous_active
     return Firing(owed(schedule, now, limit=1), cancel, next_due)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from .client import Client
 from .duration import parse_duration
 from .handle import RunHandle
-from .memstore import MemoryStore
+from .store import open_store
 from .worker import Worker
 from .workflow import Workflow, WorkflowVersion
 
@@ -61,7 +61,7 @@ class Harness:
         self, workflows: Iterable[Workflow | WorkflowVersion], *, start: datetime = START
     ) -> None:
         self.clock = ManualClock(start)
-        self.store = MemoryStore()
+        self.store = open_store(":memory:")
         self.client = Client(self.store, clock=self.clock)
         self.worker = Worker(self.client, list(workflows), poll_interval=0.001)
 

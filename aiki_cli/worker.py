@@ -24,13 +24,13 @@ from datetime import UTC, datetime, timedelta
 
 from .client import Client
 from .clock import JumpWatch
-from .commit import GroupCommit
 from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
 from .entry import Entry, StatusChanged
-from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout
+from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout, one_line
 from .record import RunInfo
 from .status import RunStatus
 from .store import Claim
+from .store.group_commit import GroupCommit
 from .threads import Threads
 from .workflow import Workflow, WorkflowVersion
 
@@ -452,7 +452,7 @@ def _log_failure(claim: Claim, new_entries: list[Entry]) -> None:
         "run %s (%s) failed: %s; `aiki status %s` shows where",
         claim.spec.id,
         claim.spec.ref,
-        " ".join(reason.split()),
+        one_line(reason),
         claim.spec.id,
     )
 

@@ -32,8 +32,8 @@ import bench_flows
 
 from aiki_cli import Client
 from aiki_cli.entry import Entry, Recovered, StatusChanged, TaskCompleted, TaskStarted
-from aiki_cli.filestore import FileStore
 from aiki_cli.status import RunStatus
+from aiki_cli.store.files import FileStore
 
 K = 200
 SMOKE_K = 10

@@ -38,8 +38,8 @@ import bench_flows
 
 from aiki_cli import Client
 from aiki_cli.entry import StatusChanged
-from aiki_cli.filestore import FileStore
 from aiki_cli.status import RunStatus
+from aiki_cli.store.files import FileStore
 
 # What any asyncio command line built on typer and pydantic imports: the floor under a
 # worker's start-up that aiki's own code cannot lower.

@@ -4,8 +4,8 @@ from typing import Annotated
 
 import typer
 
-from ..filestore import FileStore
 from . import views
+from .params import JsonFlag
 
 
 def doctor(
@@ -16,18 +16,19 @@ def doctor(
             "--repair", help="Rebuild indexes and remove leftovers; journals are never changed."
         ),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document to stdout.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check the run store: every run parses, journals and indexes agree, nothing is left
     over. Says how to fix what is wrong; exits 1 while damage remains."""
-    from ..doctor import examine  # ~3 ms to import, which other commands need not pay
+    from ..store.files.doctor import examine  # ~3 ms to import, which other commands need not pay
 
-    report = examine(FileStore(ctx.obj.settings().runs_dir), repair=repair)
+    report = examine(ctx.obj.settings().runs_dir, repair=repair)
     if as_json:
         views.print_json(report.document())
     else:
         views.doctor_report(report, repair)
     if not report.healthy:
         raise typer.Exit(1)
+
+
+COMMANDS = {"doctor": doctor}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperOption
@@ -19,6 +19,8 @@ from typer.core import TyperArgument, TyperCommand, TyperOption
 from ..errors import BadInput
 
 Choice = TypeVar("Choice", bound=StrEnum)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
 
 
 class AikiTyper(typer.Typer):

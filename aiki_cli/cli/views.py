@@ -18,22 +18,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ..entry import (
-    ChildEnded,
-    ChildStarted,
-    Entry,
-    ErrorInfo,
-    EventReceived,
-    EventTimedOut,
-    EventWaited,
-    Recovered,
-    SleepEnded,
-    SleepStarted,
-    StatusChanged,
-    TaskCompleted,
-    TaskFailed,
-    TaskStarted,
-)
+from ..errors import one_line
 from ..record import DamagedRun, RunInfo, TaskInfo
 from ..schedule import Schedule
 from ..status import RunStatus
@@ -43,12 +28,12 @@ from . import streams
 from .width import width_off_terminal
 
 if TYPE_CHECKING:
-    from rich.console import Console, Group
+    from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
-    from ..doctor import Finding, Report
+    from ..store.files.doctor import Finding, Report
 
 STYLES = {
     RunStatus.PENDING: "cyan",
@@ -60,7 +45,6 @@ STYLES = {
 }
 TASK_STYLES = {"completed": "green", "failed": "red", "running": "blue", "interrupted": "yellow"}
 LAST_TASKS = 20  # task rows `status` shows without --all
-LAST_ENTRIES = 40  # timeline rows `history` shows without --all
 
 
 def _console(stderr: bool) -> Console:
@@ -97,7 +81,7 @@ def error_line(message: str) -> None:
     """The one line a failed command leaves on stderr."""
     from rich.text import Text
 
-    line = Text("error: ", style="bold red") + Text(" ".join(message.split()))
+    line = Text("error: ", style="bold red") + Text(one_line(message))
     err().print(line, soft_wrap=True)
 
 
@@ -130,7 +114,7 @@ def _maybe_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def _status(status: RunStatus) -> Text:
+def status_text(status: RunStatus) -> Text:
     from rich.text import Text
 
     return Text(status.value, style=STYLES.get(status, "magenta"))
@@ -139,7 +123,7 @@ def _status(status: RunStatus) -> Text:
 FULL, SHORT = "full", "short"  # a moment whole, and one for a narrow list
 
 
-def _when(moment: datetime | None, zone: tzinfo | None = None, form: str = FULL) -> str:
+def when(moment: datetime | None, zone: tzinfo | None = None, form: str = FULL) -> str:
     """A moment for people, in local time (or `zone`'s) with its offset from UTC, as in
     RFC 3339: `2026-12-03 09:00:00+01:00`. Without it a time read on a server in UTC, or
     by someone elsewhere, misleads. SHORT (`12-03 09:00`) is for a list too narrow."""
@@ -155,10 +139,10 @@ def _when(moment: datetime | None, zone: tzinfo | None = None, form: str = FULL)
 
 def schedule_time(schedule: Schedule, moment: datetime) -> str:
     """A moment of a schedule's: in the time zone of its cron expression, else local."""
-    return _when(moment, ZoneInfo(schedule.timezone) if schedule.cron is not None else None)
+    return when(moment, ZoneInfo(schedule.timezone) if schedule.cron is not None else None)
 
 
-def _short_json(value: Any, limit: int = 200) -> str:
+def short_json(value: Any, limit: int = 200) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -188,24 +172,24 @@ def _facts(info: RunInfo) -> Table:
     facts.add_column()
     facts.add_row("run", info.id)
     facts.add_row("workflow", f"{info.workflow}@{info.version}")
-    facts.add_row("status", _status(info.status) + _status_note(info))
+    facts.add_row("status", status_text(info.status) + _status_note(info))
     if info.waiting_for is not None:
         facts.add_row("waiting for", waiting_text(info.waiting_for))
     if info.due_at is not None and not info.status.terminal:
-        facts.add_row("due", _when(info.due_at))
+        facts.add_row("due", when(info.due_at))
     if info.attempt > 1:
         facts.add_row("attempt", str(info.attempt))
-    facts.add_row("created", _when(info.created_at))
-    facts.add_row("updated", _when(info.updated_at))
+    facts.add_row("created", when(info.created_at))
+    facts.add_row("updated", when(info.updated_at))
     if info.parent_id:
         facts.add_row("parent", info.parent_id)
     if info.children:
         facts.add_row("children", ", ".join(info.children))
     if info.recoveries:
         facts.add_row("recoveries", str(info.recoveries))
-    facts.add_row("input", _short_json(info.input))
+    facts.add_row("input", short_json(info.input))
     if info.status == RunStatus.COMPLETED:
-        facts.add_row("result", _short_json(info.result))
+        facts.add_row("result", short_json(info.result))
     if info.error is not None:
         facts.add_row("error", Text(f"{info.error.type}: {info.error.message}", style="red"))
     return facts
@@ -264,7 +248,7 @@ def tasks_table(calls: Sequence[TaskInfo], first: int = 1) -> Table:
             Text(call.status, style=TASK_STYLES.get(call.status, "")),
             str(call.attempts),
             duration,
-            _when(call.started_at),
+            when(call.started_at),
         )
     return table
 
@@ -299,26 +283,26 @@ def runs_table(infos: Sequence[RunInfo | DamagedRun], width: int) -> Table:
 def _run_columns(infos: Sequence[RunInfo | DamagedRun]) -> list[Column]:
     def dates(field: str, form: str) -> list[str]:  # a damaged run has none
         return [
-            _when(getattr(info, field), form=form) if isinstance(info, RunInfo) else "-"
+            when(getattr(info, field), form=form) if isinstance(info, RunInfo) else "-"
             for info in infos
         ]
 
     return [
         ("id", [info.id for info in infos], None),
         ("workflow", [f"{info.workflow}@{info.version}" for info in infos], None),
-        ("status", [_run_status(info) for info in infos], None),
+        ("status", [_runstatus_text(info) for info in infos], None),
         ("waiting for", [_waiting_cell(info) for info in infos], None),
         ("created", dates("created_at", FULL), dates("created_at", SHORT)),
         ("updated", dates("updated_at", FULL), dates("updated_at", SHORT)),
     ]
 
 
-def _run_status(info: RunInfo | DamagedRun) -> Text:
+def _runstatus_text(info: RunInfo | DamagedRun) -> Text:
     from rich.text import Text
 
     if isinstance(info, DamagedRun):
         return Text("damaged", style="bold red")
-    return _status(info.status) + _status_note(info)
+    return status_text(info.status) + _status_note(info)
 
 
 def _waiting_cell(info: RunInfo | DamagedRun) -> str:
@@ -353,80 +337,6 @@ def _fitting(columns: Sequence[Column], width: int) -> list[tuple[str, list[Any]
                 used += 2 + _width(header, variant)
                 break
     return chosen
-
-
-def timeline(entries: Sequence[Entry], start: datetime, *, all_entries: bool = False) -> Group:
-    """A run's journal as a timeline, for `history`: its last entries, or every one."""
-    from rich.console import Group
-    from rich.table import Table
-
-    shown = entries if all_entries else entries[-LAST_ENTRIES:]
-    table = Table(box=None, pad_edge=False)
-    for column, justify in (("at", "left"), ("+s", "right"), ("event", "left"), ("detail", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for entry in shown:
-        event, detail = _describe(entry)
-        offset = f"{(entry.at - start).total_seconds():.3f}"
-        table.add_row(_when(entry.at), offset, event, detail)
-    hidden = len(entries) - len(shown)
-    return Group(f"… {hidden} earlier entries (--all)", table) if hidden else Group(table)
-
-
-def _describe(entry: Entry) -> tuple[Text, str | Text]:
-    from rich.text import Text
-
-    if isinstance(entry, StatusChanged):
-        detail: str | Text = entry.reason or ""
-        if entry.until is not None:
-            detail = f"until {_when(entry.until)}" + (f" ({detail})" if detail else "")
-        if entry.error is not None:
-            own = entry.error.type != "TaskFailed"  # a task's is on its ✘ row above
-            detail = _error_detail(entry.error, "", traceback=own)
-        elif entry.new == RunStatus.COMPLETED:
-            detail = _short_json(entry.result, 120)
-        return Text(f"{entry.old} → ") + _status(entry.new), detail
-    if isinstance(entry, TaskStarted):
-        return Text(f"▶ {entry.task}", style="blue"), _short_json(entry.input, 120)
-    if isinstance(entry, TaskCompleted):
-        return Text(f"✔ {entry.task}", style="green"), _short_json(entry.output, 120)
-    if isinstance(entry, TaskFailed):
-        again = f"; retry at {_when(entry.retry_at)}" if entry.retry_at else ""
-        return Text(f"✘ {entry.task}", style="red"), _error_detail(entry.error, again)
-    if isinstance(entry, Recovered):
-        return Text("recovered", style="yellow"), f"worker died; recovery {entry.count}"
-    return _describe_wait(entry)
-
-
-def _error_detail(error: ErrorInfo, suffix: str, *, traceback: bool = True) -> Text:
-    """`Type: message`, and below it the traceback of the user's code when there is one."""
-    from rich.text import Text
-
-    detail = Text(f"{error.type}: {error.message}{suffix}")
-    if traceback and error.traceback:
-        detail.append(f"\n{error.traceback}", style="dim")
-    return detail
-
-
-def _describe_wait(entry: Entry) -> tuple[Text, str]:
-    """Sleeps, events and children in the timeline."""
-    from rich.text import Text
-
-    if isinstance(entry, SleepStarted):
-        return Text(f"☾ sleep {entry.name}", style="magenta"), f"until {_when(entry.until)}"
-    if isinstance(entry, SleepEnded):
-        return Text(f"☀ sleep {entry.name}", style="magenta"), "woken" if entry.woken else "done"
-    if isinstance(entry, EventWaited):
-        limit = f"until {_when(entry.until)}" if entry.until else "no timeout"
-        return Text(f"… wait {entry.name}", style="cyan"), limit
-    if isinstance(entry, EventReceived):
-        return Text(f"✉ {entry.name}", style="cyan"), _short_json(entry.data, 120)
-    if isinstance(entry, EventTimedOut):
-        return Text(f"⌛ {entry.name}", style="yellow"), "timed out"
-    if isinstance(entry, ChildStarted):
-        return Text("↳ child", style="blue"), f"{entry.child} {entry.workflow}@{entry.version}"
-    if isinstance(entry, ChildEnded):
-        return Text("↲ child", style="blue"), f"{entry.child} {entry.status}"
-    return Text(entry.type), ""
 
 
 def workflows_table(versions: Sequence[WorkflowVersion], tasks: dict[str, list[str]]) -> Table:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiki_cli.clock import SHIFT_VARIABLE
-from aiki_cli.filestore import FileStore
+from aiki_cli.store.files import FileStore
 
 from .support import Invoke, wait_for
 

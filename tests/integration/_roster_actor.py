@@ -17,7 +17,7 @@ import random
 import sys
 from pathlib import Path
 
-from aiki_cli.filestore import FileStore
+from aiki_cli.store.files import FileStore
 
 
 def register(root: Path, name: str, count: int) -> dict[str, object]:

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from aiki_cli import Client, Run, Worker, task, workflow
 from aiki_cli.cli.app import app
-from aiki_cli.doctor import examine
 from aiki_cli.errors import NewerFormat
-from aiki_cli.filestore import FileStore
 from aiki_cli.status import RunStatus
+from aiki_cli.store.files import FileStore
+from aiki_cli.store.files.doctor import examine
 
 CALLS: list[str] = []
 

@@ -24,10 +24,10 @@ from aiki_cli import Client, Run, Worker, task, workflow
 from aiki_cli.codec import MAX_DEPTH, Codec
 from aiki_cli.entry import TaskCompleted
 from aiki_cli.errors import InputInvalid
-from aiki_cli.filestore import FileStore
 from aiki_cli.record import new_spec
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
+from aiki_cli.store.files import FileStore
 
 
 def nest(depth: int, leaf: Any = 1) -> Any:

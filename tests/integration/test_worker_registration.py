@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli.filestore import FileStore
+from aiki_cli.store.files import FileStore
 
 from .harness import Process, Processes, Sandbox, wait_until
 

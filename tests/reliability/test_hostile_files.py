@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, Worker
-from aiki_cli.durable import NotRegularFile, open_regular
-from aiki_cli.filestore import FileStore
 from aiki_cli.loader import load_workflows
+from aiki_cli.store.files import FileStore
+from aiki_cli.store.files.syncio import NotRegularFile, open_regular
 
 DEADLINE = 30.0
 FLOWS = """

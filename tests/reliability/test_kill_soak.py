@@ -4,11 +4,13 @@ lost or done twice (SPEC §0, §3, §4).
 A pool of three worker processes executes a stream of mixed runs (tasks in a row, fan-out
 with asyncio.gather, durable sleeps, an event sent from outside, a parent with two
 children, a run that fails by design; tests/reliability/workflows/rel_mixed.py). Every
-50-400 ms the test SIGKILLs a random worker that has announced itself in the store (every
-other time one executing a task body, when one is: so kills land mid-execution however
-loaded the machine) and starts a replacement, until it has killed `AIKI_SOAK_KILLS`
-workers (20 in CI). Then it kills the rest of the pool, lets a fresh worker finish
-everything, stops it with SIGTERM (it must exit 0), and checks:
+50-400 ms, once a task body has started or ended since the last kill, the test SIGKILLs a
+random worker that has announced itself in the store (every other time one executing a
+task body, when one is) and starts a replacement, until it has killed `AIKI_SOAK_KILLS`
+workers (20 in CI) and the schedule has started a run. Kills keep pace with the work, so
+they land mid-execution and the schedule fires however loaded the machine is. Then it
+kills the rest of the pool, lets a fresh worker finish everything, stops it with SIGTERM
+(it must exit 0), and checks:
 
 - every run ends as its workflow dictates: completed with the expected result (the event
   data that was sent; the children's keys), or failed with `TaskFailed` for rel-doomed.
@@ -72,7 +74,6 @@ from pydantic import ValidationError
 
 from aiki_cli import Client
 from aiki_cli.cli.app import app
-from aiki_cli.durable import file_size
 from aiki_cli.engine import DEFAULT_MAX_RECOVERIES
 from aiki_cli.entry import (
     Entry,
@@ -91,6 +92,7 @@ from aiki_cli.record import RunInfo, RunSpec
 from aiki_cli.schedule import Schedule
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
+from aiki_cli.store.files.syncio import file_size
 
 from ..integration.harness import Process, Processes
 
@@ -474,6 +476,7 @@ class Soak:
     cli_sends: int = 0
     stranded: set[str] = field(default_factory=set)  # parents queued by wake_stranded
     schedule_armed: bool = False  # the schedule still had its timer once the pool died
+    reported: int = 0  # the size of the probe's executions file at the last kill
 
     def start_run(self) -> None:
         kind = self.rng.choice(MIX)
@@ -543,7 +546,18 @@ class Soak:
         self.pool[self.pool.index(victim)] = self.store.worker()
         return True
 
+    def progressed(self) -> bool:
+        """Whether a task body has started or ended since the last kill: kills keep pace
+        with the work, so that on a loaded machine workers still get some done."""
+        return file_size(self.store.probe / "executions") > self.reported
+
+    def ticked(self) -> bool:
+        """Whether a run of the schedule has executed a task body."""
+        calls = read_executions(self.store.probe)
+        return any(call.startswith("tick-") for _, call in calls)
+
     def kill(self, worker: Process) -> None:
+        self.reported = file_size(self.store.probe / "executions")
         self.deaths[worker.pid] = time.time_ns()
         worker.kill9()
         self.kills += 1
@@ -554,24 +568,26 @@ class Soak:
                 pytest.fail(f"worker {worker.pid} exited by itself:\n{worker.output()}")
 
     def run(self, kills: int) -> None:
-        """Kill workers at random moments until `kills` were killed, runs flowing all along."""
+        """Kill workers at random moments, each after some work was done since the last,
+        until `kills` were killed and the schedule has fired; runs flow all along."""
         self.pool = [self.store.worker() for _ in range(POOL)]
         self.schedule()
         allowed = 60 + 3 * kills
         deadline = time.monotonic() + allowed
         next_kill = time.monotonic() + self.rng.uniform(*KILL_GAP)
         next_top_up = 0.0
-        while self.kills < kills:
+        while self.kills < kills or not self.ticked():
             now = time.monotonic()
             if now > deadline:
-                pytest.fail(f"only {self.kills} of {kills} kills after {allowed}s")
+                fired = "fired" if self.ticked() else "not fired"
+                pytest.fail(f"{self.kills} of {kills} kills after {allowed}s; schedule {fired}")
             if now >= next_top_up:
                 self.top_up()
                 next_top_up = now + 0.1
             self.send_due_events()
             self.reap_sends()
             self.check_pool()
-            if now >= next_kill and self.kill_one():
+            if now >= next_kill and self.progressed() and self.kill_one():
                 next_kill = time.monotonic() + self.rng.uniform(*KILL_GAP)
             time.sleep(0.005)
 
@@ -899,7 +915,8 @@ if __name__ == "__main__":
 DIE_AT_THE_KEY = """
 import os, signal, sys
 from pathlib import Path
-from aiki_cli import Client, filestore
+from aiki_cli import Client
+from aiki_cli.store.files import store as filestore
 from aiki_cli.loader import load_workflows
 
 real = filestore.atomic_create
@@ -954,14 +971,14 @@ DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
 from aiki_cli import Client, Worker, control
-from aiki_cli.filestore import FileStore
+from aiki_cli.store.files.indexes import Indexes
 from aiki_cli.loader import load_workflows
 
 def die_before_telling(store, clock, spec):
     if spec.parent_id is not None:  # the child's end is journaled; its parent is not told
         os.kill(os.getpid(), signal.SIGKILL)
 
-queue = FileStore._set_ready
+queue = Indexes.set_ready
 
 def die_before_queueing(self, run_id, ready):
     if ready and (self.root / "run" / run_id / "inbox").is_dir():  # the news has landed
@@ -971,7 +988,7 @@ def die_before_queueing(self, run_id, ready):
 if sys.argv[3] == "before-telling":
     control.tell_parent = die_before_telling
 else:
-    FileStore._set_ready = die_before_queueing
+    Indexes.set_ready = die_before_queueing
 versions = load_workflows(Path(sys.argv[2]))
 asyncio.run(Worker(Client(sys.argv[1]), versions.values(), poll_interval=0.05).run())
 """

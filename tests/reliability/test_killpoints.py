@@ -43,13 +43,13 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, Worker
-from aiki_cli.doctor import examine
 from aiki_cli.entry import EventReceived, TaskCompleted
-from aiki_cli.filestore import FileStore
 from aiki_cli.journal import summarize
 from aiki_cli.loader import load_workflows
 from aiki_cli.status import RunStatus
 from aiki_cli.store import RunRef
+from aiki_cli.store.files import FileStore
+from aiki_cli.store.files.doctor import examine
 
 from .killpoint import KILLED, fork_aiki
 

@@ -17,16 +17,17 @@ import pytest
 from pydantic import BaseModel
 
 from aiki_cli import Client, InputInvalid, Worker, WorkflowVersion
-from aiki_cli.doctor import examine
 from aiki_cli.entry import Entry, Recovered, StatusChanged, parse_entry
 from aiki_cli.errors import BadInput, RunDamaged
-from aiki_cli.filestore import LEAVING, FileStore
 from aiki_cli.ids import new_run_id
 from aiki_cli.record import RunSpec
 from aiki_cli.run import Run
 from aiki_cli.schedule import Schedule
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Mail
+from aiki_cli.store.files import FileStore
+from aiki_cli.store.files.doctor import examine
+from aiki_cli.store.files.layout import LEAVING
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ENTRIES: list[Entry] = [
@@ -243,7 +244,7 @@ def test_a_run_created_after_a_torn_index_line_is_listed(store: FileStore) -> No
 HOLD = """
 import sys
 from pathlib import Path
-from aiki_cli.filestore import FileStore
+from aiki_cli.store.files import FileStore
 claim = FileStore(Path(sys.argv[1])).claim(sys.argv[2])
 print("held" if claim is not None else "busy", flush=True)
 sys.stdin.read()
@@ -346,7 +347,7 @@ def test_mail_sent_while_a_run_leaves_the_queue_queues_it_again(
         store.post(run_id, Mail(key="late", kind="event", sent_at=datetime.now(UTC), name="go"))
         return False  # as if the check looked just before the mail landed
 
-    store._leave_queue(run_id, mail_arrives)
+    store.indexes.leave_queue(run_id, mail_arrives)
     claim.release()
     assert store.ready_runs() == [run_id]
 
@@ -354,15 +355,15 @@ def test_mail_sent_while_a_run_leaves_the_queue_queues_it_again(
 def test_an_ended_run_leaves_no_leaving_marker(store: FileStore, run_id: str) -> None:
     ready = store.root / "ready"
     (ready / run_id).rename(ready / (run_id + LEAVING))
-    store._set_ready(run_id, False)
+    store.indexes.set_ready(run_id, False)
     assert os.listdir(ready) == []
     # Both names (mail re-queued the run, then its worker died): the next end takes the
     # other one, so an ended run is claimed again at most once.
     os.link(ready.parent / "run" / run_id / "run.json", ready / (run_id + LEAVING))
-    store._set_ready(run_id, True)
-    store._set_ready(run_id, False)
+    store.indexes.set_ready(run_id, True)
+    store.indexes.set_ready(run_id, False)
     assert store.ready_runs() == [run_id]
-    store._set_ready(run_id, False)
+    store.indexes.set_ready(run_id, False)
     assert store.ready_runs() == []
 
 

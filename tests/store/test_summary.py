@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli import Client, filestore
-from aiki_cli.doctor import examine
+from aiki_cli import Client
 from aiki_cli.entry import (
     ChildStarted,
     EventReceived,
@@ -19,12 +18,13 @@ from aiki_cli.entry import (
     TaskCompleted,
     TaskStarted,
 )
-from aiki_cli.filestore import FileStore
 from aiki_cli.ids import new_run_id
 from aiki_cli.journal import summarize
 from aiki_cli.record import RunSpec
 from aiki_cli.status import RunStatus
-from aiki_cli.summary import SUMMARY, SUMMARY_EVERY, TASKS
+from aiki_cli.store.files import FileStore, layout
+from aiki_cli.store.files.doctor import examine
+from aiki_cli.store.files.summary import SUMMARY, SUMMARY_EVERY, TASKS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -60,13 +60,13 @@ def append(store: FileStore, run_id: str, *entries: object) -> None:
 def parsed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The journal lines the file store parses, as it parses them."""
     lines: list[bytes] = []
-    real = filestore.parse_entry
+    real = layout.parse_entry
 
     def counting(line: bytes | str) -> object:
         lines.append(line if isinstance(line, bytes) else line.encode())
         return real(line)
 
-    monkeypatch.setattr(filestore, "parse_entry", counting)
+    monkeypatch.setattr(layout, "parse_entry", counting)
     return lines
 
 

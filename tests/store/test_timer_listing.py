@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli import filestore
-from aiki_cli.filestore import FileStore
 from aiki_cli.schedule import Schedule
+from aiki_cli.store.files import FileStore, indexes
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -37,14 +36,14 @@ def listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(os.path.basename(os.fspath(path)))
         return real(path)
 
-    monkeypatch.setattr(filestore.os, "listdir", listdir)
+    monkeypatch.setattr(indexes.os, "listdir", listdir)
     return seen
 
 
 def test_an_unchanged_timers_folder_is_not_listed_again(
     tmp_path: Path, listings: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(filestore, "_SETTLED", 0.0)  # the folder's last change counts as old
+    monkeypatch.setattr(indexes, "_SETTLED", 0.0)  # the folder's last change counts as old
     store = FileStore(tmp_path / "runs")
     for n in range(50):
         add_timer(store, f"s{n}", due=100 + n)
@@ -59,7 +58,7 @@ def test_an_unchanged_timers_folder_is_not_listed_again(
 def test_a_timer_another_process_adds_is_seen_at_the_next_poll(
     tmp_path: Path, listings: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(filestore, "_SETTLED", 0.0)
+    monkeypatch.setattr(indexes, "_SETTLED", 0.0)
     worker, other = FileStore(tmp_path / "runs"), FileStore(tmp_path / "runs")
     add_timer(other, "late", due=500)
     assert worker.due_timers(at(100)) == []
@@ -77,9 +76,9 @@ def test_a_listing_taken_in_the_tick_of_the_last_change_is_not_reused(
     leaves the folder's times as they were: such a listing must be taken again."""
     store, other = FileStore(tmp_path / "runs"), FileStore(tmp_path / "runs")
     add_timer(other, "late", due=500)
-    frozen = filestore._folder_stamp(tmp_path / "runs" / "timers")
-    monkeypatch.setattr(filestore, "_folder_stamp", lambda folder: frozen)
-    monkeypatch.setattr(filestore.time, "time", lambda: frozen[2] / 1e9 + 0.001)
+    frozen = indexes._folder_stamp(tmp_path / "runs" / "timers")
+    monkeypatch.setattr(indexes, "_folder_stamp", lambda folder: frozen)
+    monkeypatch.setattr(indexes.time, "time", lambda: frozen[2] / 1e9 + 0.001)
     assert store.due_timers(at(100)) == []
     add_timer(other, "early", due=50)  # the folder's stamp reads as before
     assert [t.target for t in store.due_timers(at(100))] == ["early"]
@@ -90,8 +89,8 @@ def test_a_listing_long_after_the_last_change_is_reused(
 ) -> None:
     store = FileStore(tmp_path / "runs")
     add_timer(store, "late", due=500)
-    frozen = filestore._folder_stamp(tmp_path / "runs" / "timers")
-    monkeypatch.setattr(filestore.time, "time", lambda: frozen[2] / 1e9 + 5.0)
+    frozen = indexes._folder_stamp(tmp_path / "runs" / "timers")
+    monkeypatch.setattr(indexes.time, "time", lambda: frozen[2] / 1e9 + 5.0)
     store.due_timers(at(100))
     store.due_timers(at(100))
     assert listings.count("timers") == 1

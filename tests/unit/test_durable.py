@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli import durable, oslayer
-from aiki_cli.durable import AppendLog, read_file, sync_together
+from aiki_cli import oslayer
+from aiki_cli.store.files import syncio
+from aiki_cli.store.files.syncio import AppendLog, read_file, sync_together
 
 
 @pytest.mark.parametrize("size", [0, 1, 4095, 70_000, 300_000])
@@ -202,7 +203,7 @@ def test_with_much_else_waiting_to_be_written_each_log_syncs_alone(
 ) -> None:
     """syncfs would write another program's large write out too, in a run's time."""
     fake_syncfs(monkeypatch, lambda fd: pytest.fail("synced the whole file system"))
-    monkeypatch.setattr(oslayer, "unwritten_bytes", lambda: durable.SYNCFS_LIMIT + 1)
+    monkeypatch.setattr(oslayer, "unwritten_bytes", lambda: syncio.SYNCFS_LIMIT + 1)
     logs[0].append(b"result\n")
     assert not sync_together(logs)
     assert logs[0].unsynced

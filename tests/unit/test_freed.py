@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aiki_cli import Client, FileStore, Run, Worker, task, workflow
-from aiki_cli.filestore import FileClaim
+from aiki_cli.store.files import FileClaim
 
 
 @task(name="echo")

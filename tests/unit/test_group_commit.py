@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from aiki_cli import commit as commit_module
-from aiki_cli.commit import TOGETHER_FROM, GroupCommit
+from aiki_cli.store import group_commit as commit_module
+from aiki_cli.store.group_commit import TOGETHER_FROM, GroupCommit
 
 
 class FakeClaim:

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from aiki_cli import oslayer
-from aiki_cli.durable import AppendLog, sync_together
-from aiki_cli.lock import try_lock, try_lock_dir
 from aiki_cli.oslayer import LinuxLayer, PortableLayer, choose
+from aiki_cli.store.files.lock import try_lock, try_lock_dir
+from aiki_cli.store.files.syncio import AppendLog, sync_together
 
 LAYERS = [pytest.param(LinuxLayer(), id="linux"), pytest.param(PortableLayer(), id="portable")]
 

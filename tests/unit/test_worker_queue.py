@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run, Worker, task, workflow
-from aiki_cli.memstore import MemoryClaim
+from aiki_cli.store.memory import MemoryClaim
 
 
 class CountingStore(MemoryStore):

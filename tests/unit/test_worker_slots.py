@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from aiki_cli import Client, MemoryStore, Run, Worker, memstore, task, workflow
+from aiki_cli import Client, MemoryStore, Run, Worker, task, workflow
 from aiki_cli.entry import Entry
-from aiki_cli.store import Claim
+from aiki_cli.store import Claim, memory
 
 
 class GatedStore(MemoryStore):
@@ -29,7 +29,7 @@ class GatedStore(MemoryStore):
         return False  # each claim syncs alone, at the gate
 
 
-class GatedClaim(memstore.MemoryClaim):
+class GatedClaim(memory.MemoryClaim):
     store: GatedStore
 
     def __init__(self, store: GatedStore, run: Any) -> None:
@@ -55,7 +55,7 @@ class GatedClaim(memstore.MemoryClaim):
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> GatedStore:
-    monkeypatch.setattr(memstore, "MemoryClaim", GatedClaim)
+    monkeypatch.setattr(memory, "MemoryClaim", GatedClaim)
     return GatedStore()
 
 

@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from .store import Claim
+from .base import Claim
 
 Waiter = tuple[Claim, asyncio.Future[None]]
 Together = Callable[[list[Claim]], bool]

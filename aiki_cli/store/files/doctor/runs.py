@@ -15,29 +15,32 @@ from them, and `--repair` rebuilds it:
 
 Each run is checked while holding its lock, so no worker changes it meanwhile; a run a
 worker is executing is skipped (it parsed when the worker took it). Doctor is the one
-command that reads every run. This module checks each run; `doctor_indexes` checks the
-store-wide indexes and leftovers.
+command that reads every run. This module checks each run; `indexes` checks the
+store-wide indexes and leftovers, `family` parents against children.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
-from .doctor_family import FamilyChecks
-from .doctor_indexes import IndexChecks, names, remove
-from .durable import (
+from ....entry import Entry, StatusChanged
+from ....errors import NewerFormat, RunDamaged
+from ....ids import RUN_ID
+from ....journal import summarize
+from ....record import RunSpec
+from ....status import RunStatus, can_transition
+from ...base import Mail, Timer
+from ..layout import LEAVING, mail_names, parse_journal, reason, requests_in, timer_in
+from ..lock import try_lock_dir
+from ..summary import SUMMARY, summary_matches
+from ..syncio import (
     NotRegularFile,
     atomic_create,
     atomic_write,
@@ -46,112 +49,22 @@ from .durable import (
     read_lines,
     truncate_to,
 )
-from .entry import Entry, StatusChanged
-from .errors import NewerFormat, RunDamaged
-from .filestore import (
-    LEAVING,
-    FileStore,
-    _mail,
-    _parse_journal,
-    _timer_in,
-    reason,
-    requests_in,
-    summary_matches,
-)
-from .ids import RUN_ID
-from .journal import summarize
-from .lock import try_lock_dir
-from .record import RunSpec
-from .status import RunStatus, can_transition
-from .store import Mail, Timer
-from .summary import SUMMARY
-
-# Staging and temp files, and runs without a journal, younger than this may belong to a
-# start or a write in progress: they are left alone.
-STALE_AFTER = 60.0
+from .family import FamilyChecks
+from .findings import Findings
+from .indexes import IndexChecks, names, remove
 
 
-@dataclass
-class Finding:
-    """One thing wrong in the store: what, where, how to fix it, and whether `--repair` can."""
+class RunChecks:
+    """Each run's checks: its files parse, its journal's status changes are allowed, and
+    the indexes (queue, timers, creation log, key) agree with it."""
 
-    kind: str
-    problem: str
-    fix: str
-    run_id: str | None = None
-    path: str | None = None
-    repairable: bool = False
-    damage: bool = True  # False for what is harmless (a note)
-    repaired: bool = False
-
-
-@dataclass
-class Report:
-    store: str
-    runs: int = 0
-    busy: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def remaining(self) -> list[Finding]:
-        """The damage that is still there."""
-        return [finding for finding in self.findings if finding.damage and not finding.repaired]
-
-    @property
-    def healthy(self) -> bool:
-        return not self.remaining
-
-    def document(self) -> dict[str, Any]:
-        return {
-            "store": self.store,
-            "healthy": self.healthy,
-            "runs": self.runs,
-            "busy": self.busy,
-            "findings": [asdict(finding) for finding in self.findings],
-        }
-
-
-def examine(store: FileStore, *, repair: bool = False, now: float | None = None) -> Report:
-    """Check every run and index of `store`; with `repair`, fix what can be fixed safely."""
-    doctor = _Doctor(store, repair, time.time() if now is None else now)
-    if store.root.is_dir():
-        doctor.check()
-    return doctor.report
-
-
-class _Doctor:
-    def __init__(self, store: FileStore, repair: bool, now: float) -> None:
-        self.store = store
-        self.root = store.root
-        self.repair = repair
-        self.now = now
-        self.report = Report(store.location)
-        self.indexes = IndexChecks(self)
-        self.family = FamilyChecks(self)
-
-    def found(
-        self,
-        kind: str,
-        problem: str,
-        fix: str,
-        *,
-        run_id: str | None = None,
-        path: Path | None = None,
-        repair: Callable[[], object] | None = None,
-        damage: bool = True,
-    ) -> None:
-        """Record a finding; with --repair, apply its repair now (while any lock is held)."""
-        finding = Finding(
-            kind, problem, fix, run_id, None if path is None else str(path), repair is not None
-        )
-        finding.damage = damage
-        if self.repair and repair is not None:
-            try:
-                repair()
-                finding.repaired = True
-            except OSError as error:
-                finding.problem += f" (the repair failed: {error.strerror or error})"
-        self.report.findings.append(finding)
+    def __init__(self, findings: Findings, indexes: IndexChecks, family: FamilyChecks) -> None:
+        self.findings = findings
+        self.store = findings.store
+        self.root = findings.root
+        self.report = findings.report
+        self.indexes = indexes
+        self.family = family
 
     def check(self) -> None:
         markers = self.indexes.timer_markers()
@@ -161,22 +74,12 @@ class _Doctor:
             self._check_entry(self.root / "run" / name, markers.get(name, []), listed)
         self.indexes.check(listed)
 
-    def exists(self, run_id: str) -> bool:
-        return RUN_ID.fullmatch(run_id) is not None and os.path.lexists(
-            self.root / "run" / run_id / "run.json"
-        )
-
-    def stale(self, path: Path) -> bool:
-        with contextlib.suppress(FileNotFoundError):
-            return self.now - path.lstat().st_mtime > STALE_AFTER
-        return False
-
     # -- runs -------------------------------------------------------------------------
 
     def _check_entry(self, run_dir: Path, markers: list[str], listed: set[str]) -> None:
         name = run_dir.name
         if not run_dir.is_dir() or not RUN_ID.fullmatch(name):
-            self.found(
+            self.findings.found(
                 "stray",
                 f"{run_dir} is not a run",
                 f"move it out of {self.root / 'run'}",
@@ -191,7 +94,7 @@ class _Doctor:
     def _check_orphan(self, run_dir: Path) -> None:
         """A run directory without its start record: an abandoned one, or worse."""
         if file_size(run_dir / "journal.jsonl") > 0:
-            self.found(
+            self.findings.found(
                 "run-unreadable",
                 f"{run_dir} has a journal but no run.json",
                 f"restore {run_dir / 'run.json'} from a backup, or move {run_dir} out of the store",
@@ -203,7 +106,7 @@ class _Doctor:
         if lock is None:
             return  # someone holds it: not an orphan after all
         try:
-            self.found(
+            self.findings.found(
                 "orphan",
                 f"{run_dir} holds no run.json, only {', '.join(names(run_dir)) or 'nothing'}",
                 "--repair removes it",
@@ -227,7 +130,7 @@ class _Doctor:
             if spec is None or entries is None:
                 return
             self._check_summary(run_dir)
-            if not entries and not self.stale(run_dir / "run.json"):
+            if not entries and not self.findings.stale(run_dir / "run.json"):
                 return  # maybe a start in progress, which keys, lists and queues it next
             self._check_timer_record(run_dir, markers)
             if self._key_is_its_own(spec, entries):
@@ -239,9 +142,9 @@ class _Doctor:
         """The run's `timer` file names one of its own timers, or nothing."""
         record = run_dir / "timer"
         try:
-            _timer_in(record)
+            timer_in(record)
         except RunDamaged as error:
-            self.found(
+            self.findings.found(
                 "timer-record-damaged",
                 error.detail,
                 "--repair points it at the run's timer in timers/, or removes it",
@@ -255,7 +158,7 @@ class _Doctor:
         matches it (and write a new one), so it is no damage, only clutter."""
         path = run_dir / SUMMARY
         if path.exists() and not summary_matches(run_dir):
-            self.found(
+            self.findings.found(
                 "stale-summary",
                 f"{path} no longer matches the run's journal (readers ignore it)",
                 "--repair removes it; the next `status` of the run writes a new one",
@@ -267,12 +170,12 @@ class _Doctor:
 
     def _spec(self, run_dir: Path) -> RunSpec | None:
         try:
-            return self.store._read_spec(run_dir, run_dir.name)
+            return self.store.read_spec(run_dir, run_dir.name)
         except NewerFormat as error:
             self._newer(run_dir.name, error)
             return None
         except RunDamaged as error:
-            self.found(
+            self.findings.found(
                 "run-unreadable",
                 error.detail,
                 f"run.json is written once, at the start: restore it from a backup, or move "
@@ -287,9 +190,9 @@ class _Doctor:
         try:
             lines, end = read_lines(path)
             size = path.stat().st_size if path.exists() else 0
-            entries = _parse_journal(run_dir.name, path, lines)
+            entries = parse_journal(run_dir.name, path, lines)
         except OSError as error:
-            self.found(
+            self.findings.found(
                 "journal-unreadable",
                 f"{path} cannot be read: {error.strerror or error}",
                 "check its permissions",
@@ -304,7 +207,7 @@ class _Doctor:
             self._damaged_line(run_dir.name, path, error.line or 1, error.offset or 0, error.detail)
             return None
         if size > end:
-            self.found(
+            self.findings.found(
                 "torn-tail",
                 f"{path} ends with {size - end} bytes of a line a crash cut short",
                 "a worker cuts them off when it next takes the run; --repair cuts them now",
@@ -317,7 +220,7 @@ class _Doctor:
 
     def _newer(self, run_id: str, error: NewerFormat) -> None:
         """A run written by a newer aiki: nothing to cut or rebuild, only to upgrade."""
-        self.found(
+        self.findings.found(
             "newer-format",
             error.detail,
             f"upgrade to {error.needed}; nothing is wrong with the run, so do not cut or "
@@ -327,7 +230,7 @@ class _Doctor:
         )
 
     def _damaged_line(self, run_id: str, path: Path, line: int, offset: int, problem: str) -> None:
-        self.found(
+        self.findings.found(
             "journal-damaged",
             problem,
             f"cut the journal before line {line} with `truncate -s {offset} {path}` (the run "
@@ -357,11 +260,11 @@ class _Doctor:
     def _check_inbox(self, run_dir: Path) -> None:
         for folder in (run_dir / "inbox", run_dir / "refs"):
             self.indexes.leftovers(folder)
-        for path in [run_dir / "inbox" / name for name in sorted(_mail(run_dir / "inbox"))]:
+        for path in [run_dir / "inbox" / name for name in sorted(mail_names(run_dir / "inbox"))]:
             try:
                 Mail.model_validate_json(read_file(path))
             except (OSError, ValidationError) as error:
-                self.found(
+                self.findings.found(
                     "mail-unreadable",
                     f"{path} cannot be read ({reason(error)}); the run's worker stops on it",
                     f"correct it by hand, or delete it with `rm {path}` (mail the run has not "
@@ -372,13 +275,13 @@ class _Doctor:
 
     def _key_is_its_own(self, spec: RunSpec, entries: list[Entry]) -> bool:
         """Whether the run's idempotency key (if any) names it; a missing key is rebuilt."""
-        key_path = self.store._key_path(spec)
+        key_path = self.store.key_path(spec)
         if key_path is None:
             return True
         try:
             holder = read_file(key_path).decode(errors="replace").strip()
         except FileNotFoundError:
-            self.found(
+            self.findings.found(
                 "key-missing",
                 f"run {spec.id} was started with idempotency key {spec.idempotency_key!r}, "
                 f"which {key_path} does not record: that key would start a second run",
@@ -396,7 +299,7 @@ class _Doctor:
         if not entries:
             # Its start was killed between moving the run in and taking the key, and the
             # retried start returned the holder: nobody was ever given this run's id.
-            self.found(
+            self.findings.found(
                 "abandoned-start",
                 f"run {spec.id} was never started: its idempotency key "
                 f"{spec.idempotency_key!r} went to run {holder}",
@@ -407,7 +310,7 @@ class _Doctor:
                 damage=False,
             )
             return False
-        self.found(
+        self.findings.found(
             "key-taken",
             f"run {spec.id} was started with idempotency key {spec.idempotency_key!r}, "
             f"which names run {holder}: a start that lost the race for the key left it behind",
@@ -422,13 +325,13 @@ class _Doctor:
     ) -> None:
         """The run's place in ready/, timers/ and created.log, against its journal."""
         if spec.id not in listed:
-            self.found(
+            self.findings.found(
                 "not-listed",
                 f"run {spec.id} is missing from index/created.log: `aiki list` does not show it",
                 "--repair adds it",
                 run_id=spec.id,
                 path=self.root / "index" / "created.log",
-                repair=lambda: self.store._log_created(spec),
+                repair=lambda: self.store.indexes.log_created(spec),
             )
         if self._abandoned(spec, entries, bool(markers)):
             return
@@ -446,7 +349,7 @@ class _Doctor:
         queued = any((self.root / "ready" / name).exists() for name in (spec.id, spec.id + LEAVING))
         if entries or queued or timed or spec.idempotency_key or spec.not_before:
             return False
-        self.found(
+        self.findings.found(
             "abandoned-start",
             f"run {spec.id} was never started: its start was killed before queueing it, and "
             "nobody was given its id",
@@ -462,32 +365,34 @@ class _Doctor:
         run_dir = self.root / "run" / run_id
         queued = any((self.root / "ready" / name).exists() for name in (run_id, run_id + LEAVING))
         idle = status.terminal or status == RunStatus.PAUSED
-        news = bool(requests_in(run_dir)) or bool(_mail(run_dir / "inbox"))
+        news = bool(requests_in(run_dir)) or bool(mail_names(run_dir / "inbox"))
         if not queued and (
             status == RunStatus.RUNNING
             or (status == RunStatus.PENDING and not timed)
             or (status.parked and not idle and news)
         ):
             why = "with requests or mail waiting " if status.parked else ""
-            self.found(
+            self.findings.found(
                 "not-queued",
                 f"run {run_id} is {status} {why}but not in ready/: no worker would take it",
                 "--repair queues it",
                 run_id=run_id,
                 path=self.root / "ready" / run_id,
-                repair=lambda: self.store._set_ready(run_id, True),
+                repair=lambda: self.store.indexes.set_ready(run_id, True),
             )
         if queued and idle:
             # Harmless: the process that ended (or paused) it died before the steps that
             # follow (telling its parent, cancelling its children), which the next worker
             # to claim it redoes before it takes the run out. Only a pause has none left.
-            self.found(
+            self.findings.found(
                 "stale-ready",
                 f"run {run_id} is {status} but still in ready/",
                 "a worker finishes what followed and takes it out, the next time it looks",
                 run_id=run_id,
                 path=self.root / "ready" / run_id,
-                repair=None if status.terminal else lambda: self.store._set_ready(run_id, False),
+                repair=None
+                if status.terminal
+                else lambda: self.store.indexes.set_ready(run_id, False),
                 damage=False,
             )
 
@@ -503,7 +408,7 @@ class _Doctor:
                     (self.root / "timers" / name).unlink(missing_ok=True)
                 (run_dir / "timer").unlink(missing_ok=True)
 
-            self.found(
+            self.findings.found(
                 "stale-timer",
                 f"run {run_id} is {status} but still has a timer ({', '.join(markers)})",
                 "--repair removes it"
@@ -516,14 +421,14 @@ class _Doctor:
         if due is None or not status.parked or status == RunStatus.PAUSED:
             return
         if not any(_millis(name) <= math.ceil(due.timestamp() * 1000) for name in markers):
-            self.found(
+            self.findings.found(
                 "timer-missing",
                 f"run {run_id} is {status} until {due:%Y-%m-%d %H:%M:%S} UTC but has no timer "
                 "in timers/: it would not wake",
                 "--repair sets it",
                 run_id=run_id,
                 path=self.root / "timers",
-                repair=lambda: self.store._replace_timer(
+                repair=lambda: self.store.indexes.replace_timer(
                     run_dir / "timer", Timer(due, "run", run_id)
                 ),
             )

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .entry import Entry
-from .errors import RunNotFound
-from .ids import check_run_id
-from .journal import summarize
-from .record import RunInfo, RunSpec
-from .schedule import Schedule
-from .store import REQUESTS, Claim, Mail, Request, RunRef, Timer
+from ..entry import Entry
+from ..errors import RunNotFound
+from ..ids import check_run_id
+from ..journal import summarize
+from ..record import RunInfo, RunSpec
+from ..schedule import Schedule
+from .base import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
 
 @dataclass

@@ -14,7 +14,7 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from .errors import NewerFormat
+from ...errors import NewerFormat
 
 
 @cache

@@ -1,21 +1,34 @@
-"""The storage interface: a small set of domain operations the engine needs.
+"""The store contract: the domain operations the engine, the worker and the client need.
 
-`FileStore` (a directory of JSON files) is the default; `MemoryStore` ships for tests.
-Both pass one contract test suite. A database-backed store for workers on many hosts
-implements the same two protocols and nothing in the engine changes.
+This is the page to read before writing a store. `FileStore` (a directory of JSON files,
+`store.files`) is the default; `MemoryStore` (`store.memory`) ships for tests. Both pass
+one contract suite (`tests/store/`); a database-backed store for workers on many hosts
+implements the same two protocols, joins the suite's fixtures, and nothing else changes.
+
+What callers rely on, besides each method's result (all errors are in `aiki_cli.errors`):
+
+- `InvalidRunId` (a `BadInput`, exit 2) for a run id that is not one, before any access.
+- `RunNotFound` (a `LookupError`, exit 4) for a well-formed id no run has.
+- `RunDamaged` (exit 1) when a run's stored records cannot be read (a journal line that
+  is no entry, a start record that does not parse, a file that is not a file). The client
+  reports it; a worker marks the run damaged and goes on with the others. `NewerFormat`,
+  a `RunDamaged`, when they were written by a newer aiki: workers leave such a run alone.
+- `StoreUnwritable` (exit 1) when the store refuses a write (a full disk, a read-only
+  mount, no permission): it names the store and what to free. A store that cannot fail
+  to write (memory) never raises it.
+- None from `claim` when another worker holds the run: no error, the caller moves on.
 """
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from .entry import Entry
-from .record import RunInfo, RunSpec
-from .schedule import Schedule
+from ..entry import Entry
+from ..record import RunInfo, RunSpec
+from ..schedule import Schedule
 
 Request = Literal["cancel", "pause", "wake"]
 REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")
@@ -59,7 +72,8 @@ class Claim(Protocol):
     entries: list[Entry]
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
-        """Add entries to the journal; with `sync`, durably by the next `flush`."""
+        """Add entries to the journal; with `sync`, durably by the next `flush`.
+        Raises `StoreUnwritable`, leaving the journal as it was."""
         ...
 
     @property
@@ -69,7 +83,8 @@ class Claim(Protocol):
 
     def flush(self) -> None:
         """Make the entries appended with `sync` durable. Every other method that acts
-        outside the journal (requests, mail, the queue, timers, `release`) flushes first."""
+        outside the journal (requests, mail, the queue, timers, `release`) flushes first.
+        Raises `StoreUnwritable`; so does every method below that changes the store."""
         ...
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
@@ -80,7 +95,8 @@ class Claim(Protocol):
     def clear_request(self, kind: Request) -> None: ...
 
     def mail(self) -> list[Mail]:
-        """Mail not yet acknowledged, oldest first."""
+        """Mail not yet acknowledged, oldest first. `RunDamaged` when a letter is not one
+        (it was not written by a store)."""
         ...
 
     def ack(self, mail: Mail) -> None:
@@ -101,24 +117,36 @@ class Claim(Protocol):
         mail arriving meanwhile queues it again."""
         ...
 
-    def release(self) -> None: ...
+    def release(self) -> None:
+        """Flush, then give the run up for another worker to claim; releasing twice does
+        nothing (a later claim stays held)."""
+        ...
 
 
 @runtime_checkable
 class Store(Protocol):
+    """Where runs, their journals, the queue, timers, schedules and workers are kept;
+    `location` names it in messages (a directory, ':memory:')."""
+
     location: str
 
     def create_run(self, spec: RunSpec) -> RunSpec:
         """Store a new pending run and queue it; if its idempotency key already started a
-        run, store nothing and return that run's spec instead."""
+        run, store nothing and return that run's spec instead. `StoreUnwritable` when the
+        run could not be stored (what it wrote is taken back); `RunDamaged` when the run its key
+        names cannot be read."""
         ...
 
-    def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]: ...
+    def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
+        """The run's start record and its journal. `RunNotFound`; `RunDamaged` (or
+        `NewerFormat`) when either cannot be read; a journal's torn last line (a write a
+        crash cut short) is not damage: it is left out."""
+        ...
 
     def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
         """The run's state as its journal tells it (without `cancel_requested`); without
         `tasks`, with no task calls. A store may keep a summary to fold only the entries
-        appended since."""
+        appended since. Raises as `read_run`."""
         ...
 
     def list_runs(self) -> Iterator[RunRef]:
@@ -134,7 +162,10 @@ class Store(Protocol):
         ...
 
     def claim(self, run_id: str) -> Claim | None:
-        """The run's claim, or None when another worker holds it."""
+        """The run's claim, or None when another worker holds it (or its start is still
+        being stored, or it lost its idempotency key to another run, which a worker must
+        not execute). `RunNotFound`; `RunDamaged` or `NewerFormat` when its records cannot
+        be read (the run is then not held); `StoreUnwritable`."""
         ...
 
     def flush_together(self, claims: list[Claim]) -> bool:
@@ -143,29 +174,36 @@ class Store(Protocol):
         ...
 
     def request(self, run_id: str, kind: Request) -> None:
-        """Leave a request for whoever executes the run, and queue it so one does."""
+        """Leave a request for whoever executes the run, and queue it so one does.
+        `RunNotFound`; `StoreUnwritable`."""
         ...
 
-    def requests(self, run_id: str) -> frozenset[str]: ...
+    def requests(self, run_id: str) -> frozenset[str]:
+        """The requests left for the run. `RunNotFound`."""
+        ...
 
     def post(self, run_id: str, mail: Mail) -> bool:
         """Leave mail for the run and queue it; False (and nothing stored) when mail with
         the same key was posted before. Mail still unread queues the run again, since its
-        first poster may have died before queueing it."""
+        first poster may have died before queueing it. `RunNotFound`; `StoreUnwritable`."""
         ...
 
     def posted(self, run_id: str, key: str) -> bool:
         """Whether mail with `key` was posted to the run: unread, or acknowledged with a
-        reference id. Reads only; works whatever the run's status."""
+        reference id. Reads only; works whatever the run's status. `RunNotFound`."""
         ...
 
-    def mark_ready(self, run_id: str) -> None: ...
+    def mark_ready(self, run_id: str) -> None:
+        """Queue the run for a worker. `RunNotFound`; `StoreUnwritable`."""
+        ...
 
     def due_timers(self, now: datetime) -> list[Timer]:
         """Timers due at `now`, earliest first, reading only the index's due part."""
         ...
 
-    def clear_timer(self, timer: Timer) -> None: ...
+    def clear_timer(self, timer: Timer) -> None:
+        """Remove the timer from the index; nothing when it is not there."""
+        ...
 
     def next_due(self) -> datetime | None:
         """The earliest due time in the timer index."""
@@ -181,7 +219,9 @@ class Store(Protocol):
 
     def schedules(self) -> list[Schedule]: ...
 
-    def remove_schedule(self, schedule_id: str) -> None: ...
+    def remove_schedule(self, schedule_id: str) -> None:
+        """Remove the schedule and its timer; nothing when there is none."""
+        ...
 
     def rearm_schedules(self) -> list[str]:
         """Give every active schedule that has no timer (its save died midway, say) one at
@@ -190,19 +230,8 @@ class Store(Protocol):
         ...
 
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> AbstractContextManager[None]:
-        """Announce a live worker for as long as the context is open."""
+        """Announce a live worker for as long as the context is open. `RuntimeError` when
+        a live worker has that id; `StoreUnwritable`."""
         ...
 
     def live_workers(self) -> list[dict[str, Any]]: ...
-
-
-def open_store(location: str | Path | Store) -> Store:
-    """The store at `location`: a directory path, ':memory:', or a store itself."""
-    from .filestore import FileStore
-    from .memstore import MemoryStore
-
-    if isinstance(location, Store):
-        return location
-    if str(location) == ":memory:":
-        return MemoryStore()
-    return FileStore(Path(location))

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import oslayer
+from ... import oslayer
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700

@@ -21,8 +21,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from .durable import atomic_write, read_file
 from .lock import FileLock, holding_dir, lock_new, try_lock
+from .syncio import atomic_write, read_file
 
 LOCK, INFO, TEMP = ".lock", ".json", ".tmp"
 

@@ -10,22 +10,19 @@ hand), and `--repair` queues the run so that a worker does.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from .entry import ChildStarted, Entry
-from .errors import AikiError
-from .filestore import _mail
-from .journal import last_status, summarize
-from .status import RunStatus
-
-if TYPE_CHECKING:
-    from .doctor import _Doctor
+from ....entry import ChildStarted, Entry
+from ....errors import AikiError
+from ....journal import last_status, summarize
+from ....status import RunStatus
+from ..layout import mail_names
+from .findings import Findings
 
 
 class FamilyChecks:
-    def __init__(self, doctor: _Doctor) -> None:
-        self.doctor = doctor
-        self.store = doctor.store
+    def __init__(self, findings: Findings) -> None:
+        self.findings = findings
+        self.store = findings.store
 
     def check(self, run_id: str, status: RunStatus, entries: list[Entry]) -> None:
         """Check the run (not queued, `status`, journal `entries`) against its children."""
@@ -76,14 +73,14 @@ class FamilyChecks:
         return last.at if last is not None and summarize(spec, entries).status.terminal else None
 
     def _has_mail(self, run_id: str) -> bool:
-        return bool(_mail(self.store.root / "run" / run_id / "inbox"))
+        return bool(mail_names(self.store.root / "run" / run_id / "inbox"))
 
     def _found(self, kind: str, problem: str, run_id: str) -> None:
-        self.doctor.found(
+        self.findings.found(
             kind,
             problem,
             "--repair queues it, and the next worker finishes what was left undone",
             run_id=run_id,
-            path=self.doctor.root / "ready" / run_id,
-            repair=lambda: self.store._set_ready(run_id, True),
+            path=self.findings.root / "ready" / run_id,
+            repair=lambda: self.store.indexes.set_ready(run_id, True),
         )

@@ -1,6 +1,6 @@
 """Doctor's store-wide checks: the indexes derived from the runs (ready/, timers/,
 schedules, index/created.log, index/keys/) against the runs that exist, and what crashes
-and dead workers leave behind. The checks of each run itself are in `doctor`.
+and dead workers leave behind. The checks of each run itself are in `runs`.
 """
 
 from __future__ import annotations
@@ -11,27 +11,24 @@ import shutil
 from collections import defaultdict
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .durable import NotRegularFile, atomic_create, read_file, read_lines
-from .errors import AikiError
-from .filestore import LEAVING, _parse_timer, reason
-from .ids import RUN_ID
-from .roster import LOCK
-from .schedule import Schedule
-from .store import Timer
-
-if TYPE_CHECKING:
-    from .doctor import _Doctor
+from ....errors import AikiError
+from ....ids import RUN_ID
+from ....schedule import Schedule
+from ...base import Timer
+from ..layout import LEAVING, parse_timer, reason
+from ..roster import LOCK
+from ..syncio import NotRegularFile, atomic_create, read_file, read_lines
+from .findings import Findings
 
 
 class IndexChecks:
-    def __init__(self, doctor: _Doctor) -> None:
-        self.doctor = doctor
-        self.root = doctor.root
-        self.store = doctor.store
+    def __init__(self, findings: Findings) -> None:
+        self.findings = findings
+        self.root = findings.root
+        self.store = findings.store
 
     def check(self, listed: set[str]) -> None:
         """Every store-wide check; `listed`: the run ids index/created.log holds."""
@@ -49,7 +46,7 @@ class IndexChecks:
         """The names in timers/ by the run they wake."""
         markers: defaultdict[str, list[str]] = defaultdict(list)
         for name in names(self.root / "timers"):
-            timer = _parse_timer(name)
+            timer = parse_timer(name)
             if timer is not None and timer.kind == "run":
                 markers[timer.target].append(name)
         return markers
@@ -57,9 +54,9 @@ class IndexChecks:
     def _ready(self) -> None:
         for name in names(self.root / "ready"):
             run_id = name.removesuffix(LEAVING)
-            if not self.doctor.exists(run_id):
+            if not self.findings.exists(run_id):
                 marker = self.root / "ready" / name
-                self.doctor.found(
+                self.findings.found(
                     "orphan-ready",
                     f"ready/{name} names no run (a start killed before it moved the run in, "
                     "say); workers skip it",
@@ -71,23 +68,23 @@ class IndexChecks:
                 )
 
     def _unlink_orphan(self, path: Path, run_id: str) -> None:
-        if not self.doctor.exists(run_id):  # looked at again: a start may have made it since
+        if not self.findings.exists(run_id):  # looked at again: a start may have made it since
             path.unlink(missing_ok=True)
 
     def _timers(self) -> None:
         for name in names(self.root / "timers"):
             path = self.root / "timers" / name
-            timer = _parse_timer(name)
+            timer = parse_timer(name)
             if timer is None:
-                self.doctor.found(
+                self.findings.found(
                     "orphan-timer",
                     f"timers/{name} is not a timer's name",
                     "--repair removes it",
                     path=path,
                     repair=path.unlink,
                 )
-            elif timer.kind == "run" and not self.doctor.exists(timer.target):
-                self.doctor.found(
+            elif timer.kind == "run" and not self.findings.exists(timer.target):
+                self.findings.found(
                     "orphan-timer",
                     f"timers/{name} wakes run {timer.target}, which does not exist; "
                     "workers remove it when it is due",
@@ -98,7 +95,7 @@ class IndexChecks:
                     damage=False,
                 )
             elif timer.kind == "schedule" and not self._schedule_path(timer.target).is_file():
-                self.doctor.found(
+                self.findings.found(
                     "orphan-timer",
                     f"timers/{name} fires schedule {timer.target}, which does not exist "
                     "(a `schedule add` killed midway, say); workers remove it when it is due",
@@ -112,13 +109,13 @@ class IndexChecks:
         return self.root / "schedules" / f"{schedule_id}.json"
 
     def _schedules(self) -> None:
-        timers = [_parse_timer(name) for name in names(self.root / "timers")]
+        timers = [parse_timer(name) for name in names(self.root / "timers")]
         fired = {timer.target for timer in timers if timer and timer.kind == "schedule"}
         for path in sorted((self.root / "schedules").glob("*.json")):
             try:
                 schedule = Schedule.model_validate_json(read_file(path))
             except (OSError, ValidationError) as error:
-                self.doctor.found(
+                self.findings.found(
                     "schedule-unreadable",
                     f"{path} cannot be read ({reason(error)}); workers stop firing schedules",
                     f"correct it by hand, or delete the schedule with "
@@ -128,7 +125,7 @@ class IndexChecks:
                 continue
             if not schedule.paused and schedule.id not in fired:
                 timer = Timer(schedule.next_due, "schedule", schedule.id)
-                self.doctor.found(
+                self.findings.found(
                     "timer-missing",
                     f"schedule {schedule.id} has no timer in timers/: it would not fire",
                     "--repair sets it",
@@ -137,7 +134,7 @@ class IndexChecks:
                 )
 
     def _set_timer(self, schedule_path: Path, timer: Timer) -> None:
-        self.store._replace_timer(schedule_path.with_suffix(".timer"), timer)
+        self.store.indexes.replace_timer(schedule_path.with_suffix(".timer"), timer)
 
     def created(self) -> list[bytes]:
         return read_lines(self.root / "index" / "created.log")[0]
@@ -146,10 +143,10 @@ class IndexChecks:
         gone = sorted(
             run_id
             for run_id in listed
-            if RUN_ID.fullmatch(run_id) and not self.doctor.exists(run_id)
+            if RUN_ID.fullmatch(run_id) and not self.findings.exists(run_id)
         )
         if gone:
-            self.doctor.found(
+            self.findings.found(
                 "stale-index",
                 f"index/created.log lists {len(gone)} run(s) that do not exist "
                 f"({', '.join(gone[:3])}{', …' if len(gone) > 3 else ''})",
@@ -165,7 +162,7 @@ class IndexChecks:
             try:
                 run_id = read_file(path).decode(errors="replace").strip()
             except NotRegularFile as error:
-                self.doctor.found(
+                self.findings.found(
                     "key-damaged",
                     f"{error}, where an idempotency key's run is recorded: a start with that "
                     "key fails",
@@ -176,8 +173,8 @@ class IndexChecks:
                 continue
             except OSError:
                 continue
-            if not self.doctor.exists(run_id):
-                self.doctor.found(
+            if not self.findings.exists(run_id):
+                self.findings.found(
                     "orphan-key",
                     f"{path} names run {run_id[:40]!r}, which does not exist: a start with "
                     "that idempotency key fails",
@@ -192,8 +189,8 @@ class IndexChecks:
         remove(path)
         for run_id in names(self.root / "run"):
             with contextlib.suppress(OSError, AikiError):
-                spec = self.store._read_spec(self.root / "run" / run_id, run_id)
-                if self.store._key_path(spec) == path:
+                spec = self.store.read_spec(self.root / "run" / run_id, run_id)
+                if self.store.key_path(spec) == path:
                     atomic_create(path, run_id.encode())
                     return
 
@@ -201,10 +198,10 @@ class IndexChecks:
         """Temp files (`.*.tmp`; with `every`, anything) a crash left in `folder`."""
         for name in names(folder, hidden=True):
             path = folder / name
-            if (every or (name.startswith(".") and name.endswith(".tmp"))) and self.doctor.stale(
+            if (every or (name.startswith(".") and name.endswith(".tmp"))) and self.findings.stale(
                 path
             ):
-                self.doctor.found(
+                self.findings.found(
                     "leftover",
                     f"{path} was left behind by a write that did not finish",
                     "--repair removes it",
@@ -216,7 +213,7 @@ class IndexChecks:
     def _workers(self) -> None:
         roster = self.store.roster
         for worker_id in roster.gone():
-            self.doctor.found(
+            self.findings.found(
                 "worker-gone",
                 f"worker {worker_id} is gone but left its files in {roster.folder}",
                 "--repair removes them (so does the next worker to start)",

@@ -9,15 +9,20 @@ holds those bytes; otherwise it is ignored (and rewritten), never trusted over t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from collections import defaultdict, deque
+from pathlib import Path
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .entry import Entry
-from .journal import Calls, Fold
-from .record import RunInfo, TaskInfo
-from .waiting import Waits
+from ...entry import Entry
+from ...journal import Calls, Fold
+from ...record import RunInfo, TaskInfo
+from ...waiting import Waits
+from .syncio import atomic_write, open_regular, read_file
 
 SUMMARY = "summary.json"
 TASKS = "summary-tasks.json"
@@ -104,3 +109,51 @@ def _load_calls(dumped: OpenCalls, info: RunInfo) -> Calls:
     for task, hash, numbers in dumped:
         calls[task, hash] = deque(info.tasks[number] for number in numbers)
     return calls
+
+
+def summary_and_tail(
+    run_dir: Path, journal: Path, tasks: bool = True
+) -> tuple[Fold | None, int, bytes, bytes]:
+    """The fold the run's summary kept (with its tasks, if `tasks`) if it still matches
+    the journal, the offset it covers, the journal's bytes after that offset, and the (up
+    to) `CHECKED` bytes before it. (None, 0, the whole journal, b"") when none matches."""
+    try:
+        fd = open_regular(journal, os.O_RDONLY)
+    except FileNotFoundError:
+        return None, 0, b"", b""
+    with os.fdopen(fd, "rb") as file:
+        saved = _load(run_dir / SUMMARY, Summary)
+        if saved is not None and 0 < saved.offset <= os.fstat(file.fileno()).st_size:
+            file.seek(max(0, saved.offset - CHECKED))
+            before = file.read(saved.offset - file.tell())
+            if before.endswith(b"\n") and saved.matches(before):
+                calls = _load(run_dir / TASKS, SummaryTasks) if tasks else None
+                fold = None if tasks and calls is None else saved.fold(calls)
+                if fold is not None:
+                    return fold, saved.offset, file.read(), before
+        file.seek(0)
+        return None, 0, file.read(), b""
+
+
+def summary_matches(run_dir: Path) -> bool:
+    """Whether the run's summary is one readers use: it and its tasks match the journal."""
+    return summary_and_tail(run_dir, run_dir / "journal.jsonl")[0] is not None
+
+
+def save_summary(run_dir: Path, summary: tuple[Summary, SummaryTasks]) -> None:
+    """Write the summary, its tasks first: a crash in between leaves a summary whose tasks
+    do not match it, which readers ignore."""
+    state, calls = summary
+    with contextlib.suppress(OSError):  # derived data: a reader may not be allowed to write
+        atomic_write(run_dir / TASKS, calls.model_dump_json().encode())
+        atomic_write(run_dir / SUMMARY, state.model_dump_json().encode())
+
+
+_M = TypeVar("_M", Summary, SummaryTasks)
+
+
+def _load(path: Path, model: type[_M]) -> _M | None:
+    try:
+        return model.model_validate_json(read_file(path))
+    except (OSError, ValidationError):
+        return None  # none yet, or not one this aiki can read: fold the whole journal

@@ -19,8 +19,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import oslayer
-from .durable import FILE_MODE, open_regular
+from ... import oslayer
+from .syncio import FILE_MODE, open_regular
 
 
 class FileLock:

@@ -1,0 +1,93 @@
+"""Following a run to its end from the CLI (`start --wait`, `retry --wait`, `wait`): wait
+for a worker to execute it, or execute it here, then show how it ended and exit by it."""
+
+import asyncio
+import signal
+
+from ..client import Client
+from ..errors import Interrupted
+from ..journal import left_open
+from ..record import RunInfo
+from ..status import RunStatus
+from ..worker import Worker
+from ..workflow import WorkflowVersion
+from . import views
+from .exits import EXIT
+
+# Without --timeout, waiting for a run gives up (exit 5) once no worker that loads its
+# workflow has been running for this long, so that a CI job never hangs on a missing worker.
+NO_WORKER_GRACE = 60.0
+
+
+async def await_run(
+    client: Client,
+    versions: dict[str, WorkflowVersion],
+    ref: str,
+    run_id: str,
+    timeout: float | None,
+) -> RunInfo:
+    """Wait for a live worker that loads `ref` to finish the run, or execute it here when
+    none does (a worker that does not load it would never take it). When `versions` lacks
+    `ref` (the worker seen a moment ago has gone), wait for the next worker, not for ever."""
+    serving = client.serving(ref)
+    if serving or ref not in versions:
+        views.note(
+            f"a worker is running; waiting for run {run_id}"
+            if serving
+            else f"no running worker loads {ref}; waiting for one to execute run {run_id}"
+        )
+        return await client.wait(run_id, timeout=timeout, unattended=unattended(timeout))
+    if client.workers_alive():
+        views.note(f"no running worker loads {ref}; executing run {run_id} here")
+    return await _drive(client, Worker(client, versions.values()), run_id, timeout)
+
+
+async def _drive(client: Client, driver: Worker, run_id: str, timeout: float | None) -> RunInfo:
+    """Execute the run here. Ctrl-C (or SIGTERM) hands it back to the queue at once; if a
+    task body still runs in a thread, the worker keeps the run claimed and the process
+    exits as `kill -9` would, ending the thread before anyone else can take the run."""
+    signals: list[int] = []
+
+    def interrupt(number: int) -> None:
+        signals.append(number)
+        driver.stop(now=True)
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, interrupt, number)
+    try:
+        info = await driver.drive(run_id, timeout=timeout)
+    finally:
+        EXIT.hard = driver.abandoned
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+    if signals and not info.status.terminal:
+        stopped = left_open(await client.history(run_id))
+        raise Interrupted(run_id, info.status, stopped, keyed=info.idempotency_key is not None)
+    return info
+
+
+def unattended(timeout: float | None) -> float | None:
+    """How long a wait without `--timeout` goes on with no worker for the run: not for ever."""
+    return NO_WORKER_GRACE if timeout is None else None
+
+
+def say_no_worker(ref: str, timeout: float | None) -> None:
+    """Say up front that nothing executes the run, and when `wait` gives up."""
+    if timeout is None:
+        limit = f"if none starts within {NO_WORKER_GRACE:g}s"
+    else:
+        limit = f"after {timeout:g}s"
+    views.note(
+        f"no worker that loads {ref} is running (`aiki worker` executes the run); "
+        f"giving up (exit 5) {limit}"
+    )
+
+
+def finish(info: RunInfo, as_json: bool, *, all_tasks: bool = False) -> None:
+    """Show how the run ended and exit with its code: 0 completed, 1 failed, 3 cancelled."""
+    if as_json:
+        views.print_json(info.document())
+    elif info.status == RunStatus.COMPLETED:
+        views.err().print(views.run_panel(info, all_tasks=all_tasks))
+    info.raise_for_outcome()

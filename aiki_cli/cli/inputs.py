@@ -1,0 +1,59 @@
+"""What commands read besides their options: JSON input (a file, stdin or text) and a
+`name@version` reference, refused with `BadInput` in plain words."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInput, InvalidJSON
+from ..naming import split_ref
+
+
+def split_ref_or_fail(ref: str) -> tuple[str, str]:
+    try:
+        return split_ref(ref)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+
+
+def read_input(
+    path: str | None, text: str | None, flags: tuple[str, str] = ("--input", "--input-json")
+) -> Any:
+    """JSON from a file (`-` for stdin) or from text: the values of the two `flags`."""
+    if path is not None and text is not None:
+        raise BadInput(f"give {flags[0]} or {flags[1]}, not both")
+    if text is not None:
+        return _parse_json(text, flags[1])
+    if path is None:
+        return None
+    if path == "-":
+        return _parse_json(sys.stdin.read(), "standard input")
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"input file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise BadInput(f"input file {path} cannot be read: {reason}") from None
+    return _parse_json(raw, path)
+
+
+def _parse_json(text: str, source: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not valid JSON")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"{number} is too large for a JSON number")
+        return value
+
+    try:
+        return json.loads(text, parse_constant=refuse, parse_float=finite)
+    except json.JSONDecodeError as error:
+        raise InvalidJSON(
+            source, f"{error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except (ValueError, RecursionError) as error:
+        raise InvalidJSON(source, str(error) or "too deeply nested") from None

@@ -1,0 +1,56 @@
+"""Where runs are kept: the `Store` contract, and `open_store`, which picks a store.
+
+`base` states the contract every store keeps (what each operation does and raises);
+`files` is the default store (a directory of JSON files) and `memory` the one for tests.
+An implementation is imported only when a location chooses it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .base import REQUESTS, Claim, Mail, Request, RunRef, Store, Timer
+
+if TYPE_CHECKING:
+    from .files import FileStore
+    from .memory import MemoryStore
+
+__all__ = [
+    "REQUESTS",
+    "Claim",
+    "FileStore",
+    "Mail",
+    "MemoryStore",
+    "Request",
+    "RunRef",
+    "Store",
+    "Timer",
+    "open_store",
+]
+
+
+def open_store(location: str | Path | Store) -> Store:
+    """The store at `location`: a directory path, ':memory:', or a store itself."""
+    if isinstance(location, Store):
+        return location
+    if str(location) == ":memory:":
+        from .memory import MemoryStore
+
+        return MemoryStore()
+    from .files import FileStore
+
+    return FileStore(Path(location))
+
+
+def __getattr__(name: str) -> Any:
+    """`FileStore` and `MemoryStore`, imported when first asked for."""
+    if name == "FileStore":
+        from .files import FileStore
+
+        return FileStore
+    if name == "MemoryStore":
+        from .memory import MemoryStore
+
+        return MemoryStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

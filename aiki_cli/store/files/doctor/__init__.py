@@ -1,0 +1,30 @@
+"""`aiki doctor` for the file store: check every run and index, and rebuild the derived.
+
+`examine` is the entry point. Each check reports to one `Findings` (the report being
+made): `runs` checks each run, `indexes` the store-wide indexes and leftovers, `family`
+parents against their children.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..store import FileStore
+from .family import FamilyChecks
+from .findings import Finding, Findings, Report
+from .indexes import IndexChecks
+from .runs import RunChecks
+
+__all__ = ["Finding", "Report", "examine"]
+
+
+def examine(store: FileStore | Path, *, repair: bool = False, now: float | None = None) -> Report:
+    """Check every run and index of `store` (a file store, or its directory); with
+    `repair`, fix what can be fixed safely."""
+    store = store if isinstance(store, FileStore) else FileStore(store)
+    findings = Findings(store, repair, time.time() if now is None else now)
+    indexes = IndexChecks(findings)
+    if store.root.is_dir():
+        RunChecks(findings, indexes, FamilyChecks(findings)).check()
+    return findings.report
