@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from aiki_cli import oslayer
 from aiki_cli.canonical import input_hash
 from aiki_cli.entry import Entry, StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.errors import InvalidRunId, RunNotFound
@@ -15,7 +16,7 @@ from aiki_cli.ids import new_run_id
 from aiki_cli.record import RunSpec
 from aiki_cli.status import RunStatus
 from aiki_cli.store import Claim, Store, open_store
-from aiki_cli.store.files import FileStore, syncio
+from aiki_cli.store.files import FileStore
 from aiki_cli.store.memory import MemoryStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -137,9 +138,9 @@ def test_a_flush_makes_what_was_appended_with_sync_durable(claimed: Claim) -> No
 def test_claims_flushed_together_are_all_durable(
     store: Store, spec: Specs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if isinstance(store, FileStore) and syncio._syncfs() is None:
+    if isinstance(store, FileStore) and oslayer.syncfs() is None:
         pytest.skip("the file store syncs claims together with Linux's syncfs")
-    monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: 0)  # an idle machine
+    monkeypatch.setattr(oslayer, "unwritten_bytes", lambda: 0)  # an idle machine
     claims = [store.claim(store.create_run(spec()).id) for _ in range(3)]
     held = [claim for claim in claims if claim is not None]
     try:

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from aiki_cli import Client, Run, Worker, task, workflow
-from aiki_cli.store.files import syncio
+from aiki_cli import Client, Run, Worker, oslayer, task, workflow
 from aiki_cli.store.group_commit import TOGETHER_FROM
 
 Event = tuple[str, str]
@@ -29,7 +28,7 @@ Event = tuple[str, str]
 def events(monkeypatch: pytest.MonkeyPatch) -> list[Event]:
     """("write", entry type), ("sync", ""), ("unqueue", run id) as they happen."""
     seen: list[Event] = []
-    write, fdatasync, unlink = os.write, os.fdatasync, os.unlink
+    write, fdatasync, unlink = os.write, oslayer.flush_data, os.unlink
 
     def journal(fd: int) -> bool:
         return os.readlink(f"/proc/self/fd/{fd}").endswith("journal.jsonl")
@@ -52,7 +51,7 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[Event]:
         unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "write", recording_write)
-    monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
+    monkeypatch.setattr(oslayer, "flush_data", recording_fdatasync)
     monkeypatch.setattr(os, "unlink", recording_unlink)
     return seen
 
@@ -156,8 +155,8 @@ def test_runs_executing_together_sync_in_a_sync_thread_each_before_it_leaves_the
     thread (one syncfs for a large batch, or each journal's fdatasync), and each run's
     end is synced before the run leaves the queue."""
     seen: list[tuple[str, str, str]] = []  # (kind, run id or "*" for all, thread)
-    fdatasync, unlink = os.fdatasync, os.unlink
-    syncfs = syncio._syncfs()
+    fdatasync, unlink = oslayer.flush_data, os.unlink
+    syncfs = oslayer.syncfs()
 
     def journal_of(fd: int) -> str | None:
         path = Path(os.readlink(f"/proc/self/fd/{fd}"))
@@ -216,11 +215,11 @@ def test_runs_executing_together_sync_in_a_sync_thread_each_before_it_leaves_the
     async def scenario() -> list[str]:
         client = Client(tmp_path / "runs")
         ids = [(await together.start(client, i)).id for i in range(RUNS)]
-        monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
+        monkeypatch.setattr(oslayer, "flush_data", recording_fdatasync)
         monkeypatch.setattr(os, "write", recording_write)
         monkeypatch.setattr(os, "unlink", recording_unlink)
-        monkeypatch.setattr(syncio, "_syncfs", lambda: syncfs and recording_syncfs)
-        monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: 0)  # an idle machine
+        monkeypatch.setattr(oslayer, "syncfs", lambda: syncfs and recording_syncfs)
+        monkeypatch.setattr(oslayer, "unwritten_bytes", lambda: 0)  # an idle machine
         await Worker(client, [flow], concurrency=RUNS).run(until_idle=True)
         return ids
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from aiki_cli import oslayer
 from aiki_cli.store.files import syncio
 from aiki_cli.store.files.syncio import AppendLog, read_file, sync_together
 
@@ -45,8 +46,8 @@ def test_a_synced_append_waits_for_the_flush_and_one_sync_covers_many(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs: list[int] = []
-    fdatasync = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), fdatasync(fd)))
+    fdatasync = oslayer.flush_data
+    monkeypatch.setattr(oslayer, "flush_data", lambda fd: (syncs.append(fd), fdatasync(fd)))
     log = AppendLog(tmp_path / "log")
     try:
         log.append(b"one\n", sync=False)
@@ -68,7 +69,7 @@ def test_a_line_appended_while_a_flush_syncs_waits_for_the_next_flush(
 ) -> None:
     """A flush (in a group commit's thread) covers what was written when it began."""
     log = AppendLog(tmp_path / "log")
-    fdatasync = os.fdatasync
+    fdatasync = oslayer.flush_data
 
     def sync_while_a_line_lands(fd: int) -> None:
         log.append(b"late\n")  # the run appends as the sync is under way
@@ -77,10 +78,10 @@ def test_a_line_appended_while_a_flush_syncs_waits_for_the_next_flush(
     try:
         log.append(b"result\n")
         assert log.unsynced
-        monkeypatch.setattr(os, "fdatasync", sync_while_a_line_lands)
+        monkeypatch.setattr(oslayer, "flush_data", sync_while_a_line_lands)
         log.flush()
         assert log.unsynced  # the late line may have missed the sync
-        monkeypatch.setattr(os, "fdatasync", fdatasync)
+        monkeypatch.setattr(oslayer, "flush_data", fdatasync)
         log.flush()
         assert not log.unsynced
     finally:
@@ -92,14 +93,14 @@ def test_close_waits_for_a_flush_under_way_in_another_thread(
 ) -> None:
     """The descriptor is not closed (and its number reused) under a sync in flight."""
     syncing, release = threading.Event(), threading.Event()
-    fdatasync = os.fdatasync
+    fdatasync = oslayer.flush_data
 
     def slow_fdatasync(fd: int) -> None:
         syncing.set()
         release.wait(5)
         fdatasync(fd)
 
-    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    monkeypatch.setattr(oslayer, "flush_data", slow_fdatasync)
     log = AppendLog(tmp_path / "log")
     log.append(b"result\n")
     flusher = threading.Thread(target=log.flush)
@@ -124,17 +125,17 @@ def logs(tmp_path: Path) -> Iterator[list[AppendLog]]:
 
 
 def fake_syncfs(monkeypatch: pytest.MonkeyPatch, sync: Callable[[int], None] | None) -> None:
-    monkeypatch.setattr(syncio, "_syncfs", lambda: sync)
-    monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: 0)  # an idle machine
+    monkeypatch.setattr(oslayer, "syncfs", lambda: sync)
+    monkeypatch.setattr(oslayer, "unwritten_bytes", lambda: 0)  # an idle machine
 
 
 def test_one_syncfs_makes_many_logs_durable_and_no_fdatasync(
     logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs: list[int] = []
-    real = syncio._syncfs()
+    real = oslayer.syncfs()
     fake_syncfs(monkeypatch, lambda fd: (syncs.append(fd), real and real(fd)))
-    monkeypatch.setattr(os, "fdatasync", lambda fd: pytest.fail("synced alone"))
+    monkeypatch.setattr(oslayer, "flush_data", lambda fd: pytest.fail("synced alone"))
     logs[0].append(b"result\n")
     logs[1].append(b"result\n")
     logs[2].append(b"started\n", sync=False)  # asks for no sync: left out
@@ -202,25 +203,15 @@ def test_with_much_else_waiting_to_be_written_each_log_syncs_alone(
 ) -> None:
     """syncfs would write another program's large write out too, in a run's time."""
     fake_syncfs(monkeypatch, lambda fd: pytest.fail("synced the whole file system"))
-    monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: syncio.SYNCFS_LIMIT + 1)
+    monkeypatch.setattr(oslayer, "unwritten_bytes", lambda: syncio.SYNCFS_LIMIT + 1)
     logs[0].append(b"result\n")
     assert not sync_together(logs)
     assert logs[0].unsynced
 
 
-def test_what_waits_to_be_written_is_read_from_proc_meminfo(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    meminfo = b"MemTotal: 100 kB\nDirty:        7764 kB\nWriteback:       4 kB\n"
-    monkeypatch.setattr(syncio, "read_file", lambda path: meminfo)
-    assert syncio._waiting_to_be_written() == (7764 + 4) * 1024
-    monkeypatch.setattr(syncio, "read_file", lambda path: b"MemTotal: 100 kB\n")
-    assert syncio._waiting_to_be_written() > syncio.SYNCFS_LIMIT  # cannot tell: no syncfs
-
-
-@pytest.mark.skipif(syncio._syncfs() is None, reason="no syncfs here (Linux has it)")
+@pytest.mark.skipif(oslayer.syncfs() is None, reason="no syncfs here (Linux has it)")
 def test_the_real_syncfs_syncs(logs: list[AppendLog], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(syncio, "_waiting_to_be_written", lambda: 0)
+    monkeypatch.setattr(oslayer, "unwritten_bytes", lambda: 0)
     for log in logs:
         log.append(b"result\n")
     assert sync_together(logs)

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ... import oslayer
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -91,11 +92,7 @@ def make_dirs(path: Path) -> None:
 
 def fsync_dir(path: Path) -> None:
     """Make a rename or create inside `path` survive a power loss."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    oslayer.flush_dir(path)
 
 
 def write_synced(path: Path, data: bytes) -> None:
@@ -103,7 +100,7 @@ def write_synced(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
         write_all(fd, data)
-        os.fsync(fd)
+        oslayer.flush_file(fd)
     finally:
         os.close(fd)
 
@@ -228,7 +225,7 @@ class AppendLog:
             if self._synced >= target:
                 return
             try:
-                os.fdatasync(self._fd)
+                oslayer.flush_data(self._fd)
             except OSError:
                 self._torn = True
                 raise
@@ -243,7 +240,7 @@ class AppendLog:
         """Cut a torn tail off the log, durably, before anything is appended after it."""
         if size < self._end:
             os.ftruncate(self._fd, size)  # the open file: never one a symlink put at its name
-            os.fsync(self._fd)
+            oslayer.flush_file(self._fd)
             self._end = self._dirty = self._synced = size
 
     def _cut_back(self) -> None:
@@ -265,8 +262,8 @@ def sync_together(logs: Sequence[AppendLog]) -> bool:
     file system (they must share one), where N `fdatasync`s would each wait for the disk.
     False when that cannot be done here or fails: the caller then flushes each log alone,
     and learns which of them failed."""
-    syncfs = _syncfs()
-    if syncfs is None or _waiting_to_be_written() > SYNCFS_LIMIT:
+    syncfs = oslayer.syncfs()
+    if syncfs is None or oslayer.unwritten_bytes() > SYNCFS_LIMIT:
         return False
     unique = list(dict.fromkeys(logs))  # a run with tasks side by side asks once per task
     with contextlib.ExitStack() as held:
@@ -290,36 +287,6 @@ def sync_together(logs: Sequence[AppendLog]) -> bool:
 # it is used only while the machine has less than this waiting, so that a large unrelated
 # write (a copy, a build) never lands in a run's sync.
 SYNCFS_LIMIT = 64 << 20
-
-
-def _waiting_to_be_written() -> int:
-    """Bytes the machine has waiting to be written, from /proc/meminfo (all file systems:
-    an upper bound); unbounded when it cannot tell."""
-    try:
-        fields = dict(line.split(b":", 1) for line in read_file("/proc/meminfo").splitlines())
-        return sum(int(fields[name].split()[0]) for name in (b"Dirty", b"Writeback")) << 10
-    except (OSError, KeyError, ValueError, IndexError):
-        return 1 << 62
-
-
-@functools.cache
-def _syncfs() -> Callable[[int], None] | None:
-    """Linux's `syncfs(fd)`, which `os` lacks: one trip to the disk for every file there."""
-    try:
-        import ctypes
-
-        function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (ImportError, OSError, AttributeError, TypeError):  # no C library, or no syncfs
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-
-    def syncfs(fd: int) -> None:
-        if function(fd) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))
-
-    return syncfs
 
 
 def read_file(path: Path | str, *, dir_fd: int | None = None) -> bytes:
@@ -373,6 +340,6 @@ def truncate_to(path: Path, size: int) -> None:
     fd = open_regular(path, os.O_WRONLY)
     try:
         os.ftruncate(fd, size)
-        os.fsync(fd)
+        oslayer.flush_file(fd)
     finally:
         os.close(fd)
