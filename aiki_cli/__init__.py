@@ -1,11 +1,11 @@
 """aiki: durable workflows for Python, stored in plain files."""
 
-from . import collector
+from . import gc_pause
 
 # What importing makes lives as long as the process: no collection looks at it meanwhile.
-with collector.uncollected():
+with gc_pause.uncollected():
     from . import retry
-    from .client import Client
+    from .client import Client, RunHandle
     from .errors import (
         AikiError,
         BadInput,
@@ -24,16 +24,16 @@ with collector.uncollected():
         WaitTimeout,
         WorkflowNotFound,
     )
-    from .handle import ChildHandle, RunHandle
+    from .history import EventResult
     from .record import RunInfo, TaskInfo
     from .retry import RetryPolicy
-    from .run import EventResult, Run
+    from .run import Run
     from .schedule import Overlap, Schedule
     from .status import RunStatus
     from .store import FileStore, MemoryStore, Store
     from .task import Task, task
     from .worker import Worker
-    from .workflow import Workflow, WorkflowVersion, workflow
+    from .workflow import ChildHandle, Workflow, WorkflowVersion, workflow
 
 __all__ = [
     "AikiError",

@@ -1,4 +1,5 @@
-"""The client: starting, reading, listing, waiting for and cancelling runs in a store."""
+"""The client: starting, reading, listing, waiting for and cancelling runs in a store, and
+the handle of one run that starting returns."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from . import control
+from . import commands
 from .canonical import input_hash
 from .clock import Clock, system_clock
 from .codec import Codec
@@ -27,7 +28,6 @@ from .errors import (
     WaitTimeout,
     describe,
 )
-from .handle import RunHandle
 from .ids import check_run_id
 from .naming import check_text
 from .record import DamagedRun, RunInfo, RunSpec, new_spec
@@ -172,26 +172,26 @@ class Client:
     async def cancel(self, run_id: str) -> RunInfo:
         """Cancel a run and its descendants: now if no worker executes it, else at its next
         task boundary. Cancelling a cancelled run does nothing; an ended one cannot be."""
-        control.cancel(self.store, self.clock, run_id)
+        commands.cancel(self.store, self.clock, run_id)
         return await self.get(run_id)
 
     async def pause(self, run_id: str) -> RunInfo:
         """Pause a run: it is not executed until resumed."""
-        control.pause(self.store, self.clock, run_id)
+        commands.pause(self.store, self.clock, run_id)
         return await self.get(run_id)
 
     async def resume(self, run_id: str) -> RunInfo:
-        control.resume(self.store, self.clock, run_id)
+        commands.resume(self.store, self.clock, run_id)
         return await self.get(run_id)
 
     async def wake(self, run_id: str) -> RunInfo:
         """End a sleeping run's sleep now."""
-        control.wake(self.store, run_id)
+        commands.wake(self.store, run_id)
         return await self.get(run_id)
 
     async def retry(self, run_id: str) -> RunInfo:
         """Run a failed or cancelled run again under its id, completed tasks memoized."""
-        control.retry(self.store, self.clock, run_id)
+        commands.retry(self.store, self.clock, run_id)
         return await self.get(run_id)
 
     async def send(
@@ -213,7 +213,7 @@ class Client:
             if codec is not None
             else Codec(None, f"data of event {event!r}").encode(data)
         )
-        return control.send(self.store, self.clock, run_id, event, payload, reference_id)
+        return commands.send(self.store, self.clock, run_id, event, payload, reference_id)
 
     async def add_schedule(
         self,
@@ -291,6 +291,39 @@ class Client:
         """Whether a live worker loads the workflow version `ref` (`name@version`), as its
         registration says; one whose registration cannot be read yet counts as loading it."""
         return any(ref in worker.get("workflows", [ref]) for worker in self.store.live_workers())
+
+
+class RunHandle:
+    """A run started (or looked up) through a client: its status, its result, and the way
+    to cancel it or send it events."""
+
+    def __init__(self, client: Client, run_id: str, version: WorkflowVersion | None = None):
+        self.client = client
+        self.id = run_id
+        self.version = version  # known when started here: event data is validated by it
+
+    def __repr__(self) -> str:
+        return f"<run handle {self.id}>"
+
+    async def get_status(self) -> RunInfo:
+        """The run's current state (`.status`, `.result`, `.error`, `.tasks`, …)."""
+        return await self.client.get(self.id)
+
+    async def wait_for_completion(self, timeout: float | None = None) -> Any:
+        """The run's result once it completes; `RunFailed`, `RunCancelled` or `WaitTimeout`."""
+        info = await self.client.wait(self.id, timeout=timeout)
+        info.raise_for_outcome()
+        return info.result
+
+    async def cancel(self) -> RunInfo:
+        """Cancel the run (at its next task boundary if it is executing)."""
+        return await self.client.cancel(self.id)
+
+    async def send(self, event: str, data: Any = None, *, reference_id: str | None = None) -> bool:
+        """Send an event to the run; False when `reference_id` was sent before."""
+        return await self.client.send(
+            self.id, event, data, reference_id=reference_id, version=self.version
+        )
 
 
 class _Unattended:

@@ -15,9 +15,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import control, eager
+from . import eager, transitions
 from .clock import Clock, set_back
-from .control import transition
 from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from .errors import (
     CancelSignal,
@@ -36,6 +35,7 @@ from .status import RunStatus
 from .store import Claim, Request, Store
 from .store.group_commit import GroupCommit, flush
 from .threads import Threads
+from .transitions import transition
 from .waiting import WORKFLOW_RETRY
 from .workflow import WorkflowVersion
 
@@ -132,9 +132,9 @@ class Engine:
 
     def _deliver(self, claim: Claim) -> None:
         """Journal the events in the run's inbox (each once), then clear the inbox."""
-        letters = claim.mail()
-        seen = {e.key for e in claim.entries if isinstance(e, EventReceived)} if letters else set()
-        for mail in letters:
+        inbox = claim.mail()
+        seen = {e.key for e in claim.entries if isinstance(e, EventReceived)} if inbox else set()
+        for mail in inbox:
             if mail.kind == "event" and mail.key not in seen:
                 claim.append(
                     EventReceived(
@@ -154,16 +154,16 @@ class Engine:
         if status.terminal:
             # Whoever ended it may have died before its parent or children heard.
             claim.set_timer(None)
-            control.finish(self.store, claim, self.clock, status)
+            transitions.finish(self.store, claim, self.clock, status)
             return status
         if status == RunStatus.PAUSED:
-            control.paused(claim)  # whoever paused it may have died midway
+            transitions.paused(claim)  # whoever paused it may have died midway
             return status
         if "cancel" in requests:
             return self._cancel(claim, status, info.attempt)
         if "pause" in requests:
             self._end(claim, status, RunStatus.PAUSED, info.attempt, reason="paused")
-            control.paused(claim)  # the request goes after the pause is journaled
+            transitions.paused(claim)  # the request goes after the pause is journaled
             return RunStatus.PAUSED
         if "wake" in requests and status != RunStatus.SLEEPING:
             claim.clear_request("wake")  # the sleep it was meant for has ended
@@ -174,7 +174,7 @@ class Engine:
             and not_before > now
             and not set_back(claim.spec.created_at, now)
         ):
-            _wait(claim, not_before, self.clock)
+            _park(claim, not_before, self.clock)
             return status
         retry = workflow_retry(claim.entries)
         if (
@@ -183,9 +183,8 @@ class Engine:
             and retry.until > now
             and not set_back(retry.at, now)
         ):
-            _wait(
-                claim, retry.until, self.clock
-            )  # mail or a resume queued the run early; its retry waits
+            # Mail or a resume queued the run early; its retry waits.
+            _park(claim, retry.until, self.clock)
             return status
         return None
 
@@ -199,11 +198,11 @@ class Engine:
         """Keep timers, the queue, the parent and the children in step with `new`."""
         claim.flush()
         if new == RunStatus.PAUSED:
-            control.paused(claim)
+            transitions.paused(claim)
         elif new.parked:
-            _wait(claim, until, self.clock)
+            _park(claim, until, self.clock)
         if new.terminal:
-            control.finish(self.store, claim, self.clock, new)
+            transitions.finish(self.store, claim, self.clock, new)
 
     def _cancel(self, claim: Claim, status: RunStatus, attempt: int) -> RunStatus:
         self._end(claim, status, RunStatus.CANCELLED, attempt, reason="cancel requested")
@@ -273,12 +272,12 @@ class Engine:
         }
 
 
-def _wait(claim: Claim, due: datetime | None, clock: Clock) -> None:
-    """Take the run out of the queue until `due` (or until something wakes it): the timer
-    first, so a worker dying in between leaves the run queued; then out of the queue,
-    unless a request or mail arrived meanwhile, so no wake-up is lost. A timer that came
-    due meanwhile may have been fired already, while the run was still queued, and
-    cleared: then the run goes back in the queue."""
+def _park(claim: Claim, due: datetime | None, clock: Clock) -> None:
+    """Park the run in the store: out of the queue until `due` (or until something wakes
+    it). The timer first, so a worker dying in between leaves the run queued; then out of
+    the queue, unless a request or mail arrived meanwhile, so no wake-up is lost. A timer
+    that came due meanwhile may have been fired already, while the run was still queued,
+    and cleared: then the run goes back in the queue."""
     claim.set_timer(due)
     claim.leave_queue()
     if due is not None and due <= clock.now():

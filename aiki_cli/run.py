@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import Counter, deque
-from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from . import eager
 from .canonical import Address
@@ -35,12 +34,10 @@ from .entry import (
     ChildStarted,
     Entry,
     ErrorInfo,
-    EventReceived,
     EventTimedOut,
     EventWaited,
     SleepEnded,
     SleepStarted,
-    StatusChanged,
     TaskCompleted,
     TaskStarted,
 )
@@ -58,18 +55,17 @@ from .errors import (
     TaskTimeout,
 )
 from .guard import original, stops
+from .history import EventResult, History
 from .journal import summarize
 from .record import new_spec
 from .replay import Outcome, ReplayBook
+from .run_logger import RunLogger
 from .status import RunStatus
 from .store import Claim, Store
 from .store.group_commit import GroupCommit, flush
+from .task import Task
 from .threads import Threads
-
-if TYPE_CHECKING:
-    from .handle import ChildHandle
-    from .task import Task
-    from .workflow import WorkflowVersion
+from .workflow import ChildHandle, WorkflowVersion
 
 log = logging.getLogger("aiki.task")
 
@@ -82,21 +78,14 @@ _EAGER_TURN = 32
 SHORT_WAIT = timedelta(seconds=1)
 
 
-@dataclass(frozen=True)
-class EventResult:
-    """What `run.wait_for_event` returns: the event's data, or that the wait timed out."""
-
-    name: str
-    data: Any = None
-    timed_out: bool = False
-
-    @property
-    def received(self) -> bool:
-        return not self.timed_out
-
-
 class Run:
-    """What a workflow function gets as its second argument."""
+    """What a workflow function gets as its second argument.
+
+    Its surface: `id`, `workflow`, `version`, `attempt`, `logger`, `replaying`, `sleep`,
+    `wait_for_event`, and the calls behind `task.start(run, …)`, `version.start(run, …)`
+    and `ChildHandle.wait_for_completion()`: `call`, `start_child` and `await_child`.
+    `changed`, `blocked`, `suspend`, `parked` and `close` are the engine's.
+    """
 
     def __init__(
         self,
@@ -125,7 +114,7 @@ class Run:
         self._draw = draw
         self._book = ReplayBook(claim.entries)
         self.logger = RunLogger(self.id, self._book)
-        self._history = _History(claim.entries)
+        self._history = History(claim.entries)
         self._occurrences: Counter[tuple[str, str]] = Counter()
         self._in_flight: set[asyncio.Task[Outcome | None]] = set()
         self._eager = 0
@@ -144,9 +133,11 @@ class Run:
 
     # -- tasks ----------------------------------------------------------------------
 
-    async def _call(self, task: Task, value: Any) -> Any:
+    async def call(self, task: Task, input: Any = None) -> Any:
+        """Execute `task` on `input` durably, or return its recorded outcome when replaying
+        (`task.start(run, input)` calls this)."""
         self._check_boundary()
-        data, digest = task.inputs.encode_hashed(value)
+        data, digest = task.inputs.encode_hashed(input)
         where = Address(task.name, digest)
         outcome = await self._recorded(where)
         while outcome is None:
@@ -344,9 +335,9 @@ class Run:
 
     # -- children -------------------------------------------------------------------
 
-    async def _start_child(self, version: WorkflowVersion, value: Any) -> ChildHandle:
-        from .handle import ChildHandle
-
+    async def start_child(self, version: WorkflowVersion, input: Any) -> ChildHandle:
+        """Start a child run of `version` once, however often this run is replayed
+        (`version.start(run, input)` calls this)."""
         self._check_boundary()
         seq = self._next("child", "")
         started = self._history.children.get(seq)
@@ -356,7 +347,7 @@ class Run:
             spec = new_spec(
                 version.name,
                 version.version,
-                version.inputs.encode(value),
+                version.inputs.encode(input),
                 now,
                 idempotency_key=f"child:{self.id}:{self.attempt}:{seq}",
                 parent_id=self.id,
@@ -372,7 +363,9 @@ class Run:
             self._history.children[seq] = started
         return ChildHandle(self, started.child)
 
-    async def _await_child(self, child_id: str) -> Any:
+    async def await_child(self, child_id: str) -> Any:
+        """The result of the child run `child_id`, parking this run until it ends
+        (`ChildHandle.wait_for_completion` calls this)."""
         self._check_boundary()
         ended = self._history.ended.get(child_id)
         if ended is None:
@@ -438,71 +431,3 @@ class Run:
         for job in late:
             job.cancel()
         await asyncio.gather(*late, return_exceptions=True)
-
-
-class _History:
-    """What the journal says about the run's sleeps, event waits and children."""
-
-    def __init__(self, entries: list[Entry]) -> None:
-        self.sleeps_started: dict[tuple[str, int], SleepStarted] = {}
-        self.sleeps_ended: dict[tuple[str, int], SleepEnded] = {}
-        self.waits: dict[tuple[str, int], EventWaited] = {}
-        self.timeouts: set[tuple[str, int]] = set()
-        self.events: dict[str, deque[EventReceived]] = {}
-        self.children: dict[int, ChildStarted] = {}
-        self.ended: dict[str, ChildEnded] = {}
-        attempt = 1
-        for entry in entries:
-            if isinstance(entry, StatusChanged) and entry.attempt > attempt:
-                attempt = entry.attempt
-                self._forget_failed_children()
-            else:
-                self._note(entry)
-
-    def _note(self, entry: Entry) -> None:
-        if isinstance(entry, SleepStarted):
-            self.sleeps_started[entry.name, entry.seq] = entry
-        elif isinstance(entry, SleepEnded):
-            self.sleeps_ended[entry.name, entry.seq] = entry
-        elif isinstance(entry, EventWaited):
-            self.waits[entry.name, entry.seq] = entry
-        elif isinstance(entry, EventTimedOut):
-            self.timeouts.add((entry.name, entry.seq))
-        elif isinstance(entry, EventReceived):
-            self.events.setdefault(entry.name, deque()).append(entry)
-        elif isinstance(entry, ChildStarted):
-            self.children[entry.seq] = entry
-        elif isinstance(entry, ChildEnded):
-            self.ended[entry.child] = entry
-
-    def _forget_failed_children(self) -> None:
-        """A retried run starts anew the children that did not complete."""
-        for seq, started in list(self.children.items()):
-            ended = self.ended.get(started.child)
-            if ended is None or ended.status != RunStatus.COMPLETED:
-                del self.children[seq]
-                self.ended.pop(started.child, None)
-
-    def take_event(self, name: str) -> EventReceived | None:
-        queue = self.events.get(name)
-        return queue.popleft() if queue else None
-
-
-class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """`run.logger`: tagged with the run id, and quiet while the run replays its history."""
-
-    def __init__(self, run_id: str, book: ReplayBook) -> None:
-        super().__init__(logging.getLogger("aiki.run"), {"run_id": run_id})
-        # The run's id and replay book, not the run: a run referring to itself through its
-        # logger could be freed only by the garbage collector, and with it all it holds.
-        self._run_id = run_id
-        self._book = book
-
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
-        return f"[{self._run_id}] {msg}", kwargs
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if not self._book.replaying:
-            super().log(level, msg, *args, **kwargs)

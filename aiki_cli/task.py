@@ -6,7 +6,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, Protocol, overload
 
 from pydantic import BaseModel
 
@@ -18,10 +18,13 @@ from .naming import check_name
 from .retry import RetryPolicy, never
 from .threads import Threads
 
-if TYPE_CHECKING:
-    from .run import Run
-
 Timeout = float | str | timedelta
+
+
+class Caller(Protocol):
+    """What a task is started with: the run of a workflow (`Run.call`)."""
+
+    async def call(self, task: Task, input: Any) -> Any: ...
 
 
 class Task:
@@ -49,9 +52,9 @@ class Task:
     def __repr__(self) -> str:
         return f"<task {self.name}>"
 
-    async def start(self, run: Run, input: Any = None) -> Any:
+    async def start(self, run: Caller, input: Any = None) -> Any:
         """Execute the task for `run`, or return its recorded result when replaying."""
-        return await run._call(self, input)
+        return await run.call(self, input)
 
     def invoke(self, value: Any, threads: Threads) -> Awaitable[Any]:
         """Call the function itself: coroutines in the loop, plain functions in a thread.

@@ -23,9 +23,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .client import Client
+from .client import Client, RunHandle
 from .duration import parse_duration
-from .handle import RunHandle
 from .store import open_store
 from .worker import Worker
 from .workflow import Workflow, WorkflowVersion

@@ -20,10 +20,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 
 from .client import Client
-from .clock import JumpWatch
 from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
 from .entry import Entry, StatusChanged
 from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout, one_line
@@ -32,6 +30,7 @@ from .status import RunStatus
 from .store import Claim
 from .store.group_commit import GroupCommit
 from .threads import Threads
+from .timers import Timers
 from .workflow import Workflow, WorkflowVersion
 
 log = logging.getLogger("aiki.worker")
@@ -40,8 +39,6 @@ log = logging.getLogger("aiki.worker")
 _BROKEN_RUN_BACKOFF = 5.0
 # How often a damaged run is looked at again, in case someone repaired it.
 _DAMAGED_RUN_RECHECK = 30.0
-# How often a worker makes sure every active schedule has a timer (see `_rearm_schedules`).
-_SCHEDULE_RECHECK = 30.0
 # A worker holds up to this many runs per slot of `concurrency`: one executing its code,
 # one waiting for the sync of its journal (see `_room`).
 _HELD_PER_SLOT = 2
@@ -97,7 +94,6 @@ class Worker:
         self._queue: deque[str] = deque()  # ready runs listed, not yet tried
         self._met = False  # another worker is working through the same listing
         self._relist_at = 0.0
-        self._rearm_at = 0.0
         self._reported: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -105,7 +101,7 @@ class Worker:
         self._family: set[str] | None = None  # when driving one run: it and its descendants
         self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
         self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
-        self._clock_watch = JumpWatch(client.clock)
+        self._timers = Timers(client, self.registry)
 
     @property
     def stopping(self) -> bool:
@@ -136,11 +132,11 @@ class Worker:
             log.info("worker %s started on %s", self.id, self.store.location)
 
             async def idle(claimed: int) -> bool:
-                busy = claimed or self._active or self._wakes_within(include_sleeping)
+                busy = claimed or self._active or self._timers.wake_within(include_sleeping)
                 return until_idle and not busy
 
             await self._serve(idle)
-            log.info("worker %s stopped; %s", self.id, self.summary())
+            log.info("worker %s stopped; %s", self.id, self.tally())
 
     async def _serve(self, done: Callable[[int], Awaitable[bool]]) -> None:
         """Fire timers and claim runs, pass after pass, until `done(claimed)` or `stop()`.
@@ -150,10 +146,8 @@ class Worker:
         try:
             while not self._stopping:
                 try:
-                    self._rearm_schedules()
-                    if self._clock_watch.set_back():
-                        self.rearm_timers()
-                    await self.fire_timers()
+                    # Driving one run (`start --wait`) fires no schedules of its own.
+                    await self._timers.tend(schedules=self._family is None)
                     self._reported.pop("timers", None)
                 except StoreUnwritable as error:
                     self._report("timers", f"cannot fire timers: {error}")
@@ -166,13 +160,9 @@ class Worker:
         finally:
             await self._shut_down()
 
-    def _wakes_within(self, seconds: float | None) -> bool:
-        """Whether a parked run is due to wake within `seconds` (schedules do not count:
-        they would keep a worker from ever being idle)."""
-        if seconds is None:
-            return False
-        horizon = self.client.clock.now() + timedelta(seconds=seconds)
-        return any(timer.kind == "run" for timer in self.store.due_timers(horizon))
+    async def fire_timers(self) -> int:
+        """Queue the runs whose due time has come and fire due schedules; how many."""
+        return await self._timers.fire()
 
     @contextlib.contextmanager
     def _threads(self) -> Iterator[None]:
@@ -191,51 +181,6 @@ class Worker:
             if self._commit is not None:
                 self._commit.close()
                 self._commit = None
-
-    async def fire_timers(self) -> int:
-        """Queue the runs whose due time has come and fire due schedules; how many."""
-        from .scheduler import fire
-
-        timers = self.store.due_timers(self.client.clock.now())
-        for timer in timers:
-            if timer.kind == "run":
-                with contextlib.suppress(LookupError):
-                    self.store.mark_ready(timer.target)
-            else:
-                schedule = self.store.schedule(timer.target)
-                if schedule is not None and schedule.ref in self.registry:
-                    await fire(self.client, schedule, self.registry)
-                elif schedule is not None:
-                    continue  # another worker, which loads the version, fires it
-            self.store.clear_timer(timer)
-        return len(timers)
-
-    def _rearm_schedules(self) -> None:
-        """Now and then, give an active schedule that lost its timer (a command or a worker
-        killed while saving it, a disk that was full) a timer again, so it keeps firing."""
-        if self._family is not None or time.monotonic() < self._rearm_at:
-            return  # driving one run (`start --wait`) fires no schedules of its own
-        for schedule_id in self.store.rearm_schedules():
-            log.warning("schedule %s had no timer; set it again", schedule_id)
-        self._rearm_at = time.monotonic() + _SCHEDULE_RECHECK
-
-    def rearm_timers(self) -> None:
-        """After the wall clock was set back: bring back what it armed while it was ahead.
-
-        A schedule due later than its next occurrence from now is due at that occurrence
-        (the runs of the occurrences fired meanwhile have their own keys: none runs twice).
-        A run with a timer still to come is queued: its code, replayed, begins again any
-        wait that began at a time still to come, and arms its timer anew."""
-        now = self.client.clock.now()
-        log.warning("the wall clock was set back; re-arming timers and schedules")
-        for schedule in self.store.schedules():
-            following = schedule.following(now)
-            if not schedule.paused and schedule.next_due > following:
-                self.store.save_schedule(schedule.model_copy(update={"next_due": following}))
-        for timer in self.store.due_timers(datetime.max.replace(tzinfo=UTC)):
-            if timer.kind == "run" and timer.due > now:
-                with contextlib.suppress(LookupError):
-                    self.store.mark_ready(timer.target)
 
     def _fill(self) -> int:
         """Claim ready runs up to the concurrency limit; how many were claimed.
@@ -326,7 +271,7 @@ class Worker:
             status = await self.engine.execute(
                 claim, threads, self._commit, lambda: self._code_ended(run_id)
             )
-            self._tally(run_id, status)
+            self._count(run_id, status)
             self._reported.pop(run_id, None)
             if status == RunStatus.FAILED and self._family is None:
                 _log_failure(claim, claim.entries[known:])
@@ -364,7 +309,7 @@ class Worker:
         else:
             claim.release()
 
-    def summary(self) -> str:
+    def tally(self) -> str:
         """What the worker ran, in a few words: each run once, by the status it left it in."""
         counts = self.ended + Counter(self.parked.values())
         ran = sum(counts.values())
@@ -373,7 +318,7 @@ class Worker:
         parts = [f"{counts[status]} {status}" for status in RunStatus if counts[status]]
         return f"ran {ran} run{'s' if ran != 1 else ''}: " + ", ".join(parts)
 
-    def _tally(self, run_id: str, status: RunStatus) -> None:
+    def _count(self, run_id: str, status: RunStatus) -> None:
         """Count what executing the run here left it in: each run once, by its last status."""
         self.parked.pop(run_id, None)
         if status.terminal:

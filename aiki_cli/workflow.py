@@ -1,14 +1,17 @@
-"""Workflows and their versions: `workflow(name=...)` and `.v("1.0.0")`.
+"""Workflows and their versions: `workflow(name=...)` and `.v("1.0.0")`, and the handle
+of a child run a version starts.
 
 Several versions of one workflow live side by side; a run is pinned to the version it
-started on for its whole life.
+started on for its whole life. A version starts runs through what it is given: a
+`Launcher` (the `Client`) or a `Parent` (the `Run` of a workflow); this module names what
+it needs of each, not who they are, so that both can build on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -16,12 +19,33 @@ from .codec import Codec
 from .naming import check_name, check_version
 from .retry import RetryPolicy, never
 
-if TYPE_CHECKING:
-    from .client import Client
-    from .handle import ChildHandle, RunHandle
-    from .run import Run
+# A workflow's code: an async function of its input and its `Run`.
+WorkflowFn = Callable[[Any, Any], Awaitable[Any]]
+Delay = float | str | timedelta
+Handle = TypeVar("Handle", covariant=True)
 
-WorkflowFn = Callable[[Any, "Run"], Awaitable[Any]]
+
+@runtime_checkable
+class Launcher(Protocol[Handle]):
+    """What starts a run of a version on its own, and returns its handle: `Client`."""
+
+    async def start(
+        self,
+        version: WorkflowVersion,
+        input: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        delay: Delay | None = None,
+    ) -> Handle: ...
+
+
+@runtime_checkable
+class Parent(Protocol):
+    """The run of a workflow as the children it starts see it: `Run`."""
+
+    async def start_child(self, version: WorkflowVersion, input: Any) -> ChildHandle: ...
+
+    async def await_child(self, child_id: str) -> Any: ...
 
 
 class WorkflowVersion:
@@ -58,38 +82,54 @@ class WorkflowVersion:
         return f"<workflow {self.ref}>"
 
     @overload
-    async def start(
-        self,
-        target: Client,
-        input: Any = None,
-        *,
-        idempotency_key: str | None = None,
-        delay: float | str | timedelta | None = None,
-    ) -> RunHandle: ...
+    async def start(self, target: Parent, input: Any = None) -> ChildHandle: ...
     @overload
-    async def start(self, target: Run, input: Any = None) -> ChildHandle: ...
     async def start(
         self,
-        target: Client | Run,
+        target: Launcher[Handle],
         input: Any = None,
         *,
         idempotency_key: str | None = None,
-        delay: float | str | timedelta | None = None,
-    ) -> RunHandle | ChildHandle:
+        delay: Delay | None = None,
+    ) -> Handle: ...
+    async def start(
+        self,
+        target: Parent | Launcher[Handle],
+        input: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        delay: Delay | None = None,
+    ) -> ChildHandle | Handle:
         """Start a run of this version and return its handle at once.
 
         Given a `Client`, a new run (after `delay`, if set). Given the `Run` of a workflow,
         a child run, started once however often the parent is replayed; await its
         `wait_for_completion()` for its result.
         """
-        from .client import Client
-        from .run import Run
-
-        if isinstance(target, Run):
-            return await target._start_child(self, input)
-        if not isinstance(target, Client):
+        if isinstance(target, Parent):
+            return await target.start_child(self, input)
+        if not isinstance(target, Launcher):
             raise TypeError(f"start {self.ref} with a Client or a Run, not {type(target).__name__}")
-        return await target.start(self, input, idempotency_key=idempotency_key, delay=delay)
+        handle: Handle = await target.start(
+            self, input, idempotency_key=idempotency_key, delay=delay
+        )
+        return handle
+
+
+class ChildHandle:
+    """A child run, as its parent workflow sees it."""
+
+    def __init__(self, parent: Parent, run_id: str) -> None:
+        self._parent = parent
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"<child run {self.id}>"
+
+    async def wait_for_completion(self) -> Any:
+        """The child's result; the parent parks in `awaiting_child` until the child ends.
+        Raises `ChildFailed` or `ChildCancelled` when it did not complete."""
+        return await self._parent.await_child(self.id)
 
 
 class Workflow:

@@ -19,10 +19,10 @@ import pytest
 
 from aiki_cli import Client, Run, RunStatus, Worker, workflow
 from aiki_cli.clock import SystemClock
-from aiki_cli.control import transition
 from aiki_cli.errors import AikiError
 from aiki_cli.journal import summarize
 from aiki_cli.store.files import FileStore
+from aiki_cli.transitions import transition
 
 from .support import Invoke, finished, start
 

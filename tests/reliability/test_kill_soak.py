@@ -970,7 +970,7 @@ def test_a_start_killed_before_its_key_leaves_a_store_the_doctor_can_make_health
 DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from aiki_cli import Client, Worker, control
+from aiki_cli import Client, Worker, transitions
 from aiki_cli.store.files.indexes import Indexes
 from aiki_cli.loader import load_workflows
 
@@ -986,7 +986,7 @@ def die_before_queueing(self, run_id, ready):
     queue(self, run_id, ready)
 
 if sys.argv[3] == "before-telling":
-    control.tell_parent = die_before_telling
+    transitions.tell_parent = die_before_telling
 else:
     Indexes.set_ready = die_before_queueing
 versions = load_workflows(Path(sys.argv[2]))

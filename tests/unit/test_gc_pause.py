@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aiki_cli.collector import uncollected
+from aiki_cli.gc_pause import uncollected
 
 
 class Made:

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run, RunInfo, RunStatus, Task, Worker, task
-from aiki_cli.control import transition
 from aiki_cli.entry import EventReceived, StatusChanged
 from aiki_cli.errors import ChildCancelled, IllegalTransition
 from aiki_cli.journal import summarize
+from aiki_cli.transitions import transition
 from aiki_cli.workflow import WorkflowFn, WorkflowVersion
 from tests.conftest import FixedClock
 
