@@ -1,9 +1,9 @@
 """The integration harness: real `aiki` processes on a file store in `tmp_path`.
 
-Every process a test starts goes through `Processes`, which the `processes` fixture
-(conftest.py) SIGKILLs and reaps at teardown, pass or fail. Every wait has a deadline.
-Task bodies report what they executed through the probe directory (see
-tests/probe.py).
+Every process a test starts goes through `Processes`, which the `processes` fixture (this
+tier's and the reliability tier's conftest.py) SIGKILLs and reaps at teardown, pass or
+fail. Every wait has a deadline. Task bodies report what they executed through the probe
+directory (see tests/probe.py).
 """
 
 from __future__ import annotations
