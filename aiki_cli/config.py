@@ -46,7 +46,7 @@ def _read_file(path: Path) -> dict[str, str]:
         return {}
     except OSError as error:
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from error
-    import yaml  # ~15 ms, paid only where an aiki.yaml exists
+    import yaml  # slow to import: paid only where an aiki.yaml exists
 
     try:
         data = yaml.safe_load(text)

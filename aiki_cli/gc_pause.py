@@ -2,7 +2,7 @@
 
 Importing pydantic and making aiki's models creates ~30,000 objects that live as long as
 the process. Collections while they are made free next to nothing, yet each pass of the
-young generations walks them again: ~25 ms of every `aiki` command's start.
+young generations walks them again, at every `aiki` command's start.
 """
 
 import gc

@@ -57,7 +57,7 @@ def never() -> RetryPolicy:
 
 
 # Built without validation, its fields being the defaults: workflows that only use the
-# default never compile the policy's validator (~8 ms of every worker's start).
+# default never compile the policy's validator (a cost paid at every worker's start).
 _NEVER = RetryPolicy.model_construct()
 
 

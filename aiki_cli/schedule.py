@@ -44,7 +44,7 @@ class Overlap(StrEnum):
 
 def check_cron(expression: str) -> str:
     """`expression` when it is a cron expression that ever fires; ValueError otherwise."""
-    # croniter and its dateutil cost ~15 ms at import: each use of a cron expression imports
+    # croniter and its dateutil are slow to import: each use of a cron expression imports
     # it, so a process that meets no cron schedule never does.
     from croniter import CroniterBadDateError, croniter
 

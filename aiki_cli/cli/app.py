@@ -70,7 +70,7 @@ app.add_typer(schedules.app, name="schedule")
 
 def _print_version(asked: bool) -> None:
     if asked:
-        from importlib.metadata import version  # ~5 ms, for this option alone
+        from importlib.metadata import version  # an import for this option alone
 
         print(f"aiki {version('aiki')}", file=streams.stdout())
         raise typer.Exit()
@@ -116,7 +116,7 @@ def main() -> None:
     """The `aiki` console script."""
     # What is loaded by now lives until the process exits: leave it out of the garbage
     # collector's passes, which would otherwise walk it again, three times over at exit
-    # (~0.1 s of a short command such as `aiki status`).
+    # (a noticeable share of a short command such as `aiki status`).
     gc.freeze()
     # A busy worker makes and frees tens of objects a run; a pass every 700 more objects
     # made than freed (the default) walks its runs in flight again and again. A run holds
@@ -127,7 +127,7 @@ def main() -> None:
 
 def narrowed(full: typer.Typer, args: Sequence[str]) -> typer.Typer:
     """`full` holding only the command `args` name. Typer builds every command an app
-    holds before it parses (~10 ms), though a process runs one; `aiki --help`, or a
+    holds before it parses, which costs time, though a process runs one; `aiki --help`, or a
     mistyped command that click suggests a name for, gets them all."""
     name = _command_name(args)
     commands = [c for c in full.registered_commands if c.name == name]

@@ -20,7 +20,7 @@ def doctor(
 ) -> None:
     """Check the run store: every run parses, journals and indexes agree, nothing is left
     over. Says how to fix what is wrong; exits 1 while damage remains."""
-    from ..store.files.doctor import examine  # ~3 ms to import, which other commands need not pay
+    from ..store.files.doctor import examine  # an import other commands need not pay for
 
     report = examine(ctx.obj.settings().runs_dir, repair=repair)
     if as_json:

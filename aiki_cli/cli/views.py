@@ -3,7 +3,7 @@
 Colour only on a terminal and never with NO_COLOR (rich's own rules); off a terminal,
 lines are drawn as wide as the terminal looked at (`width`), not wrapped at 80 columns.
 
-rich costs ~25 ms to import, so each function imports what it draws with: `--json`
+rich is slow to import, so each function imports what it draws with: `--json`
 output, and a worker logging off a terminal, never load it.
 """
 

@@ -20,7 +20,7 @@ from aiki_cli import Client, FileStore
 from aiki_cli.loader import load_workflows
 from aiki_cli.schedule import Schedule
 from aiki_cli.scheduler import fire
-from tests.conftest import FixedClock
+from aiki_cli.testing import ManualClock
 
 from .support import WORKFLOWS, Invoke, assert_one_error, wait_for
 
@@ -272,7 +272,7 @@ def test_a_worker_starts_runs_of_an_every_second_schedule(
 
 def test_two_workers_firing_the_same_occurrence_start_one_run(tmp_path: Path) -> None:
     registry = load_workflows(WORKFLOWS)
-    clock = FixedClock(datetime.now().astimezone())
+    clock = ManualClock(datetime.now().astimezone())
     store = FileStore(tmp_path / "runs")
     one, two = Client(store, clock=clock), Client(FileStore(tmp_path / "runs"), clock=clock)
     schedule = Schedule(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,3 +13,13 @@ from .harness import Processes, Sandbox
 @pytest.fixture
 def sandbox(tmp_path: Path, processes: Processes) -> Sandbox:
     return Sandbox(tmp_path / "store", tmp_path / "probe", processes)
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """The child processes a test starts, killed when it ends, however it ends."""
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.kill_all()

@@ -1,9 +1,9 @@
 """The integration harness: real `aiki` processes on a file store in `tmp_path`.
 
-Every process a test starts goes through `Processes`, which the `processes` fixture
-(conftest.py) SIGKILLs and reaps at teardown, pass or fail. Every wait has a deadline.
-Task bodies report what they executed through the probe directory (see
-tests/workflows/_it_probe.py).
+Every process a test starts goes through `Processes`, which the `processes` fixture (this
+tier's and the reliability tier's conftest.py) SIGKILLs and reaps at teardown, pass or
+fail. Every wait has a deadline. Task bodies report what they executed through the probe
+directory (see tests/probe.py).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class Sandbox:
             for key, value in os.environ.items()
             if key not in {"AIKI_RUNS_DIR", "AIKI_WORKFLOWS_DIR", "AIKI_DEBUG"}
         }
-        self.env.update({"AIKI_TEST_COUNTS": str(probe), "NO_COLOR": "1"})
+        self.env.update({"AIKI_TEST_PROBE": str(probe), "NO_COLOR": "1"})
 
     def other_store(self, name: str) -> Sandbox:
         """A second store beside this one, sharing the probe directory and processes."""

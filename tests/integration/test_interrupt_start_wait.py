@@ -6,7 +6,7 @@ the CLI must not let the run go while the thread can still execute the task's bo
 exits at once (as `kill -9` would), which ends the thread before the kernel drops its
 claim. Whoever resumes the run (a worker, or the same command again with the same
 idempotency key) executes the task again, but never beside the interrupted execution:
-`long-step` reports any other live process executing it (tests/workflows/_it_probe.py).
+`long-step` reports any other live process executing it (tests/probe.py).
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ class Store:
         self._processes = processes
         self._logs = 0
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIKI_")}
-        self.env.update({"AIKI_REL_PROBE": str(self.probe), "NO_COLOR": "1"})
+        self.env.update({"AIKI_TEST_PROBE": str(self.probe), "NO_COLOR": "1"})
         self.versions = load_workflows(WORKFLOWS)
         self.client = Client(self.runs)
 
@@ -214,7 +214,7 @@ class Store:
 
 @dataclass
 class Execution:
-    """One execution of a task body, as `_rel_probe` recorded it."""
+    """One execution of a task body, as `tests/probe.py` recorded it."""
 
     key: str
     call: str

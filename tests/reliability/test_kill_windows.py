@@ -41,8 +41,7 @@ from aiki_cli.loader import load_workflows
 from aiki_cli.schedule import Schedule
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine
-
-from ..conftest import FixedClock
+from aiki_cli.testing import ManualClock
 
 HERE = Path(__file__).parent / "windows"
 KILLER = HERE / "_killer.py"
@@ -103,7 +102,7 @@ def killed(outcome: Outcome) -> bool:
     return False
 
 
-def work(store: Path, clock: FixedClock | None = None) -> None:
+def work(store: Path, clock: ManualClock | None = None) -> None:
     """A worker takes everything there is to take, then stops."""
     client = Client(store, clock=clock)
     versions = list(load_workflows(HERE).values())
@@ -267,8 +266,8 @@ def test_a_repeated_send_with_a_reference_id_after_a_kill_delivers_once(
 # -- schedules (16.8) -------------------------------------------------------------------
 
 
-def later(hours: float) -> FixedClock:
-    return FixedClock(datetime.now(UTC) + timedelta(hours=hours))
+def later(hours: float) -> ManualClock:
+    return ManualClock(datetime.now(UTC) + timedelta(hours=hours))
 
 
 def armed(store: Path, schedule_id: str) -> bool:

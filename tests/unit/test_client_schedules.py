@@ -22,8 +22,8 @@ from aiki_cli import (
     ScheduleNotFound,
     workflow,
 )
+from aiki_cli.testing import ManualClock
 from aiki_cli.workflow import WorkflowVersion
-from tests.conftest import FixedClock
 
 T = TypeVar("T")
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -52,12 +52,12 @@ def versions() -> tuple[WorkflowVersion, WorkflowVersion]:
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def client(clock: FixedClock) -> Client:
+def client(clock: ManualClock) -> Client:
     return Client(MemoryStore(), clock=clock)
 
 
@@ -137,7 +137,7 @@ def test_input_is_checked_by_the_workflows_model_before_anything_is_stored(
 
 
 def test_adding_the_same_schedule_again_returns_the_stored_one(
-    client: Client, clock: FixedClock
+    client: Client, clock: ManualClock
 ) -> None:
     one, _ = versions()
     first = go(client.add_schedule(one, every="1m", schedule_id="same"))
@@ -151,7 +151,7 @@ def test_adding_the_same_schedule_again_returns_the_stored_one(
     assert go(client.schedules()) == [first]
 
 
-def test_pause_and_resume_from_the_next_occurrence(client: Client, clock: FixedClock) -> None:
+def test_pause_and_resume_from_the_next_occurrence(client: Client, clock: ManualClock) -> None:
     one, _ = versions()
     added = go(client.add_schedule(one, every="10m", schedule_id="tick"))
 

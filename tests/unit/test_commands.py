@@ -20,9 +20,9 @@ from aiki_cli import Client, MemoryStore, Run, RunInfo, RunStatus, Task, Worker,
 from aiki_cli.entry import EventReceived, StatusChanged
 from aiki_cli.errors import ChildCancelled, IllegalTransition
 from aiki_cli.journal import summarize
+from aiki_cli.testing import ManualClock
 from aiki_cli.transitions import transition
 from aiki_cli.workflow import WorkflowFn, WorkflowVersion
-from tests.conftest import FixedClock
 
 S = RunStatus
 
@@ -30,7 +30,7 @@ S = RunStatus
 class Kit:
     """A client over a memory store, counted tasks, and a worker that drains the queue."""
 
-    def __init__(self, clock: FixedClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.store = MemoryStore()
         self.client = Client(self.store, clock=clock)
@@ -58,7 +58,7 @@ class Kit:
 
 
 @pytest.fixture
-def kit(clock: FixedClock) -> Kit:
+def kit(clock: ManualClock) -> Kit:
     return Kit(clock)
 
 

@@ -20,9 +20,8 @@ from pydantic import BaseModel
 from aiki_cli import Client, MemoryStore, Run, RunInfo, RunStatus, Task, Worker, retry, task
 from aiki_cli.entry import StatusChanged, TaskFailed
 from aiki_cli.retry import RetryPolicy
-from aiki_cli.testing import START, Harness
+from aiki_cli.testing import START, Harness, ManualClock
 from aiki_cli.workflow import WorkflowFn, WorkflowVersion
-from tests.conftest import FixedClock
 
 S = RunStatus
 MINUTE = timedelta(minutes=1)
@@ -30,7 +29,7 @@ HOUR = timedelta(hours=1)
 
 
 class Kit:
-    def __init__(self, clock: FixedClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.store = MemoryStore()
         self.client = Client(self.store, clock=clock)
@@ -82,7 +81,7 @@ class Kit:
 
 
 @pytest.fixture
-def kit(clock: FixedClock) -> Kit:
+def kit(clock: ManualClock) -> Kit:
     return Kit(clock)
 
 
@@ -428,7 +427,7 @@ class FiredWhileParking:
     """A claim whose run's timer comes due and is fired by another worker while this one
     is still parking the run: between setting the timer and leaving the queue."""
 
-    def __init__(self, claim: Any, store: MemoryStore, clock: FixedClock) -> None:
+    def __init__(self, claim: Any, store: MemoryStore, clock: ManualClock) -> None:
         self._claim, self._store, self._clock = claim, store, clock
 
     def __getattr__(self, name: str) -> Any:
@@ -442,7 +441,7 @@ class FiredWhileParking:
         self._claim.leave_queue()
 
 
-def test_a_timer_fired_while_its_run_parks_leaves_the_run_queued(clock: FixedClock) -> None:
+def test_a_timer_fired_while_its_run_parks_leaves_the_run_queued(clock: ManualClock) -> None:
     """Seen under load in the reliability tier: a 0.5 s event timeout came due while the
     worker was still parking the run; the timer was fired and cleared, then the run left
     the queue, and nothing would ever wake it."""

@@ -20,12 +20,12 @@ from aiki_cli.canonical import address
 from aiki_cli.engine import Engine
 from aiki_cli.record import RunInfo
 from aiki_cli.status import RunStatus
+from aiki_cli.testing import ManualClock
 from aiki_cli.workflow import WorkflowFn, WorkflowVersion
-from tests.conftest import FixedClock
 
 
 class Harness:
-    def __init__(self, clock: FixedClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.client = Client(MemoryStore(), clock=clock)
         self.counts: Counter[str] = Counter()
         self.crash = task(name="crash", exec=self._crash)
@@ -78,7 +78,7 @@ class Harness:
 
 
 @pytest.fixture
-def h(clock: FixedClock) -> Harness:
+def h(clock: ManualClock) -> Harness:
     return Harness(clock)
 
 

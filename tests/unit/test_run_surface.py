@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from aiki_cli import ChildHandle, Client, MemoryStore, Run, RunHandle, RunStatus, Worker, task
+from aiki_cli.testing import ManualClock
 from aiki_cli.workflow import WorkflowVersion
-from tests.conftest import FixedClock
 
 
 class Kit:
-    def __init__(self, clock: FixedClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.client = Client(MemoryStore(), clock=clock)
         self.counts: Counter[str] = Counter()
@@ -34,7 +34,7 @@ class Kit:
 
 
 @pytest.fixture
-def kit(clock: FixedClock) -> Kit:
+def kit(clock: ManualClock) -> Kit:
     return Kit(clock)
 
 

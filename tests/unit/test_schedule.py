@@ -17,8 +17,8 @@ from aiki_cli import Client, Run, workflow
 from aiki_cli.schedule import MAX_CATCH_UP, Schedule, check_cron, check_timezone, owed
 from aiki_cli.scheduler import Firing, fire, plan
 from aiki_cli.status import RunStatus
+from aiki_cli.testing import ManualClock
 from aiki_cli.workflow import WorkflowVersion
-from tests.conftest import FixedClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
@@ -357,7 +357,7 @@ REGISTRY: dict[str, WorkflowVersion] = {v.ref: v for v in tick.versions.values()
 
 
 @pytest.fixture
-def client(clock: FixedClock) -> Client:
+def client(clock: ManualClock) -> Client:
     return Client(":memory:", clock=clock)
 
 
@@ -389,7 +389,7 @@ def keys(client: Client) -> list[str | None]:
 
 
 def test_firing_starts_the_owed_run_and_stores_the_next_due_time(
-    client: Client, clock: FixedClock
+    client: Client, clock: ManualClock
 ) -> None:
     schedule = add(client, every(60, input={"n": 1}))
     clock.advance(61)
@@ -402,7 +402,9 @@ def test_firing_starts_the_owed_run_and_stores_the_next_due_time(
     assert client.store.next_due() == fired.next_due
 
 
-def test_two_workers_firing_one_occurrence_start_one_run(client: Client, clock: FixedClock) -> None:
+def test_two_workers_firing_one_occurrence_start_one_run(
+    client: Client, clock: ManualClock
+) -> None:
     schedule = add(client, every(60, overlap="allow"))
     clock.advance(60)
     first = fire_now(client, schedule)
@@ -412,7 +414,7 @@ def test_two_workers_firing_one_occurrence_start_one_run(client: Client, clock: 
 
 
 def test_a_fired_schedule_owes_nothing_more_until_its_next_occurrence(
-    client: Client, clock: FixedClock
+    client: Client, clock: ManualClock
 ) -> None:
     add(client, every(60, overlap="allow"))
     clock.advance(60)
@@ -424,7 +426,7 @@ def test_a_fired_schedule_owes_nothing_more_until_its_next_occurrence(
 
 
 def test_skip_starts_nothing_while_the_previous_run_is_active(
-    client: Client, clock: FixedClock
+    client: Client, clock: ManualClock
 ) -> None:
     add(client, every(60))
     clock.advance(60)
@@ -441,7 +443,7 @@ def test_skip_starts_nothing_while_the_previous_run_is_active(
     assert third.last_run_id != first.last_run_id
 
 
-def test_skip_starts_only_the_latest_missed_occurrence(client: Client, clock: FixedClock) -> None:
+def test_skip_starts_only_the_latest_missed_occurrence(client: Client, clock: ManualClock) -> None:
     schedule = add(client, every(60))
     clock.advance(60 * 10 + 5)
     fire_now(client, schedule)
@@ -449,7 +451,7 @@ def test_skip_starts_only_the_latest_missed_occurrence(client: Client, clock: Fi
 
 
 def test_allow_catches_up_every_missed_occurrence_in_order(
-    client: Client, clock: FixedClock
+    client: Client, clock: ManualClock
 ) -> None:
     schedule = add(client, every(60, overlap="allow"))
     clock.advance(60 * 3)
@@ -459,7 +461,7 @@ def test_allow_catches_up_every_missed_occurrence_in_order(
 
 
 def test_allow_catches_up_on_the_latest_hundred_and_says_so(
-    client: Client, clock: FixedClock, caplog: pytest.LogCaptureFixture
+    client: Client, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     schedule = add(client, every(60, overlap="allow"))
     clock.advance(60 * 150)
@@ -473,7 +475,7 @@ def test_allow_catches_up_on_the_latest_hundred_and_says_so(
 
 
 def test_cancel_previous_cancels_the_active_run_then_starts_the_next(
-    client: Client, clock: FixedClock
+    client: Client, clock: ManualClock
 ) -> None:
     add(client, every(60, overlap="cancel_previous"))
     clock.advance(60)
@@ -485,7 +487,7 @@ def test_cancel_previous_cancels_the_active_run_then_starts_the_next(
     assert len(keys(client)) == 2
 
 
-def test_cancel_previous_leaves_an_ended_run_alone(client: Client, clock: FixedClock) -> None:
+def test_cancel_previous_leaves_an_ended_run_alone(client: Client, clock: ManualClock) -> None:
     add(client, every(60, overlap="cancel_previous"))
     clock.advance(60)
     first = fire_now(client, stored(client))
@@ -496,7 +498,7 @@ def test_cancel_previous_leaves_an_ended_run_alone(client: Client, clock: FixedC
     assert len(keys(client)) == 2
 
 
-def test_a_previous_run_that_is_gone_counts_as_ended(client: Client, clock: FixedClock) -> None:
+def test_a_previous_run_that_is_gone_counts_as_ended(client: Client, clock: ManualClock) -> None:
     schedule = add(client, every(60, last_run_id="01kdz0000000000000000000zz"))
     clock.advance(60)
     fired = fire_now(client, schedule)
@@ -504,7 +506,7 @@ def test_a_previous_run_that_is_gone_counts_as_ended(client: Client, clock: Fixe
     assert fired.last_run_id != schedule.last_run_id
 
 
-def test_a_paused_schedule_is_not_fired(client: Client, clock: FixedClock) -> None:
+def test_a_paused_schedule_is_not_fired(client: Client, clock: ManualClock) -> None:
     schedule = add(client, every(60, paused=True))
     clock.advance(600)
     assert fire_now(client, schedule) == schedule
@@ -513,7 +515,7 @@ def test_a_paused_schedule_is_not_fired(client: Client, clock: FixedClock) -> No
 
 
 def test_a_schedule_of_an_unloaded_version_is_left_for_another_worker(
-    client: Client, clock: FixedClock
+    client: Client, clock: ManualClock
 ) -> None:
     schedule = add(client, every(60))
     clock.advance(60)
@@ -523,7 +525,7 @@ def test_a_schedule_of_an_unloaded_version_is_left_for_another_worker(
 
 
 def test_an_occurrence_that_cannot_start_is_logged_and_passed_over(
-    client: Client, clock: FixedClock, caplog: pytest.LogCaptureFixture
+    client: Client, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     schedule = add(client, every(60, version="2.0.0", input={"sku": 5}))
     clock.advance(60)
@@ -534,7 +536,9 @@ def test_an_occurrence_that_cannot_start_is_logged_and_passed_over(
     assert "input of workflow tick@2.0.0 is invalid" in caplog.text
 
 
-def test_a_schedule_removed_while_it_fired_stays_removed(client: Client, clock: FixedClock) -> None:
+def test_a_schedule_removed_while_it_fired_stays_removed(
+    client: Client, clock: ManualClock
+) -> None:
     schedule = add(client, every(60))
     client.store.remove_schedule(schedule.id)
     clock.advance(60)
@@ -543,7 +547,7 @@ def test_a_schedule_removed_while_it_fired_stays_removed(client: Client, clock: 
     assert client.store.next_due() is None
 
 
-def test_a_schedule_paused_while_it_fired_stays_paused(client: Client, clock: FixedClock) -> None:
+def test_a_schedule_paused_while_it_fired_stays_paused(client: Client, clock: ManualClock) -> None:
     schedule = add(client, every(60))
     client.store.save_schedule(schedule.model_copy(update={"paused": True}))
     clock.advance(60)
@@ -552,7 +556,7 @@ def test_a_schedule_paused_while_it_fired_stays_paused(client: Client, clock: Fi
     assert client.store.next_due() is None
 
 
-def test_a_cron_schedule_fires_at_its_local_time(client: Client, clock: FixedClock) -> None:
+def test_a_cron_schedule_fires_at_its_local_time(client: Client, clock: ManualClock) -> None:
     clock.current = utc(2026, 3, 7, 15)
     schedule = add(client, cron("0 9 * * *", "America/New_York", created_at=clock.now()))
     assert schedule.next_due == utc(2026, 3, 8, 13)  # 9:00 EDT, the first day of DST
@@ -562,7 +566,7 @@ def test_a_cron_schedule_fires_at_its_local_time(client: Client, clock: FixedClo
     assert fired.next_due == utc(2026, 3, 9, 13)
 
 
-def test_the_worker_fires_due_schedule_timers(client: Client, clock: FixedClock) -> None:
+def test_the_worker_fires_due_schedule_timers(client: Client, clock: ManualClock) -> None:
     from aiki_cli import Worker
 
     add(client, every(60))

@@ -19,8 +19,7 @@ import pytest
 
 from aiki_cli import Client, MemoryStore, Run, RunStatus, Task, Worker, retry, task, workflow
 from aiki_cli.engine import RELEASE, Engine
-from aiki_cli.testing import Harness
-from tests.conftest import FixedClock
+from aiki_cli.testing import Harness, ManualClock
 
 GIVE_UP = 5  # executions after which a body stops raising: the test has failed by then
 
@@ -137,7 +136,7 @@ def test_what_workflow_code_raises_outside_tasks_fails_the_run(kind: str, waited
     ids=["by-the-worker", "not-by-the-worker"],
 )
 def test_a_cancellation_not_by_the_worker_leaves_the_run_to_be_recovered(
-    clock: FixedClock, message: str | None, status: str, recoveries: int
+    clock: ManualClock, message: str | None, status: str, recoveries: int
 ) -> None:
     """A worker hands a run back with its own cancellation (`RELEASE`): the run is
     pending again and nobody died. Any other cancellation of an execution is the process

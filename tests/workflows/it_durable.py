@@ -1,5 +1,5 @@
 """Workflows for the integration tier: every task body reports each execution through
-`_it_probe`, keyed by the `key` in the run's input, so a test can count what ran.
+`tests/probe.py`, keyed by the `key` in the run's input, so a test can count what ran.
 
     it-steps@1.0.0    step-one → step-two → slow-step (blocks until "go") → step-four
     it-crash@1.0.0    before-crash → crash (SIGKILLs its own worker, every time)
@@ -16,9 +16,8 @@ import signal
 import time
 from typing import Any
 
-import _it_probe as probe
-
 from aiki_cli import Run, task, workflow
+from tests import probe
 
 # -- it-steps: a slow task in the middle, for killing a worker while it is in flight ----
 

@@ -1,6 +1,6 @@
 """Workflows for the concurrency test (tests/reliability/test_concurrency.py).
 
-Every task body holds its run's exclusive marker while it executes (`_rel_probe`), so two
+Every task body holds its run's exclusive marker while it executes (`tests/probe.py`), so two
 processes executing one run at the same time leave a line in the probe's `overlaps`.
 
     rel-busy@1.0.0       three short tasks in a row
@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _rel_probe as probe
-
 from aiki_cli import Run, task, workflow
+from tests import probe
 
 work = task(name="rel-busy-work", exec=probe.work)
 work_async = task(name="rel-busy-work-async", exec=probe.work_async)

@@ -1,6 +1,6 @@
 """Mixed workflows for the kill -9 soak (tests/reliability/test_kill_soak.py).
 
-Every task body goes through `_rel_probe`, which records each execution's start and end
+Every task body goes through `tests/probe.py`, which records each execution's start and end
 under the run's `key` and the call's name, so the test can match executions against the
 journals. Every call of a run has its own input, hence its own content address.
 
@@ -21,9 +21,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import _rel_probe as probe
-
 from aiki_cli import Run, task, workflow
+from tests import probe
 
 work = task(name="rel-work", exec=probe.work)
 work_async = task(name="rel-work-async", exec=probe.work_async)

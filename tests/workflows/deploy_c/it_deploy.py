@@ -14,8 +14,8 @@ from aiki_cli import Run, task, workflow
 
 
 def record(key: str, name: str) -> None:
-    """Count one execution in $AIKI_TEST_COUNTS/counts (see tests/workflows/_it_probe.py)."""
-    if folder := os.environ.get("AIKI_TEST_COUNTS"):
+    """Count one execution in $AIKI_TEST_PROBE/counts (see tests/probe.py)."""
+    if folder := os.environ.get("AIKI_TEST_PROBE"):
         fd = os.open(Path(folder) / "counts", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, f"{key} {name}\n".encode())
@@ -24,7 +24,7 @@ def record(key: str, name: str) -> None:
 
 
 def wait_for_go(timeout: float = 60.0) -> None:
-    if folder := os.environ.get("AIKI_TEST_COUNTS"):
+    if folder := os.environ.get("AIKI_TEST_PROBE"):
         deadline = time.monotonic() + timeout
         while not (Path(folder) / "go").exists() and time.monotonic() < deadline:
             time.sleep(0.01)

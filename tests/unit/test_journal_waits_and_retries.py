@@ -1,5 +1,8 @@
-"""The journal's newer entries: parked statuses, children, task retries, retries in place,
-how `summarize` folds them and what the replay book makes of them."""
+"""The journal of runs that wait and retry: how `summarize` folds parked statuses (due
+times), child runs, task retries, workflow retries and retries in place; what the replay
+book makes of retried tasks; and the journal lines of those entries.
+
+(The journal's first entries, folding and line format are in test_journal.py.)"""
 
 from __future__ import annotations
 
