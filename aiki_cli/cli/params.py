@@ -21,6 +21,11 @@ from ..errors import BadInput
 Choice = TypeVar("Choice", bound=StrEnum)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
+InputFile = Annotated[
+    str | None,
+    typer.Option("--input", "-i", metavar="FILE", help="JSON input file, or - for stdin."),
+]
+InputJson = Annotated[str | None, typer.Option(metavar="JSON", help="JSON input as text.")]
 
 
 class AikiTyper(typer.Typer):

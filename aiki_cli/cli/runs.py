@@ -18,7 +18,7 @@ from . import streams, views
 from .follow import await_run, finish, say_no_worker, unattended
 from .inputs import read_input, split_ref_or_fail
 from .options import Options
-from .params import JsonFlag, one_of
+from .params import InputFile, InputJson, JsonFlag, one_of
 from .timeline import LAST_ENTRIES, timeline
 
 RunId = Annotated[
@@ -38,13 +38,8 @@ def start(
     ref: Annotated[
         str, typer.Argument(metavar="NAME@VERSION", help="The workflow version to run.")
     ],
-    input: Annotated[
-        str | None,
-        typer.Option("--input", "-i", metavar="FILE", help="JSON input file, or - for stdin."),
-    ] = None,
-    input_json: Annotated[
-        str | None, typer.Option(metavar="JSON", help="JSON input as text.")
-    ] = None,
+    input: InputFile = None,
+    input_json: InputJson = None,
     idempotency_key: Annotated[
         str | None, typer.Option(metavar="KEY", help="Start at most one run for this key.")
     ] = None,

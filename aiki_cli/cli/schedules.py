@@ -16,7 +16,7 @@ from ..schedule import Overlap, Schedule
 from . import streams, views
 from .inputs import read_input, split_ref_or_fail
 from .options import Options
-from .params import AikiTyper, JsonFlag, one_of
+from .params import AikiTyper, InputFile, InputJson, JsonFlag, one_of
 
 app = AikiTyper(help="Start runs on a cron schedule or at a fixed interval.")
 
@@ -54,13 +54,8 @@ def add(
     every: Annotated[
         str | None, typer.Option(metavar="DURATION", help="Interval, e.g. 30s, 10m, 1h30m.")
     ] = None,
-    input: Annotated[
-        str | None,
-        typer.Option("--input", "-i", metavar="FILE", help="JSON input file, or - for stdin."),
-    ] = None,
-    input_json: Annotated[
-        str | None, typer.Option(metavar="JSON", help="JSON input as text.")
-    ] = None,
+    input: InputFile = None,
+    input_json: InputJson = None,
     overlap: Annotated[
         str,
         typer.Option(
