@@ -37,7 +37,7 @@ from ....journal import summarize
 from ....record import RunSpec
 from ....status import RunStatus, can_transition
 from ...base import Mail, Timer
-from ..layout import LEAVING, mail_names, parse_journal, reason, requests_in, timer_in
+from ..layout import mail_names, parse_journal, reason, requests_in, timer_in
 from ..lock import try_lock_dir
 from ..summary import SUMMARY, summary_matches
 from ..syncio import (
@@ -299,15 +299,10 @@ class RunChecks:
         if not entries:
             # Its start was killed between moving the run in and taking the key, and the
             # retried start returned the holder: nobody was ever given this run's id.
-            self.findings.found(
-                "abandoned-start",
-                f"run {spec.id} was never started: its idempotency key "
-                f"{spec.idempotency_key!r} went to run {holder}",
-                "--repair removes it (a worker would not execute it, and removes it too)",
-                run_id=spec.id,
-                path=run_dir,
-                repair=lambda: shutil.rmtree(run_dir),
-                damage=False,
+            self._abandoned_start(
+                spec.id,
+                f"its idempotency key {spec.idempotency_key!r} went to run {holder}",
+                "a worker would not execute it, and removes it too",
             )
             return False
         self.findings.found(
@@ -345,25 +340,38 @@ class RunChecks:
         """An unkeyed run that never began, not queued and not delayed: a start (of an
         older aiki) killed before queueing it. Nobody was given its id, and whoever started
         it started again: queueing it would execute that start twice."""
-        run_dir = self.root / "run" / spec.id
-        queued = any((self.root / "ready" / name).exists() for name in (spec.id, spec.id + LEAVING))
-        if entries or queued or timed or spec.idempotency_key or spec.not_before:
+        if (
+            entries
+            or self.store.is_ready(spec.id)
+            or timed
+            or spec.idempotency_key
+            or spec.not_before
+        ):
             return False
+        self._abandoned_start(
+            spec.id,
+            "its start was killed before queueing it, and nobody was given its id",
+            "no worker executes it",
+        )
+        return True
+
+    def _abandoned_start(self, run_id: str, why: str, fate: str) -> None:
+        """A run nobody was given the id of and no worker will execute: a note, which
+        `--repair` removes."""
+        run_dir = self.root / "run" / run_id
         self.findings.found(
             "abandoned-start",
-            f"run {spec.id} was never started: its start was killed before queueing it, and "
-            "nobody was given its id",
-            "--repair removes it (no worker executes it)",
-            run_id=spec.id,
+            f"run {run_id} was never started: {why}",
+            f"--repair removes it ({fate})",
+            run_id=run_id,
             path=run_dir,
             repair=lambda: shutil.rmtree(run_dir),
             damage=False,
         )
-        return True
 
     def _check_ready_marker(self, run_id: str, status: RunStatus, timed: bool) -> None:
         run_dir = self.root / "run" / run_id
-        queued = any((self.root / "ready" / name).exists() for name in (run_id, run_id + LEAVING))
+        queued = self.store.is_ready(run_id)
         idle = status.terminal or status == RunStatus.PAUSED
         news = bool(requests_in(run_dir)) or bool(mail_names(run_dir / "inbox"))
         if not queued and (
