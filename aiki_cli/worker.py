@@ -233,9 +233,7 @@ class Worker:
             self._skipped[run_id] = float("inf")
             return None
         except (RunDamaged, LookupError, StoreUnwritable) as error:
-            self._report(run_id, f"skipping run {run_id}: {error}")
-            wait = _DAMAGED_RUN_RECHECK if isinstance(error, RunDamaged) else _BROKEN_RUN_BACKOFF
-            self._skipped[run_id] = time.monotonic() + wait
+            self._skip(run_id, error)
             return None
         if claim is None:  # another worker holds it
             self._scatter()
@@ -251,6 +249,13 @@ class Worker:
             claim.release()
             return None
         return claim
+
+    def _skip(self, run_id: str, error: Exception) -> None:
+        """Say once why the run is passed over, and look at it again later: a damaged
+        run after a while (someone may repair it), others after a short backoff."""
+        self._report(run_id, f"skipping run {run_id}: {error}")
+        wait = _DAMAGED_RUN_RECHECK if isinstance(error, RunDamaged) else _BROKEN_RUN_BACKOFF
+        self._skipped[run_id] = time.monotonic() + wait
 
     def _scatter(self) -> None:
         """Another worker holds a run of this listing, so it is likely working through the
@@ -281,8 +286,7 @@ class Worker:
             )
             self._skipped[run_id] = time.monotonic() + _BROKEN_RUN_BACKOFF
         except RunDamaged as error:  # a file found midway (a letter): as when claiming
-            self._report(run_id, f"skipping run {run_id}: {error}")
-            self._skipped[run_id] = time.monotonic() + _DAMAGED_RUN_RECHECK
+            self._skip(run_id, error)
         except Exception:
             log.exception(
                 "run %s: execution broke; trying again in %gs", run_id, _BROKEN_RUN_BACKOFF
