@@ -4,7 +4,12 @@ from . import gc_pause
 
 # What importing makes lives as long as the process: no collection looks at it meanwhile.
 with gc_pause.uncollected():
-    from . import retry
+    from .authoring import retry
+    from .authoring.history import EventResult
+    from .authoring.retry import RetryPolicy
+    from .authoring.run import Run
+    from .authoring.task import Task, task
+    from .authoring.workflow import ChildHandle, Workflow, WorkflowVersion, workflow
     from .client import Client, RunHandle
     from .errors import (
         AikiError,
@@ -24,16 +29,11 @@ with gc_pause.uncollected():
         WaitTimeout,
         WorkflowNotFound,
     )
-    from .history import EventResult
-    from .record import RunInfo, TaskInfo
-    from .retry import RetryPolicy
-    from .run import Run
-    from .schedule import Overlap, Schedule
-    from .status import RunStatus
+    from .model.runinfo import RunInfo, TaskInfo
+    from .model.schedule import Overlap, Schedule
+    from .model.status import RunStatus
     from .store import FileStore, MemoryStore, Store
-    from .task import Task, task
-    from .worker import Worker
-    from .workflow import ChildHandle, Workflow, WorkflowVersion, workflow
+    from .worker.loop import Worker
 
 __all__ = [
     "AikiError",

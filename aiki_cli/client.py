@@ -13,12 +13,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from . import commands
-from .canonical import input_hash
-from .clock import Clock, system_clock
-from .codec import Codec
-from .duration import parse_duration
-from .entry import Entry
+from .authoring.workflow import WorkflowVersion
+from .engine import commands
 from .errors import (
     BadInput,
     IdempotencyConflict,
@@ -28,13 +24,17 @@ from .errors import (
     WaitTimeout,
     describe,
 )
-from .ids import check_run_id
-from .naming import check_text
-from .record import DamagedRun, RunInfo, RunSpec, new_spec
-from .schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
-from .status import RunStatus
+from .model.entry import Entry
+from .model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
+from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
+from .model.status import RunStatus
 from .store import RunRef, Store, open_store
-from .workflow import WorkflowVersion
+from .values.canonical import input_hash
+from .values.clock import Clock, system_clock
+from .values.codec import Codec
+from .values.duration import parse_duration
+from .values.ids import check_run_id
+from .values.naming import check_text
 
 MAX_KEY_LENGTH = 256
 

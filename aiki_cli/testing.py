@@ -23,11 +23,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .authoring.workflow import Workflow, WorkflowVersion
 from .client import Client, RunHandle
-from .duration import parse_duration
 from .store import open_store
-from .worker import Worker
-from .workflow import Workflow, WorkflowVersion
+from .values.duration import parse_duration
+from .worker.loop import Worker
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -28,11 +28,11 @@ from pathlib import Path
 import bench_flows
 
 from aiki_cli import Client, Worker
-from aiki_cli.entry import Entry, dump_entry
-from aiki_cli.ids import new_run_id
-from aiki_cli.record import RunSpec
+from aiki_cli.model.entry import Entry, dump_entry
+from aiki_cli.model.runinfo import RunSpec
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.syncio import make_dirs
+from aiki_cli.values.ids import new_run_id
 
 MARKER = ".bench-built"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

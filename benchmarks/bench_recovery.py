@@ -31,8 +31,8 @@ import _common as c
 import bench_flows
 
 from aiki_cli import Client
-from aiki_cli.entry import Entry, Recovered, StatusChanged, TaskCompleted, TaskStarted
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import Entry, Recovered, StatusChanged, TaskCompleted, TaskStarted
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store.files import FileStore
 
 K = 200

@@ -37,8 +37,8 @@ import _common as c
 import bench_flows
 
 from aiki_cli import Client
-from aiki_cli.entry import StatusChanged
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import StatusChanged
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store.files import FileStore
 
 # What any asyncio command line built on typer and pydantic imports: the floor under a

@@ -4,13 +4,13 @@ for a worker to execute it, or execute it here, then show how it ended and exit 
 import asyncio
 import signal
 
+from ..authoring.workflow import WorkflowVersion
 from ..client import Client
 from ..errors import Interrupted
-from ..journal import left_open
-from ..record import RunInfo
-from ..status import RunStatus
-from ..worker import Worker
-from ..workflow import WorkflowVersion
+from ..model.journal import left_open
+from ..model.runinfo import RunInfo
+from ..model.status import RunStatus
+from ..worker.loop import Worker
 from . import views
 from .exits import EXIT
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, InvalidJSON
-from ..naming import split_ref
+from ..values.naming import split_ref
 
 
 def split_ref_or_fail(ref: str) -> tuple[str, str]:

@@ -5,10 +5,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import config
+from ..authoring.loader import load_workflows
+from ..authoring.workflow import WorkflowVersion
 from ..client import Client
 from ..errors import BadInput, WorkflowNotFound
-from ..loader import load_workflows
-from ..workflow import WorkflowVersion
 from . import streams
 
 GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")

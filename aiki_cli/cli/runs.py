@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
+from ..authoring.workflow import WorkflowVersion
 from ..client import Client
-from ..entry import dump_entry
 from ..errors import RunNotEnded, WorkflowNotFound
-from ..record import DamagedRun, RunInfo
-from ..status import RunStatus
-from ..workflow import WorkflowVersion
+from ..model.entry import dump_entry
+from ..model.runinfo import DamagedRun, RunInfo
+from ..model.status import RunStatus
 from . import streams, views
 from .follow import await_run, finish, say_no_worker, unattended
 from .inputs import read_input, split_ref_or_fail

@@ -1,6 +1,6 @@
 """The `aiki schedule` commands (SPEC §3 "Schedules"): add, list, pause, resume, remove.
 
-A schedule is only a record in the store; the workers fire it (`aiki_cli.scheduler`).
+A schedule is only a record in the store; the workers fire it (`aiki_cli.worker.scheduler`).
 Each command calls one `Client` schedule method, which checks everything before it
 writes, so a rejected `add` leaves no trace.
 """
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..schedule import Overlap, Schedule
+from ..model.schedule import Overlap, Schedule
 from . import streams, views
 from .inputs import read_input, split_ref_or_fail
 from .options import Options

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..entry import (
+from ..model.entry import (
     ChildEnded,
     ChildStarted,
     Entry,
@@ -23,7 +23,7 @@ from ..entry import (
     TaskFailed,
     TaskStarted,
 )
-from ..status import RunStatus
+from ..model.status import RunStatus
 from .views import short_json, status_text, when
 
 if TYPE_CHECKING:

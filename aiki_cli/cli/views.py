@@ -18,12 +18,12 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from ..authoring.workflow import WorkflowVersion
 from ..errors import one_line
-from ..record import DamagedRun, RunInfo, TaskInfo
-from ..schedule import Schedule
-from ..status import RunStatus
-from ..waiting import WaitingFor
-from ..workflow import WorkflowVersion
+from ..model.runinfo import DamagedRun, RunInfo, TaskInfo
+from ..model.schedule import Schedule
+from ..model.status import RunStatus
+from ..model.waiting import WaitingFor
 from . import streams
 from .width import width_off_terminal
 

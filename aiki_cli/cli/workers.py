@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from ..duration import parse_duration
+from ..authoring.loader import tasks_of
 from ..errors import BadInput
-from ..loader import tasks_of
-from ..worker import Worker
+from ..values.duration import parse_duration
+from ..worker.loop import Worker
 from . import views
 from .exits import EXIT
 from .options import Options

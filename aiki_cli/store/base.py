@@ -26,9 +26,9 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from ..entry import Entry
-from ..record import RunInfo, RunSpec
-from ..schedule import Schedule
+from ..model.entry import Entry
+from ..model.runinfo import RunInfo, RunSpec
+from ..model.schedule import Schedule
 
 Request = Literal["cancel", "pause", "wake"]
 REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..entry import Entry
 from ..errors import RunNotFound
-from ..ids import check_run_id
-from ..journal import summarize
-from ..record import RunInfo, RunSpec
-from ..schedule import Schedule
+from ..model.entry import Entry
+from ..model.journal import summarize
+from ..model.runinfo import RunInfo, RunSpec
+from ..model.schedule import Schedule
+from ..values.ids import check_run_id
 from .base import REQUESTS, Claim, Mail, Request, RunRef, Timer
 
 

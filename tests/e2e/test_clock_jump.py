@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli.clock import SHIFT_VARIABLE
 from aiki_cli.store.files import FileStore
+from aiki_cli.values.clock import SHIFT_VARIABLE
 
 from .support import Invoke, wait_for
 

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, Run, RunStatus, Worker, workflow
-from aiki_cli.clock import SystemClock
+from aiki_cli.engine.transitions import transition
 from aiki_cli.errors import AikiError
-from aiki_cli.journal import summarize
+from aiki_cli.model.journal import summarize
 from aiki_cli.store.files import FileStore
-from aiki_cli.transitions import transition
+from aiki_cli.values.clock import SystemClock
 
 from .support import Invoke, finished, start
 

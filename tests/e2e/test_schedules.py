@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aiki_cli import Client, FileStore
-from aiki_cli.loader import load_workflows
-from aiki_cli.schedule import Schedule
-from aiki_cli.scheduler import fire
+from aiki_cli.authoring.loader import load_workflows
+from aiki_cli.model.schedule import Schedule
 from aiki_cli.testing import ManualClock
+from aiki_cli.worker.scheduler import fire
 
 from .support import WORKFLOWS, Invoke, assert_one_error, wait_for
 

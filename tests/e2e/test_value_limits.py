@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli.codec import MAX_DEPTH
+from aiki_cli.values.codec import MAX_DEPTH
 
 from .support import Invoke, assert_one_error
 

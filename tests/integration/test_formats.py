@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from aiki_cli import Client, Run, Worker, task, workflow
 from aiki_cli.cli.app import app
 from aiki_cli.errors import NewerFormat
-from aiki_cli.status import RunStatus
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine
 

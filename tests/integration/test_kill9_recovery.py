@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client
-from aiki_cli.loader import load_workflows
+from aiki_cli.authoring.loader import load_workflows
 
 from .harness import WORKFLOWS, Sandbox, wait_until
 

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from aiki_cli.engine import DEFAULT_MAX_RECOVERIES
+from aiki_cli.engine.execution import DEFAULT_MAX_RECOVERIES
 
 from .harness import Sandbox
 

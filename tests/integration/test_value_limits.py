@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiki_cli import Client, Run, Worker, task, workflow
-from aiki_cli.codec import MAX_DEPTH, Codec
-from aiki_cli.entry import TaskCompleted
 from aiki_cli.errors import InputInvalid
-from aiki_cli.record import new_spec
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import TaskCompleted
+from aiki_cli.model.runinfo import new_spec
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail
 from aiki_cli.store.files import FileStore
+from aiki_cli.values.codec import MAX_DEPTH, Codec
 
 
 def nest(depth: int, leaf: Any = 1) -> Any:

@@ -36,9 +36,9 @@ from typing import Any
 
 import pytest
 
-from aiki_cli.entry import EventReceived, StatusChanged, TaskStarted
-from aiki_cli.ids import RUN_ID
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import EventReceived, StatusChanged, TaskStarted
+from aiki_cli.model.status import RunStatus
+from aiki_cli.values.ids import RUN_ID
 
 from ..integration.harness import Process, Processes, wait_until
 from .test_kill_soak import WORKFLOWS, Store, check_store_files, nanos, read_executions

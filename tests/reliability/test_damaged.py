@@ -22,11 +22,11 @@ import pytest
 from typer.testing import CliRunner
 
 from aiki_cli import Client, Run, Worker, task, workflow
-from aiki_cli import worker as worker_module
 from aiki_cli.cli.app import app
-from aiki_cli.entry import TaskCompleted, parse_entry
 from aiki_cli.errors import RunDamaged
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import TaskCompleted, parse_entry
+from aiki_cli.model.status import RunStatus
+from aiki_cli.worker import loop as worker_module
 
 COUNTS: Counter[tuple[str, str]] = Counter()
 

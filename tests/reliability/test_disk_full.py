@@ -26,13 +26,13 @@ import pytest
 from typer.testing import CliRunner
 
 from aiki_cli import Client, Run, Worker, task, workflow
-from aiki_cli import worker as worker_module
 from aiki_cli.cli.app import app
-from aiki_cli.entry import Recovered, StatusChanged, TaskCompleted, parse_entry
 from aiki_cli.errors import StoreUnwritable
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import Recovered, StatusChanged, TaskCompleted, parse_entry
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store.files.lock import try_lock_dir
 from aiki_cli.store.files.syncio import AppendLog, failing_writes
+from aiki_cli.worker import loop as worker_module
 
 E2E_WORKFLOWS = Path(__file__).parents[1] / "e2e" / "workflows"
 FULL = "No space left on device; free some space and try again"

@@ -45,8 +45,8 @@ from typer.testing import CliRunner
 
 import aiki_cli
 from aiki_cli import Client, Worker
+from aiki_cli.authoring.loader import load_workflows
 from aiki_cli.cli.app import app
-from aiki_cli.loader import load_workflows
 
 WORKFLOWS = Path(__file__).parent / "workflows"
 RUN_ID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, Worker
-from aiki_cli.loader import load_workflows
+from aiki_cli.authoring.loader import load_workflows
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.syncio import NotRegularFile, open_regular
 

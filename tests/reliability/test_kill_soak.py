@@ -73,9 +73,11 @@ import typer.main
 from pydantic import ValidationError
 
 from aiki_cli import Client
+from aiki_cli.authoring.loader import load_workflows
 from aiki_cli.cli.app import app
-from aiki_cli.engine import DEFAULT_MAX_RECOVERIES
-from aiki_cli.entry import (
+from aiki_cli.engine.execution import DEFAULT_MAX_RECOVERIES
+from aiki_cli.errors import IllegalTransition
+from aiki_cli.model.entry import (
     Entry,
     EventReceived,
     Recovered,
@@ -85,12 +87,10 @@ from aiki_cli.entry import (
     TaskStarted,
     parse_entry,
 )
-from aiki_cli.errors import IllegalTransition
-from aiki_cli.journal import summarize
-from aiki_cli.loader import load_workflows
-from aiki_cli.record import RunInfo, RunSpec
-from aiki_cli.schedule import Schedule
-from aiki_cli.status import RunStatus
+from aiki_cli.model.journal import summarize
+from aiki_cli.model.runinfo import RunInfo, RunSpec
+from aiki_cli.model.schedule import Schedule
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail
 from aiki_cli.store.files.syncio import file_size
 
@@ -917,7 +917,7 @@ import os, signal, sys
 from pathlib import Path
 from aiki_cli import Client
 from aiki_cli.store.files import store as filestore
-from aiki_cli.loader import load_workflows
+from aiki_cli.authoring.loader import load_workflows
 
 real = filestore.atomic_create
 
@@ -972,7 +972,7 @@ import asyncio, os, signal, sys
 from pathlib import Path
 from aiki_cli import Client, Worker, transitions
 from aiki_cli.store.files.indexes import Indexes
-from aiki_cli.loader import load_workflows
+from aiki_cli.authoring.loader import load_workflows
 
 def die_before_telling(store, clock, spec):
     if spec.parent_id is not None:  # the child's end is journaled; its parent is not told

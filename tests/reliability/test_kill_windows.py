@@ -36,9 +36,9 @@ from typing import Any, NamedTuple
 import pytest
 
 from aiki_cli import Client, Worker
-from aiki_cli.entry import EventReceived, TaskCompleted
-from aiki_cli.loader import load_workflows
-from aiki_cli.schedule import Schedule
+from aiki_cli.authoring.loader import load_workflows
+from aiki_cli.model.entry import EventReceived, TaskCompleted
+from aiki_cli.model.schedule import Schedule
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine
 from aiki_cli.testing import ManualClock

@@ -43,10 +43,10 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, Worker
-from aiki_cli.entry import EventReceived, TaskCompleted
-from aiki_cli.journal import summarize
-from aiki_cli.loader import load_workflows
-from aiki_cli.status import RunStatus
+from aiki_cli.authoring.loader import load_workflows
+from aiki_cli.model.entry import EventReceived, TaskCompleted
+from aiki_cli.model.journal import summarize
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store import RunRef
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine

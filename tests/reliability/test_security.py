@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 import aiki_cli
 from aiki_cli import Client, InputInvalid, RunStatus, Worker, task, workflow
 from aiki_cli.cli.app import app
-from aiki_cli.codec import DEFAULT_MAX_BYTES, LIMIT_VARIABLE, Codec, max_value_bytes
 from aiki_cli.errors import ConfigError
+from aiki_cli.values.codec import DEFAULT_MAX_BYTES, LIMIT_VARIABLE, Codec, max_value_bytes
 
 PACKAGE = Path(aiki_cli.__file__).parent
 

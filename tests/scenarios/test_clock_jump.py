@@ -11,9 +11,9 @@ from flaky_service import exchange_rate, exchange_rate_v1, fetch_rate, rates_ser
 from reminders import follow_up, follow_up_v1, reminder, reminder_v1, send_message
 
 from aiki_cli import RunStatus
-from aiki_cli.clock import JumpWatch
-from aiki_cli.schedule import Schedule
+from aiki_cli.model.schedule import Schedule
 from aiki_cli.testing import START, Harness
+from aiki_cli.values.clock import JumpWatch
 
 from .support import count_calls, journal
 

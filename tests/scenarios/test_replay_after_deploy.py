@@ -22,9 +22,9 @@ from collections import Counter
 from typing import Any
 
 from aiki_cli import Run, RunHandle, RunInfo, RunStatus, task
-from aiki_cli.canonical import address
+from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
 from aiki_cli.testing import Harness
-from aiki_cli.workflow import WorkflowFn, WorkflowVersion
+from aiki_cli.values.canonical import address
 
 from .support import deploy, journal
 

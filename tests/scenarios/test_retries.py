@@ -21,8 +21,8 @@ from flaky_service import (
 )
 
 from aiki_cli import Run, RunStatus, task
+from aiki_cli.authoring.workflow import WorkflowVersion
 from aiki_cli.testing import START, Harness
-from aiki_cli.workflow import WorkflowVersion
 
 from .support import count_calls, deploy, journal
 

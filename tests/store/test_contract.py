@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from aiki_cli import oslayer
-from aiki_cli.canonical import input_hash
-from aiki_cli.entry import Entry, StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.errors import InvalidRunId, RunNotFound
-from aiki_cli.ids import new_run_id
-from aiki_cli.record import RunSpec
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import Entry, StatusChanged, TaskCompleted, TaskStarted
+from aiki_cli.model.runinfo import RunSpec
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Claim, Store, open_store
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.memory import MemoryStore
+from aiki_cli.values.canonical import input_hash
+from aiki_cli.values.ids import new_run_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

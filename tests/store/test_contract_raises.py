@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli.entry import StatusChanged
 from aiki_cli.errors import NewerFormat, RunDamaged, RunNotFound, StoreUnwritable
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import StatusChanged
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail, Store
 from aiki_cli.store.files import FileStore, syncio
 from tests.store.test_contract import UNKNOWN, Specs, spec, store

@@ -17,17 +17,17 @@ import pytest
 from pydantic import BaseModel
 
 from aiki_cli import Client, InputInvalid, Worker, WorkflowVersion
-from aiki_cli.entry import Entry, Recovered, StatusChanged, parse_entry
+from aiki_cli.authoring.run import Run
 from aiki_cli.errors import BadInput, RunDamaged
-from aiki_cli.ids import new_run_id
-from aiki_cli.record import RunSpec
-from aiki_cli.run import Run
-from aiki_cli.schedule import Schedule
-from aiki_cli.status import RunStatus
+from aiki_cli.model.entry import Entry, Recovered, StatusChanged, parse_entry
+from aiki_cli.model.runinfo import RunSpec
+from aiki_cli.model.schedule import Schedule
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine
 from aiki_cli.store.files.layout import LEAVING
+from aiki_cli.values.ids import new_run_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ENTRIES: list[Entry] = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiki_cli import Client
-from aiki_cli.entry import (
+from aiki_cli.model.entry import (
     ChildStarted,
     EventReceived,
     EventWaited,
@@ -18,13 +18,13 @@ from aiki_cli.entry import (
     TaskCompleted,
     TaskStarted,
 )
-from aiki_cli.ids import new_run_id
-from aiki_cli.journal import summarize
-from aiki_cli.record import RunSpec
-from aiki_cli.status import RunStatus
+from aiki_cli.model.journal import summarize
+from aiki_cli.model.runinfo import RunSpec
+from aiki_cli.model.status import RunStatus
 from aiki_cli.store.files import FileStore, layout
 from aiki_cli.store.files.doctor import examine
 from aiki_cli.store.files.summary import SUMMARY, SUMMARY_EVERY, TASKS
+from aiki_cli.values.ids import new_run_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiki_cli.schedule import Schedule
+from aiki_cli.model.schedule import Schedule
 from aiki_cli.store.files import FileStore, indexes
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from aiki_cli.ids import new_run_id
-from aiki_cli.record import RunSpec
-from aiki_cli.schedule import Schedule
+from aiki_cli.model.runinfo import RunSpec
+from aiki_cli.model.schedule import Schedule
 from aiki_cli.store import Claim, Mail, Store, Timer
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.memory import MemoryStore
+from aiki_cli.values.ids import new_run_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

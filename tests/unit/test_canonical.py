@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiki_cli.canonical import Address, address, canonical_json, input_hash
+from aiki_cli.values.canonical import Address, address, canonical_json, input_hash
 
 json_values = st.recursive(
     st.none()

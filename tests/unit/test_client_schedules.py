@@ -22,8 +22,8 @@ from aiki_cli import (
     ScheduleNotFound,
     workflow,
 )
+from aiki_cli.authoring.workflow import WorkflowVersion
 from aiki_cli.testing import ManualClock
-from aiki_cli.workflow import WorkflowVersion
 
 T = TypeVar("T")
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

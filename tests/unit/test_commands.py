@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run, RunInfo, RunStatus, Task, Worker, task
-from aiki_cli.entry import EventReceived, StatusChanged
+from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
+from aiki_cli.engine.transitions import transition
 from aiki_cli.errors import ChildCancelled, IllegalTransition
-from aiki_cli.journal import summarize
+from aiki_cli.model.entry import EventReceived, StatusChanged
+from aiki_cli.model.journal import summarize
 from aiki_cli.testing import ManualClock
-from aiki_cli.transitions import transition
-from aiki_cli.workflow import WorkflowFn, WorkflowVersion
 
 S = RunStatus
 

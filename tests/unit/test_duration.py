@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aiki_cli.duration import MAX, parse_duration
+from aiki_cli.values.duration import MAX, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from aiki_cli import Client, MemoryStore, Run, RunStatus, Worker, task
-from aiki_cli.workflow import WorkflowVersion
+from aiki_cli.authoring.workflow import WorkflowVersion
 
 counts: Counter[str] = Counter()
 

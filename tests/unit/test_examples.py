@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, InputInvalid, RunInfo, RunStatus, Worker
-from aiki_cli.loader import load_workflows, tasks_of
+from aiki_cli.authoring.loader import load_workflows, tasks_of
 
 EXAMPLES = Path(__file__).parents[2] / "workflows"
 WORKFLOWS = load_workflows(EXAMPLES)

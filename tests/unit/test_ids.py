@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiki_cli.errors import BadInput, InvalidRunId
-from aiki_cli.ids import ALPHABET, RUN_ID, check_run_id, new_run_id
+from aiki_cli.values.ids import ALPHABET, RUN_ID, check_run_id, new_run_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 GOOD = new_run_id(T0, bytes(range(10)))

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from aiki_cli.canonical import input_hash
-from aiki_cli.entry import (
+from aiki_cli.model.entry import (
     Entry,
     ErrorInfo,
     Recovered,
@@ -20,9 +19,10 @@ from aiki_cli.entry import (
     dump_entry,
     parse_entry,
 )
-from aiki_cli.journal import current_status, summarize
-from aiki_cli.record import RunSpec
-from aiki_cli.status import RunStatus as S
+from aiki_cli.model.journal import current_status, summarize
+from aiki_cli.model.runinfo import RunSpec
+from aiki_cli.model.status import RunStatus as S
+from aiki_cli.values.canonical import input_hash
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SPEC = RunSpec(

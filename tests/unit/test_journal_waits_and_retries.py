@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiki_cli.canonical import Address, input_hash
-from aiki_cli.entry import (
+from aiki_cli.authoring.replay import Outcome, ReplayBook
+from aiki_cli.model.entry import (
     ChildEnded,
     ChildStarted,
     Entry,
@@ -29,10 +29,10 @@ from aiki_cli.entry import (
     dump_entry,
     parse_entry,
 )
-from aiki_cli.journal import summarize
-from aiki_cli.record import RunSpec
-from aiki_cli.replay import Outcome, ReplayBook
-from aiki_cli.status import RunStatus as S
+from aiki_cli.model.journal import summarize
+from aiki_cli.model.runinfo import RunSpec
+from aiki_cli.model.status import RunStatus as S
+from aiki_cli.values.canonical import Address, input_hash
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SPEC = RunSpec(

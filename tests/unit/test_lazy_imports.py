@@ -77,7 +77,8 @@ def test_a_worker_logging_to_a_pipe_loads_none_of_them(tmp_path: Path) -> None:
 def test_each_is_loaded_where_it_is_used(tmp_path: Path) -> None:
     (tmp_path / "aiki.yaml").write_text("runs_dir: elsewhere\n")
     code = (
-        "from aiki_cli import config, schedule\n"
+        "from aiki_cli import config\n"
+        "from aiki_cli.model import schedule\n"
         "from aiki_cli.cli import views\n"
         "assert config.resolve().runs_dir.name == 'elsewhere'\n"
         "schedule.check_cron('0 9 * * *')\n"

@@ -18,10 +18,10 @@ import pytest
 from pydantic import BaseModel
 
 from aiki_cli import Client, MemoryStore, Run, RunInfo, RunStatus, Task, Worker, retry, task
-from aiki_cli.entry import StatusChanged, TaskFailed
-from aiki_cli.retry import RetryPolicy
+from aiki_cli.authoring.retry import RetryPolicy
+from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
+from aiki_cli.model.entry import StatusChanged, TaskFailed
 from aiki_cli.testing import START, Harness, ManualClock
-from aiki_cli.workflow import WorkflowFn, WorkflowVersion
 
 S = RunStatus
 MINUTE = timedelta(minutes=1)
@@ -445,7 +445,7 @@ def test_a_timer_fired_while_its_run_parks_leaves_the_run_queued(clock: ManualCl
     """Seen under load in the reliability tier: a 0.5 s event timeout came due while the
     worker was still parking the run; the timer was fired and cleared, then the run left
     the queue, and nothing would ever wake it."""
-    from aiki_cli.engine import Engine
+    from aiki_cli.engine.execution import Engine
 
     async def code(input: Any, run: Run) -> Any:
         return await run.sleep("nap", "1m")

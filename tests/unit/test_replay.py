@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run, Task, TaskFailed, Worker, task
-from aiki_cli.canonical import address
-from aiki_cli.engine import Engine
-from aiki_cli.record import RunInfo
-from aiki_cli.status import RunStatus
+from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
+from aiki_cli.engine.execution import Engine
+from aiki_cli.model.runinfo import RunInfo
+from aiki_cli.model.status import RunStatus
 from aiki_cli.testing import ManualClock
-from aiki_cli.workflow import WorkflowFn, WorkflowVersion
+from aiki_cli.values.canonical import address
 
 
 class Harness:

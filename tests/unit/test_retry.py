@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from aiki_cli import retry
-from aiki_cli.retry import RetryPolicy
+from aiki_cli.authoring.retry import RetryPolicy
 
 
 def delays(policy: RetryPolicy, fraction: float = 1.0) -> list[float | None]:
@@ -30,7 +30,7 @@ def test_the_default_policy_compiles_no_validator() -> None:
     unbuilt (pydantic builds it on first validation): a fresh process, to see that."""
     probe = (
         "from aiki_cli import task, workflow\n"
-        "from aiki_cli.retry import RetryPolicy\n"
+        "from aiki_cli.authoring.retry import RetryPolicy\n"
         "task(name='t', exec=lambda value: value)\n"
         "async def code(input, run): return input\n"
         "workflow(name='w').v('1.0.0')(code)\n"

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from rich.console import Console
 
 from aiki_cli.cli.views import run_panel
-from aiki_cli.entry import ErrorInfo
-from aiki_cli.record import RunInfo, TaskInfo
-from aiki_cli.status import RunStatus
-from aiki_cli.waiting import WaitingFor
+from aiki_cli.model.entry import ErrorInfo
+from aiki_cli.model.runinfo import RunInfo, TaskInfo
+from aiki_cli.model.status import RunStatus
+from aiki_cli.model.waiting import WaitingFor
 
 AT = datetime(2026, 12, 2, 22, 51, tzinfo=UTC)
 USER_TB = "Traceback (most recent call last):\n  File \"flows.py\", line 3, in pay\nKeyError: 'x'"

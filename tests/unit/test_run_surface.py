@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from aiki_cli import ChildHandle, Client, MemoryStore, Run, RunHandle, RunStatus, Worker, task
+from aiki_cli.authoring.workflow import WorkflowVersion
 from aiki_cli.testing import ManualClock
-from aiki_cli.workflow import WorkflowVersion
 
 
 class Kit:

@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 
 from aiki_cli.cli.views import runs_table
-from aiki_cli.record import RunInfo
-from aiki_cli.status import RunStatus
-from aiki_cli.waiting import WaitingFor
+from aiki_cli.model.runinfo import RunInfo
+from aiki_cli.model.status import RunStatus
+from aiki_cli.model.waiting import WaitingFor
 
 AT = datetime(2026, 12, 2, 22, 51, 0, tzinfo=UTC)
 IDS = ["01m8wf8fvyepnp7gzs11cktj31", "01m8wf8tm7djw7c5bz8t72vfyv"]

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from aiki_cli import Client, Run, workflow
-from aiki_cli.schedule import MAX_CATCH_UP, Schedule, check_cron, check_timezone, owed
-from aiki_cli.scheduler import Firing, fire, plan
-from aiki_cli.status import RunStatus
+from aiki_cli.authoring.workflow import WorkflowVersion
+from aiki_cli.model.schedule import MAX_CATCH_UP, Schedule, check_cron, check_timezone, owed
+from aiki_cli.model.status import RunStatus
 from aiki_cli.testing import ManualClock
-from aiki_cli.workflow import WorkflowVersion
+from aiki_cli.worker.scheduler import Firing, fire, plan
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from aiki_cli.errors import IllegalTransition
-from aiki_cli.status import (
+from aiki_cli.model.status import (
     PARKED,
     TERMINAL,
     TRANSITIONS,

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiki_cli import Client, MemoryStore, Run, RunStatus, Worker, task, workflow
+from aiki_cli.authoring.threads import Threads
 from aiki_cli.store import Store
-from aiki_cli.threads import Threads
 
 LIMIT = 30.0  # no wait of these tests lasts this long unless something is broken
 

@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from aiki_cli import Run, task, workflow
-from aiki_cli.entry import ErrorInfo, TaskFailed, parse_entry
-from aiki_cli.failure import bound, format_traceback
+from aiki_cli.model.entry import ErrorInfo, TaskFailed, parse_entry
+from aiki_cli.model.failure import bound, format_traceback
 from aiki_cli.testing import Harness
 
 

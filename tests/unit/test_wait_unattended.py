@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run
+from aiki_cli.authoring.workflow import WorkflowVersion
 from aiki_cli.errors import NoWorker, WaitTimeout
-from aiki_cli.workflow import WorkflowVersion
 
 
 async def code(input: Any, run: Run) -> Any:

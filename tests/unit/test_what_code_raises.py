@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run, RunStatus, Task, Worker, retry, task, workflow
-from aiki_cli.engine import RELEASE, Engine
+from aiki_cli.engine.execution import RELEASE, Engine
 from aiki_cli.testing import Harness, ManualClock
 
 GIVE_UP = 5  # executions after which a body stops raising: the test has failed by then

@@ -109,7 +109,7 @@ async def _started(client: Client, probe: Any, count: int = 8) -> list[str]:
 @pytest.fixture
 def jump_four(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker that meets another in its listing goes on four runs further."""
-    monkeypatch.setattr("aiki_cli.worker.random.randrange", lambda n: 4)
+    monkeypatch.setattr("aiki_cli.worker.loop.random.randrange", lambda n: 4)
 
 
 def test_a_lone_worker_claims_in_the_queue_s_order() -> None:

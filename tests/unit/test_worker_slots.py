@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run, Worker, task, workflow
-from aiki_cli.entry import Entry
+from aiki_cli.model.entry import Entry
 from aiki_cli.store import Claim, memory
 
 

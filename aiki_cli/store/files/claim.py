@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ...entry import Entry, dump_entry
 from ...errors import RunDamaged
-from ...record import RunSpec
+from ...model.entry import Entry, dump_entry
+from ...model.runinfo import RunSpec
 from ..base import REQUESTS, Mail, Request, Timer
 from .indexes import Indexes
 from .layout import damaged_file, mail_names, reason, requests_at

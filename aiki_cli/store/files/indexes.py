@@ -11,8 +11,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from ...ids import RUN_ID
-from ...record import RunSpec
+from ...model.runinfo import RunSpec
+from ...values.ids import RUN_ID
 from ..base import Timer
 from .layout import LEAVING, ends_torn, parse_timer, timer_in, timer_name
 from .syncio import FILE_MODE, atomic_write, fsync_dir, make_dirs, open_regular, write_all

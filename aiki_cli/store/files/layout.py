@@ -37,10 +37,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ...entry import ENTRY_TYPES, Entry, parse_entry
 from ...errors import RunDamaged
-from ...ids import RUN_ID
-from ...schedule import SCHEDULE_ID
+from ...model.entry import ENTRY_TYPES, Entry, parse_entry
+from ...model.schedule import SCHEDULE_ID
+from ...values.ids import RUN_ID
 from ..base import REQUESTS, Request, Timer
 from .formats import newer_entry
 from .syncio import NotRegularFile, open_regular, read_file

@@ -23,12 +23,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...entry import Entry
 from ...errors import AikiError, BadInput, RunDamaged, RunNotFound
-from ...ids import RUN_ID, check_run_id
-from ...journal import Fold, summarize
-from ...record import FORMAT, RunInfo, RunSpec
-from ...schedule import SCHEDULE_ID, Schedule
+from ...model.entry import Entry
+from ...model.journal import Fold, summarize
+from ...model.runinfo import FORMAT, RunInfo, RunSpec
+from ...model.schedule import SCHEDULE_ID, Schedule
+from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
 from .claim import FileClaim
 from .formats import newer_spec

@@ -18,10 +18,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ...entry import Entry
-from ...journal import Calls, Fold
-from ...record import RunInfo, TaskInfo
-from ...waiting import Waits
+from ...model.entry import Entry
+from ...model.journal import Calls, Fold
+from ...model.runinfo import RunInfo, TaskInfo
+from ...model.waiting import Waits
 from .syncio import atomic_write, open_regular, read_file
 
 SUMMARY = "summary.json"

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from aiki_cli import Client
+from aiki_cli.authoring.loader import load_workflows
 from aiki_cli.errors import AikiError
-from aiki_cli.loader import load_workflows
 
 
 def act(client: Client, versions: dict[str, Any], step: dict[str, Any]) -> Any:

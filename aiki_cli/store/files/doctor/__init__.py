@@ -1,8 +1,8 @@
 """`aiki doctor` for the file store: check every run and index, and rebuild the derived.
 
 `examine` is the entry point. Each check reports to one `Findings` (the report being
-made): `runs` checks each run, `indexes` the store-wide indexes and leftovers, `family`
-parents against their children.
+made): `runs` checks each run, `markers` its place in the queue and its timers,
+`indexes` the store-wide indexes and leftovers, `family` parents against their children.
 """
 
 from __future__ import annotations

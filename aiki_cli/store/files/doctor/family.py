@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ....entry import ChildStarted, Entry
 from ....errors import AikiError
-from ....journal import last_status, summarize
-from ....status import RunStatus
+from ....model.entry import ChildStarted, Entry
+from ....model.journal import last_status, summarize
+from ....model.status import RunStatus
 from ..layout import mail_names
 from .findings import Findings
 

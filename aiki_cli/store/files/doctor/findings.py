@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ....ids import RUN_ID
+from ....values.ids import RUN_ID
 from ..store import FileStore
 
 # Staging and temp files, and runs without a journal, younger than this may belong to a

@@ -15,8 +15,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ....errors import AikiError
-from ....ids import RUN_ID
-from ....schedule import Schedule
+from ....model.schedule import Schedule
+from ....values.ids import RUN_ID
 from ...base import Timer
 from ..layout import LEAVING, parse_timer, reason
 from ..roster import LOCK

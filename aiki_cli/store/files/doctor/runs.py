@@ -15,29 +15,27 @@ from them, and `--repair` rebuilds it:
 
 Each run is checked while holding its lock, so no worker changes it meanwhile; a run a
 worker is executing is skipped (it parsed when the worker took it). Doctor is the one
-command that reads every run. This module checks each run; `indexes` checks the
-store-wide indexes and leftovers, `family` parents against children.
+command that reads every run. This module checks each run; `markers` its ready and timer
+markers, `indexes` the store-wide indexes and leftovers, `family` parents against children.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from ....entry import Entry, StatusChanged
 from ....errors import NewerFormat, RunDamaged
-from ....ids import RUN_ID
-from ....journal import summarize
-from ....record import RunSpec
-from ....status import RunStatus, can_transition
-from ...base import Mail, Timer
-from ..layout import mail_names, parse_journal, reason, requests_in, timer_in
+from ....model.entry import Entry, StatusChanged
+from ....model.journal import summarize
+from ....model.runinfo import RunSpec
+from ....model.status import RunStatus, can_transition
+from ....values.ids import RUN_ID
+from ...base import Mail
+from ..layout import mail_names, parse_journal, reason, timer_in
 from ..lock import try_lock_dir
 from ..summary import SUMMARY, summary_matches
 from ..syncio import (
@@ -52,6 +50,7 @@ from ..syncio import (
 from .family import FamilyChecks
 from .findings import Findings
 from .indexes import IndexChecks, names, remove
+from .markers import MarkerChecks
 
 
 class RunChecks:
@@ -65,6 +64,7 @@ class RunChecks:
         self.report = findings.report
         self.indexes = indexes
         self.family = family
+        self.markers = MarkerChecks(findings)
 
     def check(self) -> None:
         markers = self.indexes.timer_markers()
@@ -331,8 +331,7 @@ class RunChecks:
         if self._abandoned(spec, entries, bool(markers)):
             return
         info = summarize(spec, entries)
-        self._check_ready_marker(spec.id, info.status, bool(markers))
-        self._check_timer_markers(spec.id, info.status, info.due_at, markers)
+        self.markers.check(spec.id, info.status, info.due_at, markers)
         if not self.store.is_ready(spec.id):
             self.family.check(spec.id, info.status, entries)
 
@@ -369,85 +368,9 @@ class RunChecks:
             damage=False,
         )
 
-    def _check_ready_marker(self, run_id: str, status: RunStatus, timed: bool) -> None:
-        run_dir = self.root / "run" / run_id
-        queued = self.store.is_ready(run_id)
-        idle = status.terminal or status == RunStatus.PAUSED
-        news = bool(requests_in(run_dir)) or bool(mail_names(run_dir / "inbox"))
-        if not queued and (
-            status == RunStatus.RUNNING
-            or (status == RunStatus.PENDING and not timed)
-            or (status.parked and not idle and news)
-        ):
-            why = "with requests or mail waiting " if status.parked else ""
-            self.findings.found(
-                "not-queued",
-                f"run {run_id} is {status} {why}but not in ready/: no worker would take it",
-                "--repair queues it",
-                run_id=run_id,
-                path=self.root / "ready" / run_id,
-                repair=lambda: self.store.indexes.set_ready(run_id, True),
-            )
-        if queued and idle:
-            # Harmless: the process that ended (or paused) it died before the steps that
-            # follow (telling its parent, cancelling its children), which the next worker
-            # to claim it redoes before it takes the run out. Only a pause has none left.
-            self.findings.found(
-                "stale-ready",
-                f"run {run_id} is {status} but still in ready/",
-                "a worker finishes what followed and takes it out, the next time it looks",
-                run_id=run_id,
-                path=self.root / "ready" / run_id,
-                repair=None
-                if status.terminal
-                else lambda: self.store.indexes.set_ready(run_id, False),
-                damage=False,
-            )
-
-    def _check_timer_markers(
-        self, run_id: str, status: RunStatus, due: datetime | None, markers: list[str]
-    ) -> None:
-        run_dir = self.root / "run" / run_id
-        queued = self.store.is_ready(run_id)
-        if (status.terminal or status == RunStatus.PAUSED) and markers:
-
-            def unmark() -> None:
-                for name in markers:
-                    (self.root / "timers" / name).unlink(missing_ok=True)
-                (run_dir / "timer").unlink(missing_ok=True)
-
-            self.findings.found(
-                "stale-timer",
-                f"run {run_id} is {status} but still has a timer ({', '.join(markers)})",
-                "--repair removes it"
-                + (", as the worker that finishes the queued run would" if queued else ""),
-                run_id=run_id,
-                path=self.root / "timers",
-                repair=unmark,
-                damage=not queued,  # when it fires, it only queues the run again
-            )
-        if due is None or not status.parked or status == RunStatus.PAUSED:
-            return
-        if not any(_millis(name) <= math.ceil(due.timestamp() * 1000) for name in markers):
-            self.findings.found(
-                "timer-missing",
-                f"run {run_id} is {status} until {due:%Y-%m-%d %H:%M:%S} UTC but has no timer "
-                "in timers/: it would not wake",
-                "--repair sets it",
-                run_id=run_id,
-                path=self.root / "timers",
-                repair=lambda: self.store.indexes.replace_timer(
-                    run_dir / "timer", Timer(due, "run", run_id)
-                ),
-            )
-
 
 def _point_record(record: Path, markers: list[str]) -> None:
     """Make a run's damaged `timer` record name its latest timer, or remove it."""
     remove(record)
     if markers:
         atomic_write(record, max(markers).encode())
-
-
-def _millis(timer_name: str) -> int:
-    return int(timer_name.partition("-")[0])

@@ -12,10 +12,10 @@ LIMIT = 8000  # characters kept of a traceback: its head and its tail
 HEAD = 2000
 # aiki's own frames, and those of the machinery that runs a task (the event loop, the
 # thread pool), say nothing about the user's code.
+_AIKI = Path(__file__).parents[1]
 _MACHINERY = tuple(
-    str(Path(path).parent) + "/"
-    for path in (asyncio.__file__, concurrent.futures.__file__, __file__)
-    if path
+    f"{folder}/"
+    for folder in (Path(asyncio.__file__).parent, Path(concurrent.futures.__file__).parent, _AIKI)
 )
 
 

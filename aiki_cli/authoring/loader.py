@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 
-from .errors import WorkflowLoadError
+from ..errors import WorkflowLoadError
 from .task import Task
 from .workflow import Workflow, WorkflowVersion
 

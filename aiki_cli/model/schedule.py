@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .codec import summarize
-from .duration import parse_duration
-from .errors import BadInput
+from ..errors import BadInput
+from ..values.codec import validation_problems
+from ..values.duration import parse_duration
 
 SCHEDULE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # How many missed occurrences an `allow` schedule catches up on at most, the latest ones.
@@ -171,7 +171,7 @@ def new_schedule(
     try:
         schedule = Schedule(id=schedule_id, created_at=now, next_due=now, **fields, **rule)
     except ValidationError as error:
-        raise BadInput(f"the schedule is invalid: {summarize(error)}") from None
+        raise BadInput(f"the schedule is invalid: {validation_problems(error)}") from None
     return schedule.model_copy(update={"next_due": schedule.following(now)})
 
 

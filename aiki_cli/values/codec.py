@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..errors import ConfigError, InputInvalid
 from .canonical import canonical_json
-from .errors import ConfigError, InputInvalid
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 100  # levels of arrays and objects, one limit for every value aiki stores
@@ -87,7 +87,7 @@ class Codec:
         try:
             return self.model.model_validate(data)
         except ValidationError as error:
-            raise InputInvalid(self.what, summarize(error)) from error
+            raise InputInvalid(self.what, validation_problems(error)) from error
 
 
 def check_shape(value: Any, what: str) -> None:
@@ -131,7 +131,7 @@ def _check_keys(value: dict[Any, Any], what: str) -> None:
         seen[text] = key
 
 
-def summarize(error: ValidationError) -> str:
+def validation_problems(error: ValidationError) -> str:
     """A pydantic validation error on one line: `field: problem; field: problem`."""
     parts = []
     for problem in error.errors()[:3]:

@@ -10,11 +10,11 @@ from typing import Any, Protocol, overload
 
 from pydantic import BaseModel
 
-from .codec import Codec
-from .duration import parse_duration
-from .errors import TaskTimeout
+from ..errors import TaskTimeout
+from ..values.codec import Codec
+from ..values.duration import parse_duration
+from ..values.naming import check_name
 from .guard import guarded
-from .naming import check_name
 from .retry import RetryPolicy, never
 from .threads import Threads
 
@@ -121,7 +121,7 @@ def task(
     """Define a task: `task(name=..., exec=fn)`, or `@task(name=...)` over a function.
 
     The name defaults to the function's, with dashes for underscores. `retry` (from
-    `aiki_cli.retry`) says how often and when a failed attempt is tried again. An attempt
+    `aiki_cli.authoring.retry`) says how often and when a failed attempt is tried again. An attempt
     running longer than `timeout` (seconds, a timedelta or text like "30s") fails with
     `TaskTimeout`, and is retried by `retry` like any failure.
     """

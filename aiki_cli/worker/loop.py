@@ -21,17 +21,17 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from .client import Client
-from .engine import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
-from .entry import Entry, StatusChanged
-from .errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout, one_line
-from .record import RunInfo
-from .status import RunStatus
-from .store import Claim
-from .store.group_commit import GroupCommit
-from .threads import Threads
+from ..authoring.threads import Threads
+from ..authoring.workflow import Workflow, WorkflowVersion
+from ..client import Client
+from ..engine.execution import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
+from ..errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout, one_line
+from ..model.entry import Entry, StatusChanged
+from ..model.runinfo import RunInfo
+from ..model.status import RunStatus
+from ..store import Claim
+from ..store.group_commit import GroupCommit
 from .timers import Timers
-from .workflow import Workflow, WorkflowVersion
 
 log = logging.getLogger("aiki.worker")
 

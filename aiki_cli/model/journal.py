@@ -14,7 +14,7 @@ from .entry import (
     TaskFailed,
     TaskStarted,
 )
-from .record import RunInfo, RunSpec, TaskInfo
+from .runinfo import RunInfo, RunSpec, TaskInfo
 from .status import RunStatus
 from .waiting import Waits
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .errors import describe
+from ..errors import describe
 from .failure import format_traceback
 from .status import RunStatus
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import RunCancelled, RunFailed
+from ..values.ids import new_run_id
 from .entry import ErrorInfo
-from .errors import RunCancelled, RunFailed
-from .ids import new_run_id
 from .status import RunStatus
 from .waiting import WaitingFor
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from .canonical import Address
-from .clock import set_back
-from .entry import Entry, ErrorInfo, StatusChanged, TaskCompleted, TaskFailed
+from ..model.entry import Entry, ErrorInfo, StatusChanged, TaskCompleted, TaskFailed
+from ..values.canonical import Address
+from ..values.clock import set_back
 
 
 class Outcome(NamedTuple):

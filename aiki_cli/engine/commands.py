@@ -16,13 +16,13 @@ import time
 from datetime import datetime
 from typing import Any
 
-from .clock import Clock
-from .entry import Entry, EventReceived
-from .errors import BadInput, IllegalTransition
-from .journal import last_status, summarize
-from .naming import check_text
-from .status import RunStatus
-from .store import Mail, Store
+from ..errors import BadInput, IllegalTransition
+from ..model.entry import Entry, EventReceived
+from ..model.journal import last_status, summarize
+from ..model.status import RunStatus
+from ..store import Mail, Store
+from ..values.clock import Clock
+from ..values.naming import check_text
 from .transitions import cancel, claimed, paused, queue_request, status_of, transition
 
 __all__ = ["cancel", "pause", "resume", "retry", "send", "wake"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .errors import IllegalTransition
+from ..errors import IllegalTransition
 
 
 class RunStatus(StrEnum):

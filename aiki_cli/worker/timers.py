@@ -10,10 +10,10 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from .client import Client
-from .clock import JumpWatch
+from ..authoring.workflow import WorkflowVersion
+from ..client import Client
+from ..values.clock import JumpWatch
 from .scheduler import fire
-from .workflow import WorkflowVersion
 
 log = logging.getLogger("aiki.worker")
 

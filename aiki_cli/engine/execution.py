@@ -15,10 +15,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import eager, transitions
-from .clock import Clock, set_back
-from .entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
-from .errors import (
+from ..authoring import eager
+from ..authoring.guard import guarded, original
+from ..authoring.run import Run
+from ..authoring.threads import Threads
+from ..authoring.workflow import WorkflowVersion
+from ..errors import (
     CancelSignal,
     FailSignal,
     PauseSignal,
@@ -27,17 +29,16 @@ from .errors import (
     StorageFailed,
     SuspendSignal,
 )
-from .guard import guarded, original
-from .journal import last_status, summarize
-from .record import RunInfo
-from .run import Run
-from .status import RunStatus
-from .store import Claim, Request, Store
-from .store.group_commit import GroupCommit, flush
-from .threads import Threads
+from ..model.entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
+from ..model.journal import last_status, summarize
+from ..model.runinfo import RunInfo
+from ..model.status import RunStatus
+from ..model.waiting import WORKFLOW_RETRY
+from ..store import Claim, Request, Store
+from ..store.group_commit import GroupCommit, flush
+from ..values.clock import Clock, set_back
+from . import transitions
 from .transitions import transition
-from .waiting import WORKFLOW_RETRY
-from .workflow import WorkflowVersion
 
 log = logging.getLogger("aiki.engine")
 

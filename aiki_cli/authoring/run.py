@@ -24,25 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from . import eager
-from .canonical import Address
-from .clock import Clock, set_back
-from .codec import Codec
-from .duration import parse_duration
-from .entry import (
-    ChildEnded,
-    ChildStarted,
-    Entry,
-    ErrorInfo,
-    EventTimedOut,
-    EventWaited,
-    SleepEnded,
-    SleepStarted,
-    TaskCompleted,
-    TaskStarted,
-)
-from .entry import TaskFailed as TaskFailedEntry
-from .errors import (
+from ..errors import (
     ChildCancelled,
     ChildFailed,
     DivergenceError,
@@ -54,15 +36,33 @@ from .errors import (
     TaskFailed,
     TaskTimeout,
 )
+from ..model.entry import (
+    ChildEnded,
+    ChildStarted,
+    Entry,
+    ErrorInfo,
+    EventTimedOut,
+    EventWaited,
+    SleepEnded,
+    SleepStarted,
+    TaskCompleted,
+    TaskStarted,
+)
+from ..model.entry import TaskFailed as TaskFailedEntry
+from ..model.journal import summarize
+from ..model.runinfo import new_spec
+from ..model.status import RunStatus
+from ..store import Claim, Store
+from ..store.group_commit import GroupCommit, flush
+from ..values.canonical import Address
+from ..values.clock import Clock, set_back
+from ..values.codec import Codec
+from ..values.duration import parse_duration
+from . import eager
 from .guard import original, stops
 from .history import EventResult, History
-from .journal import summarize
-from .record import new_spec
 from .replay import Outcome, ReplayBook
 from .run_logger import RunLogger
-from .status import RunStatus
-from .store import Claim, Store
-from .store.group_commit import GroupCommit, flush
 from .task import Task
 from .threads import Threads
 from .workflow import ChildHandle, WorkflowVersion

@@ -10,7 +10,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .errors import InputInvalid
+from ..errors import InputInvalid
 
 Strategy = Literal["never", "fixed", "exponential", "jittered"]
 

@@ -1,6 +1,7 @@
-"""No import cycle in `aiki_cli`: every import counts, at module level, under
-`TYPE_CHECKING` or inside a function (a lazy import that hides a cycle is still one).
-Read from the source, so nothing is imported to check."""
+"""The shape of `aiki_cli`: no import cycle, imports that go down its layers only, and no
+module over 450 lines. Every import counts, at module level, under `TYPE_CHECKING` or
+inside a function (a lazy import that hides a cycle is still one). Read from the source,
+so nothing is imported to check."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def reaches(edges: dict[str, set[str]], start: str) -> set[str]:
 LAZY = """
 from typing import TYPE_CHECKING
 from . import eager
-from ..codec import Codec
+from ..values.codec import Codec
 
 if TYPE_CHECKING:
     from .client import Client
@@ -77,7 +78,7 @@ def later() -> None:
 def test_the_reader_sees_lazy_and_type_checking_imports() -> None:
     known = [
         "aiki_cli.cli.eager",
-        "aiki_cli.codec",
+        "aiki_cli.values.codec",
         "aiki_cli.cli.client",
         "aiki_cli.cli.scheduler",
     ]
@@ -86,5 +87,72 @@ def test_the_reader_sees_lazy_and_type_checking_imports() -> None:
 
 def test_no_module_of_the_package_is_in_an_import_cycle() -> None:
     edges = graph()
-    assert {"aiki_cli.run", "aiki_cli.engine", "aiki_cli.store", "aiki_cli.cli.app"} <= set(edges)
+    assert {
+        "aiki_cli.authoring.run",
+        "aiki_cli.engine.execution",
+        "aiki_cli.store",
+        "aiki_cli.cli.app",
+    } <= set(edges)
     assert sorted(name for name in edges if name in reaches(edges, name)) == []
+
+
+# The places of the package, bottom up: each imports only from places below it (and
+# from itself). docs/architecture.md draws the same order.
+LAYERS = [
+    {"errors", "oslayer", "gc_pause"},
+    {"values", "config"},
+    {"model"},
+    {"store"},
+    {"authoring"},
+    {"engine"},
+    {"client"},
+    {"worker"},
+    {"cli", "testing"},
+]
+
+
+def place(module: str) -> str:
+    return module.split(".")[1] if "." in module else "__init__"
+
+
+def rank(module: str) -> int:
+    return next((n for n, layer in enumerate(LAYERS) if place(module) in layer), len(LAYERS))
+
+
+def test_every_place_of_the_package_has_a_layer() -> None:
+    assert {place(name) for name in graph()} - set().union(*LAYERS) == {"__init__", "__main__"}
+
+
+def test_imports_go_down_the_layers_only() -> None:
+    upward = sorted(
+        f"{name} -> {target}"
+        for name, targets in graph().items()
+        for target in targets
+        if place(target) != place(name) and rank(target) > rank(name)
+    )
+    assert upward == []
+
+
+def test_only_the_stores_own_package_names_a_concrete_store() -> None:
+    concrete = ("aiki_cli.store.memory", "aiki_cli.store.files")
+    named = sorted(
+        f"{name} -> {target}"
+        for name, targets in graph().items()
+        if not name.startswith("aiki_cli.store")
+        for target in targets
+        if target.startswith(concrete)
+    )
+    # `aiki doctor` runs the file store's own checks and draws their report.
+    assert named == [
+        "aiki_cli.cli.doctor -> aiki_cli.store.files.doctor",
+        "aiki_cli.cli.views -> aiki_cli.store.files.doctor",
+    ]
+
+
+def test_no_module_is_over_450_lines() -> None:
+    long = {
+        name: lines
+        for name, path in modules().items()
+        if (lines := len(path.read_text().splitlines())) > 450
+    }
+    assert long == {}

@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from .entry import (
+from ..model.entry import (
     ChildEnded,
     ChildStarted,
     Entry,
@@ -20,7 +20,7 @@ from .entry import (
     SleepStarted,
     StatusChanged,
 )
-from .status import RunStatus
+from ..model.status import RunStatus
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .clock import Clock
-from .entry import ChildStarted, Entry, StatusChanged
-from .errors import IllegalTransition
-from .journal import summarize
-from .record import RunSpec
-from .status import RunStatus, check_transition
-from .store import Claim, Mail, Request, Store
+from ..errors import IllegalTransition
+from ..model.entry import ChildStarted, Entry, StatusChanged
+from ..model.journal import summarize
+from ..model.runinfo import RunSpec
+from ..model.status import RunStatus, check_transition
+from ..store import Claim, Mail, Request, Store
+from ..values.clock import Clock
 
 log = logging.getLogger("aiki.control")
 

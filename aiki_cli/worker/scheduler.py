@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from .errors import AikiError, IllegalTransition
-from .schedule import MAX_CATCH_UP, Overlap, Schedule, owed
-from .store import Store
-from .workflow import WorkflowVersion
+from ..authoring.workflow import WorkflowVersion
+from ..errors import AikiError, IllegalTransition
+from ..model.schedule import MAX_CATCH_UP, Overlap, Schedule, owed
+from ..store import Store
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
 
 log = logging.getLogger("aiki.scheduler")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from .errors import InvalidRunId
+from ..errors import InvalidRunId
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 RUN_ID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")

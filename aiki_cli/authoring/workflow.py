@@ -15,8 +15,8 @@ from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
 from pydantic import BaseModel
 
-from .codec import Codec
-from .naming import check_name, check_version
+from ..values.codec import Codec
+from ..values.naming import check_name, check_version
 from .retry import RetryPolicy, never
 
 # A workflow's code: an async function of its input and its `Run`.
