@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...errors import BadInput, PostgresMissing, StoreUnreachable
@@ -51,18 +51,16 @@ class Target:
         """A new autocommit connection whose search path is the schema, timestamps UTC.
         With `synchronous` False, its commits return before their WAL is flushed (a
         claim's appends, made durable by its next flush)."""
-        psycopg = _psycopg()
+        driver = _psycopg()
         options = f"-c search_path={self.schema} -c TimeZone=UTC"
         if not synchronous:
             options += " -c synchronous_commit=off"
         settings = {**KEEPALIVES, **_query(self.url)}
         settings["options"] = f"{settings.get('options', '')} {options}".strip()
         try:
-            conn: psycopg.Connection[Any] = psycopg.Connection.connect(
-                self.url, autocommit=True, **settings
-            )
-            return conn
-        except psycopg.Error as error:
+            conn = driver.Connection.connect(self.url, autocommit=True, **settings)
+            return cast("psycopg.Connection[Any]", conn)
+        except driver.Error as error:
             raise unreachable(self, error) from None
 
 
