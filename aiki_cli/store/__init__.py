@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import REQUESTS, Claim, Mail, Request, RunRef, Store, Timer
+from .base import REQUESTS, Claim, Mail, Request, RunRef, ServedStore, Store, Timer
 
 if TYPE_CHECKING:
     from .files import FileStore
@@ -25,6 +25,7 @@ __all__ = [
     "MemoryStore",
     "Request",
     "RunRef",
+    "ServedStore",
     "Store",
     "Timer",
     "open_store",

@@ -19,7 +19,7 @@ What callers rely on, besides each method's result (all errors are in `aiki_cli.
 - None from `claim` when another worker holds the run: no error, the caller moves on.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -235,3 +235,22 @@ class Store(Protocol):
         ...
 
     def live_workers(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class ServedStore(Protocol):
+    """What a store behind a database server (PostgreSQL) offers besides `Store`."""
+
+    def migrate(self) -> tuple[int, int]:
+        """Create or upgrade the store's tables; the schema versions before and after.
+        Safe to run again, and from several hosts at once."""
+        ...
+
+    def watch(self, wake: Callable[[], None]) -> AbstractContextManager[None]:
+        """While open, call `wake` (from another thread) soon after any process queues a
+        run or sets a timer, so an idle worker need not poll often."""
+        ...
+
+    def close(self) -> None:
+        """Close the store's connections; claims still held keep theirs."""
+        ...
