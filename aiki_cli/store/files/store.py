@@ -25,16 +25,19 @@ from pydantic import ValidationError
 
 from ...errors import AikiError, BadInput, RunDamaged, RunNotFound
 from ...model.entry import Entry
+from ...model.export import RunExport
 from ...model.journal import Fold, summarize
 from ...model.runinfo import FORMAT, RunInfo, RunSpec
 from ...model.schedule import SCHEDULE_ID, Schedule
 from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
+from . import transfer
 from .claim import FileClaim
 from .formats import newer_spec
 from .indexes import Indexes
 from .layout import (
     MAIL_KEY,
+    REMOVED,
     damaged_file,
     damaged_spec,
     holder_if_readable,
@@ -249,7 +252,8 @@ class FileStore:
             workflow, _, version = ref.partition("@")
             if RUN_ID.fullmatch(run_id) and run_id not in seen:  # not a torn fragment
                 seen.add(run_id)
-                yield RunRef(run_id, workflow, version)
+                if ref != REMOVED:  # the run's latest line says it was removed
+                    yield RunRef(run_id, workflow, version)
 
     def ready_runs(self) -> list[str]:
         return self.indexes.ready_runs()
@@ -425,3 +429,14 @@ class FileStore:
 
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
+
+    def export_run(self, run_id: str) -> RunExport:
+        return transfer.export_run(self, run_id)
+
+    @writes
+    def import_run(self, run: RunExport) -> None:
+        transfer.import_run(self, run)
+
+    @writes
+    def remove_run(self, run_id: str) -> None:
+        transfer.remove_run(self, run_id)
