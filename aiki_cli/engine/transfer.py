@@ -34,10 +34,12 @@ def chosen(source: Store, run_ids: Sequence[str], statuses: Sequence[RunStatus])
 def copy_runs(source: Store, target: Store, run_ids: Iterable[str]) -> list[str]:
     """Copy each run from `source` to `target`, whatever its status; the ids copied.
     Checks every run first (none claimed, none in `target`), so a refusal writes
-    nothing; `RunClaimed`, `RunExists`, `RunNotFound`, `RunDamaged`."""
+    nothing (but for a run a worker claims between that check and its copy);
+    `RunClaimed`, `RunExists`, `RunNotFound`, `RunDamaged`."""
     ids = list(run_ids)
     for run_id in ids:
         _check_free(target, run_id)
+        _check_unclaimed(source, run_id)
     copied = []
     for run_id in ids:
         claim = source.claim(run_id)
@@ -49,6 +51,15 @@ def copy_runs(source: Store, target: Store, run_ids: Iterable[str]) -> list[str]
             claim.release()
         copied.append(run_id)
     return copied
+
+
+def _check_unclaimed(source: Store, run_id: str) -> None:
+    """`RunClaimed` when a worker holds the run now (a claim taken later is refused when
+    the run's turn comes, after the runs before it were copied)."""
+    claim = source.claim(run_id)
+    if claim is None:
+        raise RunClaimed(run_id, source.location)
+    claim.release()
 
 
 def _check_free(target: Store, run_id: str) -> None:
