@@ -174,6 +174,8 @@ def test_copy_moves_runs_in_flight_and_ended_with_the_same_status(
     assert sorted(copied.stdout.split()) == sorted([done, failed, waiting, pending])
     for run_id in (done, failed, waiting, pending):
         assert status(aiki, run_id, "--runs-dir", target) == status(aiki, run_id)
+        exported = aiki("export", run_id, "--runs-dir", target).stdout
+        assert exported == aiki("export", run_id).stdout  # the journal's lines, unchanged
     assert aiki("worker", "--until-idle", "--runs-dir", target).code == 0
     assert status(aiki, waiting, "--runs-dir", target)["result"] == "early"
     assert status(aiki, waiting)["status"] == "awaiting_event"  # a copy, not a move
@@ -200,3 +202,28 @@ def test_copy_refuses_a_run_a_worker_holds_and_copies_nothing(aiki: Invoke, tmp_
     assert (outcome.code, outcome.stdout) == (1, "")
     assert f"run {held}" in outcome.stderr and "claimed by a worker" in outcome.stderr
     assert aiki("list", "--json", "--runs-dir", "elsewhere").json() == []
+
+
+def test_a_worker_with_retention_in_aiki_yaml_removes_old_ended_runs(
+    aiki: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done, failed, waiting = parked_runs(aiki, monkeypatch, tmp_path)
+    Path("aiki.yaml").write_text("retention: 1h\n")
+    worker = aiki("worker", "--until-idle", env=later(tmp_path))
+    assert worker.code == 0, worker
+    assert "retention: removed 2 run(s)" in worker.stderr
+    assert done in worker.stderr and failed in worker.stderr
+    assert [run["id"] for run in aiki("list", "--json").json()] == [waiting]
+
+
+def test_a_worker_flag_retention_overrides_the_file_and_a_bad_one_is_refused(
+    aiki: Invoke, tmp_path: Path
+) -> None:
+    run_id = started(aiki, "e2e-echo@1.0.0", "--wait")
+    Path("aiki.yaml").write_text("retention: soon\n")
+    refused = aiki("worker", "--until-idle")
+    assert (refused.code, refused.stdout) == (2, "") and "retention" in refused.stderr
+    kept = aiki("worker", "--until-idle", "--retention", "3h", env=later(tmp_path))
+    assert kept.code == 0 and aiki("status", run_id).code == 0
+    removed = aiki("worker", "--until-idle", "--retention", "1h", env=later(tmp_path))
+    assert removed.code == 0 and aiki("status", run_id).code == 4
