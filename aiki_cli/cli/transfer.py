@@ -63,7 +63,8 @@ def _exported(file: str) -> RunExport:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise InputInvalid(f"the exported run {file}", f"{where}: {first['msg']}") from None
+        detail = f"{where}: {first['msg']}" if where else first["msg"]
+        raise InputInvalid(f"the exported run {file}", detail) from None
 
 
 def copy(
