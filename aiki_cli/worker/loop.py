@@ -20,6 +20,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from ..authoring.threads import Threads
 from ..authoring.workflow import Workflow, WorkflowVersion
@@ -31,6 +32,7 @@ from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
 from ..store import Claim
 from ..store.group_commit import GroupCommit
+from .retention import Retention
 from .timers import Timers
 from .wakeups import Wakeups
 
@@ -69,6 +71,7 @@ class Worker:
         grace_period: float = 10.0,
         max_recoveries: int = DEFAULT_MAX_RECOVERIES,
         worker_id: str | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -104,6 +107,7 @@ class Worker:
         self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
         self._timers = Timers(client, self.registry)
         self._wakeups = Wakeups(self.store, client.clock, poll_interval)
+        self.retention = None if retention is None else Retention(client, retention)
 
     @property
     def stopping(self) -> bool:
@@ -153,7 +157,10 @@ class Worker:
             while not self._stopping:
                 try:
                     await self._tend_timers()
-                    if await done(self._fill()):
+                    claimed = self._fill()
+                    if self.retention is not None and self._family is None:
+                        self.retention.tend()  # in a thread: never between a claim and its flush
+                    if await done(claimed):
                         break
                     pause = self._wakeups.pause()
                     self._wakeups.reached()
@@ -165,6 +172,8 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), pause)
         finally:
             await self._shut_down()
+            if self.retention is not None:
+                await self.retention.close()
 
     async def _tend_timers(self) -> None:
         # Driving one run (`start --wait`) fires no schedules of its own.
