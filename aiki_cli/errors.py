@@ -291,28 +291,16 @@ class StoreUnreachable(StoreUnwritable):
     """The database server cannot be reached."""
 
     def __init__(self, location: str, detail: str) -> None:
-        self.location = location
-        self.errno = None
-        self.detail = detail
         AikiError.__init__(self, f"cannot reach PostgreSQL {detail}")
+        self.location, self.errno = location, None
 
 
 class SchemaNotReady(AikiError):
-    """The database does not hold aiki's tables, or holds older ones."""
-
-    def __init__(self, location: str, detail: str) -> None:
-        self.location = location
-        super().__init__(f"{location}: {detail}; run `aiki db migrate --store URL` first")
+    """The database does not hold aiki's tables: run `aiki db migrate --store URL` first."""
 
 
 class PostgresMissing(BadInput):
-    """A PostgreSQL store needs psycopg, which is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "a postgresql:// store needs psycopg, which is not installed; "
-            "`pip install 'aiki[postgres]'` brings it"
-        )
+    """A postgresql:// store needs psycopg (not installed): `pip install 'aiki[postgres]'`"""
 
 
 class RunClaimed(AikiError):
