@@ -4,10 +4,11 @@ before the first request; SIGINT and SIGTERM stop it cleanly, and the process go
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 import uvicorn
@@ -17,9 +18,15 @@ from ..errors import BadInput
 
 
 class _Server(uvicorn.Server):
+    """uvicorn's server, with the signals handled from before the URL is printed (a
+    Ctrl-C as soon as it shows stops it), and not raised again after it shut down: the
+    dashboard's command ends on its own, with exit status 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # `serve` has installed `handle_exit` already
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        # uvicorn raises a caught signal again once it has shut down; the dashboard's
-        # command ends on its own instead, with exit status 0.
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         self.should_exit = True
@@ -57,11 +64,15 @@ def url_of(host: str, port: int, token: str) -> str:
 
 
 def serve(app: ASGIApp, sock: socket.socket, ready: Callable[[], None]) -> None:
-    """Serve `app` on `sock` until SIGINT or SIGTERM; `ready` is called before."""
+    """Serve `app` on `sock` until SIGINT or SIGTERM; `ready` is called once they stop it."""
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = _Server(config)
-    ready()
+    stops = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.signal(sig, server.handle_exit) for sig in stops}
     try:
+        ready()
         server.run(sockets=[sock])
     finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
         sock.close()

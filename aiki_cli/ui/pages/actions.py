@@ -6,7 +6,7 @@ the page again with the one-line message the CLI would print."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -20,6 +20,13 @@ from ..render import Site, render
 from .run import ACTIONS, DESTRUCTIVE, run_context
 
 HTTP_STATUS = {2: 400, 4: 404}  # by exit code (SPEC §6); any other failure is the server's
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """A posted form's fields (the pages post url-encoded forms, files never): read
+    here, so no multipart parser is needed."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
 
 
 def http_status(error: AikiError) -> int:
@@ -40,7 +47,7 @@ async def run_action(request: Request) -> Response:
     run_id, action = request.path_params["run_id"], request.path_params["action"]
     if action not in ACTIONS:
         return await _refused(request, run_id, f"there is no action {action!r}", 404)
-    form = await request.form()
+    form = await form_of(request)
     if action in DESTRUCTIVE and form.get("confirmed") != "yes":
         page = render("confirm.html", site=Site(), run_id=run_id, action=action)
         return HTMLResponse(page)
@@ -54,8 +61,8 @@ async def run_action(request: Request) -> Response:
 async def send_event(request: Request) -> Response:
     client: Client = request.app.state.client
     run_id = request.path_params["run_id"]
-    form = await request.form()
-    fields = {key: str(form.get(key) or "") for key in ("event", "data", "reference_id")}
+    form = await form_of(request)
+    fields = {key: form.get(key, "") for key in ("event", "data", "reference_id")}
     try:
         info = await client.get(run_id)
         data = parse_json(fields["data"], "the event's data") if fields["data"].strip() else None
