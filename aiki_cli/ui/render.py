@@ -58,6 +58,8 @@ def short_json(value: Any, limit: int = 80) -> str:
 
 def seconds(value: float) -> str:
     """A length of time, as short as it reads well: `850 ms`, `12.4 s`, `3 m 5 s`."""
+    if value == 0:
+        return "0 s"
     if value < 1:
         return f"{value * 1000:.0f} ms"
     if value < 60:
