@@ -165,9 +165,9 @@ class Client:
         rows = (row for ref in wanted if (row := self._row(ref)) is not None)
         return list(islice((row for row in rows if query.admits(row)), limit))
 
-    async def count_statuses(self, *, newest: int) -> dict[str, int]:
-        """How many of the newest `newest` runs are in each status (`damaged`: cannot be
-        read), largest count first."""
+    async def count_statuses(self, *, newest: int | None) -> dict[str, int]:
+        """How many of the newest `newest` runs (None: all) are in each status
+        (`damaged`: cannot be read), largest count first."""
         rows = await self.list_with_damaged(limit=newest)
         counts = Counter(str(row.status) for row in rows)
         return dict(counts.most_common())

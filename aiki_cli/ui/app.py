@@ -19,7 +19,7 @@ from ..errors import AikiError
 from .gate import TokenGate
 from .pages.actions import http_status, run_action, schedule_action, send_event
 from .pages.run import run_page
-from .pages.runs import runs_page
+from .pages.runs import counts_page, runs_page
 from .pages.workflows import workflows_page
 from .render import STATIC, Site, render
 
@@ -31,6 +31,7 @@ def create_app(client: Client, token: str, workflows: Workflows) -> Starlette:
     gives the versions of the workflows directory (event data is checked by their models)."""
     routes = [
         Route("/", runs_page),
+        Route("/counts", counts_page),
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/send", send_event, methods=["POST"]),
         Route("/runs/{run_id}/{action}", run_action, methods=["POST"]),

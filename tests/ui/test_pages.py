@@ -9,10 +9,12 @@ import html
 import re
 from datetime import timedelta
 
+import pytest
 from starlette.testclient import TestClient
 
 from aiki_cli.client import Client
 from aiki_cli.model.entry import dump_entry
+from aiki_cli.ui.pages import runs as runs_page
 
 from .conftest import TOKEN, Runs
 
@@ -243,7 +245,34 @@ def test_the_workflows_page_has_versions_runs_in_flight_and_schedules(
     rows = dict(
         re.findall(r"<td>(ui-[a-z]+)</td>\s*<td>1\.0\.0</td>\s*<td>(?:<a[^>]*>)?(\d+)", page)
     )
-    assert rows == {"ui-broken": "0", "ui-demo": "2", "ui-nap": "0", "ui-steps": "0"}
+    assert rows == {
+        "ui-broken": "0",
+        "ui-demo": "2",
+        "ui-nap": "0",
+        "ui-steps": "0",
+        "ui-tour": "0",
+    }
     assert "<code>naps</code>" in page and "every 1.0 h" not in page
     assert schedule.next_due.isoformat() in page
     assert "aiki schedule pause naps" in page
+
+
+def test_the_runs_page_counts_the_newest_runs_and_the_counts_page_all(
+    web: TestClient, runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runs_page, "COUNT_WINDOW", 2)
+    runs.start("ui-broken@1.0.0")
+    runs.execute()
+    runs.start("ui-demo@1.0.0")
+    runs.start("ui-demo@1.0.0")
+
+    page = web.get("/").text
+    everything = web.get("/counts").text
+
+    counts = re.findall(r'class="st st-(\w+)" href="[^"]*">\w+ <b>(\d+)</b>', page)
+    assert counts == [("pending", "2")] and "Counted over the newest 2 runs" in page
+    assert re.findall(r'class="st st-(\w+)" href="[^"]*">\w+</a></td><td>(\d+)<', everything) == [
+        ("pending", "2"),
+        ("failed", "1"),
+    ]
+    assert "All 3 runs" in everything

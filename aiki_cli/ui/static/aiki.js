@@ -1,10 +1,9 @@
 // aiki ui: the live parts and the confirmations. Everything reads without it.
-// An element with data-live is fetched again each second and its content replaced,
-// until a fetched part holds [data-final] (a run that ended). A form with data-confirm
+// An element with data-live is fetched again every data-every milliseconds and its
+// content replaced, until a fetched part holds [data-final] (a run that ended). A form with data-confirm
 // asks first, then says it was confirmed (without JavaScript the server asks instead).
 (function () {
   "use strict";
-  var EVERY = 1000;
 
   function refresh(element) {
     var url = element.getAttribute("data-live");
@@ -19,7 +18,8 @@
   }
 
   function later(element) {
-    window.setTimeout(function () { refresh(element); }, EVERY);
+    var every = Number(element.getAttribute("data-every")) || 1000;
+    window.setTimeout(function () { refresh(element); }, every);
   }
 
   function replace(element, html) {
