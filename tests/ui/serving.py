@@ -22,8 +22,9 @@ STOP_WITHIN = 20.0
 
 
 def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIKI_", "DISPLAY"))}
-    env.pop("WAYLAND_DISPLAY", None)
+    """The test's environment without aiki's settings, a display or a browser, plus `extra`."""
+    dropped = ("AIKI_", "DISPLAY", "WAYLAND_DISPLAY", "BROWSER")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     return {**env, "AIKI_WORKFLOWS_DIR": str(WORKFLOWS), **extra}
 
 

@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.support import AIKI, SUBPROCESS_TIMEOUT
 
 from .conftest import Runs
-from .serving import environment, serving
+from .serving import URL, environment, serving, spawn
 
 
 def fetch(url: str, cookie: str | None = None) -> tuple[int, str, dict[str, str]]:
@@ -175,3 +175,25 @@ def test_export_filters_by_status_and_limit(tmp_path: Path, runs: Runs) -> None:
     assert {p.name for p in out.glob("run-*.html")} == {f"run-{run_id}.html" for run_id in newest}
     bad = aiki(*args, "--status", "sleepy", cwd=tmp_path)
     assert bad.returncode == 2 and "status" in bad.stderr
+
+
+def test_it_opens_a_browser_on_the_url_when_there_is_a_display(tmp_path: Path) -> None:
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}.part && mv {opened}.part {opened}\n')
+    browser.chmod(0o755)
+    args = ["--runs-dir", str(tmp_path / "runs"), "ui", "--port", "0"]
+    env = {"DISPLAY": ":99", "BROWSER": f"{browser} %s"}
+    process = spawn(args, tmp_path, **env)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert URL.fullmatch(url), url
+        # The browser is opened before the server answers: once it answers, it was.
+        status, _, _ = fetch(url)
+        assert status == 303
+        assert opened.read_text().strip() == url
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert process.returncode == 0
