@@ -38,7 +38,7 @@ async def export(
         if run_id in done:
             continue
         done.add(run_id)
-        context = await run_context(client, run_id, SITE)
+        context = await run_context(client, run_id, SITE, everything=True)
         _write(folder / f"run-{run_id}.html", render("run.html", **context))
         info: RunInfo = context["info"]
         todo += [*info.children, *([info.parent_id] if info.parent_id else [])]

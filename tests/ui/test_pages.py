@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from aiki_cli.client import Client
 from aiki_cli.model.entry import dump_entry
+from aiki_cli.ui.pages import run as run_page
 from aiki_cli.ui.pages import runs as runs_page
 
 from .conftest import TOKEN, Runs
@@ -159,7 +160,7 @@ def test_the_run_page_of_a_completed_run(web: TestClient, runs: Runs, client: Cl
     assert "&#34;who&#34;: &#34;ada&#34;" in page  # the input
     assert "&#34;ok&#34;: true" in page  # the result
     entries = asyncio.run(client.history(run_id))
-    journal = re.search(r'<ol class="journal">(.*?)</ol>', page, re.S)
+    journal = re.search(r'<ol class="journal" start="1">(.*?)</ol>', page, re.S)
     assert journal is not None
     lines = re.findall(r"<li><code>(.*?)</code></li>", journal.group(1))
     assert len(lines) == len(entries)
@@ -276,3 +277,25 @@ def test_the_runs_page_counts_the_newest_runs_and_the_counts_page_all(
         ("failed", "1"),
     ]
     assert "All 3 runs" in everything
+
+
+def test_a_long_run_shows_its_last_bars_and_lines_unless_asked_for_all(
+    web: TestClient, runs: Runs, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_page, "LAST_BARS", 2)
+    monkeypatch.setattr(run_page, "LAST_LINES", 3)
+    run_id = runs.start("ui-steps@1.0.0", {"n": 4})
+    runs.execute()
+    entries = asyncio.run(client.history(run_id))
+
+    page = web.get(f"/runs/{run_id}").text
+    every = web.get(f"/runs/{run_id}?all=1").text
+
+    assert re.findall(r'<li class="k-(\w+)', page) == ["task", "event"]
+    assert "… 3 earlier bars" in page
+    first = len(entries) - 2
+    assert f'<ol class="journal" start="{first}">' in page
+    assert f"… {first - 1} earlier lines" in page and f"({len(entries)} entries)" in page
+    assert len(re.findall(r'<li class="k-', every)) == 5  # 4 steps and the event wait
+    assert '<ol class="journal" start="1">' in every and "earlier" not in every
+    assert f'data-live="/runs/{run_id}?part=live&amp;all=1"' in every
