@@ -8,7 +8,8 @@
     │   ├── IdempotencyConflict
     │   ├── IllegalTransition
     │   ├── WorkflowLoadError
-    │   └── ConfigError
+    │   ├── ConfigError
+    │   └── ExtraMissing             a command needs an optional extra: `pip install 'aiki[…]'`
     ├── NotFound (LookupError)       exit 4
     │   ├── RunNotFound
     │   ├── WorkflowNotFound
@@ -121,6 +122,17 @@ class WorkflowLoadError(BadInput):
 
 class ConfigError(BadInput):
     """The configuration is not valid."""
+
+
+class ExtraMissing(BadInput):
+    """This command needs an optional extra that is not installed."""
+
+    def __init__(self, command: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{command} needs the {extra!r} extra ({missing} is missing): "
+            f"pip install 'aiki[{extra}]'"
+        )
 
 
 class NotFound(AikiError, LookupError):
