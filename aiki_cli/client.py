@@ -7,14 +7,17 @@ import asyncio
 import builtins
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from .authoring.workflow import WorkflowVersion
-from .engine import commands
+from .engine import commands, replay_check
+from .engine import fork as forking
+from .engine.fork import ForkPlan
+from .engine.replay_check import ReplayReport
 from .errors import (
     BadInput,
     IdempotencyConflict,
@@ -25,7 +28,7 @@ from .errors import (
     describe,
 )
 from .model.entry import Entry
-from .model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
+from .model.runinfo import DamagedRun, ForkOrigin, RunInfo, RunSpec, new_spec
 from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from .model.status import RunStatus
 from .store import RunRef, Store, open_store
@@ -283,6 +286,53 @@ class Client:
         schedule = await self.get_schedule(schedule_id)
         self.store.remove_schedule(schedule.id)
         return schedule
+
+    async def replay_check(
+        self,
+        workflows: Mapping[str, WorkflowVersion],
+        run_ids: Sequence[str] = (),
+        *,
+        workflow: str | None = None,
+        version: str | None = None,
+        statuses: Collection[RunStatus] | None = None,
+        journals: Sequence[str | Path] = (),
+    ) -> builtins.list[ReplayReport]:
+        """Replay runs against the code of `workflows` (versions by `name@version`),
+        executing, sending and writing nothing: the runs `run_ids` names and the runs
+        exported in `journals`, or else every unfinished run (`statuses` picks others)."""
+        return await replay_check.check_runs(
+            self.store,
+            workflows,
+            clock=self.clock,
+            run_ids=run_ids,
+            workflow=workflow,
+            version=version,
+            statuses=statuses,
+            journals=journals,
+        )
+
+    async def fork(
+        self,
+        run_id: str,
+        task: str,
+        call: int = 1,
+        *,
+        code: WorkflowVersion,
+        input: Any = ...,
+        dry_run: bool = False,
+    ) -> ForkPlan:
+        """Start a run of `code` (a version of the run's workflow) that reuses the results
+        the run recorded before its `call`-th call of `task`, and executes from there; with
+        `input` (else the run's own), content addressing decides which are reused. With
+        `dry_run`, only the plan: nothing is written."""
+        return await forking.fork(
+            self.store,
+            self.clock,
+            ForkOrigin(run_id=run_id, task=task, call=call),
+            code,
+            input,
+            dry_run=dry_run,
+        )
 
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())

@@ -342,6 +342,19 @@ class DivergenceError(AikiError):
         )
 
 
+class ReplayWouldBreak(AikiError):
+    """Runs checked by `aiki replay --check` would not replay on the code as it is."""
+
+    def __init__(self, broken: Sequence[tuple[str, str]], checked: int) -> None:
+        self.broken = list(broken)  # (run id, verdict)
+        shown = ", ".join(f"{run_id} {verdict}" for run_id, verdict in broken[:5])
+        more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+        super().__init__(
+            f"{len(broken)} of {checked} runs would not replay on this code ({shown}{more}); "
+            "keep the code they started with, or add a new version for the change"
+        )
+
+
 class RecoveryLimitExceeded(AikiError):
     """The run's worker died too many times while executing it."""
 

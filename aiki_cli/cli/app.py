@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import AikiError, BadInput
-from . import doctor, runs, schedules, streams, views, workers
+from . import doctor, fork, replay, runs, schedules, streams, views, workers
 from .exits import INTERRUPTED, OK, USAGE, leave
 from .options import Options, hoist_globals, split_globals
 from .params import AikiTyper
@@ -109,7 +109,7 @@ def _register(*areas: Any) -> None:
             app.command(name)(command)
 
 
-_register(runs, workers, doctor)
+_register(runs, workers, doctor, replay, fork)
 
 
 def main() -> None:

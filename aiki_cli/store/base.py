@@ -19,7 +19,7 @@ What callers rely on, besides each method's result (all errors are in `aiki_cli.
 - None from `claim` when another worker holds the run: no error, the caller moves on.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -130,11 +130,12 @@ class Store(Protocol):
 
     location: str
 
-    def create_run(self, spec: RunSpec) -> RunSpec:
+    def create_run(self, spec: RunSpec, entries: Sequence[Entry] = ()) -> RunSpec:
         """Store a new pending run and queue it; if its idempotency key already started a
-        run, store nothing and return that run's spec instead. `StoreUnwritable` when the
-        run could not be stored (what it wrote is taken back); `RunDamaged` when the run its key
-        names cannot be read."""
+        run, store nothing and return that run's spec instead. Its journal begins with
+        `entries` (a fork's reused calls), stored before any worker can see the run.
+        `StoreUnwritable` when the run could not be stored (what it wrote is taken back);
+        `RunDamaged` when the run its key names cannot be read."""
         ...
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,14 +47,14 @@ class MemoryStore:
             raise RunNotFound(run_id, self.location)
         return run
 
-    def create_run(self, spec: RunSpec) -> RunSpec:
+    def create_run(self, spec: RunSpec, entries: Sequence[Entry] = ()) -> RunSpec:
         with self._mutex:
             if spec.idempotency_key is not None:
                 key = (spec.workflow, spec.idempotency_key)
                 if key in self._keys:
                     return self._runs[self._keys[key]].spec
                 self._keys[key] = spec.id
-            self._runs[spec.id] = _Run(spec)
+            self._runs[spec.id] = _Run(spec, list(entries))
             self._ready[spec.id] = None
         return spec
 
