@@ -17,12 +17,13 @@ import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..authoring.history import EventResult
 from ..authoring.replay import ReplayBook
 from ..authoring.run import Run
 from ..authoring.task import Task
@@ -137,11 +138,33 @@ class _ReadOnly:
 
 
 class _Asking(Run):
-    """The engine's run, noting the address of every task call the code makes."""
+    """The engine's run, noting the address of every task call the code makes, and the
+    waits it has not come back from."""
 
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
         self.asked: list[Address] = []
+        self.waits: list[str] = []
+
+    async def sleep(self, name: str, duration: float | str | timedelta) -> bool:
+        self.waits.append(wait := f"sleep {name!r}")
+        woken = await super().sleep(name, duration)
+        self.waits.remove(wait)
+        return woken
+
+    async def wait_for_event(
+        self, name: str, *, timeout: float | str | timedelta | None = None
+    ) -> EventResult:
+        self.waits.append(wait := f"event {name!r}")
+        received = await super().wait_for_event(name, timeout=timeout)
+        self.waits.remove(wait)
+        return received
+
+    async def await_child(self, child_id: str) -> Any:
+        self.waits.append(wait := f"child {child_id}")
+        result = await super().await_child(child_id)
+        self.waits.remove(wait)
+        return result
 
     async def call(self, task: Task, input: Any = None) -> Any:
         with contextlib.suppress(Exception):  # a bad input fails the call just below
@@ -177,7 +200,9 @@ async def replay(
         await run.close(grace=0)
     book = ReplayBook(claim.entries[: len(entries) + 1])
     consumed: Counter[Address] = Counter(a for a in run.asked if book.take(a) is not None)
-    waiting = _waiting(spec, claim.entries, status, fields) if status and status.parked else None
+    waiting = None
+    if status is not None and status.parked:
+        waiting = f"{status}: {run.waits[0]}" if run.waits else str(status)
     return Replay(
         status=status,
         fields=fields,
@@ -190,17 +215,6 @@ async def replay(
 
 def _go_on() -> None:
     """The task boundary of a replay: nothing stops it but the work it reaches."""
-
-
-def _waiting(spec: RunSpec, entries: list[Entry], status: RunStatus, fields: dict[str, Any]) -> str:
-    parked = StatusChanged(
-        at=entries[-1].at, old=RunStatus.RUNNING, new=status, until=fields.get("until")
-    )
-    wait = summarize(spec, [*entries, parked]).waiting_for
-    if wait is None:
-        return str(status)
-    what = wait.child if wait.kind == "child" else wait.name
-    return f"{status}: {wait.kind} {what!r}" if what else f"{status}: {wait.kind}"
 
 
 async def check(

@@ -1,0 +1,383 @@
+"""`replay --check` agrees with the engine: every case the engine's replay tests know.
+
+Each test runs version A of a workflow until its worker "dies" (the run is left
+`running`, as in `test_replay.py`), then checks the run against code B — counting task
+bodies and reading the store to prove the check executed and wrote nothing — and then
+lets a real worker take the run over with B. Whatever the engine then does (complete,
+diverge, fail, park), the check said beforehand, with the engine's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from aiki_cli import Client, MemoryStore, Run, Task, TaskFailed, Worker, task
+from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
+from aiki_cli.engine.execution import Engine
+from aiki_cli.engine.replay_check import ReplayReport
+from aiki_cli.model.runinfo import RunInfo
+from aiki_cli.model.status import RunStatus
+from aiki_cli.testing import ManualClock
+from aiki_cli.values.canonical import address
+
+
+class Bench:
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.client = Client(MemoryStore(), clock=clock)
+        self.counts: Counter[str] = Counter()
+        self.crash = task(name="crash", exec=self._crash)
+
+    async def _crash(self, value: Any) -> None:
+        """The worker process dies here: its execution is cancelled, and not by a worker."""
+        self.counts["crash"] += 1
+        execution = asyncio.current_task()
+        assert execution is not None
+        execution.cancel()
+        await asyncio.Event().wait()
+
+    def task(self, name: str, body: Callable[[Any], Any] | None = None) -> Task:
+        async def run(value: Any) -> Any:
+            self.counts[name] += 1
+            return body(value) if body is not None else {"task": name, "input": value}
+
+        return task(name=name, exec=run)
+
+    def interrupt(self, code: WorkflowFn) -> str:
+        """A run of `code`, executed until its worker dies."""
+        version = WorkflowVersion("wf", "1.0.0", code)
+        run_id = self.client.create(version, {"order": 1}).id
+        claim = self.client.store.claim(run_id)
+        assert claim is not None
+        engine = Engine({version.ref: version}, self.client.store, clock=self.clock, worker_id="x")
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                asyncio.run(engine.execute(claim))
+        finally:
+            claim.release()
+        return run_id
+
+    def park(self, code: WorkflowFn) -> str:
+        """A run of `code`, executed until it parks."""
+        version = WorkflowVersion("wf", "1.0.0", code)
+        run_id = self.client.create(version, {"order": 1}).id
+        asyncio.run(Worker(self.client, [version], poll_interval=0.01).run(until_idle=True))
+        assert self.info(run_id).status.parked
+        return run_id
+
+    def check(self, run_id: str, code: WorkflowFn) -> ReplayReport:
+        """Check the run against `code`, proving nothing ran and nothing was written."""
+        store = self.client.store
+        counts, stored, ready = Counter(self.counts), store.read_run(run_id), store.ready_runs()
+        version = WorkflowVersion("wf", "1.0.0", code)
+        (report,) = asyncio.run(self.client.replay_check({version.ref: version}, [run_id]))
+        assert self.counts == counts, "the check executed a task body"
+        assert store.read_run(run_id) == stored, "the check wrote to the journal"
+        assert (store.ready_runs(), store.requests(run_id)) == (ready, frozenset())
+        return report
+
+    def resume(self, run_id: str, code: WorkflowFn) -> RunInfo:
+        version = WorkflowVersion("wf", "1.0.0", code)
+        asyncio.run(Worker(self.client, [version], poll_interval=0.01).run(until_idle=True))
+        return self.info(run_id)
+
+    def info(self, run_id: str) -> RunInfo:
+        return asyncio.run(self.client.get(run_id))
+
+
+@pytest.fixture
+def bench(clock: ManualClock) -> Bench:
+    return Bench(clock)
+
+
+def agree(bench: Bench, run_id: str, code: WorkflowFn) -> tuple[ReplayReport, RunInfo]:
+    """The check of `code` on the run, then what the engine did with it."""
+    report = bench.check(run_id, code)
+    return report, bench.resume(run_id, code)
+
+
+def assert_same_divergence(report: ReplayReport, info: RunInfo, new_task: str) -> None:
+    assert info.status == RunStatus.FAILED and info.error is not None
+    assert info.error.type == "DivergenceError"
+    assert report.verdict == "diverges" and not report.ok
+    assert report.error is not None
+    assert (report.error.type, report.error.message) == (info.error.type, info.error.message)
+    assert f"the code calls task {new_task!r}" in report.error.message
+
+
+# -- safe ------------------------------------------------------------------------------
+
+
+def test_a_safe_reorder_replays_and_stops_where_new_work_begins(bench: Bench) -> None:
+    step, ship = bench.task("step"), bench.task("ship")
+
+    async def a(input: Any, run: Run) -> None:
+        await step.start(run, 1)
+        await step.start(run, 2)
+        await bench.crash.start(run)
+
+    async def b(input: Any, run: Run) -> None:
+        await step.start(run, 2)
+        await step.start(run, 1)
+        await ship.start(run, 3)
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert (report.verdict, report.stopped, report.replayed) == (
+        "replays",
+        "task 'ship' would execute",
+        2,
+    )
+    assert info.status == RunStatus.COMPLETED
+    assert bench.counts == Counter(step=2, crash=1, ship=1), "ship ran once: by the engine"
+
+
+def test_a_removed_call_replays_and_names_what_is_left_unasked(bench: Bench) -> None:
+    charge, discount = bench.task("charge"), bench.task("discount")
+
+    async def a(input: Any, run: Run) -> None:
+        await charge.start(run, 10)
+        await discount.start(run, 10)
+        await bench.crash.start(run)
+
+    async def b(input: Any, run: Run) -> str:
+        await charge.start(run, 10)
+        return "done"
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert (report.verdict, report.stopped) == ("replays", "completes")
+    assert report.unconsumed == [str(address("discount", 10))]
+    assert info.status == RunStatus.COMPLETED
+
+
+def test_a_gathered_new_branch_before_recorded_ones_replays(bench: Bench) -> None:
+    step, fresh = bench.task("step"), bench.task("fresh")
+
+    async def a(input: Any, run: Run) -> None:
+        await asyncio.gather(step.start(run, 1), step.start(run, 2))
+        await bench.crash.start(run)
+
+    async def b(input: Any, run: Run) -> Any:
+        return await asyncio.gather(fresh.start(run, 0), step.start(run, 2), step.start(run, 1))
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert (report.verdict, report.stopped) == ("replays", "task 'fresh' would execute")
+    assert info.status == RunStatus.COMPLETED
+
+
+# -- unsafe ----------------------------------------------------------------------------
+
+
+def test_an_insert_before_recorded_calls_diverges_with_the_engines_message(bench: Bench) -> None:
+    charge, fraud_check, ship = bench.task("charge"), bench.task("fraud-check"), bench.task("ship")
+
+    async def a(input: Any, run: Run) -> None:
+        await charge.start(run, 10)
+        await ship.start(run, 1)
+        await bench.crash.start(run)
+
+    async def b(input: Any, run: Run) -> None:
+        await charge.start(run, 10)
+        await fraud_check.start(run, 10)
+        await ship.start(run, 1)
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert_same_divergence(report, info, "fraud-check")
+    assert report.unconsumed == [str(address("ship", 1))]
+    assert bench.counts["fraud-check"] == 0
+
+
+def test_a_changed_input_diverges_with_the_engines_message(bench: Bench) -> None:
+    charge, ship = bench.task("charge"), bench.task("ship")
+
+    async def a(input: Any, run: Run) -> None:
+        await charge.start(run, {"amount": 10})
+        await ship.start(run, 1)
+        await bench.crash.start(run)
+
+    async def b(input: Any, run: Run) -> None:
+        await charge.start(run, {"amount": 9})
+        await ship.start(run, 1)
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert_same_divergence(report, info, "charge")
+    assert report.replayed == 0
+
+
+def test_changed_control_flow_diverges_with_the_engines_message(bench: Bench) -> None:
+    total = bench.task("total", lambda value: 150)
+    discount, ship = bench.task("discount"), bench.task("ship")
+
+    async def a(input: Any, run: Run) -> None:
+        amount = await total.start(run, input)
+        if amount > 100:
+            await discount.start(run, amount)
+        await bench.crash.start(run)
+
+    async def b(input: Any, run: Run) -> None:
+        amount = await total.start(run, input)
+        if amount > 1000:
+            await discount.start(run, amount)
+        await ship.start(run, amount)
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert_same_divergence(report, info, "ship")
+    assert bench.counts["ship"] == 0
+
+
+def test_a_divergence_swallowed_by_except_exception_is_still_one(bench: Bench) -> None:
+    charge, fraud_check, ship = bench.task("charge"), bench.task("fraud-check"), bench.task("ship")
+
+    async def a(input: Any, run: Run) -> None:
+        await charge.start(run, 10)
+        await ship.start(run, 1)
+        await bench.crash.start(run)
+
+    swallowed: list[Exception] = []
+
+    async def b(input: Any, run: Run) -> Any:
+        await charge.start(run, 10)
+        try:
+            await fraud_check.start(run, 10)
+        except Exception as error:
+            swallowed.append(error)
+        return await ship.start(run, 1)
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert_same_divergence(report, info, "fraud-check")
+    assert swallowed == []
+
+
+def test_a_replayed_failure_the_run_had_not_reached_is_reported_as_failing(bench: Bench) -> None:
+    def out_of_stock(value: Any) -> Any:
+        raise ValueError("out of stock")
+
+    reserve = bench.task("reserve", out_of_stock)
+
+    async def a(input: Any, run: Run) -> None:
+        try:
+            await reserve.start(run, 1)
+        except TaskFailed:
+            await bench.crash.start(run)
+
+    async def b(input: Any, run: Run) -> None:
+        await reserve.start(run, 1)
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert info.status == RunStatus.FAILED and info.error is not None
+    assert report.verdict == "fails" and report.error is not None
+    assert (report.error.type, report.error.message) == (info.error.type, info.error.message)
+    assert bench.counts["reserve"] == 1
+
+
+def test_a_failed_run_fails_the_same_way_on_replay_and_that_replays(bench: Bench) -> None:
+    def out_of_stock(value: Any) -> Any:
+        raise ValueError("out of stock")
+
+    reserve = bench.task("reserve", out_of_stock)
+
+    async def a(input: Any, run: Run) -> None:
+        await reserve.start(run, 1)
+
+    version = WorkflowVersion("wf", "1.0.0", a)
+    run_id = bench.client.create(version, None).id
+    asyncio.run(Worker(bench.client, [version], poll_interval=0.01).run(until_idle=True))
+    report = bench.check(run_id, a)
+
+    assert (report.status, report.verdict) == (RunStatus.FAILED, "replays")
+    assert report.stopped == "fails as recorded (TaskFailed)"
+
+
+# -- waits: the check stops where the engine parks --------------------------------------
+
+
+def test_a_changed_sleep_parks_where_the_engine_parks(bench: Bench) -> None:
+    charge = bench.task("charge")
+
+    async def a(input: Any, run: Run) -> None:
+        await charge.start(run, 10)
+        await run.sleep("cool", "1h")
+
+    async def renamed(input: Any, run: Run) -> None:
+        await charge.start(run, 10)
+        await run.sleep("cool-off", "1h")
+
+    run_id = bench.park(a)
+    bench.clock.advance("2h")  # the recorded sleep is due: a worker would resume the run
+    report, info = agree(bench, run_id, renamed)
+
+    assert (report.verdict, report.stopped) == ("replays", "parks sleeping: sleep 'cool-off'")
+    assert info.status == RunStatus.SLEEPING
+    entries = asyncio.run(bench.client.history(run_id))
+    assert [e.name for e in entries if e.type == "sleep_started"] == ["cool", "cool-off"]
+    assert info.due_at == bench.clock.now() + timedelta(hours=1), "parked on the new sleep"
+    assert bench.counts == Counter(charge=1)
+
+
+def test_a_wait_inserted_before_recorded_calls_parks_and_names_them(bench: Bench) -> None:
+    charge, ship = bench.task("charge"), bench.task("ship")
+
+    async def a(input: Any, run: Run) -> None:
+        await charge.start(run, 10)
+        await ship.start(run, 1)
+        await bench.crash.start(run)
+
+    async def b(input: Any, run: Run) -> None:
+        await charge.start(run, 10)
+        await run.wait_for_event("approved")
+        await ship.start(run, 1)
+
+    report, info = agree(bench, bench.interrupt(a), b)
+
+    assert report.verdict == "replays"
+    assert report.stopped == "parks awaiting_event: event 'approved'"
+    assert report.unconsumed == [str(address("ship", 1))]
+    assert info.status == RunStatus.AWAITING_EVENT
+
+
+def test_a_version_missing_from_the_code_is_reported(bench: Bench) -> None:
+    async def a(input: Any, run: Run) -> None:
+        await bench.crash.start(run)
+
+    run_id = bench.interrupt(a)
+    other = WorkflowVersion("wf", "2.0.0", a)
+    (report,) = asyncio.run(bench.client.replay_check({other.ref: other}, [run_id]))
+
+    assert report.verdict == "missing" and not report.ok
+    assert report.error is not None and "wf@2.0.0" in report.error.message
+
+
+def test_by_default_every_unfinished_run_is_checked_and_finished_ones_are_not(
+    bench: Bench,
+) -> None:
+    async def a(input: Any, run: Run) -> None:
+        await bench.crash.start(run)
+
+    async def done(input: Any, run: Run) -> str:
+        return "done"
+
+    finished = bench.client.create(WorkflowVersion("wf", "1.0.0", done), None).id
+    bench.resume(finished, done)
+    unfinished = bench.interrupt(a)
+    version = WorkflowVersion("wf", "1.0.0", a)
+
+    default = asyncio.run(bench.client.replay_check({version.ref: version}))
+    chosen = asyncio.run(
+        bench.client.replay_check({version.ref: version}, statuses=[RunStatus.COMPLETED])
+    )
+
+    assert [report.id for report in default] == [unfinished]
+    assert [report.id for report in chosen] == [finished]
