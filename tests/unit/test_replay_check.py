@@ -10,9 +10,11 @@ diverge, fail, park), the check said beforehand, with the engine's own message.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +23,10 @@ from aiki_cli import Client, MemoryStore, Run, Task, TaskFailed, Worker, task
 from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
 from aiki_cli.engine.execution import Engine
 from aiki_cli.engine.replay_check import ReplayReport
+from aiki_cli.model.entry import dump_entry
 from aiki_cli.model.runinfo import RunInfo
 from aiki_cli.model.status import RunStatus
-from aiki_cli.testing import ManualClock
+from aiki_cli.testing import Harness, ManualClock, replay_check
 from aiki_cli.values.canonical import address
 
 
@@ -381,3 +384,46 @@ def test_by_default_every_unfinished_run_is_checked_and_finished_ones_are_not(
 
     assert [report.id for report in default] == [unfinished]
     assert [report.id for report in chosen] == [finished]
+
+
+def test_the_testing_kit_checks_exported_journals_and_stores(tmp_path: Path) -> None:
+    """What a team commits as a fixture: a run `aiki export` wrote, checked in pytest."""
+    charge, ship = task(name="charge", exec=lambda v: v), task(name="ship", exec=lambda v: v)
+
+    async def first(input: Any, run: Run) -> Any:
+        await charge.start(run, 10)
+        return await run.wait_for_event("go")
+
+    async def inserted(input: Any, run: Run) -> Any:
+        await ship.start(run, 1)
+        await charge.start(run, 10)
+        return await run.wait_for_event("go")
+
+    deployed = WorkflowVersion("wf", "1.0.0", first)
+    harness = Harness([deployed])
+    run_id = asyncio.run(harness.start(deployed)).id
+    asyncio.run(harness.run_until_idle())
+    spec, entries = harness.store.read_run(run_id)
+    exported = tmp_path / "run.json"
+    exported.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "spec": spec.model_dump(mode="json"),
+                "journal": [json.loads(dump_entry(entry)) for entry in entries],
+                "mail": [],
+                "requests": [],
+            }
+        )
+    )
+
+    (same,) = replay_check([deployed], journals=[exported])
+    (changed,) = replay_check([WorkflowVersion("wf", "1.0.0", inserted)], journals=[exported])
+    (stored,) = replay_check([deployed], store=harness.store)
+
+    assert (same.ok, same.journal) == (True, str(exported))
+    assert same.stopped == "parks awaiting_event: event 'go'"
+    assert changed.verdict == "diverges" and changed.error is not None
+    assert "the code calls task 'ship'" in changed.error.message
+    assert (stored.id, stored.ok) == (run_id, True)
+    assert harness.store.read_run(run_id) == (spec, entries)
