@@ -427,3 +427,37 @@ def test_the_testing_kit_checks_exported_journals_and_stores(tmp_path: Path) -> 
     assert "the code calls task 'ship'" in changed.error.message
     assert (stored.id, stored.ok) == (run_id, True)
     assert harness.store.read_run(run_id) == (spec, entries)
+
+
+def test_a_child_still_going_is_a_park_and_a_new_child_is_never_started() -> None:
+    nap = task(name="nap-task", exec=lambda v: v)
+
+    async def child_code(input: Any, run: Run) -> Any:
+        await run.sleep("nap", "1h")
+        return await nap.start(run, input)
+
+    child = WorkflowVersion("child", "1.0.0", child_code)
+
+    async def parent_code(input: Any, run: Run) -> Any:
+        handle = await child.start(run, 1)
+        return await handle.wait_for_completion()
+
+    async def two_children(input: Any, run: Run) -> Any:
+        first = await child.start(run, 1)
+        await child.start(run, 2)
+        return await first.wait_for_completion()
+
+    parent = WorkflowVersion("parent", "1.0.0", parent_code)
+    harness = Harness([parent, child])
+    run_id = asyncio.run(harness.start(parent)).id
+    asyncio.run(harness.advance("1m"))
+    child_id = asyncio.run(harness.client.get(run_id)).children[0]
+    runs = list(harness.store.list_runs())
+
+    (parked,) = replay_check([parent, child], store=harness.store, run_ids=[run_id])
+    changed = WorkflowVersion("parent", "1.0.0", two_children)
+    (starting,) = replay_check([changed, child], store=harness.store, run_ids=[run_id])
+
+    assert parked.stopped == f"parks awaiting_child: child {child_id}"
+    assert starting.stopped == "a child run of child@1.0.0 would start"
+    assert list(harness.store.list_runs()) == runs, "no child run was created"
