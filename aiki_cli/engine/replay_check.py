@@ -187,7 +187,15 @@ async def replay(
     begun = StatusChanged(at=clock.now(), old=info.status, new=RunStatus.RUNNING, attempt=attempt)
     claim = _Reading(spec, [*entries, begun])  # as the engine journals it, before replay
     reader = cast(Store, _ReadOnly(store))  # only what `Run` asks of a store
-    run = _Asking(claim, reader, clock=clock, threads=Threads(), attempt=attempt, boundary=_go_on)
+    run = _Asking(
+        claim,
+        reader,
+        clock=clock,
+        threads=Threads(),
+        attempt=attempt,
+        boundary=_go_on,
+        events=version.events,
+    )
     engine = Engine({version.ref: version}, reader, clock=clock, worker_id="replay-check")
     status: RunStatus | None = None
     fields: dict[str, Any] = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from aiki_cli import Client, MemoryStore, Run, Task, TaskFailed, Worker, task
 from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
@@ -461,3 +462,25 @@ def test_a_child_still_going_is_a_park_and_a_new_child_is_never_started() -> Non
     assert parked.stopped == f"parks awaiting_child: child {child_id}"
     assert starting.stopped == "a child run of child@1.0.0 would start"
     assert list(harness.store.list_runs()) == runs, "no child run was created"
+
+
+def test_event_data_reaches_the_replayed_code_through_the_versions_model() -> None:
+    class Approval(BaseModel):
+        by: str
+
+    ship = task(name="ship", exec=lambda v: v)
+
+    async def approval(input: Any, run: Run) -> Any:
+        answer = await run.wait_for_event("approved")
+        return await ship.start(run, answer.data.by)  # a model, not a dict
+
+    version = WorkflowVersion("wf", "1.0.0", approval, events={"approved": Approval})
+    harness = Harness([version])
+    handle = asyncio.run(harness.start(version))
+    asyncio.run(harness.run_until_idle())
+    asyncio.run(harness.send(handle, "approved", {"by": "ada"}))
+    asyncio.run(harness.run_until_idle())
+
+    (report,) = replay_check([version], store=harness.store, run_ids=[handle.id])
+
+    assert (report.status, report.verdict, report.stopped) == ("completed", "replays", "completes")
