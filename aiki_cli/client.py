@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .authoring.workflow import WorkflowVersion
-from .engine import commands, replay_check
+from .engine import commands, replay_check, retention, transfer
 from .engine import fork as forking
+from .engine.archive import read_archive
 from .engine.fork import ForkPlan
 from .engine.replay_check import ReplayReport
 from .errors import (
@@ -28,6 +29,7 @@ from .errors import (
     describe,
 )
 from .model.entry import Entry
+from .model.export import RunExport
 from .model.runinfo import DamagedRun, ForkOrigin, RunInfo, RunSpec, new_spec
 from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from .model.status import RunStatus
@@ -333,6 +335,42 @@ class Client:
             input,
             dry_run=dry_run,
         )
+
+    # -- whole runs: export, import, copy, gc, restore (engine/transfer, engine/retention)
+
+    async def export_run(self, run_id: str) -> RunExport:
+        """The run as one document (spec, journal, unread mail, requests)."""
+        return self.store.export_run(run_id)
+
+    async def import_run(self, run: RunExport, *, new_id: bool = False) -> str:
+        """Store an exported run here (with `new_id`, under a new id); the id it has here."""
+        return transfer.import_run(self.store, run, self.clock, new_id=new_id)
+
+    async def copy_to(
+        self,
+        target: str | Path | Store,
+        run_ids: Sequence[str] = (),
+        *,
+        statuses: Sequence[RunStatus] = (),
+    ) -> builtins.list[str]:
+        """Copy runs (those named, else those in `statuses`, else all) to the store at
+        `target`, journals, mail and requests whole; the ids copied."""
+        chosen = transfer.chosen(self.store, run_ids, statuses)
+        return transfer.copy_runs(self.store, open_store(target), chosen)
+
+    async def gc(
+        self, policy: retention.Policy, *, archive: Path | None = None, dry_run: bool = False
+    ) -> retention.Report:
+        """Remove the ended runs `policy` chooses (archived first to `archive`, if given),
+        in a thread, off the caller's event loop."""
+        now = self.clock.now()
+        return await asyncio.to_thread(
+            retention.collect, self.store, policy, now, archive=archive, dry_run=dry_run
+        )
+
+    async def restore(self, archive: Path, *, skip_existing: bool = False) -> builtins.list[str]:
+        """Bring the runs of a gc archive back; the ids restored."""
+        return transfer.restore(self.store, read_archive(archive), skip_existing=skip_existing)
 
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())

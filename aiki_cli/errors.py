@@ -123,6 +123,15 @@ class ConfigError(BadInput):
     """The configuration is not valid."""
 
 
+class RunExists(BadInput):
+    """A run with that id (or idempotency key) is already in the store."""
+
+    def __init__(self, run_id: str, where: str, hint: str = "") -> None:
+        self.run_id = run_id
+        hint = hint or "remove it there first, or import with --new-id to give it a new id"
+        super().__init__(f"run {run_id} already exists in {where}; {hint}")
+
+
 class NotFound(AikiError, LookupError):
     """Not found."""
 
@@ -273,6 +282,17 @@ class StoreUnwritable(AikiError):
         reason = error.strerror or str(error)
         hint = _WRITE_HINTS.get(error.errno or 0, "check the disk and try again")
         super().__init__(f"cannot write to {location}: {reason}; {hint}")
+
+
+class RunClaimed(AikiError):
+    """A worker holds the run: it cannot be moved or removed now."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} in {where} is claimed by a worker that is executing it; "
+            "try again once it has parked or ended, or stop the workers first"
+        )
 
 
 class Interrupted(AikiError):

@@ -13,7 +13,8 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import AikiError, BadInput
-from . import doctor, fork, replay, runs, schedules, streams, views, workers
+from . import doctor, fork, replay, runs, schedules, streams, transfer, views, workers
+from . import gc as gc_commands  # not to shadow the garbage collector's module
 from .exits import INTERRUPTED, OK, USAGE, leave
 from .options import Options, hoist_globals, split_globals
 from .params import AikiTyper
@@ -109,7 +110,7 @@ def _register(*areas: Any) -> None:
             app.command(name)(command)
 
 
-_register(runs, workers, doctor, replay, fork)
+_register(runs, workers, doctor, gc_commands, transfer, replay, fork)
 
 
 def main() -> None:

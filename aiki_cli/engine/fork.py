@@ -37,6 +37,7 @@ from ..model.entry import (
     TaskFailed,
     TaskStarted,
 )
+from ..model.export import RunExport
 from ..model.journal import summarize
 from ..model.runinfo import ForkOrigin, RunSpec, new_spec
 from ..model.status import RunStatus
@@ -175,7 +176,9 @@ async def fork(
         (spec, entries), origin, code, data, clock=clock, store=store
     )
     if not dry_run:
-        document.run_id = store.create_run(new, journal).id
+        # One atomic import: no worker can claim the run before its journal is in place.
+        store.import_run(RunExport(spec=new, journal=journal))
+        document.run_id = new.id
     return document
 
 

@@ -30,7 +30,8 @@ from ..authoring.task import Task
 from ..authoring.threads import Threads
 from ..authoring.workflow import WorkflowVersion
 from ..errors import BadInput, InvalidJSON, RunDamaged, Signal
-from ..model.entry import Entry, ErrorInfo, StatusChanged, TaskStarted, parse_entry
+from ..model.entry import Entry, ErrorInfo, StatusChanged, TaskStarted
+from ..model.export import EXPORT_FORMAT, RunExport
 from ..model.journal import current_status, summarize
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.status import RunStatus
@@ -40,7 +41,6 @@ from ..values.clock import Clock
 from .execution import Engine, workflow_retry
 
 Verdict = Literal["replays", "diverges", "fails", "missing"]
-EXPORT_FORMAT = 1  # the `format` of `aiki export`'s document this aiki reads
 
 
 class Stop(Signal):
@@ -128,7 +128,7 @@ class _ReadOnly:
         self._store = store
         self.location = store.location if store is not None else "(exported run)"
 
-    def create_run(self, spec: RunSpec, entries: Sequence[Entry] = ()) -> RunSpec:
+    def create_run(self, spec: RunSpec) -> RunSpec:
         raise Stop(f"a child run of {spec.workflow}@{spec.version} would start")
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
@@ -299,18 +299,18 @@ def load_export(path: str | Path) -> tuple[RunSpec, list[Entry]]:
 def _exported(document: Any, source: str) -> tuple[RunSpec, list[Entry]]:
     if not isinstance(document, dict) or not isinstance(document.get("journal"), list):
         raise BadInput(f"{source} is not a run written by `aiki export` (no spec and journal)")
-    format = document.get("format", EXPORT_FORMAT)
-    if type(format) is not int or format > EXPORT_FORMAT:
+    format = document.get("format")
+    if format != EXPORT_FORMAT:
         raise BadInput(
             f"{source} has export format {format}; this aiki reads format {EXPORT_FORMAT}"
         )
     try:
-        spec = RunSpec.model_validate(document.get("spec"))
-        entries = [parse_entry(json.dumps(entry)) for entry in document["journal"]]
-    except (ValidationError, TypeError, ValueError) as error:
-        detail = str(error).splitlines()[0]
-        raise BadInput(f"{source} holds no readable run: {detail}") from None
-    return spec, entries
+        run = RunExport.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise BadInput(f"{source} holds no readable run: {where}: {first['msg']}") from None
+    return run.spec, run.journal
 
 
 async def check_runs(

@@ -286,23 +286,3 @@ def test_releasing_a_claim_twice_does_not_free_a_later_claim(store: Store, spec:
     stale.release()
     assert store.claim(created.id) is None
     current.release()
-
-
-def test_a_run_created_with_entries_begins_its_journal_with_them(store: Store, spec: Specs) -> None:
-    """A fork's reused calls are stored with its run, before any worker can claim it."""
-    reused: list[Entry] = [
-        TaskStarted(at=T0, task="charge", hash=input_hash(5), input=5),
-        TaskCompleted(at=T0, task="charge", hash=input_hash(5), output={"ok": True}),
-    ]
-    created = store.create_run(spec(), reused)
-
-    assert store.read_run(created.id)[1] == reused
-    assert created.id in store.ready_runs()
-    claim = store.claim(created.id)
-    assert claim is not None
-    try:
-        assert claim.entries == reused
-        claim.append(StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING))
-    finally:
-        claim.release()
-    assert len(store.read_run(created.id)[1]) == 3

@@ -10,7 +10,6 @@ diverge, fail, park), the check said beforehand, with the engine's own message.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,7 +23,6 @@ from aiki_cli import Client, MemoryStore, Run, Task, TaskFailed, Worker, task
 from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
 from aiki_cli.engine.execution import Engine
 from aiki_cli.engine.replay_check import ReplayReport
-from aiki_cli.model.entry import dump_entry
 from aiki_cli.model.runinfo import RunInfo
 from aiki_cli.model.status import RunStatus
 from aiki_cli.testing import Harness, ManualClock, replay_check
@@ -406,17 +404,7 @@ def test_the_testing_kit_checks_exported_journals_and_stores(tmp_path: Path) -> 
     asyncio.run(harness.run_until_idle())
     spec, entries = harness.store.read_run(run_id)
     exported = tmp_path / "run.json"
-    exported.write_text(
-        json.dumps(
-            {
-                "format": 1,
-                "spec": spec.model_dump(mode="json"),
-                "journal": [json.loads(dump_entry(entry)) for entry in entries],
-                "mail": [],
-                "requests": [],
-            }
-        )
-    )
+    exported.write_text(harness.store.export_run(run_id).to_json())  # what `aiki export` writes
 
     (same,) = replay_check([deployed], journals=[exported])
     (changed,) = replay_check([WorkflowVersion("wf", "1.0.0", inserted)], journals=[exported])

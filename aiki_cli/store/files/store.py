@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from ...errors import AikiError, BadInput, RunDamaged, RunNotFound
-from ...model.entry import Entry, dump_entry
+from ...model.entry import Entry
+from ...model.export import RunExport
 from ...model.journal import Fold, summarize
 from ...model.runinfo import FORMAT, RunInfo, RunSpec
 from ...model.schedule import SCHEDULE_ID, Schedule
 from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
+from . import transfer
 from .claim import FileClaim
 from .formats import newer_spec
 from .indexes import Indexes
 from .layout import (
     MAIL_KEY,
+    REMOVED,
     damaged_file,
     damaged_spec,
     holder_if_readable,
@@ -85,14 +88,14 @@ class FileStore:
         return run_dir
 
     @writes
-    def create_run(self, spec: RunSpec, entries: Sequence[Entry] = ()) -> RunSpec:
+    def create_run(self, spec: RunSpec) -> RunSpec:
         key_path = self.key_path(spec)
         if key_path is not None and (existing := self._run_for_key(key_path)) is not None:
             return existing
         self.indexes.lay_out()
         run_dir = self._run_dir(spec.id)
         try:
-            self._stage(spec, run_dir, entries)
+            self._stage(spec, run_dir)
             return spec if key_path is None else self._take_key(spec, key_path)
         except OSError:
             # A full disk, say: take back what this start wrote, so no half-made run shows
@@ -101,10 +104,9 @@ class FileStore:
                 self._discard(spec.id)
             raise
 
-    def _stage(self, spec: RunSpec, run_dir: Path, entries: Sequence[Entry] = ()) -> None:
-        """Write the run's start record and its journal (empty, or `entries`) in tmp/,
-        list and queue it, then move it into run/ whole: that rename is the start's one
-        moment of truth.
+    def _stage(self, spec: RunSpec, run_dir: Path) -> None:
+        """Write the run's start record and its empty journal in tmp/, list and queue it,
+        then move it into run/ whole: that rename is the start's one moment of truth.
 
         A start killed before it leaves a listing and a ready marker naming no run, which
         `list` and the workers pass over; one killed after it has a run that a worker finds
@@ -113,11 +115,7 @@ class FileStore:
         staging = self.root / "tmp" / spec.id
         make_dirs(staging)
         write_synced(staging / "run.json", spec.model_dump_json(indent=2).encode() + b"\n")
-        if entries:
-            lines = b"".join(dump_entry(entry) + b"\n" for entry in entries)
-            write_synced(staging / "journal.jsonl", lines)
-        else:
-            os.close(os.open(staging / "journal.jsonl", _CREATE, FILE_MODE))
+        os.close(os.open(staging / "journal.jsonl", _CREATE, FILE_MODE))
         fsync_dir(staging)
         self.indexes.log_created(spec)
         with contextlib.suppress(FileExistsError):
@@ -254,7 +252,8 @@ class FileStore:
             workflow, _, version = ref.partition("@")
             if RUN_ID.fullmatch(run_id) and run_id not in seen:  # not a torn fragment
                 seen.add(run_id)
-                yield RunRef(run_id, workflow, version)
+                if ref != REMOVED:  # the run's latest line says it was removed
+                    yield RunRef(run_id, workflow, version)
 
     def ready_runs(self) -> list[str]:
         return self.indexes.ready_runs()
@@ -430,3 +429,14 @@ class FileStore:
 
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
+
+    def export_run(self, run_id: str) -> RunExport:
+        return transfer.export_run(self, run_id)
+
+    @writes
+    def import_run(self, run: RunExport) -> None:
+        transfer.import_run(self, run)
+
+    @writes
+    def remove_run(self, run_id: str) -> None:
+        transfer.remove_run(self, run_id)
