@@ -7,7 +7,7 @@ import asyncio
 import builtins
 import logging
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
@@ -290,28 +290,12 @@ class Client:
         return schedule
 
     async def replay_check(
-        self,
-        workflows: Mapping[str, WorkflowVersion],
-        run_ids: Sequence[str] = (),
-        *,
-        workflow: str | None = None,
-        version: str | None = None,
-        statuses: Collection[RunStatus] | None = None,
-        journals: Sequence[str | Path] = (),
+        self, workflows: Mapping[str, WorkflowVersion], run_ids: Sequence[str] = (), **only: Any
     ) -> builtins.list[ReplayReport]:
-        """Replay runs against the code of `workflows` (versions by `name@version`),
-        executing, sending and writing nothing: the runs `run_ids` names and the runs
-        exported in `journals`, or else every unfinished run (`statuses` picks others)."""
-        return await replay_check.check_runs(
-            self.store,
-            workflows,
-            clock=self.clock,
-            run_ids=run_ids,
-            workflow=workflow,
-            version=version,
-            statuses=statuses,
-            journals=journals,
-        )
+        """Replay runs against `workflows` (versions by `name@version`), executing and
+        writing nothing: those of `run_ids` and exported ones (`journals=`), or else every
+        unfinished run; `workflow=`, `version=`, `statuses=` narrow them (`check_runs`)."""
+        return await replay_check.check_runs(self.store, workflows, self.clock, run_ids, **only)
 
     async def fork(
         self,
@@ -323,18 +307,11 @@ class Client:
         input: Any = ...,
         dry_run: bool = False,
     ) -> ForkPlan:
-        """Start a run of `code` (a version of the run's workflow) that reuses the results
-        the run recorded before its `call`-th call of `task`, and executes from there; with
-        `input` (else the run's own), content addressing decides which are reused. With
-        `dry_run`, only the plan: nothing is written."""
-        return await forking.fork(
-            self.store,
-            self.clock,
-            ForkOrigin(run_id=run_id, task=task, call=call),
-            code,
-            input,
-            dry_run=dry_run,
-        )
+        """A run of `code` (a version of the run's workflow) reusing what the run recorded
+        before its `call`-th call of `task`, executing from there; `input` replaces the
+        run's own, `dry_run` only plans. Its plan: `.run_id`, `.calls`, `.then`."""
+        origin = ForkOrigin(run_id=run_id, task=task, call=call)
+        return await forking.fork(self.store, self.clock, origin, code, input, dry_run=dry_run)
 
     # -- whole runs: export, import, copy, gc, restore (engine/transfer, engine/retention)
 

@@ -316,9 +316,9 @@ def _exported(document: Any, source: str) -> tuple[RunSpec, list[Entry]]:
 async def check_runs(
     store: Store,
     versions: Mapping[str, WorkflowVersion],
-    *,
     clock: Clock,
     run_ids: Sequence[str] = (),
+    *,
     workflow: str | None = None,
     version: str | None = None,
     statuses: Collection[RunStatus] | None = None,
