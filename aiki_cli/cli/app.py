@@ -1,6 +1,7 @@
 """The `aiki` application (SPEC §6): the typer app holding every command, and
 `AikiGroup.main`, the one place where errors become exit codes. The commands live by
-area in `runs`, `workers`, `schedules` and `doctor`; none of them imports this module."""
+area in `runs`, `workers`, `schedules`, `doctor`, `gc` and `transfer`; none of them
+imports this module."""
 
 import copy
 import gc

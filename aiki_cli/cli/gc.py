@@ -37,8 +37,9 @@ def gc(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Remove ended runs older than AGE (never an unfinished run, nor a child of one),
-    from every index; safe while workers run. Prints what it removed and the bytes freed."""
+    """Remove ended runs older than AGE (never one that has not ended, nor one whose
+    parent has not), from every index; safe while workers run. Prints what it removed
+    and the bytes freed."""
     policy = Policy(_age(older_than), statuses_of(status), workflow)
     client: Client = ctx.obj.client()
     report = asyncio.run(client.gc(policy, archive=archive, dry_run=dry_run))

@@ -63,11 +63,13 @@ def _exported(file: str) -> RunExport:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise InputInvalid(f"the exported run {file}", f"{where}: {first['msg']}") from None
+        detail = f"{where}: {first['msg']}" if where else first["msg"]
+        raise InputInvalid(f"the exported run {file}", detail) from None
 
 
 def copy(
     ctx: typer.Context,
+    target: Annotated[str, typer.Option("--to", metavar="LOCATION", help="The store to copy to.")],
     run_ids: Annotated[
         list[str] | None, typer.Argument(metavar="RUN_ID", help="The runs to copy.")
     ] = None,
@@ -77,9 +79,6 @@ def copy(
             "--from", metavar="LOCATION", help="The store to copy from [default: the store]."
         ),
     ] = None,
-    target: Annotated[
-        str, typer.Option("--to", metavar="LOCATION", help="The store to copy to.")
-    ] = "",
     status: Annotated[
         str | None,
         typer.Option(metavar="STATUS,…", help="Copy the runs in these statuses (with no RUN_ID)."),
@@ -87,8 +86,6 @@ def copy(
 ) -> None:
     """Copy runs, finished or not, with journals, mail and requests, to another store;
     prints the ids copied. Refuses a run a worker holds, or one the target has."""
-    if not target:
-        raise BadInput("say where to copy the runs with --to LOCATION (a directory)")
     if run_ids and status:
         raise BadInput("give RUN_IDs or --status, not both")
     options: Options = ctx.obj

@@ -15,11 +15,11 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .entry import Entry, EventReceived, dump_entry
 from .journal import summarize
-from .mail import Mail, Request
+from .mail import MAIL_KEY, Mail, Request
 from .runinfo import RunSpec
 from .status import RunStatus
 
@@ -36,6 +36,15 @@ class RunExport(BaseModel):
     journal: list[Entry] = Field(default_factory=list)
     mail: list[Mail] = Field(default_factory=list)
     requests: list[Request] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _keys_are_names(self) -> RunExport:
+        """Mail keys name files in a store: refuse one that is no key (`../x`, say)."""
+        keys = [mail.key for mail in self.mail] + self.received_keys()
+        bad = next((key for key in keys if not MAIL_KEY.fullmatch(key)), None)
+        if bad is not None:
+            raise ValueError(f"{bad[:40]!r} is not a mail key (letters, digits, _ and -)")
+        return self
 
     def document(self) -> dict[str, Any]:
         """The JSON document: the spec as `run.json` holds it, entries as journal lines do."""

@@ -1,5 +1,6 @@
 """What other processes leave for a run: mail (an event, news of a child) and requests."""
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -7,6 +8,8 @@ from pydantic import BaseModel, ConfigDict
 
 Request = Literal["cancel", "pause", "wake"]
 REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")
+# What a mail key may be: stores name files after it (an event's reference id is hashed).
+MAIL_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 class Mail(BaseModel):

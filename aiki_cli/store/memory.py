@@ -199,7 +199,7 @@ class MemoryStore:
     def export_run(self, run_id: str) -> RunExport:
         with self._mutex:
             run = self._run(run_id)
-            letters = sorted(run.inbox.values(), key=lambda mail: (mail.sent_at, mail.order))
+            letters = sorted(run.inbox.values(), key=lambda m: (m.sent_at, m.order, m.key))
             return RunExport(
                 spec=run.spec,
                 journal=list(run.entries),

@@ -23,6 +23,21 @@ LOCATIONS: dict[str, Callable[[Path], str]] = {
 }
 
 
+# An export whose letter's key would name a file outside the run's inbox.
+EVIL = json.dumps(
+    {
+        "format": 1,
+        "spec": {
+            "id": "01m8xcscdsj4jj36rpgmjmbkqf",
+            "workflow": "e2e-echo",
+            "version": "1.0.0",
+            "created_at": "2026-01-01T00:00:00Z",
+        },
+        "mail": [{"key": "../../x", "kind": "event", "sent_at": "2026-01-01T00:00:00Z"}],
+    }
+)
+
+
 def started(aiki: Invoke, *args: str) -> str:
     outcome = aiki("start", *args)
     assert outcome.code in (0, 1), outcome
@@ -90,7 +105,13 @@ def test_an_import_of_an_id_the_store_has_is_refused_unless_new_id(aiki: Invoke)
 
 @pytest.mark.parametrize(
     ("text", "said"),
-    [("not json", "is not valid JSON"), ('{"format": 1}', "spec: Field required")],
+    [
+        ("not json", "is not valid JSON"),
+        ("[]", "is invalid: Input should be a valid dictionary"),
+        ('{"format": 1}', "spec: Field required"),
+        (EVIL, "'../../x' is not a mail key"),
+    ],
+    ids=["not-json", "array", "no-spec", "mail-key-a-path"],
 )
 def test_an_import_of_no_exported_run_is_bad_input(aiki: Invoke, text: str, said: str) -> None:
     outcome = aiki("import", "-", stdin=text)

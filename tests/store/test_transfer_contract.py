@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from aiki_cli.errors import IllegalTransition, RunClaimed, RunExists, RunNotFound
 from aiki_cli.model.entry import (
@@ -278,3 +279,17 @@ def test_a_removed_run_leaves_no_file_behind(tmp_path: Path, spec: Specs) -> Non
     left = {p.relative_to(store.root).as_posix() for p in store.root.rglob("*") if p.is_file()}
     assert left == {"index/created.log"}
     assert (store.root / "index" / "created.log").read_text().splitlines()[-1] == f"{run_id} -"
+
+
+@pytest.mark.parametrize("where", ["mail", "journal"])
+def test_an_export_whose_keys_would_name_paths_is_refused(spec: Specs, where: str) -> None:
+    """Stores name files after mail keys (inbox/<key>.json, refs/<key>)."""
+    bad = "../../x"
+    fields: dict[str, Any] = {
+        "mail": {"mail": [letter(bad)]},
+        "journal": {
+            "journal": [EventReceived(at=AT, name="go", key=bad, reference_id="r")],
+        },
+    }[where]
+    with pytest.raises(ValidationError, match="is not a mail key"):
+        RunExport(spec=spec(), **fields)

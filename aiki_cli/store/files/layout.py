@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from ...errors import RunDamaged
 from ...model.entry import ENTRY_TYPES, Entry, parse_entry
+from ...model.mail import MAIL_KEY as MAIL_KEY
 from ...model.schedule import SCHEDULE_ID
 from ...values.ids import RUN_ID
 from ..base import REQUESTS, Request, Timer
@@ -47,7 +48,6 @@ from .formats import newer_entry
 from .syncio import NotRegularFile, open_regular, read_file
 
 _CHUNK = 64 * 1024
-MAIL_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 REMOVED = "-"  # "<id> -" in index/created.log: the run was removed (no workflow's name)
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
 

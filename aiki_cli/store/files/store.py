@@ -25,7 +25,6 @@ from pydantic import ValidationError
 
 from ...errors import AikiError, BadInput, RunDamaged, RunNotFound
 from ...model.entry import Entry
-from ...model.export import RunExport
 from ...model.journal import Fold, summarize
 from ...model.runinfo import FORMAT, RunInfo, RunSpec
 from ...model.schedule import SCHEDULE_ID, Schedule
@@ -430,13 +429,6 @@ class FileStore:
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
 
-    def export_run(self, run_id: str) -> RunExport:
-        return transfer.export_run(self, run_id)
-
-    @writes
-    def import_run(self, run: RunExport) -> None:
-        transfer.import_run(self, run)
-
-    @writes
-    def remove_run(self, run_id: str) -> None:
-        transfer.remove_run(self, run_id)
+    export_run = transfer.export_run  # whole runs in and out: see `transfer`
+    import_run = writes(transfer.import_run)
+    remove_run = writes(transfer.remove_run)

@@ -1,12 +1,14 @@
 """Moving whole runs in and out of the file store: export, import and removal.
 
 An import is staged in tmp/ and moved into run/ whole, as a start is: its key is taken
-and it is listed and queued first, so a process dying at any point leaves either nothing
-that counts (a key or a listing naming no run, which starts and `list` pass over) or the
-run, queued. Once in place, a parked run gets its timer and leaves the queue under its
-lock, as a worker parking it would. A removal takes the run's lock, drops its key, timer
-and queue marker, then moves its directory out of run/ (the moment of truth), marks it
-removed in the creation log and deletes its files.
+and it is listed and queued first, so a process dying at any point leaves the run whole
+and queued, or none of it but a listing or a queue marker naming no run (which `list`
+and workers pass over) and, for a keyed run, its key (repeating the import completes it;
+`aiki doctor --repair` removes it). Once in place, a parked run gets its timer and
+leaves the queue under its lock, as a worker parking it would. A removal takes the run's
+lock, drops its timer, queue marker and key, then moves its directory out of run/ (the
+moment of truth), marks it removed in the creation log and deletes its files; a kill
+between the key and the move leaves a kept run without its key, which doctor rebuilds.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def import_run(store: TheStore, run: RunExport) -> None:
         raise RunExists(spec.id, store.location, f"its idempotency key already started {holder}")
     store.indexes.lay_out()
     staging = store.root / "tmp" / spec.id
+    shutil.rmtree(staging, ignore_errors=True)  # what an import killed midway left
     try:
         _stage(run, staging)
         _move_in(store, run, staging, run_dir, key_path)
@@ -160,11 +163,11 @@ def remove_run(store: TheStore, run_id: str) -> None:
         if not status.terminal:
             hint = "only runs that have ended can be removed"
             raise IllegalTransition(spec.id, status, "be removed", hint)
-        key_path = store.key_path(spec)
-        if key_path is not None and key_holder(key_path) == spec.id:
-            key_path.unlink()
         store.indexes.replace_timer(run_dir / "timer", None)
         store.indexes.set_ready(spec.id, False)
+        key_path = store.key_path(spec)
+        if key_path is not None and key_holder(key_path) == spec.id:
+            key_path.unlink()  # just before the move: a kill between leaves a key to rebuild
         gone = store.root / "tmp" / f".removed-{spec.id}-{secrets.token_hex(4)}"
         os.rename(run_dir, gone)
         fsync_dir(run_dir.parent)
