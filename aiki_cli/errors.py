@@ -135,6 +135,15 @@ class ExtraMissing(BadInput):
         )
 
 
+class RunExists(BadInput):
+    """A run with that id (or idempotency key) is already in the store."""
+
+    def __init__(self, run_id: str, where: str, hint: str = "") -> None:
+        self.run_id = run_id
+        hint = hint or "remove it there first, or import with --new-id to give it a new id"
+        super().__init__(f"run {run_id} already exists in {where}; {hint}")
+
+
 class NotFound(AikiError, LookupError):
     """Not found."""
 
@@ -287,6 +296,17 @@ class StoreUnwritable(AikiError):
         super().__init__(f"cannot write to {location}: {reason}; {hint}")
 
 
+class RunClaimed(AikiError):
+    """A worker holds the run: it cannot be moved or removed now."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} in {where} is claimed by a worker that is executing it; "
+            "try again once it has parked or ended, or stop the workers first"
+        )
+
+
 class Interrupted(AikiError):
     """Interrupted."""
 
@@ -351,6 +371,19 @@ class DivergenceError(AikiError):
             f"replay diverged: the code calls task {task!r}, which has no recorded result, "
             f"while recorded results of {', '.join(unconsumed)} were never consumed; "
             "deploy the code the run started with, or start a new run"
+        )
+
+
+class ReplayWouldBreak(AikiError):
+    """Runs checked by `aiki replay --check` would not replay on the code as it is."""
+
+    def __init__(self, broken: Sequence[tuple[str, str]], checked: int) -> None:
+        self.broken = list(broken)  # (run id, verdict)
+        shown = ", ".join(f"{run_id} {verdict}" for run_id, verdict in broken[:5])
+        more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+        super().__init__(
+            f"{len(broken)} of {checked} runs would not replay on this code ({shown}{more}); "
+            "keep the code they started with, or add a new version for the change"
         )
 
 

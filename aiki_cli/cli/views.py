@@ -183,6 +183,8 @@ def _facts(info: RunInfo) -> Table:
     facts.add_row("updated", when(info.updated_at))
     if info.parent_id:
         facts.add_row("parent", info.parent_id)
+    if info.forked_from:
+        facts.add_row("forked from", str(info.forked_from))
     if info.children:
         facts.add_row("children", ", ".join(info.children))
     if info.recoveries:
