@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from itertools import islice
@@ -15,7 +17,6 @@ from typing import Any
 
 from .authoring.workflow import WorkflowVersion
 from .engine import commands, retention, transfer
-from .engine.archive import read_archive
 from .errors import (
     BadInput,
     IdempotencyConflict,
@@ -27,10 +28,11 @@ from .errors import (
 )
 from .model.entry import Entry
 from .model.export import RunExport
+from .model.query import RunQuery
 from .model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
 from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from .model.status import RunStatus
-from .store import RunRef, Store, open_store
+from .store import Mail, RunRef, Store, open_store
 from .values.canonical import input_hash
 from .values.clock import Clock, system_clock
 from .values.codec import Codec
@@ -149,6 +151,38 @@ class Client:
             details = {key: value for key, value in found.items() if value is not None}
             failure = {**describe(error), **details}
             return DamagedRun(id=ref.id, workflow=ref.workflow, version=ref.version, error=failure)
+
+    async def query(
+        self, query: RunQuery, *, after: str | None = None, limit: int | None = None
+    ) -> builtins.list[RunInfo | DamagedRun]:
+        """The runs `query` admits, newest first, damaged ones among them, starting past
+        the run `after` (the last one of the page before); reads only the runs it
+        returns or skips."""
+        refs = self.store.list_runs()
+        if after is not None:
+            refs = itertools.dropwhile(lambda ref: ref.id != after, refs)
+            next(refs, None)
+        wanted = (ref for ref in refs if query.admits_ref(ref.workflow, ref.version))
+        rows = (row for ref in wanted if (row := self._row(ref)) is not None)
+        return list(islice((row for row in rows if query.admits(row)), limit))
+
+    async def count_statuses(self, *, newest: int | None) -> dict[str, int]:
+        """How many of the newest `newest` runs (None: all) are in each status
+        (`damaged`: cannot be read), largest count first."""
+        rows = await self.list_with_damaged(limit=newest)
+        counts = Counter(str(row.status) for row in rows)
+        return dict(counts.most_common())
+
+    async def in_flight(self) -> dict[str, int]:
+        """How many runs of each `name@version` have not ended: what still needs that
+        version's code. Reads every run."""
+        rows = await self.list()
+        return dict(Counter(f"{r.workflow}@{r.version}" for r in rows if not r.status.terminal))
+
+    async def pending(self, run_id: str) -> tuple[builtins.list[Mail], frozenset[str]]:
+        """The mail the run has not read yet, and the requests (cancel, pause, wake)
+        left for it."""
+        return self.store.unread_mail(run_id), self.store.requests(run_id)
 
     async def wait(
         self, run_id: str, *, timeout: float | None = None, unattended: float | None = None
@@ -286,41 +320,28 @@ class Client:
         self.store.remove_schedule(schedule.id)
         return schedule
 
-    # -- whole runs: export, import, copy, gc, restore (engine/transfer, engine/retention)
+    # -- whole runs (engine/transfer.py, engine/retention.py) ----------------------------
 
     async def export_run(self, run_id: str) -> RunExport:
-        """The run as one document (spec, journal, unread mail, requests)."""
         return self.store.export_run(run_id)
 
     async def import_run(self, run: RunExport, *, new_id: bool = False) -> str:
-        """Store an exported run here (with `new_id`, under a new id); the id it has here."""
+        """Store an exported run (with `new_id`, under a new id); its id here."""
         return transfer.import_run(self.store, run, self.clock, new_id=new_id)
 
     async def copy_to(
-        self,
-        target: str | Path | Store,
-        run_ids: Sequence[str] = (),
-        *,
-        statuses: Sequence[RunStatus] = (),
+        self, target: str | Path | Store, ids: Sequence[str] = (), *, statuses: Sequence[str] = ()
     ) -> builtins.list[str]:
-        """Copy runs (those named, else those in `statuses`, else all) to the store at
-        `target`, journals, mail and requests whole; the ids copied."""
-        chosen = transfer.chosen(self.store, run_ids, statuses)
-        return transfer.copy_runs(self.store, open_store(target), chosen)
+        """Copy the runs named (else those in `statuses`, else all) to `target`; their ids."""
+        return transfer.copy_to(self.store, open_store(target), ids, statuses)
 
-    async def gc(
-        self, policy: retention.Policy, *, archive: Path | None = None, dry_run: bool = False
-    ) -> retention.Report:
-        """Remove the ended runs `policy` chooses (archived first to `archive`, if given),
-        in a thread, off the caller's event loop."""
+    async def gc(self, policy: retention.Policy, **options: Any) -> retention.Report:
+        """Remove the runs `policy` picks (`archive=PATH`, `dry_run=True`), in a thread."""
         now = self.clock.now()
-        return await asyncio.to_thread(
-            retention.collect, self.store, policy, now, archive=archive, dry_run=dry_run
-        )
+        return await asyncio.to_thread(retention.collect, self.store, policy, now, **options)
 
     async def restore(self, archive: Path, *, skip_existing: bool = False) -> builtins.list[str]:
-        """Bring the runs of a gc archive back; the ids restored."""
-        return transfer.restore(self.store, read_archive(archive), skip_existing=skip_existing)
+        return transfer.restore(self.store, archive, skip_existing=skip_existing)
 
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())

@@ -8,7 +8,8 @@
     │   ├── IdempotencyConflict
     │   ├── IllegalTransition
     │   ├── WorkflowLoadError
-    │   └── ConfigError
+    │   ├── ConfigError
+    │   └── ExtraMissing             a command needs an optional extra: `pip install 'aiki[…]'`
     ├── NotFound (LookupError)       exit 4
     │   ├── RunNotFound
     │   ├── WorkflowNotFound
@@ -130,6 +131,17 @@ class RunExists(BadInput):
         self.run_id = run_id
         hint = hint or "remove it there first, or import with --new-id to give it a new id"
         super().__init__(f"run {run_id} already exists in {where}; {hint}")
+
+
+class ExtraMissing(BadInput):
+    """This command needs an optional extra that is not installed."""
+
+    def __init__(self, command: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{command} needs the {extra!r} extra ({missing} is missing): "
+            f"pip install 'aiki[{extra}]'"
+        )
 
 
 class NotFound(AikiError, LookupError):

@@ -197,13 +197,7 @@ def _facts(info: RunInfo) -> Table:
 
 def waiting_text(wait: WaitingFor) -> str:
     """What a parked run waits for, in words: `event approved`, `sleep cool-off`."""
-    if wait.kind == "child":
-        return f"child run {wait.child}"
-    if wait.kind == "retry":
-        return f"retry of task {wait.name}" if wait.name else "retry of the workflow"
-    if wait.kind == "start":
-        return "delayed start"
-    return f"{wait.kind} {wait.name}"
+    return wait.describe()
 
 
 def _tracebacks(info: RunInfo, shown: Sequence[TaskInfo]) -> list[Text]:
