@@ -162,11 +162,11 @@ class Worker:
                         self.retention.tend()  # in a thread: never between a claim and its flush
                     if await done(claimed):
                         break
-                    pause = self._wakeups.pause()
+                    pause = self._wakeups.pause(contended=self._met)
                     self._wakeups.reached()
                 except StoreUnreachable as error:  # the database went: try again, later
                     self._wakeups.lost(error)
-                    pause = self._wakeups.pause()
+                    pause = self._wakeups.pause(contended=self._met)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)

@@ -2,7 +2,8 @@
 
 On a store that tells its workers (a database's `ServedStore.watch`: a run queued or a
 timer set by any process), the worker looks when told, and polls only as a slow fallback
-(`FALLBACK_POLL`), or when its next timer is due. Elsewhere it polls every
+(`FALLBACK_POLL`), or when its next timer is due, or every `poll_interval` while ready
+runs are held by other workers (whose death nobody tells of). Elsewhere it polls every
 `poll_interval`. When the store cannot be reached, the worker says so once per outage
 and looks again after a growing pause (`BACKOFF`), saying so once it is back.
 """
@@ -50,11 +51,13 @@ class Wakeups:
             finally:
                 self.told = False
 
-    def pause(self) -> float:
-        """Seconds to wait for news before the next pass."""
+    def pause(self, *, contended: bool = False) -> float:
+        """Seconds to wait for news before the next pass. `contended`: the last listing
+        held runs another worker holds, which no one tells of when that worker dies (its
+        locks just go), so they are looked at every `poll_interval`, as elsewhere."""
         if self._failures:
             return BACKOFF[min(self._failures, len(BACKOFF)) - 1]
-        if not self.told:
+        if contended or not self.told:
             return self.poll_interval
         due = self.store.next_due()
         until_due = FALLBACK_POLL if due is None else (due - self.clock.now()).total_seconds()

@@ -13,6 +13,7 @@ is a synchronous commit too, so nothing the run does elsewhere gets ahead of its
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -44,6 +45,9 @@ class PostgresClaim:
         self._key = key
         self._held = True
         self._unsynced = False
+        # One connection, used by the run's branches on the event loop and by the group
+        # commit's threads flushing it: one statement or transaction at a time.
+        self._lock = threading.Lock()
 
     @classmethod
     def take(cls, conn: Connection, connections: Connections, run_id: str) -> PostgresClaim | None:
@@ -79,7 +83,7 @@ class PostgresClaim:
         rows = [(self.spec.id, first + n, dump_entry(e).decode()) for n, e in enumerate(entries)]
         status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
         try:
-            with self._conn.transaction():
+            with self._lock, self._conn.transaction():
                 with self._conn.cursor() as cursor:
                     cursor.executemany(
                         "INSERT INTO journal (run_id, seq, line) VALUES (%s, %s, %s)", rows
@@ -105,7 +109,8 @@ class PostgresClaim:
         if not self._unsynced:
             return
         try:
-            force_flush(self._conn)
+            with self._lock:
+                force_flush(self._conn)
         except psycopg.Error as error:
             raise self._fail(error) from error
         self._unsynced = False
@@ -113,7 +118,7 @@ class PostgresClaim:
     def _write(self, sql: str, *params: object) -> None:
         """One synchronous write, which flushes every append before it."""
         try:
-            with self._conn.transaction():
+            with self._lock, self._conn.transaction():
                 self._conn.execute("SET LOCAL synchronous_commit = on")
                 self._conn.execute(sql, params)
         except psycopg.Error as error:
@@ -122,10 +127,11 @@ class PostgresClaim:
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         try:
-            rows = self._conn.execute(
-                "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
-                (self.spec.id, list(kinds)),
-            ).fetchall()
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
+                    (self.spec.id, list(kinds)),
+                ).fetchall()
         except psycopg.Error as error:
             raise self._fail(error) from error
         return frozenset(row[0] for row in rows)
@@ -135,9 +141,10 @@ class PostgresClaim:
 
     def mail(self) -> list[Mail]:
         try:
-            rows = self._conn.execute(
-                "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (self.spec.id,)
-            ).fetchall()
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (self.spec.id,)
+                ).fetchall()
         except psycopg.Error as error:
             raise self._fail(error) from error
         where = f"letter {{}} of run {self.spec.id} in {self._location}"
@@ -174,7 +181,7 @@ class PostgresClaim:
         """Lock the run's row first: a poster queueing it meanwhile either waits for this,
         then queues it again, or has committed its letter, which the next statement sees."""
         try:
-            with self._conn.transaction():
+            with self._lock, self._conn.transaction():
                 self._conn.execute("SET LOCAL synchronous_commit = on")
                 run_row_locked(self._conn, self.spec.id, self._location)
                 self._conn.execute(
@@ -197,7 +204,8 @@ class PostgresClaim:
             self._conn.close()
             raise
         try:
-            self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+            with self._lock:
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
         except psycopg.Error:
             self._conn.close()  # the session is gone, and its lock with it
             return
