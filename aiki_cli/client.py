@@ -3,7 +3,6 @@ the handle of one run that starting returns."""
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import time
@@ -11,9 +10,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .authoring.workflow import WorkflowVersion
 from .engine import commands
 from .errors import (
     BadInput,
@@ -35,6 +33,9 @@ from .values.codec import Codec
 from .values.duration import parse_duration
 from .values.ids import check_run_id
 from .values.naming import check_text
+
+if TYPE_CHECKING:
+    from .authoring.workflow import WorkflowVersion
 
 MAX_KEY_LENGTH = 256
 
@@ -154,6 +155,8 @@ class Client:
         """The run's state once it is completed, failed or cancelled; else `WaitTimeout`
         after `timeout` seconds, or `NoWorker` once no live worker has loaded the run's
         workflow for `unattended` seconds in a row."""
+        import asyncio  # here: reading a run needs no event loop
+
         deadline = None if timeout is None else time.monotonic() + timeout
         watch = None if unattended is None else _Unattended(self, unattended)
         delay = 0.005
