@@ -42,13 +42,13 @@ class Indexes:
                 make_dirs(self.root / sub)
             self._laid_out = True
 
-    def log_created(self, spec: RunSpec) -> None:
-        """Add the run to index/created.log, which `list` reads."""
+    def log_created(self, *specs: RunSpec) -> None:
+        """Add the runs to index/created.log, which `list` reads, in one write."""
         fd = open_regular(self.root / "index" / "created.log", os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
             # After a crash cut the last line short, start a new one rather than extend it.
             lead = b"\n" if ends_torn(fd) else b""
-            write_all(fd, lead + f"{spec.id} {spec.ref}\n".encode())
+            write_all(fd, lead + "".join(f"{spec.id} {spec.ref}\n" for spec in specs).encode())
         finally:
             os.close(fd)
 
