@@ -105,7 +105,7 @@ def write_synced(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def write_unsynced(path: Path, data: bytes) -> None:
+def write_unsynced(path: Path | str, data: bytes) -> None:
     """Create `path` (which must not exist) with `data`, to be made durable by `sync_all`."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
