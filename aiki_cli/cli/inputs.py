@@ -1,12 +1,12 @@
 """What commands read besides their options: JSON input (a file, stdin or text) and a
 `name@version` reference, refused with `BadInput` in plain words."""
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInput, InvalidJSON
+from ..errors import BadInput
+from ..values.jsontext import parse_json as _parse_json
 from ..values.naming import split_ref
 
 
@@ -54,23 +54,3 @@ def read_inputs(path: str) -> list[tuple[int, Any]]:
     if not lines:
         raise BadInput(f"{source} holds no input; write one JSON value a line")
     return [(number, _parse_json(line, f"{source} line {number}")) for number, line in lines]
-
-
-def _parse_json(text: str, source: str) -> Any:
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not valid JSON")
-
-    def finite(number: str) -> float:
-        value = float(number)
-        if value in (float("inf"), float("-inf")):
-            raise ValueError(f"{number} is too large for a JSON number")
-        return value
-
-    try:
-        return json.loads(text, parse_constant=refuse, parse_float=finite)
-    except json.JSONDecodeError as error:
-        raise InvalidJSON(
-            source, f"{error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    except (ValueError, RecursionError) as error:
-        raise InvalidJSON(source, str(error) or "too deeply nested") from None

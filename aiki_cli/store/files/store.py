@@ -30,16 +30,19 @@ from ...model.runinfo import FORMAT, RunInfo, RunSpec
 from ...model.schedule import SCHEDULE_ID, Schedule
 from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
-from .claim import FileClaim
+from . import transfer
+from .claim import FileClaim, letters_in
 from .formats import newer_spec
 from .indexes import Indexes
 from .layout import (
     MAIL_KEY,
+    REMOVED,
     damaged_file,
     damaged_spec,
     holder_if_readable,
     key_holder,
     lines_backwards,
+    mail_names,
     parse_journal,
     reason,
     requests_in,
@@ -254,7 +257,8 @@ class FileStore:
             workflow, _, version = ref.partition("@")
             if RUN_ID.fullmatch(run_id) and run_id not in seen:  # not a torn fragment
                 seen.add(run_id)
-                yield RunRef(run_id, workflow, version)
+                if ref != REMOVED:  # the run's latest line says it was removed
+                    yield RunRef(run_id, workflow, version)
 
     def ready_runs(self) -> list[str]:
         return self.indexes.ready_runs()
@@ -264,6 +268,10 @@ class FileStore:
 
     def requests(self, run_id: str) -> frozenset[str]:
         return requests_in(self._existing_run_dir(run_id))
+
+    def unread_mail(self, run_id: str) -> list[Mail]:
+        inbox = self._existing_run_dir(run_id) / "inbox"
+        return letters_in(run_id, inbox, mail_names(inbox))
 
     @writes
     def claim(self, run_id: str) -> FileClaim | None:
@@ -430,3 +438,7 @@ class FileStore:
 
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
+
+    export_run = transfer.export_run  # whole runs in and out: see `transfer`
+    import_run = writes(transfer.import_run)
+    remove_run = writes(transfer.remove_run)
