@@ -4,12 +4,10 @@ the N-th call of TASK and executes from there. Prints the new run's id alone on 
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..engine.fork import ForkPlan
 from ..errors import BadInput, WorkflowNotFound
 from . import streams, views
 from .inputs import read_input
@@ -18,6 +16,8 @@ from .params import InputFile, InputJson, JsonFlag
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from ..engine.fork import ForkPlan
 
 
 def fork(
@@ -47,6 +47,8 @@ def fork(
     data = read_input(input, input_json)
     new_input = data if input is not None or input_json is not None else ...
     client = options.client()
+    import asyncio  # here: the other commands need no event loop
+
     source = asyncio.run(client.get(run_id))
     ref = f"{source.workflow}@{version or source.version}"
     versions = options.workflows()

@@ -1,6 +1,5 @@
 """`aiki gc`: remove finished runs older than an age, archiving them first if asked."""
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -42,6 +41,8 @@ def gc(
     and the bytes freed."""
     policy = Policy(_age(older_than), statuses_of(status), workflow)
     client: Client = ctx.obj.client()
+    import asyncio  # here: the other commands need no event loop
+
     report = asyncio.run(client.gc(policy, archive=archive, dry_run=dry_run))
     if as_json:
         views.print_json(report.document())

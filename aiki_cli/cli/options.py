@@ -2,16 +2,20 @@
 read once, anywhere on the command line, and turned into the settings, the client and the
 workflows a command uses."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import config
-from ..authoring.loader import load_workflows
-from ..authoring.workflow import WorkflowVersion
-from ..client import Client
 from ..errors import BadInput, WorkflowNotFound
 from . import streams
+
+if TYPE_CHECKING:
+    from ..authoring.workflow import WorkflowVersion
+    from ..client import Client
 
 GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir", "--store")
 _GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs-dir=runs
@@ -36,6 +40,8 @@ class Options:
         )
 
     def client(self) -> Client:
+        from ..client import Client  # a command that reads runs loads no workflow code
+
         location = self.settings().store
         if config.is_url(location):
             client = Client(location)
@@ -49,6 +55,8 @@ class Options:
     def workflows(self) -> dict[str, WorkflowVersion]:
         """The versions the workflows directory defines. From here on what user code
         prints goes to stderr, so stdout stays the command's own."""
+        from ..authoring.loader import load_workflows
+
         streams.divert()
         return load_workflows(self.settings().workflows_dir)
 

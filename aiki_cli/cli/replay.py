@@ -4,13 +4,11 @@ body, sending nothing and writing nothing; exit 0 when every one replays, 1 othe
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..engine.replay_check import ReplayReport
 from ..errors import BadInput, ReplayWouldBreak
 from ..model.status import RunStatus
 from . import views
@@ -19,6 +17,8 @@ from .params import JsonFlag, one_of
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from ..engine.replay_check import ReplayReport
 
 VERDICT_STYLES = {"replays": "green", "diverges": "red", "fails": "red", "missing": "yellow"}
 
@@ -53,6 +53,8 @@ def replay(
     name, version = (workflow or "").partition("@")[::2]
     options: Options = ctx.obj
     versions = options.workflows()
+    import asyncio  # here: the other commands need no event loop
+
     reports = asyncio.run(
         options.client().replay_check(
             versions,

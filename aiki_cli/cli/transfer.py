@@ -1,7 +1,6 @@
 """Commands that move whole runs: `export`, `import`, `copy` (between stores) and
 `restore` (from a gc archive). Each reads its settings, calls the client, prints the ids."""
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +28,8 @@ def export(
 ) -> None:
     """Print a run as one JSON document: spec, journal, unread mail, requests."""
     client: Client = ctx.obj.client()
+    import asyncio  # here: the other commands need no event loop
+
     text = asyncio.run(client.export_run(run_id)).to_json()
     if output is None:
         streams.stdout().write(text)
@@ -51,6 +52,8 @@ def import_(
     store has (exit 2) unless --new-id."""
     run = _exported(file)
     client: Client = ctx.obj.client()
+    import asyncio  # here: the other commands need no event loop
+
     run_id = asyncio.run(client.import_run(run, new_id=new_id))
     print(run_id, file=streams.stdout(), flush=True)
     views.note(f"imported run {run.spec.id}" + (f" as {run_id}" if run_id != run.spec.id else ""))
@@ -91,6 +94,8 @@ def copy(
     options: Options = ctx.obj
     client = Client(source) if source else options.client()
     statuses = statuses_of(status) if status else ()
+    import asyncio  # here: the other commands need no event loop
+
     copied = asyncio.run(client.copy_to(target, run_ids or (), statuses=statuses))
     for run_id in copied:
         print(run_id, file=streams.stdout())
@@ -109,6 +114,8 @@ def restore(
     """Bring the runs of a gc archive back; prints their ids. Refuses (exit 2, nothing
     restored) when the store has one of them, unless --skip-existing."""
     client: Client = ctx.obj.client()
+    import asyncio  # here: the other commands need no event loop
+
     restored = asyncio.run(client.restore(archive, skip_existing=skip_existing))
     for run_id in restored:
         print(run_id, file=streams.stdout())

@@ -4,7 +4,6 @@ stack (the `ui` extra), and only when it runs."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import webbrowser
@@ -14,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..authoring.workflow import WorkflowVersion
 from ..errors import BadInput, ExtraMissing
 from ..model.query import RunQuery
 from ..model.status import RunStatus
@@ -24,6 +22,8 @@ from .params import one_of
 
 if TYPE_CHECKING:
     from types import ModuleType
+
+    from ..authoring.workflow import WorkflowVersion
 
 
 def ui(
@@ -53,6 +53,8 @@ def ui(
     workflows = _loaded_once(options)
     if export is not None:
         wanted = one_of(RunStatus, "status", status) if status is not None else None
+        import asyncio  # here: the other commands need no event loop
+
         index = asyncio.run(
             web.export.export(client, workflows, Path(export), RunQuery(status=wanted), limit)
         )

@@ -4,23 +4,23 @@ runs are in `schedules.py` and `tools.py`."""
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..authoring.workflow import WorkflowVersion
 from ..engine import commands
 from ..errors import (
     BadInput,
+    BatchInputInvalid,
     IdempotencyConflict,
+    InputInvalid,
     NoWorker,
     RunDamaged,
     WaitTimeout,
@@ -39,6 +39,9 @@ from ..values.ids import check_run_id
 from ..values.naming import check_text
 from .schedules import ScheduleCalls
 from .tools import RunTools
+
+if TYPE_CHECKING:
+    from ..authoring.workflow import WorkflowVersion
 
 MAX_KEY_LENGTH = 256
 
@@ -104,6 +107,40 @@ class Client(ScheduleCalls, RunTools):
         if stored.id != spec.id:
             _check_same_start(stored, spec)
         return stored
+
+    async def start_many(
+        self,
+        version: WorkflowVersion,
+        inputs: Iterable[Any],
+        *,
+        delay: float | str | timedelta | None = None,
+    ) -> builtins.list[RunHandle]:
+        """Create a pending run of `version` for each of `inputs`, in their order, with far
+        fewer trips to the disk than a `start` each. Every input is checked before anything
+        is written: `BatchInputInvalid` names the first that does not fit, and then no run
+        is started."""
+        specs = self.create_many(version, inputs, delay=delay)
+        return [RunHandle(self, spec.id, version) for spec in specs]
+
+    def create_many(
+        self,
+        version: WorkflowVersion,
+        inputs: Iterable[Any],
+        *,
+        delay: float | str | timedelta | None = None,
+    ) -> builtins.list[RunSpec]:
+        wait = None if delay is None else _delay(delay)
+        data = []
+        for index, value in enumerate(inputs):
+            try:
+                data.append(version.inputs.encode(value))
+            except InputInvalid as error:
+                raise BatchInputInvalid(index, error) from error
+        now = self.clock.now()
+        due = None if wait is None else now + wait
+        specs = [new_spec(version.name, version.version, d, now, not_before=due) for d in data]
+        self.store.create_runs(specs)
+        return specs
 
     def handle(self, run_id: str) -> RunHandle:
         return RunHandle(self, check_run_id(run_id))
@@ -202,6 +239,8 @@ class Client(ScheduleCalls, RunTools):
         """The run's state once it is completed, failed or cancelled; else `WaitTimeout`
         after `timeout` seconds, or `NoWorker` once no live worker has loaded the run's
         workflow for `unattended` seconds in a row."""
+        import asyncio  # here: reading a run needs no event loop
+
         deadline = None if timeout is None else time.monotonic() + timeout
         watch = None if unattended is None else _Unattended(self, unattended)
         delay = 0.005

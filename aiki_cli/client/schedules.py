@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import builtins
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..authoring.workflow import WorkflowVersion
 from ..errors import ScheduleNotFound
 from ..model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from ..store import Store
 from ..values.clock import Clock
+
+if TYPE_CHECKING:
+    from ..authoring.workflow import WorkflowVersion
 
 
 class ScheduleCalls:

@@ -3,21 +3,21 @@ another store, gc and restore (`engine/replay_check`, `fork`, `transfer`, `reten
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..authoring.workflow import WorkflowVersion
-from ..engine import fork as forking
-from ..engine import replay_check, retention, transfer
-from ..engine.fork import ForkPlan
-from ..engine.replay_check import ReplayReport
+from ..engine import retention, transfer
 from ..model.export import RunExport
 from ..model.runinfo import ForkOrigin
 from ..store import Store, open_store
 from ..values.clock import Clock
+
+if TYPE_CHECKING:  # replaying and forking run workflow code: imported by those calls alone
+    from ..authoring.workflow import WorkflowVersion
+    from ..engine.fork import ForkPlan
+    from ..engine.replay_check import ReplayReport
 
 
 class RunTools:
@@ -32,6 +32,8 @@ class RunTools:
         """Replay runs against `workflows` (versions by `name@version`), executing and
         writing nothing: those of `run_ids` and exported ones (`journals=`), or else every
         unfinished run; `workflow=`, `version=`, `statuses=` narrow them (`check_runs`)."""
+        from ..engine import replay_check
+
         return await replay_check.check_runs(self.store, workflows, self.clock, run_ids, **only)
 
     async def fork(
@@ -47,6 +49,8 @@ class RunTools:
         """A run of `code` (a version of the run's workflow) reusing what the run recorded
         before its `call`-th call of `task`, executing from there; `input` replaces the
         run's own, `dry_run` only plans. Its plan: `.run_id`, `.calls`, `.then`."""
+        from ..engine import fork as forking
+
         origin = ForkOrigin(run_id=run_id, task=task, call=call)
         return await forking.fork(self.store, self.clock, origin, code, input, dry_run=dry_run)
 
@@ -66,6 +70,8 @@ class RunTools:
 
     async def gc(self, policy: retention.Policy, **options: Any) -> retention.Report:
         """Remove the runs `policy` picks (`archive=PATH`, `dry_run=True`), in a thread."""
+        import asyncio  # here: a client that only reads runs needs no event loop
+
         now = self.clock.now()
         return await asyncio.to_thread(retention.collect, self.store, policy, now, **options)
 

@@ -299,3 +299,13 @@ def test_a_url_names_the_schema_by_schema_or_search_path(postgres_server: str) -
     shown = target("postgresql://ann:hunter2@db.example:5433/orders?schema=team_a")
     assert shown.location == "postgresql://ann@db.example:5433/orders?schema=team_a"
     assert shown.server == "database 'orders' on db.example:5433"
+
+
+def test_a_batch_of_starts_is_stored_whole_or_not_at_all(store: PostgresStore, spec: Specs) -> None:
+    taken = store.create_run(spec())
+    batch = [spec(), spec(), taken, spec()]  # one id is taken: the batch fails as a whole
+    with pytest.raises(Exception, match="duplicate key"):
+        store.create_runs(batch)
+    assert [ref.id for ref in store.list_runs()] == [taken.id]
+    store.create_runs([batch[0], batch[1]])
+    assert store.ready_runs() == sorted([taken.id, batch[0].id, batch[1].id])

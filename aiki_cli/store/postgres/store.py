@@ -15,7 +15,7 @@ while a worker takes its run out of the queue is always seen by one of the two.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +84,26 @@ class PostgresStore:
             ).fetchone()
         assert row is not None  # the insert found it
         return spec_of(row[0], self._where(row[0]), row[1])
+
+    def create_runs(self, specs: Sequence[RunSpec]) -> None:
+        """All in one transaction: every run stored, or none."""
+        rows = [
+            (
+                spec.id,
+                spec.workflow,
+                spec.version,
+                spec.created_at,
+                spec.parent_id,
+                spec.model_dump_json(indent=2) + "\n",
+            )
+            for spec in specs
+        ]
+        with self.connections.shared() as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO runs (id, workflow, version, created_at, parent_id, spec)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
         run_id = check_run_id(run_id)
