@@ -364,10 +364,15 @@ class Worker:
         `WaitTimeout` is raised.
         """
         self._family = {run_id}
+        tail = self.client.tail(run_id)
 
         async def ended(claimed: int) -> bool:
-            info = await self.client.get(run_id)
-            return info.status.terminal or info.status == RunStatus.PAUSED
+            # While its code executes here, the run has not ended; once it stops, the
+            # journal is read from where the last look stopped, never again in whole.
+            if run_id in self._active:
+                return False
+            tail.read()
+            return tail.info.status.terminal or tail.info.status == RunStatus.PAUSED
 
         with self._threads():
             driving = asyncio.ensure_future(self._serve(ended))
@@ -378,7 +383,8 @@ class Worker:
                 await asyncio.gather(driving, return_exceptions=True)
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
             driving.result()
-        return await self.client.get(run_id)
+        tail.read()
+        return tail.info if tail.info.status.terminal else await self.client.get(run_id)
 
 
 def _release(claim: Claim) -> None:

@@ -57,6 +57,7 @@ from .syncio import (
     fsync_dir,
     make_dirs,
     read_file,
+    read_from,
     read_lines,
     split_lines,
     sync_together,
@@ -191,6 +192,18 @@ class FileStore:
         except NotRegularFile as error:
             raise damaged_file(run_id, journal, error) from None
         return self.read_spec(run_dir, run_id), parse_journal(run_id, journal, lines)
+
+    def read_since(self, run_id: str, cursor: int = 0) -> tuple[RunSpec, list[Entry], int]:
+        run_dir = self._existing_run_dir(run_id)
+        spec, journal = self.read_spec(run_dir, run_id), run_dir / "journal.jsonl"
+        try:
+            lines, size = split_lines(read_from(journal, cursor))
+            return spec, parse_journal(run_id, journal, lines), cursor + size
+        except NotRegularFile as error:
+            raise damaged_file(run_id, journal, error) from None
+        except RunDamaged:
+            self.read_run(run_id)  # raises, numbering the whole file's lines
+            raise
 
     def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
         """The run's state, folding only the journal past its summary (see `summary`); a
