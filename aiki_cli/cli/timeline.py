@@ -15,6 +15,7 @@ from ..model.entry import (
     EventReceived,
     EventTimedOut,
     EventWaited,
+    Progress,
     Recovered,
     SleepEnded,
     SleepStarted,
@@ -72,6 +73,9 @@ def _describe(entry: Entry) -> tuple[Text, str | Text]:
         return Text(f"✘ {entry.task}", style="red"), _error_detail(entry.error, again)
     if isinstance(entry, Recovered):
         return Text("recovered", style="yellow"), f"worker died; recovery {entry.count}"
+    if isinstance(entry, Progress):
+        share = "" if entry.fraction is None else f" ({entry.fraction:.0%})"
+        return Text("… progress", style="dim"), f"{entry.message}{share}"
     return _describe_wait(entry)
 
 
