@@ -11,7 +11,7 @@ from ..model.journal import left_open
 from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
 from ..worker.loop import Worker
-from . import views
+from . import live, views
 from .exits import EXIT
 
 # Without --timeout, waiting for a run gives up (exit 5) once no worker that loads its
@@ -25,10 +25,12 @@ async def await_run(
     ref: str,
     run_id: str,
     timeout: float | None,
+    as_json: bool = False,
 ) -> RunInfo:
     """Wait for a live worker that loads `ref` to finish the run, or execute it here when
     none does (a worker that does not load it would never take it). When `versions` lacks
-    `ref` (the worker seen a moment ago has gone), wait for the next worker, not for ever."""
+    `ref` (the worker seen a moment ago has gone), wait for the next worker, not for ever.
+    On a terminal, the run's live line shows meanwhile."""
     serving = client.serving(ref)
     if serving or ref not in versions:
         views.note(
@@ -36,10 +38,19 @@ async def await_run(
             if serving
             else f"no running worker loads {ref}; waiting for one to execute run {run_id}"
         )
-        return await client.wait(run_id, timeout=timeout, unattended=unattended(timeout))
+        return await wait_showing(client, run_id, timeout, unattended(timeout), as_json)
     if client.workers_alive():
         views.note(f"no running worker loads {ref}; executing run {run_id} here")
-    return await _drive(client, Worker(client, versions.values()), run_id, timeout)
+    async with live.following(client, run_id, as_json):
+        return await _drive(client, Worker(client, versions.values()), run_id, timeout)
+
+
+async def wait_showing(
+    client: Client, run_id: str, timeout: float | None, waited: float | None, as_json: bool
+) -> RunInfo:
+    """`client.wait`, with the run's live line on a terminal meanwhile."""
+    async with live.following(client, run_id, as_json):
+        return await client.wait(run_id, timeout=timeout, unattended=waited)
 
 
 async def _drive(client: Client, driver: Worker, run_id: str, timeout: float | None) -> RunInfo:

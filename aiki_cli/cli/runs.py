@@ -15,7 +15,7 @@ from ..model.entry import dump_entry
 from ..model.runinfo import DamagedRun, RunInfo
 from ..model.status import RunStatus
 from . import streams, views
-from .follow import await_run, finish, say_no_worker, unattended
+from .follow import await_run, finish, say_no_worker, unattended, wait_showing
 from .inputs import read_input, split_ref_or_fail
 from .options import Options
 from .params import InputFile, InputJson, JsonFlag, one_of
@@ -76,7 +76,7 @@ def start(
         else:
             views.note(f"started {ref} as run {spec.id}; `aiki status {spec.id}` follows it")
         return
-    info = asyncio.run(await_run(client, versions, ref, spec.id, timeout))
+    info = asyncio.run(await_run(client, versions, ref, spec.id, timeout, as_json))
     finish(info, as_json, all_tasks=all_tasks)
 
 
@@ -216,7 +216,7 @@ def _retry_and_wait(options: Options, run_id: str, timeout: float | None, as_jso
             raise WorkflowNotFound(ref, sorted(versions))
     info = asyncio.run(client.retry(run_id))
     views.note(f"run {info.id} is {info.status} as attempt {info.attempt}")
-    finish(asyncio.run(await_run(client, versions, ref, run_id, timeout)), as_json)
+    finish(asyncio.run(await_run(client, versions, ref, run_id, timeout, as_json)), as_json)
 
 
 def list_runs(
@@ -271,7 +271,7 @@ def wait(
     if not info.status.terminal and not client.serving(ref):
         say_no_worker(ref, timeout)
     waited = unattended(timeout)
-    finish(asyncio.run(client.wait(run_id, timeout=timeout, unattended=waited)), as_json)
+    finish(asyncio.run(wait_showing(client, run_id, timeout, waited, as_json)), as_json)
 
 
 def history(

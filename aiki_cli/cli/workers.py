@@ -12,7 +12,7 @@ from ..authoring.loader import tasks_of
 from ..errors import BadInput
 from ..values.duration import parse_duration
 from ..worker.loop import Worker
-from . import views
+from . import live, views
 from .exits import EXIT
 from .options import Options
 from .params import JsonFlag
@@ -114,7 +114,8 @@ async def _serve(runner: Worker, until_idle: bool, include_sleeping: float | Non
 
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, on_signal)
-    await runner.run(until_idle=until_idle, include_sleeping=include_sleeping)
+    async with live.showing_runs(runner.client, live.mode(False), lambda: runner.executing):
+        await runner.run(until_idle=until_idle, include_sleeping=include_sleeping)
 
 
 COMMANDS = {"workflows": workflows, "worker": worker}

@@ -107,6 +107,11 @@ class Worker:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def executing(self) -> list[str]:
+        """The ids of the runs this worker holds now, executing or syncing their journal."""
+        return list(self._active)
+
     def stop(self, *, now: bool = False) -> None:
         """Stop claiming; runs in flight stop at their next task boundary, or `now`.
 
