@@ -15,7 +15,15 @@ from ..model.entry import dump_entry
 from ..model.runinfo import DamagedRun, RunInfo
 from ..model.status import RunStatus
 from . import streams, views
-from .follow import await_run, finish, say_no_worker, unattended, wait_showing
+from .follow import (
+    await_run,
+    finish,
+    follow_history,
+    follow_status,
+    say_no_worker,
+    unattended,
+    wait_showing,
+)
 from .inputs import read_input, split_ref_or_fail
 from .options import Options
 from .params import InputFile, InputJson, JsonFlag, one_of
@@ -30,6 +38,15 @@ Timeout = Annotated[
 ]
 AllTasks = Annotated[
     bool, typer.Option("--all", help=f"Show every task, not the last {views.LAST_TASKS}.")
+]
+Follow = Annotated[
+    bool,
+    typer.Option(
+        "--follow",
+        "-f",
+        help="Keep showing the run as its journal grows; end with it, exiting by its "
+        "outcome (0 completed, 1 failed, 3 cancelled). With --json: one JSON line per entry.",
+    ),
 ]
 
 
@@ -93,8 +110,13 @@ def status(
             "1 failed, 3 cancelled, 5 not ended yet. Without it: 0 whenever the run is shown.",
         ),
     ] = False,
+    follow: Follow = False,
 ) -> None:
     """Show a run: its status, what it waits for, its result or error, and its last tasks."""
+    if follow:
+        client = ctx.obj.client()
+        asyncio.run(follow_status(client, run_id, as_json, all_tasks)).raise_for_outcome()
+        return
     info = asyncio.run(ctx.obj.client().get(run_id))
     if as_json:
         views.print_json(info.document())
@@ -282,9 +304,13 @@ def history(
         bool,
         typer.Option("--all", help=f"Show every entry, not the last {LAST_ENTRIES}."),
     ] = False,
+    follow: Follow = False,
 ) -> None:
     """Show a run's journal as a timeline (its last entries; --all for every one)."""
     client: Client = ctx.obj.client()
+    if follow:
+        asyncio.run(follow_history(client, run_id, as_json, all_entries)).raise_for_outcome()
+        return
     info = asyncio.run(client.get(run_id))
     entries = asyncio.run(client.history(run_id))
     if as_json:
