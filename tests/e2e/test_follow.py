@@ -6,6 +6,7 @@ follows) is tests/integration/test_follow_live.py."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,21 @@ def test_following_an_unknown_run_is_exit_4(aiki: Invoke) -> None:
     followed = aiki("status", "01m8xczjmd2vpex8d56ga2xkzp", "--follow", "--json")
     assert followed.code == 4 and followed.stdout == ""
     assert followed.stderr.startswith("error: ") and followed.stderr.count("\n") == 1
+
+
+@pytest.mark.usefixtures("flows")
+def test_ctrl_c_stops_following_and_leaves_the_run_alone(
+    aiki: Invoke, spawn: Any, tmp_path: Path, runs: Path
+) -> None:
+    run_id, gate = started(aiki, tmp_path)
+    spawn("worker")
+    follower: subprocess.Popen[str] = spawn("history", run_id, "--follow", "--json")
+    assert follower.stdout is not None
+    assert json.loads(follower.stdout.readline())["type"] == "status"  # it follows
+    follower.send_signal(signal.SIGINT)
+    rest, errors = follower.communicate(timeout=30)
+
+    assert follower.returncode == 130 and "Traceback" not in errors
+    assert all(json.loads(line) for line in rest.splitlines())
+    gate.touch()  # the run goes on without its follower
+    assert aiki("wait", run_id, "--timeout", "30").code == 0
