@@ -15,15 +15,7 @@ from ..model.entry import dump_entry
 from ..model.runinfo import DamagedRun, RunInfo
 from ..model.status import RunStatus
 from . import streams, views
-from .follow import (
-    await_run,
-    finish,
-    follow_history,
-    follow_status,
-    say_no_worker,
-    unattended,
-    wait_showing,
-)
+from .follow import await_run, finish, say_no_worker, unattended
 from .inputs import read_input, split_ref_or_fail
 from .options import Options
 from .params import InputFile, InputJson, JsonFlag, one_of
@@ -114,6 +106,8 @@ def status(
 ) -> None:
     """Show a run: its status, what it waits for, its result or error, and its last tasks."""
     if follow:
+        from .follow import follow_status
+
         client = ctx.obj.client()
         asyncio.run(follow_status(client, run_id, as_json, all_tasks)).raise_for_outcome()
         return
@@ -292,6 +286,8 @@ def wait(
     ref = f"{info.workflow}@{info.version}"
     if not info.status.terminal and not client.serving(ref):
         say_no_worker(ref, timeout)
+    from .follow import wait_showing
+
     waited = unattended(timeout)
     finish(asyncio.run(wait_showing(client, run_id, timeout, waited, as_json)), as_json)
 
@@ -309,6 +305,8 @@ def history(
     """Show a run's journal as a timeline (its last entries; --all for every one)."""
     client: Client = ctx.obj.client()
     if follow:
+        from .follow import follow_history
+
         asyncio.run(follow_history(client, run_id, as_json, all_entries)).raise_for_outcome()
         return
     info = asyncio.run(client.get(run_id))
