@@ -3,7 +3,6 @@ the handle of one run that starting returns."""
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import time
@@ -11,9 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .authoring.workflow import WorkflowVersion
 from .engine import commands
 from .errors import (
     BadInput,
@@ -36,6 +34,9 @@ from .values.codec import Codec
 from .values.duration import parse_duration
 from .values.ids import check_run_id
 from .values.naming import check_text
+
+if TYPE_CHECKING:
+    from .authoring.workflow import WorkflowVersion
 
 MAX_KEY_LENGTH = 256
 
@@ -180,6 +181,8 @@ class Client:
         may be empty). Ends after the batch in which the run ends. Reads cost the entries
         appended since the last read; they come closer together while entries arrive,
         and at most `wait` seconds apart."""
+        import asyncio  # here: reading a run needs no event loop
+
         tail = self.tail(run_id)
         delay = 0.005
         while True:

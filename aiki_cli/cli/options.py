@@ -1,15 +1,19 @@
 """The global options (`--runs-dir`, `--workflows-dir`): read once, anywhere on the command
 line, and turned into the settings, the client and the workflows a command uses."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import config
-from ..authoring.loader import load_workflows
-from ..authoring.workflow import WorkflowVersion
-from ..client import Client
 from ..errors import BadInput, WorkflowNotFound
 from . import streams
+
+if TYPE_CHECKING:
+    from ..authoring.workflow import WorkflowVersion
+    from ..client import Client
 
 GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")
 _GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs-dir=runs
@@ -24,6 +28,8 @@ class Options:
         return config.resolve(runs_dir=self.runs_dir, workflows_dir=self.workflows_dir)
 
     def client(self) -> Client:
+        from ..client import Client  # a command that reads runs loads no workflow code
+
         runs_dir = self.settings().runs_dir
         if runs_dir.exists() and not runs_dir.is_dir():
             raise BadInput(f"the runs directory {runs_dir} is a file; pass --runs-dir a directory")
@@ -32,6 +38,8 @@ class Options:
     def workflows(self) -> dict[str, WorkflowVersion]:
         """The versions the workflows directory defines. From here on what user code
         prints goes to stderr, so stdout stays the command's own."""
+        from ..authoring.loader import load_workflows
+
         streams.divert()
         return load_workflows(self.settings().workflows_dir)
 

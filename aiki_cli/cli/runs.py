@@ -1,25 +1,31 @@
 """The commands on runs (SPEC §6): start, status, cancel, send, pause, resume, wake,
-retry, list, wait and history. Each reads its settings, calls the client once, renders."""
+retry, list, wait and history. Each reads its settings, calls the client once, renders.
 
-import asyncio
+What only some commands need (asyncio, the worker, the timeline) is imported by them: a
+reading command such as `status` loads none of it (`tests/unit/test_reading_imports.py`).
+"""
+
+from __future__ import annotations
+
 import json
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..authoring.workflow import WorkflowVersion
-from ..client import Client
 from ..errors import RunNotEnded, WorkflowNotFound
-from ..model.entry import dump_entry
-from ..model.runinfo import DamagedRun, RunInfo
 from ..model.status import RunStatus
 from . import streams, views
-from .follow import await_run, finish, say_no_worker, unattended
 from .inputs import read_input, split_ref_or_fail
 from .options import Options
 from .params import InputFile, InputJson, JsonFlag, one_of
+from .settle import settled
 from .timeline import LAST_ENTRIES, timeline
+
+if TYPE_CHECKING:
+    from ..authoring.workflow import WorkflowVersion
+    from ..client import Client
+    from ..model.runinfo import DamagedRun, RunInfo
 
 RunId = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="The run id, as printed by `aiki start`.")
@@ -66,6 +72,10 @@ def start(
     all_tasks: AllTasks = False,
 ) -> None:
     """Start a run. Prints its id alone on stdout; with --wait, exits 0/1/3/5 by outcome."""
+    import asyncio
+
+    from .follow import await_run, finish
+
     options: Options = ctx.obj
     data = read_input(input, input_json)
     split_ref_or_fail(ref)
@@ -106,12 +116,14 @@ def status(
 ) -> None:
     """Show a run: its status, what it waits for, its result or error, and its last tasks."""
     if follow:
+        import asyncio
+
         from .follow import follow_status
 
         client = ctx.obj.client()
         asyncio.run(follow_status(client, run_id, as_json, all_tasks)).raise_for_outcome()
         return
-    info = asyncio.run(ctx.obj.client().get(run_id))
+    info = settled(ctx.obj.client().get(run_id))
     if as_json:
         views.print_json(info.document())
     else:
@@ -124,7 +136,7 @@ def status(
 
 def cancel(ctx: typer.Context, run_id: RunId, as_json: JsonFlag = False) -> None:
     """Cancel a run; a run being executed stops at its next task boundary."""
-    info = asyncio.run(ctx.obj.client().cancel(run_id))
+    info = settled(ctx.obj.client().cancel(run_id))
     if as_json:
         views.print_json(info.document())
     elif info.cancel_requested:
@@ -155,14 +167,12 @@ def send(
     options: Options = ctx.obj
     payload = read_input(data, data_json, ("--data", "--data-json"))
     client = options.client()
-    info = asyncio.run(client.get(run_id))
+    info = settled(client.get(run_id))
     folder = options.settings().workflows_dir
     version = (
         options.workflows().get(f"{info.workflow}@{info.version}") if folder.is_dir() else None
     )
-    sent = asyncio.run(
-        client.send(run_id, event, payload, reference_id=reference_id, version=version)
-    )
+    sent = settled(client.send(run_id, event, payload, reference_id=reference_id, version=version))
     if as_json:
         views.print_json({"id": info.id, "event": event, "delivered": sent})
     elif sent:
@@ -175,7 +185,7 @@ def send(
 
 def _control(ctx: typer.Context, action: str, run_id: str, as_json: bool) -> RunInfo | None:
     """Call the client's `action` on the run; its state after, unless printed as JSON."""
-    info: RunInfo = asyncio.run(getattr(ctx.obj.client(), action)(run_id))
+    info: RunInfo = settled(getattr(ctx.obj.client(), action)(run_id))
     if as_json:
         views.print_json(info.document())
         return None
@@ -222,15 +232,19 @@ def retry(
 def _retry_and_wait(options: Options, run_id: str, timeout: float | None, as_json: bool) -> None:
     """`retry --wait`: like `start --wait`, executed here when no running worker loads the
     run's workflow; refused before anything is written when nothing could execute it."""
+    import asyncio
+
+    from .follow import await_run, finish
+
     client = options.client()
-    before = asyncio.run(client.get(run_id))
+    before = settled(client.get(run_id))
     ref = f"{before.workflow}@{before.version}"
     versions: dict[str, WorkflowVersion] = {}
     if not client.serving(ref):
         versions = options.workflows()
         if ref not in versions:
             raise WorkflowNotFound(ref, sorted(versions))
-    info = asyncio.run(client.retry(run_id))
+    info = settled(client.retry(run_id))
     views.note(f"run {info.id} is {info.status} as attempt {info.attempt}")
     finish(asyncio.run(await_run(client, versions, ref, run_id, timeout, as_json)), as_json)
 
@@ -254,7 +268,9 @@ def list_runs(
     wanted = one_of(RunStatus, "status", status) if status is not None else None
     name, version = (workflow or "").partition("@")[::2]
     client: Client = ctx.obj.client()
-    found: Sequence[RunInfo | DamagedRun] = asyncio.run(  # one more tells if there are more
+    from ..model.runinfo import DamagedRun
+
+    found: Sequence[RunInfo | DamagedRun] = settled(  # one more tells if there are more
         client.list(status=wanted, workflow=name or None, version=version or None, limit=limit + 1)
         if wanted is not None
         else client.list_with_damaged(
@@ -281,13 +297,15 @@ def wait(
 ) -> None:
     """Wait for a run to end; exit 0 completed, 1 failed, 3 cancelled, 5 timed out. Without
     --timeout, gives up (exit 5) once no worker for the run has been running for 60s."""
+    import asyncio
+
+    from .follow import finish, say_no_worker, unattended, wait_showing
+
     client: Client = ctx.obj.client()
-    info = asyncio.run(client.get(run_id))  # an unknown run fails now, not after the timeout
+    info = settled(client.get(run_id))  # an unknown run fails now, not after the timeout
     ref = f"{info.workflow}@{info.version}"
     if not info.status.terminal and not client.serving(ref):
         say_no_worker(ref, timeout)
-    from .follow import wait_showing
-
     waited = unattended(timeout)
     finish(asyncio.run(wait_showing(client, run_id, timeout, waited, as_json)), as_json)
 
@@ -303,14 +321,18 @@ def history(
     follow: Follow = False,
 ) -> None:
     """Show a run's journal as a timeline (its last entries; --all for every one)."""
+    from ..model.entry import dump_entry
+
     client: Client = ctx.obj.client()
     if follow:
+        import asyncio
+
         from .follow import follow_history
 
         asyncio.run(follow_history(client, run_id, as_json, all_entries)).raise_for_outcome()
         return
-    info = asyncio.run(client.get(run_id))
-    entries = asyncio.run(client.history(run_id))
+    info = settled(client.get(run_id))
+    entries = settled(client.history(run_id))
     if as_json:
         views.print_json([json.loads(dump_entry(entry)) for entry in entries])
     else:

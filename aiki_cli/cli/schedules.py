@@ -7,7 +7,6 @@ writes, so a rejected `add` leaves no trace.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +16,7 @@ from . import streams, views
 from .inputs import read_input, split_ref_or_fail
 from .options import Options
 from .params import AikiTyper, InputFile, InputJson, JsonFlag, one_of
+from .settle import settled
 
 app = AikiTyper(help="Start runs on a cron schedule or at a fixed interval.")
 
@@ -71,7 +71,7 @@ def add(
     split_ref_or_fail(ref)
     data = read_input(input, input_json)
     version = options.version(ref)
-    schedule = asyncio.run(
+    schedule = settled(
         options.client().add_schedule(
             version,
             data,
@@ -96,7 +96,7 @@ def add(
 @app.command("list")
 def list_schedules(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List the schedules."""
-    schedules = asyncio.run(ctx.obj.client().schedules())
+    schedules = settled(ctx.obj.client().schedules())
     if as_json:
         views.print_json([_document(schedule) for schedule in schedules])
     elif schedules:
@@ -109,11 +109,11 @@ def list_schedules(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def pause(ctx: typer.Context, schedule_id: ScheduleId) -> None:
     """Stop a schedule from starting runs until it is resumed."""
     client = ctx.obj.client()
-    schedule = asyncio.run(client.get_schedule(schedule_id))
+    schedule = settled(client.get_schedule(schedule_id))
     if schedule.paused:
         views.note(f"schedule {schedule.id} is already paused")
         return
-    asyncio.run(client.pause_schedule(schedule.id))
+    settled(client.pause_schedule(schedule.id))
     views.note(f"paused schedule {schedule.id}; `aiki schedule resume {schedule.id}` resumes it")
 
 
@@ -121,18 +121,18 @@ def pause(ctx: typer.Context, schedule_id: ScheduleId) -> None:
 def resume(ctx: typer.Context, schedule_id: ScheduleId) -> None:
     """Resume a paused schedule from its next occurrence (missed ones are not caught up)."""
     client = ctx.obj.client()
-    schedule = asyncio.run(client.get_schedule(schedule_id))
+    schedule = settled(client.get_schedule(schedule_id))
     if not schedule.paused:
         views.note(f"schedule {schedule.id} is not paused")
         return
-    due = asyncio.run(client.resume_schedule(schedule.id)).next_due
+    due = settled(client.resume_schedule(schedule.id)).next_due
     views.note(f"resumed schedule {schedule.id}; next run due {views.schedule_time(schedule, due)}")
 
 
 @app.command()
 def remove(ctx: typer.Context, schedule_id: ScheduleId) -> None:
     """Remove a schedule; the runs it started are kept."""
-    removed = asyncio.run(ctx.obj.client().remove_schedule(schedule_id))
+    removed = settled(ctx.obj.client().remove_schedule(schedule_id))
     views.note(f"removed schedule {removed.id}")
 
 

@@ -18,12 +18,8 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ..authoring.workflow import WorkflowVersion
 from ..errors import one_line
-from ..model.runinfo import DamagedRun, ProgressInfo, RunInfo, TaskInfo
-from ..model.schedule import Schedule
 from ..model.status import RunStatus
-from ..model.waiting import WaitingFor
 from . import streams
 from .width import width_off_terminal
 
@@ -33,6 +29,10 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
+    from ..authoring.workflow import WorkflowVersion
+    from ..model.runinfo import DamagedRun, ProgressInfo, RunInfo, TaskInfo
+    from ..model.schedule import Schedule
+    from ..model.waiting import WaitingFor
     from ..store.files.doctor import Finding, Report
 
 STYLES = {
@@ -289,6 +289,8 @@ def runs_table(infos: Sequence[RunInfo | DamagedRun], width: int) -> Table:
 
 
 def _run_columns(infos: Sequence[RunInfo | DamagedRun]) -> list[Column]:
+    from ..model.runinfo import RunInfo
+
     def dates(field: str, form: str) -> list[str]:  # a damaged run has none
         return [
             when(getattr(info, field), form=form) if isinstance(info, RunInfo) else "-"
@@ -308,12 +310,16 @@ def _run_columns(infos: Sequence[RunInfo | DamagedRun]) -> list[Column]:
 def _runstatus_text(info: RunInfo | DamagedRun) -> Text:
     from rich.text import Text
 
+    from ..model.runinfo import DamagedRun
+
     if isinstance(info, DamagedRun):
         return Text("damaged", style="bold red")
     return status_text(info.status) + _status_note(info)
 
 
 def _waiting_cell(info: RunInfo | DamagedRun) -> str:
+    from ..model.runinfo import RunInfo
+
     wait = info.waiting_for if isinstance(info, RunInfo) else None
     if wait is None:
         return "-"

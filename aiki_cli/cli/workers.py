@@ -1,21 +1,23 @@
 """The commands on workers and workflows (SPEC §6): `worker` executes runs until stopped
 or idle, `workflows` lists what the workflows directory defines."""
 
-import asyncio
+from __future__ import annotations
+
 import logging
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..authoring.loader import tasks_of
 from ..errors import BadInput
 from ..values.duration import parse_duration
-from ..worker.loop import Worker
-from . import live, views
+from . import views
 from .exits import EXIT
 from .options import Options
 from .params import JsonFlag
+
+if TYPE_CHECKING:
+    from ..worker.loop import Worker
 
 # How soon a parked run must be due for `worker --until-idle --include-sleeping` to wait.
 DEFAULT_MAX_SLEEP = "60s"
@@ -23,6 +25,8 @@ DEFAULT_MAX_SLEEP = "60s"
 
 def workflows(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List the workflows, versions and tasks the workflows directory defines."""
+    from ..authoring.loader import tasks_of
+
     versions = sorted(ctx.obj.workflows().values(), key=lambda v: (v.name, v.version))
     tasks = {version.ref: tasks_of(version) for version in versions}
     if as_json:
@@ -71,6 +75,10 @@ def worker(
 ) -> None:
     """Execute runs from the store until stopped (SIGINT/SIGTERM) or, with --until-idle, idle.
     Says on stderr what it ran when it exits."""
+    import asyncio
+
+    from ..worker.loop import Worker
+
     options: Options = ctx.obj
     sleeping = _sleeping_within(until_idle, include_sleeping, max_sleep)
     versions = options.workflows()
@@ -105,6 +113,10 @@ def _sleeping_within(until_idle: bool, include: bool, max_sleep: str | None) -> 
 
 async def _serve(runner: Worker, until_idle: bool, include_sleeping: float | None) -> None:
     """Run the worker; the first signal stops it gently, a second one at once."""
+    import asyncio
+
+    from . import live
+
     loop = asyncio.get_running_loop()
 
     def on_signal() -> None:

@@ -3,9 +3,8 @@ bounded in size, so `aiki status` can say where a task or a workflow failed."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import traceback
+from functools import cache
 from pathlib import Path
 
 LIMIT = 8000  # characters kept of a traceback: its head and its tail
@@ -13,10 +12,17 @@ HEAD = 2000
 # aiki's own frames, and those of the machinery that runs a task (the event loop, the
 # thread pool), say nothing about the user's code.
 _AIKI = Path(__file__).parents[1]
-_MACHINERY = tuple(
-    f"{folder}/"
-    for folder in (Path(asyncio.__file__).parent, Path(concurrent.futures.__file__).parent, _AIKI)
-)
+
+
+@cache
+def _machinery() -> tuple[str, ...]:
+    """The folders of that machinery, asked for only when a failure is recorded (a reading
+    command, which imports this module, needs no event loop)."""
+    import asyncio
+    import concurrent.futures
+
+    folders = (Path(asyncio.__file__).parent, Path(concurrent.futures.__file__).parent, _AIKI)
+    return tuple(f"{folder}/" for folder in folders)
 
 
 def format_traceback(error: BaseException) -> str | None:
@@ -35,7 +41,7 @@ def _strip(formatted: traceback.TracebackException, seen: set[int]) -> bool:
     if id(formatted) in seen:
         return False
     seen.add(id(formatted))
-    kept = [frame for frame in formatted.stack if not frame.filename.startswith(_MACHINERY)]
+    kept = [frame for frame in formatted.stack if not frame.filename.startswith(_machinery())]
     formatted.stack = traceback.StackSummary.from_list(kept)
     left = bool(kept)
     for cause in (formatted.__cause__, formatted.__context__):
