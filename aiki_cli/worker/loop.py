@@ -275,7 +275,7 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
-        threads = Threads(self._executor)
+        threads = Threads(self._executor, alone=lambda: len(self._active) < 2)
         known = len(claim.entries)
         try:
             status = await self.engine.execute(
