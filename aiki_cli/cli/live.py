@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 Mode = Literal["live", "plain"]
 EVERY = 0.1  # seconds between looks at the journal, and redraws
+MAX_LINES = 10  # runs a worker's live lines show at once
 
 
 def mode(as_json: bool) -> Mode | None:
@@ -70,7 +71,8 @@ class RunLine:
                 self.retries += isinstance(entry, TaskFailed) and entry.retry_at is not None
 
     def text(self, info: RunInfo) -> str:
-        parts = [f"run {info.id}", info.status.value, f"{self.done} tasks done"]
+        done = f"{self.done} task{'' if self.done == 1 else 's'} done"
+        parts = [f"run {info.id}", info.status.value, done]
         if self.executing and info.status == RunStatus.RUNNING:
             parts.append("now " + ", ".join(sorted(set(self.executing.values()))))
         if self.retries:
@@ -101,7 +103,10 @@ class Display:
         if self._live is not None:
             from rich.text import Text
 
-            self._live.update(Text("\n".join(text for _, text in lines)), refresh=True)
+            texts = [text for _, text in lines[:MAX_LINES]]
+            if len(lines) > MAX_LINES:
+                texts.append(f"… and {len(lines) - MAX_LINES} more runs")
+            self._live.update(Text("\n".join(texts)), refresh=True)
             return
         for info, _ in lines:
             if self.said.get(info.id) != info.status:
