@@ -41,6 +41,11 @@ EXPECTED = {
     ],
     "bench_memory": ["memory.worker_rss.100", "memory.worker_rss.empty"],
     "bench_recovery": ["recovery.recovered", "recovery.takeover"],
+    "bench_cli_wait": [
+        "cli_wait.fsync_append",
+        "cli_wait.async.per_step",
+        "cli_wait.sync.per_step",
+    ],
 }
 
 
