@@ -8,6 +8,8 @@ the slope between the two, paired process by process (the process's start-up and
 run's constant costs drop out). Coroutine tasks and plain-function tasks (the thread
 pool) are measured apart.
 Baseline, sampled between the runs: append a ~300-byte JSON line and `fdatasync` it.
+The CPU time per step (user + system, of the `aiki` process) is reported beside: on a
+shared machine whose disk slows down, it shows what aiki itself spends.
 
     python benchmarks/bench_cli_wait.py            # K = 1 and 400, 3 repeats
     python benchmarks/bench_cli_wait.py --smoke    # seconds; what CI runs
@@ -16,6 +18,7 @@ Baseline, sampled between the runs: append a ~300-byte JSON line and `fdatasync`
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -29,37 +32,48 @@ PAIRS = 5  # pairs of timed processes (K small, K large) per kind in a repeat
 TARGETS = {"async": 2.0, "sync": 2.5}
 
 
-def start_wait(store: Path, k: int, sync: bool) -> float:
-    """Seconds of one `aiki start … --wait --json` of k no-op tasks, process included."""
+def start_wait(store: Path, k: int, sync: bool) -> tuple[float, float]:
+    """Seconds of one `aiki start … --wait --json` of k no-op tasks, process included:
+    the wall time, and the CPU time (user + system) the process used."""
     data = json.dumps({"k": k, "sync": sync})
     args = c.aiki(store, "start", "bench-steps@1.0.0", "--input-json", data, "--wait", "--json")
+    used = _children_cpu()
     begin = time.perf_counter()
     done = subprocess.run(args, env=c.child_env(), capture_output=True, timeout=600)
     seconds = time.perf_counter() - begin
     if done.returncode != 0 or json.loads(done.stdout)["result"] != k:
         raise SystemExit(f"aiki start --wait failed: {done.stderr.decode()}")
-    return seconds
+    return seconds, _children_cpu() - used
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def per_step(
     base: Path, ks: tuple[int, int], sync: bool, probe: c.AppendProbe, pairs: int
-) -> float:
-    """The per-step slope, the median over `pairs` pairs of processes run back to back
-    (ks[0] tasks, then ks[1]), so that each pair meets the same spell of the machine."""
-    slopes = []
+) -> tuple[float, float]:
+    """The per-step slope of wall and CPU time, each the median over `pairs` pairs of
+    processes run back to back (ks[0] tasks, then ks[1]), so that each pair meets the
+    same spell of the machine."""
+    walls, cpus = [], []
     with c.scratch(base, "cli-wait") as store:
         start_wait(store, 1, sync)  # warm up: compiled modules, the store's layout
         for _ in range(pairs):
             probe.sample(SAMPLES)
-            few, many = (start_wait(store, k, sync) for k in ks)
-            slopes.append((many - few) / (ks[1] - ks[0]))
-    return c.median(slopes)
+            (wall_few, cpu_few), (wall_many, cpu_many) = (start_wait(store, k, sync) for k in ks)
+            walls.append((wall_many - wall_few) / (ks[1] - ks[0]))
+            cpus.append((cpu_many - cpu_few) / (ks[1] - ks[0]))
+    return c.median(walls), c.median(cpus)
 
 
 def one_repeat(base: Path, ks: tuple[int, int], pairs: int) -> dict[str, float]:
     probe = c.AppendProbe(base)
+    row = {}
     try:
-        row = {kind: per_step(base, ks, kind == "sync", probe, pairs) for kind in TARGETS}
+        for kind in TARGETS:
+            row[kind], row[f"{kind}_cpu"] = per_step(base, ks, kind == "sync", probe, pairs)
         row["fdatasync"] = probe.median()
     finally:
         probe.close()
@@ -88,6 +102,11 @@ def main(argv: list[str] | None = None) -> None:
             of="fsync_append",
             ratio=c.median([row[kind] / row["fdatasync"] for row in rows]),
             target=c.Target("<=", bound),
+        )
+        report.result(
+            f"cli_wait.{kind}.cpu_per_step",
+            c.median([row[f"{kind}_cpu"] for row in rows]) * 1e6,
+            "us",
         )
     report.finish()
 
