@@ -73,9 +73,12 @@ class Screen:
 
 
 class OnTerminal:
-    """A command running with stderr on a pseudo-terminal and stdout on a pipe."""
+    """A command running with stderr on a pseudo-terminal and stdout on a pipe (or on the
+    terminal too, with `stdout_too`)."""
 
-    def __init__(self, args: list[str], cwd: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, env: Mapping[str, str], *, stdout_too: bool = False
+    ) -> None:
         main, side = pty.openpty()
         os.set_blocking(main, False)
         self.main = main
@@ -84,7 +87,7 @@ class OnTerminal:
         self.process = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=side if stdout_too else subprocess.PIPE,
             stderr=side,
             cwd=cwd,
             env={**env, "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"},
@@ -117,6 +120,7 @@ class OnTerminal:
             assert time.monotonic() < deadline, self.screen.text
             self.read()
         stdout, _ = self.process.communicate(timeout=timeout)
+        stdout = stdout or b""
         for _ in range(100):
             before = len(self.raw)
             self.read(0.01)

@@ -6,6 +6,7 @@ follows) is tests/integration/test_follow_live.py."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from .support import Invoke
+from .support import AIKI, Invoke
+from .terminal import OnTerminal
 
 FLOWS = Path(__file__).parent / "live_workflows"
 
@@ -105,3 +107,26 @@ def test_ctrl_c_stops_following_and_leaves_the_run_alone(
     assert all(json.loads(line) for line in rest.splitlines())
     gate.touch()  # the run goes on without its follower
     assert aiki("wait", run_id, "--timeout", "30").code == 0
+
+
+@pytest.mark.usefixtures("flows")
+def test_status_follow_on_a_terminal_redraws_one_panel_as_the_run_goes(
+    aiki: Invoke, spawn: Any, tmp_path: Path
+) -> None:
+    run_id, gate = started(aiki, tmp_path)
+    spawn("worker")
+    env = {**os.environ, "AIKI_WORKFLOWS_DIR": str(FLOWS)}
+    term = OnTerminal([*AIKI, "status", run_id, "--follow"], tmp_path, env, stdout_too=True)
+    try:
+        screen = term.until(lambda text: "at the gate (50%)" in text)
+        assert "running" in screen and "gate" in screen
+        gate.touch()
+        code, _ = term.finish()
+    finally:
+        term.kill()
+
+    final = term.screen.text
+    assert code == 0
+    assert "through (100%)" in final and "completed" in final
+    assert final.count(f"run {run_id}") == 1  # one panel, redrawn in place
+    assert "at the gate" not in final
