@@ -12,12 +12,14 @@ from .errors import ConfigError, one_line
 CONFIG_FILE = "aiki.yaml"
 ENV = {"runs_dir": "AIKI_RUNS_DIR", "workflows_dir": "AIKI_WORKFLOWS_DIR"}
 DEFAULTS = {"runs_dir": "runs", "workflows_dir": "workflows"}
+OPTIONAL = ("retention",)  # keys of the file alone, with no default
 
 
 @dataclass(frozen=True)
 class Settings:
     runs_dir: Path
     workflows_dir: Path
+    retention: str | None = None  # `retention: 30d`: workers remove runs ended longer ago
 
 
 def resolve(
@@ -36,7 +38,11 @@ def resolve(
         value = flags[key] or env.get(ENV[key]) or file.get(key) or DEFAULTS[key]
         return cwd / value
 
-    return Settings(runs_dir=pick("runs_dir"), workflows_dir=pick("workflows_dir"))
+    return Settings(
+        runs_dir=pick("runs_dir"),
+        workflows_dir=pick("workflows_dir"),
+        retention=file.get("retention"),
+    )
 
 
 def _read_file(path: Path) -> dict[str, str]:
@@ -58,9 +64,10 @@ def _read_file(path: Path) -> dict[str, str]:
         raise ConfigError(
             f"{path}: expected keys runs_dir and workflows_dir, found a {type(data).__name__}"
         )
-    unknown = sorted(set(map(str, data)) - set(DEFAULTS))
+    unknown = sorted(set(map(str, data)) - set(DEFAULTS) - set(OPTIONAL))
     if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r}; known: runs_dir, workflows_dir")
+        known = ", ".join([*DEFAULTS, *OPTIONAL])
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r}; known: {known}")
     bad = [key for key, value in data.items() if not isinstance(value, str) or not value]
     if bad:
         raise ConfigError(f"{path}: {bad[0]} must be a path")

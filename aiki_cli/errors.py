@@ -8,7 +8,8 @@
     │   ├── IdempotencyConflict
     │   ├── IllegalTransition
     │   ├── WorkflowLoadError
-    │   └── ConfigError
+    │   ├── ConfigError
+    │   └── ExtraMissing             a command needs an optional extra: `pip install 'aiki[…]'`
     ├── NotFound (LookupError)       exit 4
     │   ├── RunNotFound
     │   ├── WorkflowNotFound
@@ -29,9 +30,7 @@
     ├── DivergenceError              the code no longer matches the run's journal
     └── RecoveryLimitExceeded        the run's worker died too many times
 
-The engine's own control flow (suspend, cancel, release) uses `Signal`, which derives
-from `BaseException` so that a workflow's `except Exception` cannot swallow it; so does
-`StorageFailed`, a store failing under a run's code, which stops the run without failing it.
+The engine's own control flow (suspend, cancel, release) is in `signals.py`.
 """
 
 from __future__ import annotations
@@ -121,6 +120,26 @@ class WorkflowLoadError(BadInput):
 
 class ConfigError(BadInput):
     """The configuration is not valid."""
+
+
+class ExtraMissing(BadInput):
+    """This command needs an optional extra that is not installed."""
+
+    def __init__(self, command: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{command} needs the {extra!r} extra ({missing} is missing): "
+            f"pip install 'aiki[{extra}]'"
+        )
+
+
+class RunExists(BadInput):
+    """A run with that id (or idempotency key) is already in the store."""
+
+    def __init__(self, run_id: str, where: str, hint: str = "") -> None:
+        self.run_id = run_id
+        hint = hint or "remove it there first, or import with --new-id to give it a new id"
+        super().__init__(f"run {run_id} already exists in {where}; {hint}")
 
 
 class NotFound(AikiError, LookupError):
@@ -275,6 +294,17 @@ class StoreUnwritable(AikiError):
         super().__init__(f"cannot write to {location}: {reason}; {hint}")
 
 
+class RunClaimed(AikiError):
+    """A worker holds the run: it cannot be moved or removed now."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} in {where} is claimed by a worker that is executing it; "
+            "try again once it has parked or ended, or stop the workers first"
+        )
+
+
 class Interrupted(AikiError):
     """Interrupted."""
 
@@ -342,6 +372,19 @@ class DivergenceError(AikiError):
         )
 
 
+class ReplayWouldBreak(AikiError):
+    """Runs checked by `aiki replay --check` would not replay on the code as it is."""
+
+    def __init__(self, broken: Sequence[tuple[str, str]], checked: int) -> None:
+        self.broken = list(broken)  # (run id, verdict)
+        shown = ", ".join(f"{run_id} {verdict}" for run_id, verdict in broken[:5])
+        more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+        super().__init__(
+            f"{len(broken)} of {checked} runs would not replay on this code ({shown}{more}); "
+            "keep the code they started with, or add a new version for the change"
+        )
+
+
 class RecoveryLimitExceeded(AikiError):
     """The run's worker died too many times while executing it."""
 
@@ -353,42 +396,6 @@ class RecoveryLimitExceeded(AikiError):
             f"the worker executing run {run_id} died {deaths} times{suspect}, more than the "
             f"{limit} recoveries allowed; fix the cause, then start the run again"
         )
-
-
-class Signal(BaseException):
-    """Engine control flow that workflow code must not catch."""
-
-
-class CancelSignal(Signal):
-    """The run was cancelled at a task boundary."""
-
-
-class ReleaseSignal(Signal):
-    """The worker is stopping; the run goes back to the queue."""
-
-
-class PauseSignal(Signal):
-    """The run was paused at a task boundary."""
-
-
-class SuspendSignal(Signal):
-    """Every branch of the run waits for time, an event or a child: the run parks."""
-
-
-class StorageFailed(Signal):
-    """The store cannot record the run's progress: the run stops, to resume later."""
-
-    def __init__(self, error: StoreUnwritable) -> None:
-        super().__init__(error)
-        self.error = error
-
-
-class FailSignal(Signal):
-    """The run fails for a reason no retry or `except` may change."""
-
-    def __init__(self, error: AikiError) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 def one_line(text: str) -> str:

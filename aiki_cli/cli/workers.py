@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -72,6 +73,13 @@ def worker(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every run.")] = False,
+    retention: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AGE",
+            help="Remove ended runs older than this as it goes: 30d [aiki.yaml retention:].",
+        ),
+    ] = None,
 ) -> None:
     """Execute runs from the store until stopped (SIGINT/SIGTERM) or, with --until-idle, idle.
     Says on stderr what it ran when it exits."""
@@ -92,6 +100,7 @@ def worker(
         concurrency=concurrency,
         grace_period=grace_period,
         poll_interval=poll_interval,
+        retention=_retention(retention or options.settings().retention),
     )
     try:
         asyncio.run(_serve(runner, until_idle, sleeping))
@@ -107,6 +116,13 @@ def _sleeping_within(until_idle: bool, include: bool, max_sleep: str | None) -> 
         raise BadInput("--include-sleeping and --max-sleep go with --until-idle")
     try:
         return parse_duration(max_sleep or DEFAULT_MAX_SLEEP, "--max-sleep").total_seconds()
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+
+
+def _retention(age: str | None) -> timedelta | None:
+    try:
+        return None if age is None else parse_duration(age, "retention")
     except ValueError as error:
         raise BadInput(str(error)) from None
 

@@ -20,6 +20,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from ..authoring.threads import Threads
 from ..authoring.workflow import Workflow, WorkflowVersion
@@ -31,6 +32,7 @@ from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
 from ..store import Claim
 from ..store.group_commit import GroupCommit
+from .retention import Retention
 from .timers import Timers
 
 log = logging.getLogger("aiki.worker")
@@ -68,6 +70,7 @@ class Worker:
         grace_period: float = 10.0,
         max_recoveries: int = DEFAULT_MAX_RECOVERIES,
         worker_id: str | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -102,6 +105,7 @@ class Worker:
         self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
         self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
         self._timers = Timers(client, self.registry)
+        self.retention = None if retention is None else Retention(client, retention)
 
     @property
     def stopping(self) -> bool:
@@ -157,6 +161,8 @@ class Worker:
                 except StoreUnwritable as error:
                     self._report("timers", f"cannot fire timers: {error}")
                 claimed = self._fill()
+                if self.retention is not None and self._family is None:
+                    self.retention.tend()  # in a thread: never between a claim and its flush
                 if await done(claimed):
                     break
                 self._wake.clear()
@@ -164,6 +170,8 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
             await self._shut_down()
+            if self.retention is not None:
+                await self.retention.close()
 
     async def fire_timers(self) -> int:
         """Queue the runs whose due time has come and fire due schedules; how many."""

@@ -46,6 +46,7 @@ EXPECTED = {
         "cli_wait.async.per_step",
         "cli_wait.sync.per_step",
     ],
+    "bench_ui": ["ui.runs_page.30", "ui.runs_page.300"],
 }
 
 

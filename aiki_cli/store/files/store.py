@@ -30,16 +30,20 @@ from ...model.runinfo import FORMAT, RunInfo, RunSpec
 from ...model.schedule import SCHEDULE_ID, Schedule
 from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
-from .claim import FileClaim
+from . import transfer
+from .claim import FileClaim, letters_in
 from .formats import newer_spec
 from .indexes import Indexes
 from .layout import (
     MAIL_KEY,
+    REMOVED,
     damaged_file,
     damaged_spec,
     holder_if_readable,
+    journal_since,
     key_holder,
     lines_backwards,
+    mail_names,
     parse_journal,
     reason,
     requests_in,
@@ -57,7 +61,6 @@ from .syncio import (
     fsync_dir,
     make_dirs,
     read_file,
-    read_from,
     read_lines,
     split_lines,
     sync_together,
@@ -195,15 +198,8 @@ class FileStore:
 
     def read_since(self, run_id: str, cursor: int = 0) -> tuple[RunSpec, list[Entry], int]:
         run_dir = self._existing_run_dir(run_id)
-        spec, journal = self.read_spec(run_dir, run_id), run_dir / "journal.jsonl"
-        try:
-            lines, size = split_lines(read_from(journal, cursor))
-            return spec, parse_journal(run_id, journal, lines), cursor + size
-        except NotRegularFile as error:
-            raise damaged_file(run_id, journal, error) from None
-        except RunDamaged:
-            self.read_run(run_id)  # raises, numbering the whole file's lines
-            raise
+        spec = self.read_spec(run_dir, run_id)
+        return spec, *journal_since(run_id, run_dir / "journal.jsonl", cursor)
 
     def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
         """The run's state, folding only the journal past its summary (see `summary`); a
@@ -262,7 +258,8 @@ class FileStore:
             workflow, _, version = ref.partition("@")
             if RUN_ID.fullmatch(run_id) and run_id not in seen:  # not a torn fragment
                 seen.add(run_id)
-                yield RunRef(run_id, workflow, version)
+                if ref != REMOVED:  # the run's latest line says it was removed
+                    yield RunRef(run_id, workflow, version)
 
     def ready_runs(self) -> list[str]:
         return self.indexes.ready_runs()
@@ -272,6 +269,10 @@ class FileStore:
 
     def requests(self, run_id: str) -> frozenset[str]:
         return requests_in(self._existing_run_dir(run_id))
+
+    def unread_mail(self, run_id: str) -> list[Mail]:
+        inbox = self._existing_run_dir(run_id) / "inbox"
+        return letters_in(run_id, inbox, mail_names(inbox))
 
     @writes
     def claim(self, run_id: str) -> FileClaim | None:
@@ -438,3 +439,7 @@ class FileStore:
 
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
+
+    export_run = transfer.export_run  # whole runs in and out: see `transfer`
+    import_run = writes(transfer.import_run)
+    remove_run = writes(transfer.remove_run)

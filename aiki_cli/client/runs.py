@@ -1,49 +1,53 @@
-"""The client: starting, reading, listing, waiting for and cancelling runs in a store, and
-the handle of one run that starting returns."""
+"""The client: starting, reading, listing, waiting for and controlling runs in a store, and
+the handle of one run that starting returns. Its schedules and its tools around whole
+runs are in `schedules.py` and `tools.py`."""
 
 from __future__ import annotations
 
 import builtins
+import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .engine import commands
-from .errors import (
+from ..engine import commands
+from ..errors import (
     BadInput,
     IdempotencyConflict,
     NoWorker,
     RunDamaged,
-    ScheduleNotFound,
     WaitTimeout,
     describe,
 )
-from .model.entry import Entry
-from .model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
-from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
-from .model.status import RunStatus
-from .store import RunRef, Store, open_store
-from .store.tail import Tail
-from .values.canonical import input_hash
-from .values.clock import Clock, system_clock
-from .values.codec import Codec
-from .values.duration import parse_duration
-from .values.ids import check_run_id
-from .values.naming import check_text
+from ..model.entry import Entry
+from ..model.query import RunQuery
+from ..model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
+from ..model.status import RunStatus
+from ..store import Mail, RunRef, Store, open_store
+from ..store.tail import Tail
+from ..values.canonical import input_hash
+from ..values.clock import Clock, system_clock
+from ..values.codec import Codec
+from ..values.duration import parse_duration
+from ..values.ids import check_run_id
+from ..values.naming import check_text
+from .schedules import ScheduleCalls
+from .tools import RunTools
 
 if TYPE_CHECKING:
-    from .authoring.workflow import WorkflowVersion
+    from ..authoring.workflow import WorkflowVersion
 
 MAX_KEY_LENGTH = 256
 
 log = logging.getLogger("aiki.client")
 
 
-class Client:
+class Client(ScheduleCalls, RunTools):
     """`Client("runs")` opens the store in that directory (created on the first write)."""
 
     def __init__(self, runs_dir: str | Path | Store = "runs", *, clock: Clock | None = None):
@@ -150,6 +154,38 @@ class Client:
             failure = {**describe(error), **details}
             return DamagedRun(id=ref.id, workflow=ref.workflow, version=ref.version, error=failure)
 
+    async def query(
+        self, query: RunQuery, *, after: str | None = None, limit: int | None = None
+    ) -> builtins.list[RunInfo | DamagedRun]:
+        """The runs `query` admits, newest first, damaged ones among them, starting past
+        the run `after` (the last one of the page before); reads only the runs it
+        returns or skips."""
+        refs = self.store.list_runs()
+        if after is not None:
+            refs = itertools.dropwhile(lambda ref: ref.id != after, refs)
+            next(refs, None)
+        wanted = (ref for ref in refs if query.admits_ref(ref.workflow, ref.version))
+        rows = (row for ref in wanted if (row := self._row(ref)) is not None)
+        return list(islice((row for row in rows if query.admits(row)), limit))
+
+    async def count_statuses(self, *, newest: int | None) -> dict[str, int]:
+        """How many of the newest `newest` runs (None: all) are in each status
+        (`damaged`: cannot be read), largest count first."""
+        rows = await self.list_with_damaged(limit=newest)
+        counts = Counter(str(row.status) for row in rows)
+        return dict(counts.most_common())
+
+    async def in_flight(self) -> dict[str, int]:
+        """How many runs of each `name@version` have not ended: what still needs that
+        version's code. Reads every run."""
+        rows = await self.list()
+        return dict(Counter(f"{r.workflow}@{r.version}" for r in rows if not r.status.terminal))
+
+    async def pending(self, run_id: str) -> tuple[builtins.list[Mail], frozenset[str]]:
+        """The mail the run has not read yet, and the requests (cancel, pause, wake)
+        left for it."""
+        return self.store.unread_mail(run_id), self.store.requests(run_id)
+
     async def wait(
         self, run_id: str, *, timeout: float | None = None, unattended: float | None = None
     ) -> RunInfo:
@@ -239,75 +275,6 @@ class Client:
             else Codec(None, f"data of event {event!r}").encode(data)
         )
         return commands.send(self.store, self.clock, run_id, event, payload, reference_id)
-
-    async def add_schedule(
-        self,
-        version: WorkflowVersion,
-        input: Any = None,
-        *,
-        cron: str | None = None,
-        timezone: str | None = None,
-        every: float | str | timedelta | None = None,
-        overlap: Overlap | str = Overlap.SKIP,
-        schedule_id: str | None = None,
-    ) -> Schedule:
-        """Add a schedule that starts runs of `version` on a `cron` expression (in
-        `timezone`, UTC by default) or `every` interval; without `schedule_id`, its id is
-        the workflow's name and a random suffix. Everything is checked before anything is
-        written. Adding the same schedule again returns the stored one (and sets its timer
-        again, should an earlier add have died first); `BadInput` when the id is taken."""
-        rule = schedule_rule(cron, timezone, every)
-        chosen = choose_id(schedule_id, version.name)
-        data = version.inputs.encode(input)
-        schedule = new_schedule(
-            version.name,
-            version.version,
-            data,
-            self.clock.now(),
-            schedule_id=chosen,
-            rule=rule,
-            overlap=overlap,
-        )
-        schedule = reuse(self.store.schedule(schedule.id), schedule)
-        self.store.save_schedule(schedule)
-        return schedule
-
-    async def schedules(self) -> builtins.list[Schedule]:
-        """Every schedule in the store."""
-        return self.store.schedules()
-
-    async def get_schedule(self, schedule_id: str) -> Schedule:
-        """The schedule; `ScheduleNotFound` when the store has none by that id."""
-        found = self.store.schedule(schedule_id)
-        if found is None:
-            raise ScheduleNotFound(schedule_id, self.store.location)
-        return found
-
-    async def pause_schedule(self, schedule_id: str) -> Schedule:
-        """Stop the schedule from starting runs until it is resumed; it as it is now."""
-        schedule = await self.get_schedule(schedule_id)
-        if schedule.paused:
-            return schedule
-        paused = schedule.model_copy(update={"paused": True})
-        self.store.save_schedule(paused)
-        return paused
-
-    async def resume_schedule(self, schedule_id: str) -> Schedule:
-        """Resume a paused schedule from its next occurrence (missed ones are not caught
-        up); it as it is now."""
-        schedule = await self.get_schedule(schedule_id)
-        if not schedule.paused:
-            return schedule
-        due = schedule.following(self.clock.now())
-        resumed = schedule.model_copy(update={"paused": False, "next_due": due})
-        self.store.save_schedule(resumed)
-        return resumed
-
-    async def remove_schedule(self, schedule_id: str) -> Schedule:
-        """Remove the schedule (the runs it started are kept); it as it was."""
-        schedule = await self.get_schedule(schedule_id)
-        self.store.remove_schedule(schedule.id)
-        return schedule
 
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())
