@@ -76,6 +76,15 @@ class InputInvalid(BadInput):
         super().__init__(f"{what} is invalid: {detail}")
 
 
+class BatchInputInvalid(InputInvalid):
+    """One input of a batch does not fit its schema; no run of the batch was started."""
+
+    def __init__(self, index: int, error: InputInvalid) -> None:
+        self.index = index  # of the input in the batch, from 0
+        self.error = error
+        super().__init__(f"input {index + 1} of the batch: {error.what}", error.detail)
+
+
 class InvalidRunId(BadInput):
     """That is not a run id."""
 

@@ -22,6 +22,7 @@ import resource
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import _common as c
 
@@ -82,15 +83,22 @@ def one_repeat(base: Path, ks: tuple[int, int], pairs: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     args = c.parse(c.parser(__doc__.split("\n\n")[0]), argv)
-    ks = SMOKE_KS if args.smoke else KS
     report = c.Report("bench_cli_wait", args)
     report.header()
-    report.note(f"K = {ks}; no-op tasks; `aiki start --wait --json`, {PAIRS} pairs of processes")
+    report_steps(report, args)
+    report.finish()
+
+
+def report_steps(report: c.Report, args: Any) -> None:
+    """Measure and report the per-step figures (`bench_cli.py` runs this too)."""
+    ks = SMOKE_KS if args.smoke else KS
+    pairs = 1 if args.smoke else PAIRS
+    report.note(f"steps: K = {ks}; no-op tasks; `aiki start --wait --json`, {pairs} pairs")
     rows = []
     for repeat in range(args.repeats):
-        rows.append(one_repeat(args.dir, ks, 1 if args.smoke else PAIRS))
+        rows.append(one_repeat(args.dir, ks, pairs))
         shown = ", ".join(f"{name} {value * 1e6:.1f} us" for name, value in rows[-1].items())
-        report.note(f"repeat {repeat + 1}: {shown}")
+        report.note(f"steps, repeat {repeat + 1}: {shown}")
     limit = c.median([row["fdatasync"] for row in rows]) * 1e6
     report.result("cli_wait.fsync_append", limit, "us")
     for kind, bound in TARGETS.items():
@@ -108,7 +116,6 @@ def main(argv: list[str] | None = None) -> None:
             c.median([row[f"{kind}_cpu"] for row in rows]) * 1e6,
             "us",
         )
-    report.finish()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def fork(
     data = read_input(input, input_json)
     new_input = data if input is not None or input_json is not None else ...
     client = options.client()
+
     source = asyncio.run(client.get(run_id))
     ref = f"{source.workflow}@{version or source.version}"
     versions = options.workflows()

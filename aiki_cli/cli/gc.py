@@ -1,23 +1,18 @@
 """`aiki gc`: remove finished runs older than an age, archiving them first if asked."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from ..client import Client
-from ..engine.retention import ENDED, Policy
+from ..engine.retention import ENDED, Policy, Report
 from ..errors import BadInput
 from ..values.duration import parse_duration
 from . import streams, views
 from .params import JsonFlag
 from .transfer import statuses_of
-
-if TYPE_CHECKING:
-    from ..engine.retention import Report
 
 
 def gc(
@@ -44,10 +39,10 @@ def gc(
     """Remove ended runs older than AGE (never one that has not ended, nor one whose
     parent has not), from every index; safe while workers run. Prints what it removed
     and the bytes freed."""
-    import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
-
     policy = Policy(_age(older_than), statuses_of(status), workflow)
     client: Client = ctx.obj.client()
+    import asyncio  # here: the other commands need no event loop
+
     report = asyncio.run(client.gc(policy, archive=archive, dry_run=dry_run))
     if as_json:
         views.print_json(report.document())

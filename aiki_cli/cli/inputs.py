@@ -37,3 +37,20 @@ def read_input(
         reason = getattr(error, "strerror", None) or "not UTF-8 text"
         raise BadInput(f"input file {path} cannot be read: {reason}") from None
     return _parse_json(raw, path)
+
+
+def read_inputs(path: str) -> list[tuple[int, Any]]:
+    """The JSON values of a JSON Lines file (`-` for stdin), one a line, each with its line
+    number; blank lines are skipped. `BadInput` naming the first line that is not JSON."""
+    source = "standard input" if path == "-" else path
+    try:
+        raw = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"inputs file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise BadInput(f"inputs file {path} cannot be read: {reason}") from None
+    lines = [(number, line) for number, line in enumerate(raw.splitlines(), 1) if line.strip()]
+    if not lines:
+        raise BadInput(f"{source} holds no input; write one JSON value a line")
+    return [(number, _parse_json(line, f"{source} line {number}")) for number, line in lines]

@@ -55,6 +55,7 @@ def replay(
     name, version = (workflow or "").partition("@")[::2]
     options: Options = ctx.obj
     versions = options.workflows()
+
     reports = asyncio.run(
         options.client().replay_check(
             versions,

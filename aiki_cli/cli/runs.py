@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import RunNotEnded, WorkflowNotFound
+from ..errors import BadInput, RunNotEnded, WorkflowNotFound
 from ..model.status import RunStatus
 from . import streams, views
-from .inputs import read_input, split_ref_or_fail
+from .inputs import read_input, read_inputs, split_ref_or_fail
 from .options import Options
 from .params import InputFile, InputJson, JsonFlag, one_of
 from .settle import settled
@@ -70,6 +70,14 @@ def start(
     timeout: Timeout = None,
     as_json: JsonFlag = False,
     all_tasks: AllTasks = False,
+    inputs: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="Start one run per line of this JSON Lines file (- for stdin); prints "
+            "their ids, one a line. A bad line starts none.",
+        ),
+    ] = None,
 ) -> None:
     """Start a run. Prints its id alone on stdout; with --wait, exits 0/1/3/5 by outcome."""
     import asyncio
@@ -77,6 +85,11 @@ def start(
     from .follow import await_run, finish
 
     options: Options = ctx.obj
+    if inputs is not None:
+        given = {"--input": input, "--input-json": input_json, "--json": as_json}
+        given |= {"--idempotency-key": idempotency_key, "--wait": wait}
+        _start_many(options, ref, inputs, delay, [flag for flag, on in given.items() if on])
+        return
     data = read_input(input, input_json)
     split_ref_or_fail(ref)
     versions = options.workflows()
@@ -97,6 +110,26 @@ def start(
         return
     info = asyncio.run(await_run(client, versions, ref, spec.id, timeout, as_json))
     finish(info, as_json, all_tasks=all_tasks)
+
+
+def _start_many(
+    options: Options, ref: str, path: str, delay: str | None, others: list[str]
+) -> None:
+    """`start --inputs`: every line read and checked, then all runs started at once."""
+    from ..errors import BatchInputInvalid
+
+    if others:
+        raise BadInput(f"--inputs starts many runs: give it without {others[0]}")
+    lines = read_inputs(path)
+    split_ref_or_fail(ref)
+    version = options.version(ref)
+    try:
+        specs = options.client().create_many(version, [data for _, data in lines], delay=delay)
+    except BatchInputInvalid as error:
+        number = lines[error.index][0]
+        raise BadInput(f"{path} line {number}: {error.error.message}; no run was started") from None
+    print("\n".join(spec.id for spec in specs), file=streams.stdout(), flush=True)
+    views.note(f"started {len(specs)} runs of {ref}")
 
 
 def status(

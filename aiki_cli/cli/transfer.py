@@ -30,6 +30,7 @@ def export(
     import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
 
     client: Client = ctx.obj.client()
+
     text = asyncio.run(client.export_run(run_id)).to_json()
     if output is None:
         streams.stdout().write(text)
@@ -54,6 +55,7 @@ def import_(
 
     run = _exported(file)
     client: Client = ctx.obj.client()
+
     run_id = asyncio.run(client.import_run(run, new_id=new_id))
     print(run_id, file=streams.stdout(), flush=True)
     views.note(f"imported run {run.spec.id}" + (f" as {run_id}" if run_id != run.spec.id else ""))
@@ -96,6 +98,7 @@ def copy(
     options: Options = ctx.obj
     client = Client(source) if source else options.client()
     statuses = statuses_of(status) if status else ()
+
     copied = asyncio.run(client.copy_to(target, run_ids or (), statuses=statuses))
     for run_id in copied:
         print(run_id, file=streams.stdout())
@@ -116,6 +119,7 @@ def restore(
     import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
 
     client: Client = ctx.obj.client()
+
     restored = asyncio.run(client.restore(archive, skip_existing=skip_existing))
     for run_id in restored:
         print(run_id, file=streams.stdout())

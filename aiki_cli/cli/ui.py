@@ -55,6 +55,8 @@ def ui(
     workflows = _loaded_once(options)
     if export is not None:
         wanted = one_of(RunStatus, "status", status) if status is not None else None
+        import asyncio  # here: the other commands need no event loop
+
         index = asyncio.run(
             web.export.export(client, workflows, Path(export), RunQuery(status=wanted), limit)
         )

@@ -9,7 +9,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from ..engine import commands
 from ..errors import (
     BadInput,
+    BatchInputInvalid,
     IdempotencyConflict,
+    InputInvalid,
     NoWorker,
     RunDamaged,
     WaitTimeout,
@@ -94,6 +96,40 @@ class Client(ScheduleCalls, RunTools):
         if stored.id != spec.id:
             _check_same_start(stored, spec)
         return stored
+
+    async def start_many(
+        self,
+        version: WorkflowVersion,
+        inputs: Iterable[Any],
+        *,
+        delay: float | str | timedelta | None = None,
+    ) -> builtins.list[RunHandle]:
+        """Create a pending run of `version` for each of `inputs`, in their order, with far
+        fewer trips to the disk than a `start` each. Every input is checked before anything
+        is written: `BatchInputInvalid` names the first that does not fit, and then no run
+        is started."""
+        specs = self.create_many(version, inputs, delay=delay)
+        return [RunHandle(self, spec.id, version) for spec in specs]
+
+    def create_many(
+        self,
+        version: WorkflowVersion,
+        inputs: Iterable[Any],
+        *,
+        delay: float | str | timedelta | None = None,
+    ) -> builtins.list[RunSpec]:
+        wait = None if delay is None else _delay(delay)
+        data = []
+        for index, value in enumerate(inputs):
+            try:
+                data.append(version.inputs.encode(value))
+            except InputInvalid as error:
+                raise BatchInputInvalid(index, error) from error
+        now = self.clock.now()
+        due = None if wait is None else now + wait
+        specs = [new_spec(version.name, version.version, d, now, not_before=due) for d in data]
+        self.store.create_runs(specs)
+        return specs
 
     def handle(self, run_id: str) -> RunHandle:
         return RunHandle(self, check_run_id(run_id))

@@ -8,18 +8,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..engine import retention, transfer
+from ..engine.archive import read_archive
+from ..model.export import RunExport
 from ..model.runinfo import ForkOrigin
 from ..model.status import RunStatus
 from ..store import Store, open_store
 from ..values.clock import Clock
 
-if TYPE_CHECKING:  # the engine's tools are imported by the calls that use them: a reading
-    # command (`status`, `list`) loads no workflow code and no event loop
+if TYPE_CHECKING:  # replaying and forking run workflow code: imported by those calls alone
     from ..authoring.workflow import WorkflowVersion
-    from ..engine import retention
     from ..engine.fork import ForkPlan
     from ..engine.replay_check import ReplayReport
-    from ..model.export import RunExport
 
 
 class RunTools:
@@ -62,8 +62,6 @@ class RunTools:
 
     async def import_run(self, run: RunExport, *, new_id: bool = False) -> str:
         """Store an exported run here (with `new_id`, under a new id); the id it has here."""
-        from ..engine import transfer
-
         return transfer.import_run(self.store, run, self.clock, new_id=new_id)
 
     async def copy_to(
@@ -75,8 +73,6 @@ class RunTools:
     ) -> builtins.list[str]:
         """Copy runs (those named, else those in `statuses`, else all) to the store at
         `target`, journals, mail and requests whole; the ids copied."""
-        from ..engine import transfer
-
         chosen = transfer.chosen(self.store, run_ids, statuses)
         return transfer.copy_runs(self.store, open_store(target), chosen)
 
@@ -85,9 +81,7 @@ class RunTools:
     ) -> retention.Report:
         """Remove the ended runs `policy` chooses (archived first to `archive`, if given),
         in a thread, off the caller's event loop."""
-        import asyncio
-
-        from ..engine import retention
+        import asyncio  # here: a client that only reads runs needs no event loop
 
         now = self.clock.now()
         return await asyncio.to_thread(
@@ -96,7 +90,4 @@ class RunTools:
 
     async def restore(self, archive: Path, *, skip_existing: bool = False) -> builtins.list[str]:
         """Bring the runs of a gc archive back; the ids restored."""
-        from ..engine import transfer
-        from ..engine.archive import read_archive
-
         return transfer.restore(self.store, read_archive(archive), skip_existing=skip_existing)

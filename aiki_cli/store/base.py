@@ -21,7 +21,7 @@ What callers rely on, besides each method's result (all errors are in `aiki_cli.
   `remove_run` when a worker holds the run.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -121,6 +121,13 @@ class Store(Protocol):
         run, store nothing and return that run's spec instead. `StoreUnwritable` when the
         run could not be stored (what it wrote is taken back); `RunDamaged` when the run its key
         names cannot be read."""
+        ...
+
+    def create_runs(self, specs: Sequence[RunSpec]) -> None:
+        """Store new pending runs and queue them, as `create_run` each, with fewer trips to
+        the disk; none of `specs` has an idempotency key. Each run is stored whole or not
+        at all; `StoreUnwritable` when they could not all be stored (what was written is
+        taken back)."""
         ...
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:

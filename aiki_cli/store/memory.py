@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +58,10 @@ class MemoryStore:
             self._runs[spec.id] = _Run(spec)
             self._ready[spec.id] = None
         return spec
+
+    def create_runs(self, specs: Sequence[RunSpec]) -> None:
+        for spec in specs:
+            self.create_run(spec)
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
         with self._mutex:

@@ -39,6 +39,17 @@ EXPECTED = {
         "scale.cli_status.100",
         "scale.cli_list.100",
     ],
+    "bench_cli": [
+        "cli.startup.status_json",
+        "cli.startup.status",
+        "cli.startup.list_json",
+        "cli.startup.help",
+        "cli.start_rate.single",
+        "cli.start_rate.many",
+        "cli.start_rate.cli_inputs",
+        "cli_wait.async.per_step",
+        "cli_wait.sync.per_step",
+    ],
     "bench_memory": ["memory.worker_rss.100", "memory.worker_rss.empty"],
     "bench_recovery": ["recovery.recovered", "recovery.takeover"],
     "bench_cli_wait": [

@@ -251,6 +251,13 @@ def prepare_nothing(store: Store) -> dict[str, str]:
     return {}
 
 
+def prepare_inputs(store: Store) -> dict[str, str]:
+    """A JSON Lines file of three inputs for `start --inputs`, in the store's folder."""
+    store.runs.mkdir()
+    (store.root / "inputs.jsonl").write_text("".join(f'{{"key": "many-{n}"}}\n' for n in range(3)))
+    return {}
+
+
 def prepare_due_schedule(store: Store) -> dict[str, str]:
     code, _ = store.aiki(ADD_SCHEDULE)
     assert code == 0
@@ -385,6 +392,7 @@ def schedule_fired(store: Store, ids: dict[str, str]) -> bool:
 
 
 START = ["start", "kp-quick@1.0.0", "--input-json", '{"key": "start"}']
+START_MANY = ["start", "kp-quick@1.0.0", "--inputs", "inputs.jsonl"]
 EVENT = ["go", "--data-json", '{"n": 1}', "--reference-id", "ref-1"]
 
 
@@ -392,6 +400,7 @@ OPS = [
     Op("start-with-key", prepare_nothing, lambda ids: [*START, "--idempotency-key", "k"],
        keyed_start, doctor_exact=False),
     Op("start-without-key", prepare_nothing, lambda ids: START, started_runs, doctor_exact=False),
+    Op("start-many", prepare_inputs, lambda ids: START_MANY, started_runs, doctor_exact=False),
     Op("send-with-reference", prepare_waiter, lambda ids: ["send", ids["run"], *EVENT],
        event_sent, doctor_exact=False),
     Op("cancel-parked-child", prepare_parked_child, lambda ids: ["cancel", ids["child0"]],

@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from .layout import (
 )
 from .lock import FileLock, try_lock_dir
 from .roster import Roster
+from .starts import create_runs
 from .summary import SUMMARY_EVERY, Summary, save_summary, summary_and_tail
 from .syncio import (
     FILE_MODE,
@@ -104,6 +105,10 @@ class FileStore:
             if key_path is None or holder_if_readable(key_path) != spec.id:
                 self._discard(spec.id)
             raise
+
+    @writes
+    def create_runs(self, specs: Sequence[RunSpec]) -> None:
+        create_runs(self.root, self.indexes, specs, self._discard)
 
     def _stage(self, spec: RunSpec, run_dir: Path) -> None:
         """Write the run's start record and its empty journal in tmp/, list and queue it,

@@ -105,6 +105,39 @@ def write_synced(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def write_unsynced(path: Path | str, data: bytes) -> None:
+    """Create `path` (which must not exist) with `data`, to be made durable by `sync_all`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def sync_all(files: Sequence[Path], dirs: Sequence[Path]) -> None:
+    """Make `files` and the names in `dirs`, all on one file system, survive a power loss:
+    with one `syncfs` where there is one and little else waits to be written, where a
+    flush of each would wait for the disk as many times; else a flush of each."""
+    syncfs = oslayer.syncfs()
+    if files and syncfs is not None and oslayer.unwritten_bytes() <= SYNCFS_LIMIT:
+        fd = os.open(files[0], os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syncfs(fd)
+            return
+        except OSError:
+            pass  # perhaps another file's failed write-back: flush each, which tells
+        finally:
+            os.close(fd)
+    for path in files:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            oslayer.flush_file(fd)
+        finally:
+            os.close(fd)
+    for folder in dirs:
+        fsync_dir(folder)
+
+
 def _temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
 
