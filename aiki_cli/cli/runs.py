@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import BadInput, RunNotEnded, WorkflowNotFound
+from ..errors import BadInput, BatchInputInvalid, RunNotEnded, WorkflowNotFound
 from ..model.status import RunStatus
 from . import streams, views
 from .inputs import read_input, read_inputs, split_ref_or_fail
@@ -116,8 +116,6 @@ def _start_many(
     options: Options, ref: str, path: str, delay: str | None, others: list[str]
 ) -> None:
     """`start --inputs`: every line read and checked, then all runs started at once."""
-    from ..errors import BatchInputInvalid
-
     if others:
         raise BadInput(f"--inputs starts many runs: give it without {others[0]}")
     lines = read_inputs(path)
