@@ -111,6 +111,11 @@ class Worker:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def executing(self) -> list[str]:
+        """The ids of the runs this worker holds now, executing or syncing their journal."""
+        return list(self._active)
+
     def stop(self, *, now: bool = False) -> None:
         """Stop claiming; runs in flight stop at their next task boundary, or `now`.
 
@@ -278,7 +283,7 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
-        threads = Threads(self._executor)
+        threads = Threads(self._executor, alone=lambda: len(self._active) < 2)
         known = len(claim.entries)
         try:
             status = await self.engine.execute(
@@ -372,10 +377,15 @@ class Worker:
         `WaitTimeout` is raised.
         """
         self._family = {run_id}
+        tail = self.client.tail(run_id)
 
         async def ended(claimed: int) -> bool:
-            info = await self.client.get(run_id)
-            return info.status.terminal or info.status == RunStatus.PAUSED
+            # While its code executes here, the run has not ended; once it stops, the
+            # journal is read from where the last look stopped, never again in whole.
+            if run_id in self._active:
+                return False
+            tail.read()
+            return tail.info.status.terminal or tail.info.status == RunStatus.PAUSED
 
         with self._threads():
             driving = asyncio.ensure_future(self._serve(ended))
@@ -386,7 +396,8 @@ class Worker:
                 await asyncio.gather(driving, return_exceptions=True)
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
             driving.result()
-        return await self.client.get(run_id)
+        tail.read()
+        return tail.info if tail.info.status.terminal else await self.client.get(run_id)
 
 
 def _release(claim: Claim) -> None:
