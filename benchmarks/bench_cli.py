@@ -10,6 +10,9 @@ how fast runs can be started, each against its baseline measured in the same run
    (`aiki start NAME@VERSION --inputs FILE.jsonl`, process start-up included), against
    DBOS enqueueing 1,000 workflows on its queue (`_dbos_peer.py enqueue`, its launch
    untimed). Target: >= 2x DBOS's rate.
+3. steps through `aiki start --wait` (`bench_cli_wait.py`, which also runs alone): the
+   per-step cost, coroutine and plain-function tasks, against the fsync'd append.
+   Targets: <= 2x and <= 2.5x.
 
     python benchmarks/bench_cli.py           # full (~2 min with DBOS)
     python benchmarks/bench_cli.py --smoke   # tiny sizes, no DBOS
@@ -25,6 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import _common as c
+import bench_cli_wait
 import bench_flows
 
 from aiki_cli import Client
@@ -156,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     for name in ("single", "many", "cli_inputs"):
         summarize_rate(report, name, rates)
+    bench_cli_wait.report_steps(report, args)
     report.finish()
 
 

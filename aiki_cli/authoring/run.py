@@ -58,6 +58,7 @@ from ..values.duration import parse_duration
 from . import eager
 from .guard import original, stops
 from .history import EventResult, History
+from .progress import ProgressBook
 from .replay import Outcome, ReplayBook
 from .run_logger import RunLogger
 from .task import Task
@@ -79,8 +80,9 @@ class Run:
     """What a workflow function gets as its second argument.
 
     Its surface: `id`, `workflow`, `version`, `attempt`, `logger`, `replaying`, `sleep`,
-    `wait_for_event`, and the calls behind `task.start(run, …)`, `version.start(run, …)`
-    and `ChildHandle.wait_for_completion()`: `call`, `start_child` and `await_child`.
+    `wait_for_event`, `progress`, and the calls behind `task.start(run, …)`,
+    `version.start(run, …)` and `ChildHandle.wait_for_completion()`: `call`,
+    `start_child` and `await_child`.
     `changed`, `blocked`, `suspend`, `parked` and `close` are the engine's.
     """
 
@@ -112,6 +114,7 @@ class Run:
         self._book = ReplayBook(claim.entries)
         self.logger = RunLogger(self.id, self._book)
         self._history = History(claim.entries)
+        self._said = ProgressBook(claim.entries)
         self._occurrences: Counter[tuple[str, str]] = Counter()
         self._in_flight: set[asyncio.Task[Outcome | None]] = set()
         self._eager = 0
@@ -259,6 +262,13 @@ class Run:
         )
         self._book.settled(where)
         return Outcome(output=output)
+
+    def progress(self, message: str, fraction: float | None = None) -> None:
+        """Say how far the run got (`fraction`: 0 to 1), for `status` and followers: a
+        small journal entry, not a call; a replayed run does not journal it again."""
+        entry = self._said.say(self._clock.now(), message, fraction)
+        if entry is not None and not self._closed:
+            self._record(entry, sync=False)  # rides with the next sync: no fsync of its own
 
     # -- time -----------------------------------------------------------------------
 

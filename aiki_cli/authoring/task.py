@@ -63,7 +63,7 @@ class Task:
             return self._within(self.timeout, value, threads)
         if self._is_async:
             return self.exec(value)  # type: ignore[no-any-return]
-        return asyncio.wrap_future(threads.submit(self.name, self.exec, value))
+        return threads.call(self.name, self.exec, value)
 
     async def _within(self, timeout: float, value: Any, threads: Threads) -> Any:
         """The body's result, if it returns within `timeout`. A coroutine still running

@@ -10,23 +10,43 @@ abandoned on purpose, past its task's timeout, no longer counts.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .guard import Raised
 
+# How long the event loop itself waits for a plain-function body before it awaits it like
+# any other future, when nothing else needs the loop (see `Threads.call`).
+PATIENCE = 0.0005
+
 
 class Threads:
-    """Submits task bodies to `executor` and keeps count of those still running."""
+    """Submits task bodies to `executor` and keeps count of those still running.
 
-    def __init__(self, executor: Executor | None = None) -> None:
+    `alone()` says whether the run these bodies belong to is all its worker executes."""
+
+    def __init__(
+        self, executor: Executor | None = None, alone: Callable[[], bool] = lambda: False
+    ) -> None:
         self._executor = executor or _shared_pool()
+        self._alone = alone
         self._lock = threading.Lock()
         self._busy: dict[Future[Any], str] = {}
         self._on_idle: Callable[[], None] | None = None
+
+    def call(self, task: str, fn: Callable[[Any], Any], value: Any) -> Awaitable[Any]:
+        """`fn(value)` in a thread, to await. Handing a result from a thread back to the
+        event loop costs two wake-ups (a pipe, a turn of the loop) that dwarf a short body;
+        so a run alone in its worker (nothing else to do meanwhile) first waits `PATIENCE`
+        for the body, and a body done by then is returned with no hand-back at all."""
+        future = self.submit(task, fn, value)
+        if self._alone() and wait([future], PATIENCE).done:
+            return _result(future)
+        return asyncio.wrap_future(future)
 
     def submit(self, task: str, fn: Callable[[Any], Any], value: Any) -> Future[Any]:
         """Run `fn(value)`, the body of `task`, in a thread; what it raises that is not an
@@ -64,6 +84,10 @@ class Threads:
                 self._on_idle = None
         if callback is not None:
             callback()
+
+
+async def _result(future: Future[Any]) -> Any:
+    return future.result()
 
 
 def _contained(fn: Callable[[Any], Any], value: Any) -> Any:

@@ -42,12 +42,13 @@ def fork(
 ) -> None:
     """Start a new run from a step of an ended or paused run: the results recorded before
     that call are reused, by content address, and the run executes from there."""
+    import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
+
     task, call = parse_from(start_from)
     options: Options = ctx.obj
     data = read_input(input, input_json)
     new_input = data if input is not None or input_json is not None else ...
     client = options.client()
-    import asyncio  # here: the other commands need no event loop
 
     source = asyncio.run(client.get(run_id))
     ref = f"{source.workflow}@{version or source.version}"

@@ -47,13 +47,14 @@ def replay(
 ) -> None:
     """Replay stored or exported runs against the workflows' code, executing nothing: each
     replays, would diverge (where, and why) or has its version missing from the code."""
+    import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
+
     if not check:
         raise BadInput("aiki replay only checks: add --check (it executes and writes nothing)")
     statuses = _statuses(status)
     name, version = (workflow or "").partition("@")[::2]
     options: Options = ctx.obj
     versions = options.workflows()
-    import asyncio  # here: the other commands need no event loop
 
     reports = asyncio.run(
         options.client().replay_check(

@@ -37,6 +37,15 @@ Timeout = Annotated[
 AllTasks = Annotated[
     bool, typer.Option("--all", help=f"Show every task, not the last {views.LAST_TASKS}.")
 ]
+Follow = Annotated[
+    bool,
+    typer.Option(
+        "--follow",
+        "-f",
+        help="Keep showing the run as its journal grows; end with it, exiting by its "
+        "outcome (0 completed, 1 failed, 3 cancelled). With --json: one JSON line per entry.",
+    ),
+]
 
 
 def start(
@@ -99,7 +108,7 @@ def start(
         else:
             views.note(f"started {ref} as run {spec.id}; `aiki status {spec.id}` follows it")
         return
-    info = asyncio.run(await_run(client, versions, ref, spec.id, timeout))
+    info = asyncio.run(await_run(client, versions, ref, spec.id, timeout, as_json))
     finish(info, as_json, all_tasks=all_tasks)
 
 
@@ -134,8 +143,17 @@ def status(
             "1 failed, 3 cancelled, 5 not ended yet. Without it: 0 whenever the run is shown.",
         ),
     ] = False,
+    follow: Follow = False,
 ) -> None:
     """Show a run: its status, what it waits for, its result or error, and its last tasks."""
+    if follow:
+        import asyncio
+
+        from .follow import follow_status
+
+        client = ctx.obj.client()
+        asyncio.run(follow_status(client, run_id, as_json, all_tasks)).raise_for_outcome()
+        return
     info = settled(ctx.obj.client().get(run_id))
     if as_json:
         views.print_json(info.document())
@@ -259,7 +277,7 @@ def _retry_and_wait(options: Options, run_id: str, timeout: float | None, as_jso
             raise WorkflowNotFound(ref, sorted(versions))
     info = settled(client.retry(run_id))
     views.note(f"run {info.id} is {info.status} as attempt {info.attempt}")
-    finish(asyncio.run(await_run(client, versions, ref, run_id, timeout)), as_json)
+    finish(asyncio.run(await_run(client, versions, ref, run_id, timeout, as_json)), as_json)
 
 
 def list_runs(
@@ -312,7 +330,7 @@ def wait(
     --timeout, gives up (exit 5) once no worker for the run has been running for 60s."""
     import asyncio
 
-    from .follow import finish, say_no_worker, unattended
+    from .follow import finish, say_no_worker, unattended, wait_showing
 
     client: Client = ctx.obj.client()
     info = settled(client.get(run_id))  # an unknown run fails now, not after the timeout
@@ -320,7 +338,7 @@ def wait(
     if not info.status.terminal and not client.serving(ref):
         say_no_worker(ref, timeout)
     waited = unattended(timeout)
-    finish(asyncio.run(client.wait(run_id, timeout=timeout, unattended=waited)), as_json)
+    finish(asyncio.run(wait_showing(client, run_id, timeout, waited, as_json)), as_json)
 
 
 def history(
@@ -331,11 +349,19 @@ def history(
         bool,
         typer.Option("--all", help=f"Show every entry, not the last {LAST_ENTRIES}."),
     ] = False,
+    follow: Follow = False,
 ) -> None:
     """Show a run's journal as a timeline (its last entries; --all for every one)."""
     from ..model.entry import dump_entry
 
     client: Client = ctx.obj.client()
+    if follow:
+        import asyncio
+
+        from .follow import follow_history
+
+        asyncio.run(follow_history(client, run_id, as_json, all_entries)).raise_for_outcome()
+        return
     info = settled(client.get(run_id))
     entries = settled(client.history(run_id))
     if as_json:

@@ -15,6 +15,7 @@ from ..model.entry import (
     EventReceived,
     EventTimedOut,
     EventWaited,
+    Progress,
     Recovered,
     SleepEnded,
     SleepStarted,
@@ -28,6 +29,7 @@ from .views import short_json, status_text, when
 
 if TYPE_CHECKING:
     from rich.console import Group
+    from rich.table import Table
     from rich.text import Text
 
 LAST_ENTRIES = 40  # timeline rows `history` shows without --all
@@ -48,6 +50,19 @@ def timeline(entries: Sequence[Entry], start: datetime, *, all_entries: bool = F
         table.add_row(when(entry.at), offset, event, detail)
     hidden = len(entries) - len(shown)
     return Group(f"… {hidden} earlier entries (--all)", table) if hidden else Group(table)
+
+
+def timeline_rows(entries: Sequence[Entry], start: datetime) -> Table:
+    """Rows to add below a timeline (`history --follow`), in columns of fixed width."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_header=False)
+    for width, justify in ((len(when(start)), "left"), (9, "right"), (20, "left"), (None, "left")):
+        table.add_column(width=width, justify=justify)  # type: ignore[arg-type]
+    for entry in entries:
+        event, detail = _describe(entry)
+        table.add_row(when(entry.at), f"{(entry.at - start).total_seconds():.3f}", event, detail)
+    return table
 
 
 def _describe(entry: Entry) -> tuple[Text, str | Text]:
@@ -72,6 +87,9 @@ def _describe(entry: Entry) -> tuple[Text, str | Text]:
         return Text(f"✘ {entry.task}", style="red"), _error_detail(entry.error, again)
     if isinstance(entry, Recovered):
         return Text("recovered", style="yellow"), f"worker died; recovery {entry.count}"
+    if isinstance(entry, Progress):
+        share = "" if entry.fraction is None else f" ({entry.fraction:.0%})"
+        return Text("… progress", style="dim"), f"{entry.message}{share}"
     return _describe_wait(entry)
 
 

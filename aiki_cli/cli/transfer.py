@@ -27,8 +27,9 @@ def export(
     ] = None,
 ) -> None:
     """Print a run as one JSON document: spec, journal, unread mail, requests."""
+    import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
+
     client: Client = ctx.obj.client()
-    import asyncio  # here: the other commands need no event loop
 
     text = asyncio.run(client.export_run(run_id)).to_json()
     if output is None:
@@ -50,9 +51,10 @@ def import_(
 ) -> None:
     """Load an exported run into the store; prints its id there. Refuses an id the
     store has (exit 2) unless --new-id."""
+    import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
+
     run = _exported(file)
     client: Client = ctx.obj.client()
-    import asyncio  # here: the other commands need no event loop
 
     run_id = asyncio.run(client.import_run(run, new_id=new_id))
     print(run_id, file=streams.stdout(), flush=True)
@@ -89,12 +91,13 @@ def copy(
 ) -> None:
     """Copy runs, finished or not, with journals, mail and requests, to another store;
     prints the ids copied. Refuses a run a worker holds, or one the target has."""
+    import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
+
     if run_ids and status:
         raise BadInput("give RUN_IDs or --status, not both")
     options: Options = ctx.obj
     client = Client(source) if source else options.client()
     statuses = statuses_of(status) if status else ()
-    import asyncio  # here: the other commands need no event loop
 
     copied = asyncio.run(client.copy_to(target, run_ids or (), statuses=statuses))
     for run_id in copied:
@@ -113,8 +116,9 @@ def restore(
 ) -> None:
     """Bring the runs of a gc archive back; prints their ids. Refuses (exit 2, nothing
     restored) when the store has one of them, unless --skip-existing."""
+    import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
+
     client: Client = ctx.obj.client()
-    import asyncio  # here: the other commands need no event loop
 
     restored = asyncio.run(client.restore(archive, skip_existing=skip_existing))
     for run_id in restored:

@@ -47,6 +47,8 @@ def ui(
 ) -> None:
     """Serve a dashboard of the runs (its URL, with its token, is the first line printed);
     Ctrl-C stops it. With --export DIR, write the same pages as files instead."""
+    import asyncio  # here, not at import: `aiki --help` and reading commands need no event loop
+
     options: Options = ctx.obj
     web = _web_stack()
     client = options.client()

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from ..authoring.workflow import WorkflowVersion
-    from ..model.runinfo import DamagedRun, RunInfo, TaskInfo
+    from ..model.runinfo import DamagedRun, ProgressInfo, RunInfo, TaskInfo
     from ..model.schedule import Schedule
     from ..model.waiting import WaitingFor
     from ..store.files.doctor import Finding, Report
@@ -175,6 +175,8 @@ def _facts(info: RunInfo) -> Table:
     facts.add_row("status", status_text(info.status) + _status_note(info))
     if info.waiting_for is not None:
         facts.add_row("waiting for", waiting_text(info.waiting_for))
+    if info.progress is not None:
+        facts.add_row("progress", progress_text(info.progress))
     if info.due_at is not None and not info.status.terminal:
         facts.add_row("due", when(info.due_at))
     if info.attempt > 1:
@@ -195,6 +197,12 @@ def _facts(info: RunInfo) -> Table:
     if info.error is not None:
         facts.add_row("error", Text(f"{info.error.type}: {info.error.message}", style="red"))
     return facts
+
+
+def progress_text(progress: ProgressInfo) -> str:
+    """The run's latest progress: `copied 40 of 100 (40%)`."""
+    share = "" if progress.fraction is None else f" ({progress.fraction:.0%})"
+    return f"{progress.message}{share}"
 
 
 def waiting_text(wait: WaitingFor) -> str:

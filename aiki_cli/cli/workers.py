@@ -131,6 +131,8 @@ async def _serve(runner: Worker, until_idle: bool, include_sleeping: float | Non
     """Run the worker; the first signal stops it gently, a second one at once."""
     import asyncio
 
+    from . import live
+
     loop = asyncio.get_running_loop()
 
     def on_signal() -> None:
@@ -140,7 +142,8 @@ async def _serve(runner: Worker, until_idle: bool, include_sleeping: float | Non
 
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, on_signal)
-    await runner.run(until_idle=until_idle, include_sleeping=include_sleeping)
+    async with live.showing_runs(runner.client, live.mode(False), lambda: runner.executing):
+        await runner.run(until_idle=until_idle, include_sleeping=include_sleeping)
 
 
 COMMANDS = {"workflows": workflows, "worker": worker}

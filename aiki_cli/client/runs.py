@@ -9,7 +9,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
@@ -31,6 +31,7 @@ from ..model.query import RunQuery
 from ..model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
 from ..model.status import RunStatus
 from ..store import Mail, RunRef, ServedStore, Store, open_store
+from ..store.tail import Tail
 from ..values.canonical import input_hash
 from ..values.clock import Clock, system_clock
 from ..values.codec import Codec
@@ -239,22 +240,43 @@ class Client(ScheduleCalls, RunTools):
         """The run's state once it is completed, failed or cancelled; else `WaitTimeout`
         after `timeout` seconds, or `NoWorker` once no live worker has loaded the run's
         workflow for `unattended` seconds in a row."""
-        import asyncio  # here: reading a run needs no event loop
-
         deadline = None if timeout is None else time.monotonic() + timeout
         watch = None if unattended is None else _Unattended(self, unattended)
-        delay = 0.005
-        while True:
-            info = await self.get(run_id)
+        async for _, info in self.follow(run_id):
+            left = None if deadline is None else deadline - time.monotonic()
             if info.status.terminal:
                 return info
-            left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
             if watch is not None:
                 watch.check(info)
-            await asyncio.sleep(delay if left is None else min(delay, left))
-            delay = min(delay * 1.5, 0.2)
+        raise AssertionError("following a run ends only when the run does")
+
+    def tail(self, run_id: str) -> Tail:
+        """The run's journal, to follow: each `read()` gives the entries appended since
+        the last, and `info` the state they fold to."""
+        return Tail(self.store, check_run_id(run_id))
+
+    async def follow(
+        self, run_id: str, *, wait: float = 0.2
+    ) -> AsyncIterator[tuple[builtins.list[Entry], RunInfo]]:
+        """The run's journal as it grows, one batch of new entries at a time, each with
+        the state it leaves the run in (the first batch is the journal so far; later ones
+        may be empty). Ends after the batch in which the run ends. Reads cost the entries
+        appended since the last read; they come closer together while entries arrive,
+        and at most `wait` seconds apart."""
+        import asyncio  # here: reading a run needs no event loop
+
+        tail = self.tail(run_id)
+        delay = 0.005
+        while True:
+            entries = tail.read()
+            info = tail.info
+            yield entries, info
+            if info.status.terminal:
+                return
+            await asyncio.sleep(delay)
+            delay = 0.005 if entries else min(delay * 1.5, wait)
 
     async def cancel(self, run_id: str) -> RunInfo:
         """Cancel a run and its descendants: now if no worker executes it, else at its next

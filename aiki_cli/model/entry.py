@@ -160,6 +160,16 @@ class ChildEnded(_Entry):
     error: ErrorInfo | None = None
 
 
+class Progress(_Entry):
+    """The workflow's word on how far it got (`run.progress`): shown by `status` and to
+    followers; replay neither repeats it nor matches calls against it."""
+
+    type: Literal["progress"] = "progress"
+    at: datetime
+    message: str
+    fraction: float | None = None
+
+
 Entry = Annotated[
     StatusChanged
     | TaskStarted
@@ -172,7 +182,8 @@ Entry = Annotated[
     | EventWaited
     | EventTimedOut
     | ChildStarted
-    | ChildEnded,
+    | ChildEnded
+    | Progress,
     Field(discriminator="type"),
 ]
 _TYPES: dict[bytes, type[_Entry]] = {

@@ -8,13 +8,14 @@ from collections.abc import Iterable
 from .entry import (
     ChildStarted,
     Entry,
+    Progress,
     Recovered,
     StatusChanged,
     TaskCompleted,
     TaskFailed,
     TaskStarted,
 )
-from .runinfo import RunInfo, RunSpec, TaskInfo
+from .runinfo import ProgressInfo, RunInfo, RunSpec, TaskInfo
 from .status import RunStatus
 from .waiting import Waits
 
@@ -99,6 +100,10 @@ class Fold:
             info.recoveries = entry.count
         elif isinstance(entry, ChildStarted):
             info.children.append(entry.child)
+        elif isinstance(entry, Progress):
+            info.progress = ProgressInfo(
+                message=entry.message, fraction=entry.fraction, at=entry.at
+            )
         elif isinstance(entry, TaskStarted):
             _start_call(info, open_calls, retrying, entry)
         elif isinstance(entry, TaskCompleted | TaskFailed):

@@ -100,6 +100,16 @@ class TaskInfo(BaseModel):
     error: ErrorInfo | None = None
 
 
+class ProgressInfo(BaseModel):
+    """The run's latest progress entry: what it said, how far (0 to 1, if it said), when."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    message: str
+    fraction: float | None = None
+    at: datetime
+
+
 class RunInfo(BaseModel):
     """A run's current state: the document `status --json` prints."""
 
@@ -122,6 +132,7 @@ class RunInfo(BaseModel):
     forked_from: ForkOrigin | None = None
     due_at: datetime | None = None
     waiting_for: WaitingFor | None = None
+    progress: ProgressInfo | None = None
     children: list[str] = Field(default_factory=list)
     tasks: list[TaskInfo] = Field(default_factory=list)
 

@@ -142,6 +142,15 @@ class Store(Protocol):
         appended since. Raises as `read_run`."""
         ...
 
+    def read_since(self, run_id: str, cursor: int = 0) -> tuple[RunSpec, list[Entry], int]:
+        """The run's start record, the journal entries appended after `cursor` (0: all of
+        them), and the cursor to pass next time: following a run costs what was appended
+        since the last read, not the whole journal. A cursor is only ever one this method
+        returned for the run (the file store: a byte offset; memory: an entry count; a
+        database: the last `seq`). A line still being written (or torn) is left for a
+        later read. Raises as `read_run`."""
+        ...
+
     def list_runs(self) -> Iterator[RunRef]:
         """Every run, newest first, without reading any run's files."""
         ...

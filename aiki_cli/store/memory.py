@@ -68,6 +68,11 @@ class MemoryStore:
             run = self._run(run_id)
             return run.spec, list(run.entries)
 
+    def read_since(self, run_id: str, cursor: int = 0) -> tuple[RunSpec, list[Entry], int]:
+        with self._mutex:
+            run = self._run(run_id)
+            return run.spec, run.entries[cursor:], len(run.entries)
+
     def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
         info = summarize(*self.read_run(run_id))
         if not tasks:

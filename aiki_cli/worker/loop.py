@@ -106,12 +106,17 @@ class Worker:
         self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
         self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
         self._timers = Timers(client, self.registry)
-        self._wakeups = Wakeups(self.store, client.clock, poll_interval)
+        self._wakeups = Wakeups(self.store, client.clock, poll_interval, self._heard)
         self.retention = None if retention is None else Retention(client, retention)
 
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    @property
+    def executing(self) -> list[str]:
+        """The ids of the runs this worker holds now, executing or syncing their journal."""
+        return list(self._active)
 
     def stop(self, *, now: bool = False) -> None:
         """Stop claiming; runs in flight stop at their next task boundary, or `now`.
@@ -134,11 +139,7 @@ class Worker:
         running here; parked runs wait for a later worker, except (with `include_sleeping`)
         those due to wake within that many seconds: sleeps, retries, delayed starts."""
         info = {"id": self.id, "pid": os.getpid(), "workflows": sorted(self.registry)}
-        with (
-            self.store.register_worker(self.id, info),
-            self._threads(),
-            self._wakeups.watching(self._heard),
-        ):
+        with self.store.register_worker(self.id, info), self._threads(), self._wakeups.watching():
             log.info("worker %s started on %s", self.id, self.store.location)
 
             async def idle(claimed: int) -> bool:
@@ -156,17 +157,16 @@ class Worker:
         try:
             while not self._stopping:
                 try:
-                    await self._tend_timers()
+                    problem = await self._timers.tend_unless_lost(schedules=self._family is None)
+                    self._report("timers", problem)  # driving one run, it fires no schedules
                     claimed = self._fill()
                     if self.retention is not None and self._family is None:
                         self.retention.tend()  # in a thread: never between a claim and its flush
                     if await done(claimed):
                         break
-                    pause = self._wakeups.pause(contended=self._met)
-                    self._wakeups.reached()
+                    pause = self._wakeups.reached(contended=self._met)
                 except StoreUnreachable as error:  # the database went: try again, later
-                    self._wakeups.lost(error)
-                    pause = self._wakeups.pause(contended=self._met)
+                    pause = self._wakeups.lost(error)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)
@@ -174,14 +174,6 @@ class Worker:
             await self._shut_down()
             if self.retention is not None:
                 await self.retention.close()
-
-    async def _tend_timers(self) -> None:
-        # Driving one run (`start --wait`) fires no schedules of its own.
-        problem = await self._timers.tend_unless_lost(schedules=self._family is None)
-        if problem is None:
-            self._reported.pop("timers", None)
-        else:
-            self._report("timers", problem)
 
     async def fire_timers(self) -> int:
         """Queue the runs whose due time has come and fire due schedules; how many."""
@@ -293,7 +285,7 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
-        threads = Threads(self._executor)
+        threads = Threads(self._executor, alone=lambda: len(self._active) < 2)
         known = len(claim.entries)
         try:
             status = await self.engine.execute(
@@ -367,9 +359,11 @@ class Worker:
         if self._wake is not None:
             self._wake.set()
 
-    def _report(self, key: str, message: str) -> None:
-        """Log a problem once, not on every pass for as long as it lasts."""
-        if self._reported.get(key) != message:
+    def _report(self, key: str, message: str | None) -> None:
+        """Log a problem once, not on every pass for as long as it lasts (None: it ended)."""
+        if message is None:
+            self._reported.pop(key, None)
+        elif self._reported.get(key) != message:
             self._reported[key] = message
             log.error("%s", message)
 
@@ -392,10 +386,15 @@ class Worker:
         `WaitTimeout` is raised.
         """
         self._family = {run_id}
+        tail = self.client.tail(run_id)
 
         async def ended(claimed: int) -> bool:
-            info = await self.client.get(run_id)
-            return info.status.terminal or info.status == RunStatus.PAUSED
+            # While its code executes here, the run has not ended; once it stops, the
+            # journal is read from where the last look stopped, never again in whole.
+            if run_id in self._active:
+                return False
+            tail.read()
+            return tail.info.status.terminal or tail.info.status == RunStatus.PAUSED
 
         with self._threads():
             driving = asyncio.ensure_future(self._serve(ended))
@@ -406,7 +405,8 @@ class Worker:
                 await asyncio.gather(driving, return_exceptions=True)
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
             driving.result()
-        return await self.client.get(run_id)
+        tail.read()
+        return tail.info if tail.info.status.terminal else await self.client.get(run_id)
 
 
 def _release(claim: Claim) -> None:

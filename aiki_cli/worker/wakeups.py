@@ -26,15 +26,18 @@ BACKOFF = (0.5, 1.0, 2.0, 5.0)  # pauses after failing to reach the store, then 
 
 
 class Wakeups:
-    def __init__(self, store: Store, clock: Clock, poll_interval: float) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, poll_interval: float, heard: Callable[[], None]
+    ) -> None:
         self.store = store
+        self.heard = heard  # called on the event loop when the store tells of news
         self.clock = clock
         self.poll_interval = poll_interval
         self.told = False  # the store tells of changes: polling is the fallback
         self._failures = 0
 
     @contextlib.contextmanager
-    def watching(self, heard: Callable[[], None]) -> Iterator[None]:
+    def watching(self) -> Iterator[None]:
         """While serving: `heard()` on the event loop whenever the store tells of a change."""
         if not isinstance(self.store, ServedStore):
             yield
@@ -42,7 +45,7 @@ class Wakeups:
         loop = asyncio.get_running_loop()
 
         def told() -> None:  # in the store's listening thread
-            loop.call_soon_threadsafe(heard)
+            loop.call_soon_threadsafe(self.heard)
 
         with self.store.watch(told):
             self.told = True
@@ -63,14 +66,18 @@ class Wakeups:
         until_due = FALLBACK_POLL if due is None else (due - self.clock.now()).total_seconds()
         return max(self.poll_interval, min(FALLBACK_POLL, until_due))
 
-    def lost(self, error: StoreUnreachable) -> None:
-        """A pass failed to reach the store: said on the first failure of an outage."""
+    def lost(self, error: StoreUnreachable) -> float:
+        """A pass failed to reach the store (said on the first failure of an outage); the
+        pause before the next."""
         if not self._failures:
             log.error("lost the store: %s; trying again with a growing pause", error)
         self._failures += 1
+        return self.pause()
 
-    def reached(self) -> None:
-        """A pass reached the store: the outage, if any, is over."""
+    def reached(self, *, contended: bool = False) -> float:
+        """A pass reached the store: the outage, if any, is over; the pause before the
+        next (see `pause`)."""
         if self._failures:
             log.warning("the store is back after %d failed attempts", self._failures)
         self._failures = 0
+        return self.pause(contended=contended)

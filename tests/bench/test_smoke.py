@@ -47,9 +47,16 @@ EXPECTED = {
         "cli.start_rate.single",
         "cli.start_rate.many",
         "cli.start_rate.cli_inputs",
+        "cli_wait.async.per_step",
+        "cli_wait.sync.per_step",
     ],
     "bench_memory": ["memory.worker_rss.100", "memory.worker_rss.empty"],
     "bench_recovery": ["recovery.recovered", "recovery.takeover"],
+    "bench_cli_wait": [
+        "cli_wait.fsync_append",
+        "cli_wait.async.per_step",
+        "cli_wait.sync.per_step",
+    ],
     "bench_ui": ["ui.runs_page.30", "ui.runs_page.300"],
 }
 

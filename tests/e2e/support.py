@@ -32,6 +32,7 @@ AMBIENT = (
     "TTY_INTERACTIVE",
     "COLUMNS",
     "LINES",
+    "CI",  # in CI, waits say each status change in a plain line (`cli/live.py`)
 )
 
 

@@ -11,11 +11,13 @@ import pytest
 from aiki_cli import oslayer
 from aiki_cli.errors import InvalidRunId, RunNotFound
 from aiki_cli.model.entry import Entry, StatusChanged, TaskCompleted, TaskStarted
+from aiki_cli.model.journal import summarize
 from aiki_cli.model.runinfo import RunSpec
 from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Claim, Store, open_store
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.memory import MemoryStore
+from aiki_cli.store.tail import Tail
 from aiki_cli.values.canonical import input_hash
 from aiki_cli.values.ids import new_run_id
 from tests.postgres_server import opened
@@ -291,3 +293,73 @@ def test_releasing_a_claim_twice_does_not_free_a_later_claim(store: Store, spec:
     stale.release()
     assert store.claim(created.id) is None
     current.release()
+
+
+# -- the incremental read (`read_since`) and the tail that follows a run with it --------
+
+
+def _steps(*numbers: int) -> list[Entry]:
+    return [
+        entry
+        for n in numbers
+        for entry in (
+            TaskStarted(at=T0, task="t", hash=f"h{n}", input=n),
+            TaskCompleted(at=T0, task="t", hash=f"h{n}", output=n * 10),
+        )
+    ]
+
+
+def _append(store: Store, run_id: str, *entries: Entry) -> None:
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.append(*entries)
+    claim.release()
+
+
+_RUNNING = StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING)
+_COMPLETED = StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED, result=3)
+
+
+def test_read_since_gives_a_new_run_its_spec_and_no_entries(store: Store, spec: Specs) -> None:
+    created = store.create_run(spec())
+    read, entries, cursor = store.read_since(created.id)
+    assert (read, entries) == (created, [])
+    assert store.read_since(created.id, cursor) == (created, [], cursor)
+
+
+def test_read_since_returns_only_what_was_appended_since_the_last_read(
+    store: Store, spec: Specs
+) -> None:
+    run_id = store.create_run(spec()).id
+    _append(store, run_id, _RUNNING, *_steps(1))
+    _, first, cursor = store.read_since(run_id)
+    assert first == [_RUNNING, *_steps(1)]
+    _append(store, run_id, *_steps(2))
+    _, second, cursor = store.read_since(run_id, cursor)
+    assert second == _steps(2)
+    _, third, again = store.read_since(run_id, cursor)
+    assert (third, again) == ([], cursor)
+    assert first + second == store.read_run(run_id)[1]
+
+
+def test_read_since_raises_as_read_run(store: Store) -> None:
+    with pytest.raises(InvalidRunId):
+        store.read_since("../etc")
+    with pytest.raises(RunNotFound):
+        store.read_since(new_run_id(T0, b"\x09" * 10))
+
+
+def test_a_tail_folds_what_it_reads_to_what_the_journal_summarizes(
+    store: Store, spec: Specs
+) -> None:
+    run_id = store.create_run(spec()).id
+    tail = Tail(store, run_id)
+    assert tail.info.status == RunStatus.PENDING
+    _append(store, run_id, _RUNNING, *_steps(1))
+    assert tail.read() == [_RUNNING, *_steps(1)]
+    assert tail.info.status == RunStatus.RUNNING
+    _append(store, run_id, *_steps(2), _COMPLETED)
+    assert tail.read() == [*_steps(2), _COMPLETED]
+    assert tail.read() == []
+    assert tail.info == summarize(*store.read_run(run_id))
+    assert tail.info.result == 3

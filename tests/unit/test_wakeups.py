@@ -17,13 +17,13 @@ from aiki_cli.worker.wakeups import BACKOFF, FALLBACK_POLL, Wakeups
 
 def told(clock: ManualClock) -> Wakeups:
     """The wake-ups of a worker whose store tells it of every change."""
-    wakeups = Wakeups(MemoryStore(), clock, poll_interval=0.2)
+    wakeups = Wakeups(MemoryStore(), clock, 0.2, lambda: None)
     wakeups.told = True
     return wakeups
 
 
 def test_a_store_that_does_not_tell_is_polled(clock: ManualClock) -> None:
-    assert Wakeups(MemoryStore(), clock, poll_interval=0.2).pause() == 0.2
+    assert Wakeups(MemoryStore(), clock, 0.2, lambda: None).pause() == 0.2
 
 
 def test_a_store_that_tells_is_polled_only_as_a_fallback(clock: ManualClock) -> None:
@@ -53,11 +53,10 @@ def test_an_outage_is_said_once_and_backs_off(
 ) -> None:
     wakeups = told(clock)
     with caplog.at_level(logging.INFO, logger="aiki.worker"):
-        for _ in range(6):
-            wakeups.lost(StoreUnreachable("db", "database 'x' on h: refused"))
-        assert wakeups.pause() == BACKOFF[-1]
-        wakeups.reached()
-        assert wakeups.pause() == FALLBACK_POLL
+        pauses = [wakeups.lost(StoreUnreachable("db", "database 'x' on h: refused"))]
+        pauses += [wakeups.lost(StoreUnreachable("db", "another way")) for _ in range(5)]
+        assert pauses == [*BACKOFF, BACKOFF[-1], BACKOFF[-1]]
+        assert wakeups.reached() == FALLBACK_POLL
     said = [record.getMessage() for record in caplog.records]
     assert len(said) == 2
     assert said[0].startswith("lost the store: cannot reach PostgreSQL database 'x'")

@@ -45,7 +45,7 @@ from ...model.schedule import SCHEDULE_ID
 from ...values.ids import RUN_ID
 from ..base import REQUESTS, Request, Timer
 from .formats import newer_entry
-from .syncio import NotRegularFile, open_regular, read_file
+from .syncio import NotRegularFile, open_regular, read_file, read_from, split_lines
 
 _CHUNK = 64 * 1024
 REMOVED = "-"  # "<id> -" in index/created.log: the run was removed (no workflow's name)
@@ -149,6 +149,22 @@ def parse_journal(run_id: str, path: Path, lines: list[bytes]) -> list[Entry]:
             newer = newer_entry(run_id, str(path), line, number, ENTRY_TYPES)
             raise (newer or damaged_line(run_id, path, lines, number, error)) from error
     return entries
+
+
+def journal_since(run_id: str, path: Path, cursor: int) -> tuple[list[Entry], int]:
+    """The entries of the journal at `path` past byte `cursor`, and the offset after the
+    last whole line (a line being written waits for a later read). `RunDamaged` for a
+    line that is no entry, numbered as in the whole file."""
+    try:
+        lines, size = split_lines(read_from(path, cursor))
+    except NotRegularFile as error:
+        raise damaged_file(run_id, path, error) from None
+    try:
+        return parse_journal(run_id, path, lines), cursor + size
+    except RunDamaged:
+        all_lines, _ = split_lines(read_file(path))
+        parse_journal(run_id, path, all_lines)  # raises, numbering the whole file's lines
+        raise
 
 
 def damaged_line(

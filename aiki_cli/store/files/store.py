@@ -40,6 +40,7 @@ from .layout import (
     damaged_file,
     damaged_spec,
     holder_if_readable,
+    journal_since,
     key_holder,
     lines_backwards,
     mail_names,
@@ -199,6 +200,11 @@ class FileStore:
         except NotRegularFile as error:
             raise damaged_file(run_id, journal, error) from None
         return self.read_spec(run_dir, run_id), parse_journal(run_id, journal, lines)
+
+    def read_since(self, run_id: str, cursor: int = 0) -> tuple[RunSpec, list[Entry], int]:
+        run_dir = self._existing_run_dir(run_id)
+        spec = self.read_spec(run_dir, run_id)
+        return spec, *journal_since(run_id, run_dir / "journal.jsonl", cursor)
 
     def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
         """The run's state, folding only the journal past its summary (see `summary`); a

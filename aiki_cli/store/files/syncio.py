@@ -342,6 +342,19 @@ def _read_all(fd: int, size: int | None = None) -> bytes:
     return b"".join(chunks)
 
 
+def read_from(path: Path, offset: int) -> bytes:
+    """A log's bytes from `offset` to its end, as they are now; a missing log reads as empty."""
+    try:
+        fd = open_regular(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return b""
+    try:
+        os.lseek(fd, offset, os.SEEK_SET)
+        return _read_all(fd, max(0, os.fstat(fd).st_size - offset))
+    finally:
+        os.close(fd)
+
+
 def file_size(path: Path) -> int:
     """The size of the file at `path`; 0 when there is none."""
     try:

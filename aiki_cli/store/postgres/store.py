@@ -112,6 +112,21 @@ class PostgresStore:
         where = self._where(run_id)
         return spec_of(run_id, where, spec_text), entries_of(run_id, where, lines)
 
+    def read_since(self, run_id: str, cursor: int = 0) -> tuple[RunSpec, list[Entry], int]:
+        """The cursor is the number of entries read: the next one's `seq`."""
+        run_id = check_run_id(run_id)
+        with self.connections.shared() as conn, conn.transaction():
+            row = conn.execute("SELECT spec FROM runs WHERE id = %s", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(run_id, self.location)
+            lines = conn.execute(
+                "SELECT line FROM journal WHERE run_id = %s AND seq >= %s ORDER BY seq",
+                (run_id, cursor),
+            ).fetchall()
+        where = self._where(run_id)
+        entries = entries_of(run_id, where, [line for (line,) in lines])
+        return spec_of(run_id, where, row[0]), entries, cursor + len(entries)
+
     def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
         info = summarize(*self.read_run(run_id))
         if not tasks:
