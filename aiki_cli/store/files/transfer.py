@@ -20,20 +20,18 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import ValidationError
-
-from ...errors import IllegalTransition, RunClaimed, RunDamaged, RunExists
+from ...errors import IllegalTransition, RunClaimed, RunExists
 from ...model.entry import Entry
 from ...model.export import RunExport
 from ...model.journal import current_status
-from ...model.mail import Mail
 from ...model.runinfo import RunSpec
 from ...values.ids import check_run_id
 from ..base import Timer
+from .claim import letters_in
 from .indexes import Indexes
-from .layout import damaged_file, key_holder, mail_names, reason, requests_in
+from .layout import key_holder, mail_names, requests_in
 from .lock import try_lock_dir
-from .syncio import NotRegularFile, atomic_create, fsync_dir, make_dirs, read_file, write_synced
+from .syncio import atomic_create, fsync_dir, make_dirs, write_synced
 
 
 class TheStore(Protocol):
@@ -51,20 +49,9 @@ class TheStore(Protocol):
 def export_run(store: TheStore, run_id: str) -> RunExport:
     spec, entries = store.read_run(run_id)
     run_dir = store.root / "run" / spec.id
-    letters = [_letter(spec.id, run_dir / "inbox" / name) for name in mail_names(run_dir / "inbox")]
-    letters.sort(key=lambda mail: (mail.sent_at, mail.order, mail.key))
+    letters = letters_in(spec.id, run_dir / "inbox", mail_names(run_dir / "inbox"))
     requests = sorted(requests_in(run_dir))
     return RunExport(spec=spec, journal=entries, mail=letters, requests=requests)  # type: ignore[arg-type]
-
-
-def _letter(run_id: str, path: Path) -> Mail:
-    try:
-        return Mail.model_validate_json(read_file(path))
-    except NotRegularFile as error:
-        raise damaged_file(run_id, path, error) from None
-    except ValidationError as error:
-        detail = f"{path} is not a letter ({reason(error)})"
-        raise RunDamaged(run_id, detail, path=str(path)) from None
 
 
 def import_run(store: TheStore, run: RunExport) -> None:
