@@ -22,6 +22,9 @@
     ├── RunDamaged                   exit 1: a run's files cannot be read (not 4: the run
     │                                exists; `aiki doctor` says how to repair it)
     ├── StoreUnwritable              exit 1: the store cannot be written (a full disk)
+    │   └── StoreUnreachable         exit 1: the database server cannot be reached
+    ├── SchemaNotReady               exit 1: the database lacks aiki's tables (`aiki db migrate`)
+    ├── PostgresMissing (BadInput)   exit 2: a postgresql:// store without `aiki[postgres]`
     ├── Interrupted                  exit 130: Ctrl-C stopped a run executing in the CLI
     ├── TaskFailed                   what workflow code sees when a task raised
     ├── TaskTimeout (TimeoutError)   a task attempt ran past its `timeout`
@@ -301,6 +304,22 @@ class StoreUnwritable(AikiError):
         reason = error.strerror or str(error)
         hint = _WRITE_HINTS.get(error.errno or 0, "check the disk and try again")
         super().__init__(f"cannot write to {location}: {reason}; {hint}")
+
+
+class StoreUnreachable(StoreUnwritable):
+    """The database server cannot be reached."""
+
+    def __init__(self, location: str, detail: str) -> None:
+        AikiError.__init__(self, f"cannot reach PostgreSQL {detail}")
+        self.location, self.errno = location, None
+
+
+class SchemaNotReady(AikiError):
+    """The database does not hold aiki's tables: run `aiki db migrate --store URL` first."""
+
+
+class PostgresMissing(BadInput):
+    """A postgresql:// store needs psycopg (not installed): `pip install 'aiki[postgres]'`"""
 
 
 class RunClaimed(AikiError):

@@ -1,10 +1,12 @@
-"""The global options (`--runs-dir`, `--workflows-dir`): read once, anywhere on the command
-line, and turned into the settings, the client and the workflows a command uses."""
+"""The global options (`--store`, its directory alias `--runs-dir`, `--workflows-dir`):
+read once, anywhere on the command line, and turned into the settings, the client and the
+workflows a command uses."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import config
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
     from ..authoring.workflow import WorkflowVersion
     from ..client import Client
 
-GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")
+GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir", "--store")
 _GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs-dir=runs
 
 
@@ -23,14 +25,29 @@ _GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs
 class Options:
     runs_dir: str | None
     workflows_dir: str | None
+    store: str | None = None
+    opened: list[Client] = field(default_factory=list)  # clients whose connections to close
+
+    def close(self) -> None:
+        """Close the connections of the clients made for the command (a database's)."""
+        for client in self.opened:
+            client.close()
+        self.opened.clear()
 
     def settings(self) -> config.Settings:
-        return config.resolve(runs_dir=self.runs_dir, workflows_dir=self.workflows_dir)
+        return config.resolve(
+            runs_dir=self.runs_dir, workflows_dir=self.workflows_dir, store=self.store
+        )
 
     def client(self) -> Client:
         from ..client import Client  # a command that reads runs loads no workflow code
 
-        runs_dir = self.settings().runs_dir
+        location = self.settings().store
+        if config.is_url(location):
+            client = Client(location)
+            self.opened.append(client)
+            return client
+        runs_dir = Path(location)
         if runs_dir.exists() and not runs_dir.is_dir():
             raise BadInput(f"the runs directory {runs_dir} is a file; pass --runs-dir a directory")
         return Client(runs_dir)

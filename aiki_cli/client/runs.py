@@ -30,7 +30,7 @@ from ..model.entry import Entry
 from ..model.query import RunQuery
 from ..model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
 from ..model.status import RunStatus
-from ..store import Mail, RunRef, Store, open_store
+from ..store import Mail, RunRef, ServedStore, Store, open_store
 from ..store.tail import Tail
 from ..values.canonical import input_hash
 from ..values.clock import Clock, system_clock
@@ -58,6 +58,18 @@ class Client(ScheduleCalls, RunTools):
 
     def __repr__(self) -> str:
         return f"<aiki client {self.store.location}>"
+
+    def migrate(self) -> tuple[int, int] | None:
+        """Create or upgrade a database store's tables (`aiki db migrate`): the schema
+        versions before and after; None for a store that has no schema (a directory)."""
+        if isinstance(self.store, ServedStore):
+            return self.store.migrate()
+        return None
+
+    def close(self) -> None:
+        """Close a database store's connections; a directory has none to close."""
+        if isinstance(self.store, ServedStore):
+            self.store.close()
 
     async def start(
         self,

@@ -1,7 +1,8 @@
 """Where runs are kept: the `Store` contract, and `open_store`, which picks a store.
 
 `base` states the contract every store keeps (what each operation does and raises);
-`files` is the default store (a directory of JSON files) and `memory` the one for tests.
+`files` is the default store (a directory of JSON files), `postgres` the one for workers
+on many hosts (a `postgresql://` URL), and `memory` the one for tests.
 An implementation is imported only when a location chooses it.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import REQUESTS, Claim, Mail, Request, RunRef, Store, Timer
+from .base import REQUESTS, Claim, Mail, Request, RunRef, ServedStore, Store, Timer
 
 if TYPE_CHECKING:
     from .files import FileStore
@@ -24,6 +25,7 @@ __all__ = [
     "MemoryStore",
     "Request",
     "RunRef",
+    "ServedStore",
     "Store",
     "Timer",
     "open_store",
@@ -31,9 +33,14 @@ __all__ = [
 
 
 def open_store(location: str | Path | Store) -> Store:
-    """The store at `location`: a directory path, ':memory:', or a store itself."""
+    """The store at `location`: a directory path, a `postgresql://` (or `postgres://`)
+    URL, ':memory:', or a store itself."""
     if isinstance(location, Store):
         return location
+    if str(location).startswith(("postgresql://", "postgres://")):
+        from .postgres import open_postgres
+
+        return open_postgres(str(location))
     if str(location) == ":memory:":
         from .memory import MemoryStore
 

@@ -21,7 +21,7 @@ What callers rely on, besides each method's result (all errors are in `aiki_cli.
   `remove_run` when a worker holds the run.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -267,4 +267,23 @@ class Store(Protocol):
         `RunClaimed` (nothing removed) when a worker holds it; `IllegalTransition` (a
         `BadInput`) when it has not ended; `InvalidRunId`; `RunNotFound`; `RunDamaged`
         when its records cannot be read; `StoreUnwritable`."""
+        ...
+
+
+@runtime_checkable
+class ServedStore(Protocol):
+    """What a store behind a database server (PostgreSQL) offers besides `Store`."""
+
+    def migrate(self) -> tuple[int, int]:
+        """Create or upgrade the store's tables; the schema versions before and after.
+        Safe to run again, and from several hosts at once."""
+        ...
+
+    def watch(self, wake: Callable[[], None]) -> AbstractContextManager[None]:
+        """While open, call `wake` (from another thread) soon after any process queues a
+        run or sets a timer, so an idle worker need not poll often."""
+        ...
+
+    def close(self) -> None:
+        """Close the store's connections; claims still held keep theirs."""
         ...

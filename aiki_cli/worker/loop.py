@@ -26,7 +26,7 @@ from ..authoring.threads import Threads
 from ..authoring.workflow import Workflow, WorkflowVersion
 from ..client import Client
 from ..engine.execution import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
-from ..errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout, one_line
+from ..errors import BadInput, RunDamaged, StoreUnreachable, StoreUnwritable, WaitTimeout, one_line
 from ..model.entry import Entry, StatusChanged
 from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
@@ -34,6 +34,7 @@ from ..store import Claim
 from ..store.group_commit import GroupCommit
 from .retention import Retention
 from .timers import Timers
+from .wakeups import Wakeups
 
 log = logging.getLogger("aiki.worker")
 
@@ -105,6 +106,7 @@ class Worker:
         self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
         self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
         self._timers = Timers(client, self.registry)
+        self._wakeups = Wakeups(self.store, client.clock, poll_interval, self._heard)
         self.retention = None if retention is None else Retention(client, retention)
 
     @property
@@ -137,7 +139,7 @@ class Worker:
         running here; parked runs wait for a later worker, except (with `include_sleeping`)
         those due to wake within that many seconds: sleeps, retries, delayed starts."""
         info = {"id": self.id, "pid": os.getpid(), "workflows": sorted(self.registry)}
-        with self.store.register_worker(self.id, info), self._threads():
+        with self.store.register_worker(self.id, info), self._threads(), self._wakeups.watching():
             log.info("worker %s started on %s", self.id, self.store.location)
 
             async def idle(claimed: int) -> bool:
@@ -155,19 +157,19 @@ class Worker:
         try:
             while not self._stopping:
                 try:
-                    # Driving one run (`start --wait`) fires no schedules of its own.
-                    await self._timers.tend(schedules=self._family is None)
-                    self._reported.pop("timers", None)
-                except StoreUnwritable as error:
-                    self._report("timers", f"cannot fire timers: {error}")
-                claimed = self._fill()
-                if self.retention is not None and self._family is None:
-                    self.retention.tend()  # in a thread: never between a claim and its flush
-                if await done(claimed):
-                    break
+                    problem = await self._timers.tend_unless_lost(schedules=self._family is None)
+                    self._report("timers", problem)  # driving one run, it fires no schedules
+                    claimed = self._fill()
+                    if self.retention is not None and self._family is None:
+                        self.retention.tend()  # in a thread: never between a claim and its flush
+                    if await done(claimed):
+                        break
+                    pause = self._wakeups.reached(contended=self._met)
+                except StoreUnreachable as error:  # the database went: try again, later
+                    pause = self._wakeups.lost(error)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), pause)
         finally:
             await self._shut_down()
             if self.retention is not None:
@@ -324,7 +326,7 @@ class Worker:
                 ", ".join(repr(task) for task in busy),
             )
         else:
-            claim.release()
+            _release(claim)
 
     def tally(self) -> str:
         """What the worker ran, in a few words: each run once, by the status it left it in."""
@@ -347,14 +349,21 @@ class Worker:
         self._syncing.add(run_id)
         self._nudge()  # its slot is free: claim the next run
 
+    def _heard(self) -> None:
+        """The store told of a run queued or a timer set: list the queue on the next pass."""
+        self._relist_at = 0.0
+        self._nudge()
+
     def _nudge(self) -> None:
         """Have the serving loop make its next pass now, not at the next poll."""
         if self._wake is not None:
             self._wake.set()
 
-    def _report(self, key: str, message: str) -> None:
-        """Log a problem once, not on every pass for as long as it lasts."""
-        if self._reported.get(key) != message:
+    def _report(self, key: str, message: str | None) -> None:
+        """Log a problem once, not on every pass for as long as it lasts (None: it ended)."""
+        if message is None:
+            self._reported.pop(key, None)
+        elif self._reported.get(key) != message:
             self._reported[key] = message
             log.error("%s", message)
 

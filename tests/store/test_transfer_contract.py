@@ -5,7 +5,7 @@ param there and one line to `SECOND` here (how to open a second, empty store of 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail, Store
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.memory import MemoryStore
+from tests.postgres_server import fresh_schema, opened
 from tests.store.test_contract import T0, Specs, spec, store
 
 __all__ = ["spec", "store"]  # the fixtures, shared with the contract suite
@@ -40,8 +41,13 @@ LATER = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def second(store: Store, tmp_path: Path) -> Store:
-    return SECOND[type(store)](tmp_path)
+def second(store: Store, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    if type(store) in SECOND:
+        yield SECOND[type(store)](tmp_path)
+        return
+    server = request.getfixturevalue("postgres_server")  # a second schema of the same server
+    with fresh_schema(server) as url, opened(url) as other:
+        yield other
 
 
 def status(old: RunStatus, new: RunStatus, **fields: Any) -> StatusChanged:
