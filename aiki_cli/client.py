@@ -28,7 +28,7 @@ from .model.entry import Entry
 from .model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
 from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from .model.status import RunStatus
-from .store import RunRef, Store, open_store
+from .store import Report, RunRef, Store, open_store
 from .values.canonical import input_hash
 from .values.clock import Clock, system_clock
 from .values.codec import Codec
@@ -291,6 +291,11 @@ class Client:
         """Whether a live worker loads the workflow version `ref` (`name@version`), as its
         registration says; one whose registration cannot be read yet counts as loading it."""
         return any(ref in worker.get("workflows", [ref]) for worker in self.store.live_workers())
+
+    async def doctor(self, *, repair: bool = False) -> Report:
+        """Check every run of the store against what is derived from it; with `repair`,
+        rebuild what is derived (journals are never changed). What `aiki doctor` prints."""
+        return self.store.examine(repair=repair)
 
 
 class RunHandle:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from ..store.files.doctor import Finding, Report
+    from ..store.report import Finding, Report
 
 STYLES = {
     RunStatus.PENDING: "cyan",

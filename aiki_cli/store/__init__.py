@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .base import REQUESTS, Claim, Mail, Request, RunRef, Store, Timer
+from .report import Finding, Report
 
 if TYPE_CHECKING:
     from .files import FileStore
@@ -20,8 +21,10 @@ __all__ = [
     "REQUESTS",
     "Claim",
     "FileStore",
+    "Finding",
     "Mail",
     "MemoryStore",
+    "Report",
     "Request",
     "RunRef",
     "Store",

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from ..model.entry import Entry
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.schedule import Schedule
+from .report import Report
 
 Request = Literal["cancel", "pause", "wake"]
 REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")
@@ -235,3 +236,11 @@ class Store(Protocol):
         ...
 
     def live_workers(self) -> list[dict[str, Any]]: ...
+
+    def examine(self, *, repair: bool = False) -> Report:
+        """What `aiki doctor` reports: every run read and checked against what is derived
+        from it (the queue, timers, indexes, workers' registrations), each finding saying
+        how to fix it. With `repair`, rebuild what is derived; a journal is never changed.
+        Runs a live worker holds are left alone (listed as busy); a repair that fails says
+        so in its finding."""
+        ...

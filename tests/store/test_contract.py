@@ -286,3 +286,22 @@ def test_releasing_a_claim_twice_does_not_free_a_later_claim(store: Store, spec:
     stale.release()
     assert store.claim(created.id) is None
     current.release()
+
+
+def test_examine_counts_every_run_and_leaves_a_held_one_alone(store: Store, spec: Specs) -> None:
+    first = store.create_run(spec())
+    held = store.create_run(spec())
+    claim = store.claim(held.id)
+    assert claim is not None
+    report = store.examine()
+    claim.release()
+    assert (report.store, report.runs, report.busy) == (store.location, 2, [held.id])
+    assert report.healthy and report.findings == []
+    assert store.examine(repair=True).document() == {
+        "store": store.location,
+        "healthy": True,
+        "runs": 2,
+        "busy": [],
+        "findings": [],
+    }
+    assert store.read_run(first.id) == (first, [])

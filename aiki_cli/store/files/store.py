@@ -30,6 +30,7 @@ from ...model.runinfo import FORMAT, RunInfo, RunSpec
 from ...model.schedule import SCHEDULE_ID, Schedule
 from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
+from ..report import Report
 from .claim import FileClaim
 from .formats import newer_spec
 from .indexes import Indexes
@@ -425,3 +426,8 @@ class FileStore:
 
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
+
+    def examine(self, *, repair: bool = False) -> Report:
+        from .doctor import examine  # the checks, which only doctor pays for
+
+        return examine(self, repair=repair)
