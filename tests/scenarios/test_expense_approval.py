@@ -28,11 +28,11 @@ def task_names(info: RunInfo) -> list[str]:
     return [task.name for task in info.tasks]
 
 
-def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch, store: str) -> None:
     calls = count_calls(monkeypatch, file_expense, pay_expense, escalate_expense)
 
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         await harness.advance("30m")
         assert (await handle.get_status()).status == RunStatus.SLEEPING
@@ -58,11 +58,13 @@ def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch) -> 
     asyncio.run(scenario())
 
 
-def test_no_answer_within_two_days_escalates_the_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_answer_within_two_days_escalates_the_claim(
+    monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
     calls = count_calls(monkeypatch, file_expense, pay_expense, escalate_expense)
 
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         await harness.run_until_idle()
 
@@ -79,9 +81,9 @@ def test_no_answer_within_two_days_escalates_the_claim(monkeypatch: pytest.Monke
     asyncio.run(scenario())
 
 
-def test_a_rejection_reaches_the_workflow_as_a_model_instance() -> None:
+def test_a_rejection_reaches_the_workflow_as_a_model_instance(store: str) -> None:
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         await harness.advance("2h")
         rejection = {"approved": False, "approver": "grace", "note": "no receipt"}
@@ -99,9 +101,9 @@ def test_a_rejection_reaches_the_workflow_as_a_model_instance() -> None:
     asyncio.run(scenario())
 
 
-def test_an_approval_sent_before_the_wait_is_kept() -> None:
+def test_an_approval_sent_before_the_wait_is_kept(store: str) -> None:
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         assert await harness.send(handle, "approval", APPROVED)  # before the run even began
         await harness.advance("10m")
@@ -117,9 +119,11 @@ def test_an_approval_sent_before_the_wait_is_kept() -> None:
     asyncio.run(scenario())
 
 
-def test_event_data_that_does_not_fit_the_model_is_refused_and_nothing_is_stored() -> None:
+def test_event_data_that_does_not_fit_the_model_is_refused_and_nothing_is_stored(
+    store: str,
+) -> None:
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         await harness.advance("2h")
         assert (await handle.get_status()).status == RunStatus.AWAITING_EVENT
@@ -140,9 +144,11 @@ def test_event_data_that_does_not_fit_the_model_is_refused_and_nothing_is_stored
     asyncio.run(scenario())
 
 
-def test_the_handle_a_start_returns_refuses_event_data_that_does_not_fit_the_model() -> None:
+def test_the_handle_a_start_returns_refuses_event_data_that_does_not_fit_the_model(
+    store: str,
+) -> None:
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await expense_v1.start(harness.client, CLAIM)  # as a program would
         await harness.advance("2h")
 

@@ -20,11 +20,12 @@ ADA = {"user": "ada", "text": "Stand-up!"}
 
 def test_a_delayed_start_stays_pending_until_due_then_runs(
     monkeypatch: pytest.MonkeyPatch,
+    store: str,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([reminder])
+        harness = Harness([reminder], store=store)
         handle = await harness.start(reminder_v1, ADA, delay="5m")
         await harness.advance("4m")
 
@@ -48,11 +49,12 @@ def test_a_delayed_start_stays_pending_until_due_then_runs(
 
 def test_wake_ends_a_sleep_early_and_the_sleep_returns_true(
     monkeypatch: pytest.MonkeyPatch,
+    store: str,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([follow_up])
+        harness = Harness([follow_up], store=store)
         handle = await harness.start(follow_up_v1, {"user": "ada"})
         await harness.advance("1h")
         assert (await handle.get_status()).status == RunStatus.SLEEPING
@@ -71,11 +73,12 @@ def test_wake_ends_a_sleep_early_and_the_sleep_returns_true(
 
 def test_a_paused_sleeping_run_waits_past_its_due_time_until_resumed(
     monkeypatch: pytest.MonkeyPatch,
+    store: str,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([follow_up])
+        harness = Harness([follow_up], store=store)
         handle = await harness.start(follow_up_v1, {"user": "ada"})
         await harness.advance("1h")
         assert (await harness.client.pause(handle.id)).status == RunStatus.PAUSED
@@ -95,9 +98,9 @@ def test_a_paused_sleeping_run_waits_past_its_due_time_until_resumed(
     asyncio.run(scenario())
 
 
-def test_a_parked_run_holds_no_worker_slot() -> None:
+def test_a_parked_run_holds_no_worker_slot(store: str) -> None:
     async def scenario() -> None:
-        harness = Harness([follow_up, reminder])
+        harness = Harness([follow_up, reminder], store=store)
         harness.worker = Worker(
             harness.client, [follow_up, reminder], concurrency=1, poll_interval=0.001
         )
