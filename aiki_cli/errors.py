@@ -21,6 +21,9 @@
     ├── RunDamaged                   exit 1: a run's files cannot be read (not 4: the run
     │                                exists; `aiki doctor` says how to repair it)
     ├── StoreUnwritable              exit 1: the store cannot be written (a full disk)
+    │   └── StoreUnreachable         exit 1: the database server cannot be reached
+    ├── SchemaNotReady               exit 1: the database lacks aiki's tables (`aiki db migrate`)
+    ├── PostgresMissing (BadInput)   exit 2: a postgresql:// store without `aiki[postgres]`
     ├── Interrupted                  exit 130: Ctrl-C stopped a run executing in the CLI
     ├── TaskFailed                   what workflow code sees when a task raised
     ├── TaskTimeout (TimeoutError)   a task attempt ran past its `timeout`
@@ -273,6 +276,34 @@ class StoreUnwritable(AikiError):
         reason = error.strerror or str(error)
         hint = _WRITE_HINTS.get(error.errno or 0, "check the disk and try again")
         super().__init__(f"cannot write to {location}: {reason}; {hint}")
+
+
+class StoreUnreachable(StoreUnwritable):
+    """The database server cannot be reached."""
+
+    def __init__(self, location: str, detail: str) -> None:
+        self.location = location
+        self.errno = None
+        self.detail = detail
+        AikiError.__init__(self, f"cannot reach {location}: {detail}")
+
+
+class SchemaNotReady(AikiError):
+    """The database does not hold aiki's tables, or holds older ones."""
+
+    def __init__(self, location: str, detail: str) -> None:
+        self.location = location
+        super().__init__(f"{location}: {detail}; run `aiki db migrate --store URL` first")
+
+
+class PostgresMissing(BadInput):
+    """A PostgreSQL store needs psycopg, which is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a postgresql:// store needs psycopg, which is not installed; "
+            "`pip install 'aiki[postgres]'` brings it"
+        )
 
 
 class Interrupted(AikiError):

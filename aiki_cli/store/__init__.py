@@ -1,7 +1,8 @@
 """Where runs are kept: the `Store` contract, and `open_store`, which picks a store.
 
 `base` states the contract every store keeps (what each operation does and raises);
-`files` is the default store (a directory of JSON files) and `memory` the one for tests.
+`files` is the default store (a directory of JSON files), `postgres` the one for workers
+on many hosts (a `postgresql://` URL), and `memory` the one for tests.
 An implementation is imported only when a location chooses it.
 """
 
@@ -34,9 +35,14 @@ __all__ = [
 
 
 def open_store(location: str | Path | Store) -> Store:
-    """The store at `location`: a directory path, ':memory:', or a store itself."""
+    """The store at `location`: a directory path, a `postgresql://` (or `postgres://`)
+    URL, ':memory:', or a store itself."""
     if isinstance(location, Store):
         return location
+    if str(location).startswith(("postgresql://", "postgres://")):
+        from .postgres import open_postgres
+
+        return open_postgres(str(location))
     if str(location) == ":memory:":
         from .memory import MemoryStore
 

@@ -15,6 +15,7 @@ from aiki_cli.store import Claim, Mail, Store, Timer
 from aiki_cli.store.files import FileStore
 from aiki_cli.store.memory import MemoryStore
 from aiki_cli.values.ids import new_run_id
+from tests.postgres_server import opened
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -23,11 +24,15 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["file", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+@pytest.fixture(params=["file", "memory", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "file":
-        return FileStore(tmp_path / "runs")
-    return MemoryStore()
+        yield FileStore(tmp_path / "runs")
+    elif request.param == "memory":
+        yield MemoryStore()
+    else:
+        with opened(request.getfixturevalue("postgres_url")) as store:
+            yield store
 
 
 def new_run(store: Store, n: int = 1) -> str:

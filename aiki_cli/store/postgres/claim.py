@@ -1,0 +1,203 @@
+"""A PostgreSQL claim: a session advisory lock on the run, held by the connection that
+then does every write for the run.
+
+When the worker's process or host dies, the server ends its session and the lock goes
+with it: another worker claims the run at once, with no lease to wait out. A claim whose
+connection is gone cannot write, so two workers never both write one journal.
+
+Appends commit asynchronously (the server does not wait for its WAL to reach the disk),
+which makes them visible at once and cheap; `flush` is one synchronous commit, which
+flushes the WAL up to it and so every append before it. Every other write of the claim
+is a synchronous commit too, so nothing the run does elsewhere gets ahead of its journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import psycopg
+
+from ...model.entry import Entry, StatusChanged, dump_entry
+from ...model.runinfo import RunSpec
+from ..base import REQUESTS, Mail, Request
+from .keys import lock_key
+from .records import entries_of, letter_of, spec_of
+from .rows import force_flush, read_locked, run_row_locked
+from .session import Connection, Connections, translated
+
+
+class PostgresClaim:
+    def __init__(
+        self,
+        connections: Connections,
+        conn: Connection,
+        key: int,
+        spec: RunSpec,
+        entries: list[Entry],
+    ) -> None:
+        self.spec = spec
+        self.entries = entries
+        self._connections = connections
+        self._location = connections.target.location
+        self._conn = conn
+        self._key = key
+        self._held = True
+        self._unsynced = False
+
+    @classmethod
+    def take(cls, conn: Connection, connections: Connections, run_id: str) -> PostgresClaim | None:
+        """The run's claim on `conn`, or None when another session holds its lock."""
+        target = connections.target
+        key = lock_key(target.schema, "run", run_id)
+        try:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if not (got and got[0]):
+                return None
+            try:
+                with conn.transaction():
+                    spec_text, lines = read_locked(conn, run_id, target.location)
+                where = f"run {run_id} in {target.location}"
+                return cls(
+                    connections,
+                    conn,
+                    key,
+                    spec_of(run_id, where, spec_text),
+                    entries_of(run_id, where, lines),
+                )
+            except BaseException:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                raise
+        except psycopg.Error as error:
+            raise translated(target, error) from error
+
+    def _fail(self, error: psycopg.Error) -> Exception:
+        return translated(self._connections.target, error)
+
+    def append(self, *entries: Entry, sync: bool = True) -> None:
+        first = len(self.entries)
+        rows = [(self.spec.id, first + n, dump_entry(e).decode()) for n, e in enumerate(entries)]
+        status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
+        try:
+            with self._conn.transaction():
+                with self._conn.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO journal (run_id, seq, line) VALUES (%s, %s, %s)", rows
+                    )
+                if status is not None:
+                    self._conn.execute(
+                        "UPDATE runs SET status = %s WHERE id = %s", (str(status), self.spec.id)
+                    )
+        except psycopg.Error as error:
+            raise self._fail(error) from error
+        self.entries.extend(entries)
+        self._unsynced = self._unsynced or sync
+
+    @property
+    def unsynced(self) -> bool:
+        return self._unsynced
+
+    def synced(self) -> None:
+        """The store flushed the server's WAL past this claim's appends."""
+        self._unsynced = False
+
+    def flush(self) -> None:
+        if not self._unsynced:
+            return
+        try:
+            force_flush(self._conn)
+        except psycopg.Error as error:
+            raise self._fail(error) from error
+        self._unsynced = False
+
+    def _write(self, sql: str, *params: object) -> None:
+        """One synchronous write, which flushes every append before it."""
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SET LOCAL synchronous_commit = on")
+                self._conn.execute(sql, params)
+        except psycopg.Error as error:
+            raise self._fail(error) from error
+        self._unsynced = False
+
+    def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
+        try:
+            rows = self._conn.execute(
+                "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
+                (self.spec.id, list(kinds)),
+            ).fetchall()
+        except psycopg.Error as error:
+            raise self._fail(error) from error
+        return frozenset(row[0] for row in rows)
+
+    def clear_request(self, kind: Request) -> None:
+        self._write("DELETE FROM requests WHERE run_id = %s AND kind = %s", self.spec.id, kind)
+
+    def mail(self) -> list[Mail]:
+        try:
+            rows = self._conn.execute(
+                "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (self.spec.id,)
+            ).fetchall()
+        except psycopg.Error as error:
+            raise self._fail(error) from error
+        where = f"letter {{}} of run {self.spec.id} in {self._location}"
+        letters = [letter_of(self.spec.id, where.format(key), text) for key, text in rows]
+        return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
+
+    def ack(self, mail: Mail) -> None:
+        if mail.reference_id is None:
+            self._write("DELETE FROM mail WHERE run_id = %s AND key = %s", self.spec.id, mail.key)
+        else:  # its key stays, to refuse the same reference id again
+            self._write(
+                "UPDATE mail SET acked = true WHERE run_id = %s AND key = %s",
+                self.spec.id,
+                mail.key,
+            )
+
+    def set_ready(self, ready: bool) -> None:
+        self._write(
+            "UPDATE runs SET ready = %s WHERE id = %s AND ready <> %s", ready, self.spec.id, ready
+        )
+
+    def set_timer(self, due: datetime | None) -> None:
+        if due is None:
+            self._write("DELETE FROM timers WHERE kind = 'run' AND target = %s", self.spec.id)
+        else:
+            self._write(
+                "INSERT INTO timers (kind, target, due) VALUES ('run', %s, %s)"
+                " ON CONFLICT (kind, target) DO UPDATE SET due = excluded.due",
+                self.spec.id,
+                due,
+            )
+
+    def leave_queue(self) -> None:
+        """Lock the run's row first: a poster queueing it meanwhile either waits for this,
+        then queues it again, or has committed its letter, which the next statement sees."""
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SET LOCAL synchronous_commit = on")
+                run_row_locked(self._conn, self.spec.id, self._location)
+                self._conn.execute(
+                    "UPDATE runs SET ready = false WHERE id = %s AND ready"
+                    " AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = %s)"
+                    " AND NOT EXISTS (SELECT 1 FROM mail WHERE run_id = %s AND NOT acked)",
+                    (self.spec.id, self.spec.id, self.spec.id),
+                )
+        except psycopg.Error as error:
+            raise self._fail(error) from error
+        self._unsynced = False
+
+    def release(self) -> None:
+        if not self._held:  # a second release must not free a later claim of the run
+            return
+        self._held = False
+        try:
+            self.flush()
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        except psycopg.Error as error:
+            self._conn.close()  # the session, and with it the lock, is gone
+            raise self._fail(error) from error
+        except BaseException:
+            self._conn.close()
+            raise
+        self._connections.give_back(self._conn)

@@ -1,0 +1,266 @@
+"""The PostgreSQL store: the file store's records as rows of one schema, for workers and
+commands on many hosts sharing one database.
+
+`runs` holds each run's start record (the text the file store writes as `run.json`), its
+ready flag (the queue: a partial index lists only ready runs) and its creation order (for
+`list`, newest first); `journal` holds each entry as the line the file store writes, so a
+run copied between stores keeps a byte-identical journal. A claim is a session advisory
+lock held by the connection that does the run's writes (`claim`). Whoever queues a run
+or a timer wakes idle workers through a trigger's NOTIFY (`notify`).
+
+Queueing and leaving the queue lock the run's row first, so mail or a request posted
+while a worker takes its run out of the queue is always seen by one of the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from ...errors import RunNotFound
+from ...model.entry import Entry
+from ...model.journal import summarize
+from ...model.runinfo import RunInfo, RunSpec
+from ...model.schedule import Schedule
+from ...values.ids import check_run_id
+from ..base import Claim, Mail, Request, RunRef, Timer
+from .claim import PostgresClaim
+from .connect import Target
+from .keys import lock_key
+from .notify import Listener
+from .records import entries_of, spec_of
+from .rows import force_flush, queue_locked, read_locked, run_row_locked, set_timer
+from .schema import channel, check
+from .session import Connection, Connections
+from .workers import Roster
+
+_PAGE = 500  # runs `list_runs` fetches at a time
+_C = 'COLLATE "C"'  # text sorted as Python sorts it
+
+
+class PostgresStore:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.location = target.location
+        self.schema = target.schema
+        self.connections = Connections(target, lambda conn: check(conn, target))
+        self.roster = Roster(self.connections)
+
+    def close(self) -> None:
+        self.connections.close()
+
+    def _where(self, run_id: str) -> str:
+        return f"run {run_id} in {self.location}"
+
+    def create_run(self, spec: RunSpec) -> RunSpec:
+        text = spec.model_dump_json(indent=2) + "\n"
+        with self.connections.shared() as conn, conn.transaction():
+            made = conn.execute(
+                "INSERT INTO runs (id, workflow, version, created_at, idempotency_key,"
+                " parent_id, spec) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (workflow, idempotency_key) DO NOTHING RETURNING id",
+                (
+                    spec.id,
+                    spec.workflow,
+                    spec.version,
+                    spec.created_at,
+                    spec.idempotency_key,
+                    spec.parent_id,
+                    text,
+                ),
+            ).fetchone()
+            if made is not None:
+                return spec
+            row = conn.execute(
+                "SELECT id, spec FROM runs WHERE workflow = %s AND idempotency_key = %s",
+                (spec.workflow, spec.idempotency_key),
+            ).fetchone()
+        assert row is not None  # the insert found it
+        return spec_of(row[0], self._where(row[0]), row[1])
+
+    def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
+        run_id = check_run_id(run_id)
+        with self.connections.shared() as conn, conn.transaction():
+            spec_text, lines = read_locked(conn, run_id, self.location)
+        where = self._where(run_id)
+        return spec_of(run_id, where, spec_text), entries_of(run_id, where, lines)
+
+    def read_summary(self, run_id: str, *, tasks: bool = True) -> RunInfo:
+        info = summarize(*self.read_run(run_id))
+        if not tasks:
+            info.tasks = []
+        return info
+
+    def list_runs(self) -> Iterator[RunRef]:
+        after: int | None = None
+        while True:
+            with self.connections.shared() as conn:
+                rows = conn.execute(
+                    "SELECT seq, id, workflow, version FROM runs"
+                    " WHERE %s::bigint IS NULL OR seq < %s ORDER BY seq DESC LIMIT %s",
+                    (after, after, _PAGE),
+                ).fetchall()
+            for _, run_id, workflow, version in rows:
+                yield RunRef(run_id, workflow, version)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def ready_runs(self) -> list[str]:
+        with self.connections.shared() as conn:
+            rows = conn.execute(f"SELECT id FROM runs WHERE ready ORDER BY id {_C}").fetchall()
+        return [row[0] for row in rows]
+
+    def is_ready(self, run_id: str) -> bool:
+        with self.connections.shared() as conn:
+            row = conn.execute("SELECT ready FROM runs WHERE id = %s", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    def claim(self, run_id: str) -> PostgresClaim | None:
+        run_id = check_run_id(run_id)
+        conn = self.connections.take()
+        try:
+            claim = PostgresClaim.take(conn, self.connections, run_id)
+        except BaseException:
+            self.connections.give_back(conn)
+            raise
+        if claim is None:
+            self.connections.give_back(conn)
+        return claim
+
+    def flush_together(self, claims: list[Claim]) -> bool:
+        """One synchronous commit flushes the server's WAL up to it: every append the
+        claims committed before it is durable with it."""
+        held = [claim for claim in claims if isinstance(claim, PostgresClaim)]
+        if len(held) != len(claims):
+            return False
+        with self.connections.shared() as conn:
+            force_flush(conn)
+        for claim in held:
+            claim.synced()
+        return True
+
+    def request(self, run_id: str, kind: Request) -> None:
+        run_id = check_run_id(run_id)
+        with self.connections.shared() as conn, conn.transaction():
+            ready = run_row_locked(conn, run_id, self.location)
+            conn.execute(
+                "INSERT INTO requests (run_id, kind) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (run_id, kind),
+            )
+            queue_locked(conn, run_id, ready)
+
+    def requests(self, run_id: str) -> frozenset[str]:
+        run_id = check_run_id(run_id)
+        with self.connections.shared() as conn, conn.transaction():
+            self._exists(conn, run_id)
+            rows = conn.execute("SELECT kind FROM requests WHERE run_id = %s", (run_id,))
+            return frozenset(row[0] for row in rows.fetchall())
+
+    def post(self, run_id: str, mail: Mail) -> bool:
+        run_id = check_run_id(run_id)
+        with self.connections.shared() as conn, conn.transaction():
+            ready = run_row_locked(conn, run_id, self.location)
+            found = conn.execute(
+                "SELECT acked FROM mail WHERE run_id = %s AND key = %s", (run_id, mail.key)
+            ).fetchone()
+            if found is not None and found[0]:
+                return False  # acknowledged with a reference id: a repeated send
+            if found is None:
+                conn.execute(
+                    "INSERT INTO mail (run_id, key, letter) VALUES (%s, %s, %s)",
+                    (run_id, mail.key, mail.model_dump_json()),
+                )
+            queue_locked(conn, run_id, ready)  # again when unread: its poster may have died
+            return found is None
+
+    def posted(self, run_id: str, key: str) -> bool:
+        run_id = check_run_id(run_id)
+        with self.connections.shared() as conn, conn.transaction():
+            self._exists(conn, run_id)
+            row = conn.execute(
+                "SELECT 1 FROM mail WHERE run_id = %s AND key = %s", (run_id, key)
+            ).fetchone()
+        return row is not None
+
+    def mark_ready(self, run_id: str) -> None:
+        run_id = check_run_id(run_id)
+        with self.connections.shared() as conn, conn.transaction():
+            queue_locked(conn, run_id, run_row_locked(conn, run_id, self.location))
+
+    def _exists(self, conn: Connection, run_id: str) -> None:
+        if conn.execute("SELECT 1 FROM runs WHERE id = %s", (run_id,)).fetchone() is None:
+            raise RunNotFound(run_id, self.location)
+
+    def due_timers(self, now: datetime) -> list[Timer]:
+        with self.connections.shared() as conn:
+            rows = conn.execute(
+                "SELECT due, kind, target FROM timers WHERE due <= %s"
+                f" ORDER BY due, kind {_C}, target {_C}",
+                (now,),
+            ).fetchall()
+        return [Timer(*row) for row in rows]
+
+    def clear_timer(self, timer: Timer) -> None:
+        with self.connections.shared() as conn:
+            conn.execute(
+                "DELETE FROM timers WHERE kind = %s AND target = %s AND due = %s",
+                (timer.kind, timer.target, timer.due),
+            )
+
+    def next_due(self) -> datetime | None:
+        with self.connections.shared() as conn:
+            row = conn.execute("SELECT min(due) FROM timers").fetchone()
+        return row[0] if row else None
+
+    def save_schedule(self, schedule: Schedule) -> None:
+        with self.connections.shared() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO schedules (id, body) VALUES (%s, %s)"
+                " ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                (schedule.id, schedule.model_dump_json(indent=2)),
+            )
+            set_timer(conn, "schedule", schedule.id, None if schedule.paused else schedule.next_due)
+
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        with self.connections.shared() as conn:
+            row = conn.execute("SELECT body FROM schedules WHERE id = %s", (schedule_id,))
+            found = row.fetchone()
+        return None if found is None else Schedule.model_validate_json(found[0])
+
+    def schedules(self) -> list[Schedule]:
+        with self.connections.shared() as conn:
+            rows = conn.execute(f"SELECT body FROM schedules ORDER BY id {_C}").fetchall()
+        return [Schedule.model_validate_json(row[0]) for row in rows]
+
+    def remove_schedule(self, schedule_id: str) -> None:
+        with self.connections.shared() as conn, conn.transaction():
+            conn.execute("DELETE FROM schedules WHERE id = %s", (schedule_id,))
+            set_timer(conn, "schedule", schedule_id, None)
+
+    def rearm_schedules(self) -> list[str]:
+        with self.connections.shared() as conn, conn.transaction():
+            rows = conn.execute(
+                "SELECT body FROM schedules s WHERE NOT EXISTS (SELECT 1 FROM timers t"
+                f" WHERE t.kind = 'schedule' AND t.target = s.id) ORDER BY id {_C}"
+            ).fetchall()
+            unarmed = [Schedule.model_validate_json(row[0]) for row in rows]
+            active = [schedule for schedule in unarmed if not schedule.paused]
+            for schedule in active:
+                set_timer(conn, "schedule", schedule.id, schedule.next_due)
+        return [schedule.id for schedule in active]
+
+    def register_worker(
+        self, worker_id: str, info: dict[str, Any]
+    ) -> contextlib.AbstractContextManager[None]:
+        return self.roster.register(lock_key(self.schema, "worker", worker_id), worker_id, info)
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        return self.roster.live()
+
+    def watch(self, wake: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
+        """While open, call `wake` (from another thread) whenever any process queues a run
+        or sets a timer in this schema."""
+        return Listener(self.target, channel(self.schema), wake)
