@@ -26,6 +26,7 @@ from ...model.runinfo import RunInfo, RunSpec
 from ...model.schedule import Schedule
 from ...values.ids import check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
+from ..report import Report
 from .claim import PostgresClaim
 from .connect import Target
 from .keys import lock_key
@@ -259,6 +260,11 @@ class PostgresStore:
 
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
+
+    def examine(self, *, repair: bool = False) -> Report:
+        from .doctor import examine  # the checks, which only doctor pays for
+
+        return examine(self.connections, repair=repair)
 
     def watch(self, wake: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
         """While open, call `wake` (from another thread) whenever any process queues a run
