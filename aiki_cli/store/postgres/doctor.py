@@ -19,17 +19,18 @@ alone and listed as busy. The checks of one run are in `doctor_runs`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from functools import partial
 
 import psycopg
 from pydantic import ValidationError
 
 from ...model.schedule import Schedule
-from ..report import Finding, Report
+from ..report import Report
+from .doctor_findings import Findings
 from .doctor_runs import RunChecks
 from .rows import set_timer
-from .session import Connection, Connections
+from .session import Connection, Connections, translated
 
 _PAGE = 500  # runs read at a time
 
@@ -39,45 +40,6 @@ _GONE = """NOT EXISTS (
     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND l.classid = w.lock_hi::oid AND l.objid = w.lock_lo::oid)"""
-
-
-class Findings:
-    """The report being made of the store, on doctor's session `conn`; with `repair`,
-    each repair applied as it is found (while the run's lock is held)."""
-
-    def __init__(self, conn: Connection, schema: str, location: str, repair: bool) -> None:
-        self.conn = conn
-        self.schema = schema
-        self.repair = repair
-        self.report = Report(location)
-
-    def found(
-        self,
-        kind: str,
-        problem: str,
-        fix: str,
-        *,
-        run_id: str | None = None,
-        table: str | None = None,
-        repair: Callable[[], object] | None = None,
-        damage: bool = True,
-    ) -> None:
-        """Record a finding (in `table`, named with its schema); with --repair, apply its
-        repair now, in one transaction."""
-        where = None if table is None else f"{self.schema}.{table}"
-        finding = Finding(kind, problem, fix, run_id, where, repair is not None, damage)
-        if self.repair and repair is not None:
-            try:
-                with self.conn.transaction():
-                    repair()
-                finding.repaired = True
-            except psycopg.Error as error:
-                finding.problem += f" (the repair failed: {str(error).strip()})"
-        self.report.findings.append(finding)
-
-    def sql(self, statement: str, *params: object) -> Callable[[], object]:
-        """A repair that runs one statement."""
-        return lambda: self.conn.execute(statement, params)
 
 
 def examine(connections: Connections, *, repair: bool = False) -> Report:
@@ -93,25 +55,24 @@ def examine(connections: Connections, *, repair: bool = False) -> Report:
         return findings.report
     except psycopg.Error as error:
         conn.close()
-        from .session import translated
-
         raise translated(target, error) from error
     finally:
         connections.give_back(conn)
 
 
-def _runs(conn: Connection) -> list[tuple[str, str, bool, str]]:
-    """Every run's id, start record, ready flag and status column, in creation order."""
-    found: list[tuple[str, str, bool, str]] = []
+def _runs(conn: Connection) -> Iterator[tuple[str, str, bool, str]]:
+    """Every run's id, start record, ready flag and status column, in creation order, a
+    page at a time."""
     after = 0
     while True:
         rows = conn.execute(
             "SELECT seq, id, spec, ready, status FROM runs WHERE seq > %s ORDER BY seq LIMIT %s",
             (after, _PAGE),
         ).fetchall()
-        found += [(run_id, spec, ready, status) for _, run_id, spec, ready, status in rows]
+        for _, run_id, spec, ready, status in rows:
+            yield run_id, spec, ready, status
         if len(rows) < _PAGE:
-            return found
+            return
         after = rows[-1][0]
 
 

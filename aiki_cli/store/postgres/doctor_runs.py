@@ -7,19 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from ...errors import AikiError, NewerFormat, RunDamaged
 from ...model.entry import ChildStarted, Entry, StatusChanged
 from ...model.journal import last_status, summarize
 from ...model.runinfo import RunSpec
 from ...model.status import RunStatus, can_transition
+from .doctor_findings import Findings
 from .keys import lock_key
 from .records import entries_of, letter_of, spec_of
 from .rows import set_timer
-
-if TYPE_CHECKING:
-    from .doctor import Findings
 
 
 class RunChecks:
