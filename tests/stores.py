@@ -4,22 +4,26 @@ A tier's conftest calls `parametrize(metafunc, kinds)` from its `pytest_generate
 every test that asks for the `store_kind` fixture (directly, or through a fixture such as
 `store`) then runs once per kind, and says which in its id: `test_x[postgresql]`.
 
-`LOCATIONS` makes a fresh, empty store location for one test, for `open_store`,
-`Client(...)`, `Harness(store=...)` or the CLI's store option. A new store is one line here
-and one word in the tiers' kinds.
+`LOCATIONS` makes a fresh, empty store location for one test: `store_location` gives it
+(for the CLI, or to open the store again as another process would), `store` the store
+opened there, closed when the test ends (a PostgreSQL store holds connections). A new
+store is one line here and one word in the tiers' kinds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+
+from aiki_cli.store import Store, open_store
 
 # kind -> the location of an empty store of that kind, for the test asking (its tmp_path)
 LOCATIONS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "memory": lambda request, tmp_path: ":memory:",
     "file": lambda request, tmp_path: str(tmp_path / "runs"),
+    "postgresql": lambda request, tmp_path: str(request.getfixturevalue("postgres_url")),
 }
 
 
@@ -45,6 +49,18 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> str:
+def store_location(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> str:
     """The location of a fresh, empty store of `store_kind`."""
     return LOCATIONS[store_kind](request, tmp_path)
+
+
+@pytest.fixture
+def store(store_location: str) -> Iterator[Store]:
+    """The store at `store_location`, closed when the test ends."""
+    opened = open_store(store_location)
+    try:
+        yield opened
+    finally:
+        close = getattr(opened, "close", None)
+        if close is not None:
+            close()

@@ -55,14 +55,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store_kind: str, store: str) -> Path:
+def clean_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store_kind: str, store_location: str
+) -> Path:
     """An empty cwd and an environment the tests control, naming the test's store unless
     it is the file store in `runs/` (the default); returns the cwd."""
     for name in AMBIENT:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIKI_WORKFLOWS_DIR", str(WORKFLOWS))
     if store_kind != "file":
-        monkeypatch.setenv("AIKI_STORE", store)
+        monkeypatch.setenv("AIKI_STORE", store_location)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

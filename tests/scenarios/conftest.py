@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).parents[2] / "workflows"
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
 
-STORES = ["memory", "file"]
+STORES = ["memory", "file", "postgresql"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

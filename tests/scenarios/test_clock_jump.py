@@ -12,6 +12,7 @@ from reminders import follow_up, follow_up_v1, reminder, reminder_v1, send_messa
 
 from aiki_cli import RunStatus
 from aiki_cli.model.schedule import Schedule
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 from aiki_cli.values.clock import JumpWatch
 
@@ -27,7 +28,7 @@ def jump(harness: Harness, to: timedelta) -> None:
 
 def test_a_sleep_begun_while_the_clock_was_a_day_ahead_ends_on_time_after_it_is_set_back(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
@@ -53,7 +54,7 @@ def test_a_sleep_begun_while_the_clock_was_a_day_ahead_ends_on_time_after_it_is_
 
 def test_a_schedule_fired_while_the_clock_was_a_day_ahead_fires_again_once_set_back(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
@@ -88,7 +89,7 @@ def test_a_schedule_fired_while_the_clock_was_a_day_ahead_fires_again_once_set_b
 
 def test_a_start_delayed_while_the_clock_was_a_day_ahead_is_due_once_it_is_set_back(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
@@ -111,7 +112,7 @@ def test_a_start_delayed_while_the_clock_was_a_day_ahead_is_due_once_it_is_set_b
 
 def test_a_task_retry_timed_while_the_clock_was_a_day_ahead_is_due_once_it_is_set_back(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     rates_service.reset()
     calls = count_calls(monkeypatch, fetch_rate)
@@ -136,7 +137,9 @@ def test_a_task_retry_timed_while_the_clock_was_a_day_ahead_is_due_once_it_is_se
         rates_service.reset()
 
 
-def test_the_watch_sees_the_clock_set_back_not_time_passing_nor_a_jump_forward(store: str) -> None:
+def test_the_watch_sees_the_clock_set_back_not_time_passing_nor_a_jump_forward(
+    store: Store,
+) -> None:
     harness = Harness([], store=store)
     ticks = iter([0.0, 1.0, 2.0, 3.0, 4.0])
     watch = JumpWatch(harness.clock, monotonic=lambda: next(ticks))

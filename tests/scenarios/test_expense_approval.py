@@ -16,6 +16,7 @@ from expense_approval import (
 )
 
 from aiki_cli import InputInvalid, RunInfo, RunStatus
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import count_calls, journal, mail_of
@@ -28,7 +29,7 @@ def task_names(info: RunInfo) -> list[str]:
     return [task.name for task in info.tasks]
 
 
-def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch, store: str) -> None:
+def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
     calls = count_calls(monkeypatch, file_expense, pay_expense, escalate_expense)
 
     async def scenario() -> None:
@@ -59,7 +60,7 @@ def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch, sto
 
 
 def test_no_answer_within_two_days_escalates_the_claim(
-    monkeypatch: pytest.MonkeyPatch, store: str
+    monkeypatch: pytest.MonkeyPatch, store: Store
 ) -> None:
     calls = count_calls(monkeypatch, file_expense, pay_expense, escalate_expense)
 
@@ -81,7 +82,7 @@ def test_no_answer_within_two_days_escalates_the_claim(
     asyncio.run(scenario())
 
 
-def test_a_rejection_reaches_the_workflow_as_a_model_instance(store: str) -> None:
+def test_a_rejection_reaches_the_workflow_as_a_model_instance(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
@@ -101,7 +102,7 @@ def test_a_rejection_reaches_the_workflow_as_a_model_instance(store: str) -> Non
     asyncio.run(scenario())
 
 
-def test_an_approval_sent_before_the_wait_is_kept(store: str) -> None:
+def test_an_approval_sent_before_the_wait_is_kept(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
@@ -120,7 +121,7 @@ def test_an_approval_sent_before_the_wait_is_kept(store: str) -> None:
 
 
 def test_event_data_that_does_not_fit_the_model_is_refused_and_nothing_is_stored(
-    store: str,
+    store: Store,
 ) -> None:
     async def scenario() -> None:
         harness = Harness([expense_approval], store=store)
@@ -145,7 +146,7 @@ def test_event_data_that_does_not_fit_the_model_is_refused_and_nothing_is_stored
 
 
 def test_the_handle_a_start_returns_refuses_event_data_that_does_not_fit_the_model(
-    store: str,
+    store: Store,
 ) -> None:
     async def scenario() -> None:
         harness = Harness([expense_approval], store=store)

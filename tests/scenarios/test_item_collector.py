@@ -8,6 +8,7 @@ from datetime import timedelta
 from item_collector import collector_v1, item_collector
 
 from aiki_cli import RunStatus
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import journal
@@ -17,7 +18,7 @@ B7 = {"sku": "B-7", "quantity": 1}
 A1_AGAIN = {"sku": "A-1", "quantity": 3}
 
 
-def test_items_are_collected_until_a_wait_times_out(store: str) -> None:
+def test_items_are_collected_until_a_wait_times_out(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "b-1", "quiet_period": "10m"})
@@ -47,7 +48,7 @@ def test_items_are_collected_until_a_wait_times_out(store: str) -> None:
     asyncio.run(scenario())
 
 
-def test_a_collector_that_gets_nothing_times_out_with_an_empty_batch(store: str) -> None:
+def test_a_collector_that_gets_nothing_times_out_with_an_empty_batch(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "empty"})
@@ -63,7 +64,7 @@ def test_a_collector_that_gets_nothing_times_out_with_an_empty_batch(store: str)
     asyncio.run(scenario())
 
 
-def test_items_sent_before_the_first_wait_are_kept_in_order(store: str) -> None:
+def test_items_sent_before_the_first_wait_are_kept_in_order(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "early"})
@@ -80,7 +81,7 @@ def test_items_sent_before_the_first_wait_are_kept_in_order(store: str) -> None:
     asyncio.run(scenario())
 
 
-def test_a_reference_id_sent_twice_is_delivered_once(store: str) -> None:
+def test_a_reference_id_sent_twice_is_delivered_once(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "dedup"})
@@ -102,7 +103,7 @@ def test_a_reference_id_sent_twice_is_delivered_once(store: str) -> None:
     asyncio.run(scenario())
 
 
-def test_events_sent_at_the_same_instant_are_taken_in_the_order_sent(store: str) -> None:
+def test_events_sent_at_the_same_instant_are_taken_in_the_order_sent(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "same-instant"})

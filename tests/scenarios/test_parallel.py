@@ -11,12 +11,13 @@ from stock_check import count_stock, stock_check, stock_check_v1
 from thumbnails import render_thumbnail, thumbnail, thumbnail_batch, thumbnail_batch_v1
 
 from aiki_cli import RunStatus
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import count_calls, journal
 
 
-def test_three_tasks_run_in_parallel(monkeypatch: pytest.MonkeyPatch, store: str) -> None:
+def test_three_tasks_run_in_parallel(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
     calls = count_calls(monkeypatch, count_stock)
 
     async def scenario() -> None:
@@ -43,7 +44,7 @@ IMAGES = [
 ]
 
 
-def test_a_fan_out_to_child_runs_gathers_their_results_in_input_order(store: str) -> None:
+def test_a_fan_out_to_child_runs_gathers_their_results_in_input_order(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([thumbnail_batch, thumbnail], store=store)
         handle = await harness.start(thumbnail_batch_v1, {"images": IMAGES})
@@ -78,7 +79,7 @@ def test_a_fan_out_to_child_runs_gathers_their_results_in_input_order(store: str
 
 def test_a_parent_catches_the_failure_of_a_child_and_carries_on(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, render_thumbnail)
 

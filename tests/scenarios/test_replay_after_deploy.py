@@ -23,6 +23,7 @@ from typing import Any
 
 from aiki_cli import Run, RunHandle, RunInfo, RunStatus, task
 from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
+from aiki_cli.store import Store
 from aiki_cli.testing import Harness
 from aiki_cli.values.canonical import address
 
@@ -65,7 +66,7 @@ async def deployed_first(input: dict[str, Any], run: Run) -> dict[str, Any]:
     return {**charged, "go": go.data}
 
 
-async def parked_then_redeployed(code: WorkflowFn, store: str) -> tuple[Harness, RunHandle]:
+async def parked_then_redeployed(code: WorkflowFn, store: Store) -> tuple[Harness, RunHandle]:
     """A run of the first code, parked on "go"; then `code` deployed and "go" sent."""
     executed.clear()
     harness = Harness([WorkflowVersion("payout", "1.0.0", deployed_first)], store=store)
@@ -80,7 +81,7 @@ async def parked_then_redeployed(code: WorkflowFn, store: str) -> tuple[Harness,
     return harness, handle
 
 
-def resumed_with(code: WorkflowFn, store: str) -> RunInfo:
+def resumed_with(code: WorkflowFn, store: Store) -> RunInfo:
     async def scenario() -> RunInfo:
         _, handle = await parked_then_redeployed(code, store)
         assert len(await journal(handle, "event_received")) == 1, "the event was delivered"
@@ -100,7 +101,7 @@ def assert_diverged(info: RunInfo, new_task: str, *unconsumed: str) -> None:
 # -- safe ------------------------------------------------------------------------------
 
 
-def test_reordered_recorded_tasks_replay_and_the_run_completes(store: str) -> None:
+def test_reordered_recorded_tasks_replay_and_the_run_completes(store: Store) -> None:
     async def reordered(input: dict[str, Any], run: Run) -> dict[str, Any]:
         await notify.start(run, "big-charge")
         charged = await charge.start(run, input["amount"])
@@ -114,7 +115,7 @@ def test_reordered_recorded_tasks_replay_and_the_run_completes(store: str) -> No
     assert executed == {"charge": 1, "notify": 1}, "nothing ran again"
 
 
-def test_a_removed_recorded_task_is_skipped_and_the_run_completes(store: str) -> None:
+def test_a_removed_recorded_task_is_skipped_and_the_run_completes(store: Store) -> None:
     async def without_notify(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"])
         go = await run.wait_for_event("go")
@@ -127,7 +128,7 @@ def test_a_removed_recorded_task_is_skipped_and_the_run_completes(store: str) ->
     assert executed == {"charge": 1, "notify": 1}
 
 
-def test_a_task_appended_after_the_recorded_ones_runs_once(store: str) -> None:
+def test_a_task_appended_after_the_recorded_ones_runs_once(store: Store) -> None:
     async def with_shipping(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"])
         if input["amount"] > 100:
@@ -146,7 +147,7 @@ def test_a_task_appended_after_the_recorded_ones_runs_once(store: str) -> None:
 # -- unsafe ----------------------------------------------------------------------------
 
 
-def test_a_task_inserted_before_a_recorded_one_diverges_before_it_runs(store: str) -> None:
+def test_a_task_inserted_before_a_recorded_one_diverges_before_it_runs(store: Store) -> None:
     async def with_fraud_check(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"])
         await fraud_check.start(run, input["amount"])
@@ -162,7 +163,7 @@ def test_a_task_inserted_before_a_recorded_one_diverges_before_it_runs(store: st
     assert "fraud-check" not in [call.name for call in info.tasks]
 
 
-def test_a_changed_task_input_diverges(store: str) -> None:
+def test_a_changed_task_input_diverges(store: Store) -> None:
     async def charging_in_cents(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"] * 100)
         if input["amount"] > 100:
@@ -178,7 +179,7 @@ def test_a_changed_task_input_diverges(store: str) -> None:
     assert executed == {"charge": 1, "notify": 1}, "the new charge never ran"
 
 
-def test_changed_control_flow_diverges(store: str) -> None:
+def test_changed_control_flow_diverges(store: Store) -> None:
     async def higher_threshold(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"])
         if input["amount"] > 1000:  # the recorded notification is never asked for

@@ -22,6 +22,7 @@ from flaky_service import (
 
 from aiki_cli import Run, RunStatus, task
 from aiki_cli.authoring.workflow import WorkflowVersion
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import count_calls, deploy, journal
@@ -37,7 +38,7 @@ def services_down_again() -> Iterator[None]:
     ledger_service.reset()
 
 
-def test_a_task_that_fails_twice_succeeds_on_its_third_attempt(store: str) -> None:
+def test_a_task_that_fails_twice_succeeds_on_its_third_attempt(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([exchange_rate], store=store)
         handle = await harness.start(exchange_rate_v1, {"pair": "EUR/USD", "amount": 100})
@@ -70,7 +71,7 @@ def test_a_task_that_fails_twice_succeeds_on_its_third_attempt(store: str) -> No
 
 def test_a_workflow_that_fails_its_first_attempt_completes_on_its_second(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, compute_totals, post_to_ledger)
 
@@ -134,7 +135,7 @@ async def invoice_fixed(input: dict[str, Any], run: Run) -> dict[str, Any]:
     return await send_invoice_fixed.start(run, loaded)
 
 
-def test_a_failed_run_retried_in_place_after_a_code_fix_completes(store: str) -> None:
+def test_a_failed_run_retried_in_place_after_a_code_fix_completes(store: Store) -> None:
     executed.clear()
 
     async def scenario() -> None:

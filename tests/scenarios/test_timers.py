@@ -11,6 +11,7 @@ import pytest
 from reminders import follow_up, follow_up_v1, reminder, reminder_v1, send_message
 
 from aiki_cli import Client, RunStatus, Worker
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import count_calls, journal
@@ -20,7 +21,7 @@ ADA = {"user": "ada", "text": "Stand-up!"}
 
 def test_a_delayed_start_stays_pending_until_due_then_runs(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
@@ -49,7 +50,7 @@ def test_a_delayed_start_stays_pending_until_due_then_runs(
 
 def test_wake_ends_a_sleep_early_and_the_sleep_returns_true(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
@@ -73,7 +74,7 @@ def test_wake_ends_a_sleep_early_and_the_sleep_returns_true(
 
 def test_a_paused_sleeping_run_waits_past_its_due_time_until_resumed(
     monkeypatch: pytest.MonkeyPatch,
-    store: str,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
@@ -98,7 +99,7 @@ def test_a_paused_sleeping_run_waits_past_its_due_time_until_resumed(
     asyncio.run(scenario())
 
 
-def test_a_parked_run_holds_no_worker_slot(store: str) -> None:
+def test_a_parked_run_holds_no_worker_slot(store: Store) -> None:
     async def scenario() -> None:
         harness = Harness([follow_up, reminder], store=store)
         harness.worker = Worker(

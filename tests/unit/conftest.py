@@ -9,7 +9,7 @@ import pytest
 from aiki_cli.testing import ManualClock
 from tests import stores
 
-STORES = ["file"]
+STORES = ["file", "postgresql"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

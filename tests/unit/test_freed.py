@@ -12,6 +12,7 @@ import logging
 import pytest
 
 from aiki_cli import Client, Run, Worker, task, workflow
+from aiki_cli.store import Store
 
 
 @task(name="echo")
@@ -31,10 +32,15 @@ async def probe(input: int, run: Run) -> int:
 def is_claim(thing: object) -> bool:
     """A claim of any store (`FileClaim`, say)."""
     kind = type(thing)
-    return kind.__module__.startswith("aiki_cli.store.") and kind.__name__.endswith("Claim")
+    module = kind.__module__  # not a str for some compiled types
+    return (
+        isinstance(module, str)
+        and module.startswith("aiki_cli.store.")
+        and (kind.__name__.endswith("Claim"))
+    )
 
 
-def test_finished_runs_are_freed_without_the_garbage_collector(store: str) -> None:
+def test_finished_runs_are_freed_without_the_garbage_collector(store: Store) -> None:
     client = Client(store)
 
     async def scenario() -> list[str]:
@@ -66,7 +72,7 @@ async def nap(input: int, run: Run) -> int:
 
 
 def test_the_run_logger_is_quiet_while_the_run_replays(
-    store: str, caplog: pytest.LogCaptureFixture
+    store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = Client(store)
 
