@@ -28,7 +28,7 @@ from .model.entry import Entry
 from .model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
 from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from .model.status import RunStatus
-from .store import Report, RunRef, Store, open_store
+from .store import Report, RunRef, ServedStore, Store, open_store
 from .values.canonical import input_hash
 from .values.clock import Clock, system_clock
 from .values.codec import Codec
@@ -50,6 +50,18 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<aiki client {self.store.location}>"
+
+    def migrate(self) -> tuple[int, int] | None:
+        """Create or upgrade a database store's tables (`aiki db migrate`): the schema
+        versions before and after; None for a store that has no schema (a directory)."""
+        if isinstance(self.store, ServedStore):
+            return self.store.migrate()
+        return None
+
+    def close(self) -> None:
+        """Close a database store's connections; a directory has none to close."""
+        if isinstance(self.store, ServedStore):
+            self.store.close()
 
     async def start(
         self,

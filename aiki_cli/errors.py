@@ -285,7 +285,7 @@ class StoreUnreachable(StoreUnwritable):
         self.location = location
         self.errno = None
         self.detail = detail
-        AikiError.__init__(self, f"cannot reach {location}: {detail}")
+        AikiError.__init__(self, f"cannot reach PostgreSQL {detail}")
 
 
 class SchemaNotReady(AikiError):

@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import AikiError, BadInput
-from . import doctor, runs, schedules, streams, views, workers
+from . import db, doctor, runs, schedules, streams, views, workers
 from .exits import INTERRUPTED, OK, USAGE, leave
 from .options import Options, hoist_globals, split_globals
 from .params import AikiTyper
@@ -66,6 +66,7 @@ app = AikiTyper(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(schedules.app, name="schedule")
+app.add_typer(db.app, name="db")
 
 
 def _print_version(asked: bool) -> None:
@@ -90,6 +91,13 @@ def main_options(
             help="Workflow modules directory [env AIKI_WORKFLOWS_DIR; default workflows/]",
         ),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LOCATION",
+            help="Run store: a directory or a postgresql:// URL [env AIKI_STORE; default runs/]",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -97,7 +105,8 @@ def main_options(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = Options(runs_dir, workflows_dir)
+    ctx.obj = Options(runs_dir, workflows_dir, store)
+    ctx.call_on_close(ctx.obj.close)
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
 

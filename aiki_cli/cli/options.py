@@ -1,8 +1,10 @@
-"""The global options (`--runs-dir`, `--workflows-dir`): read once, anywhere on the command
-line, and turned into the settings, the client and the workflows a command uses."""
+"""The global options (`--store`, its directory alias `--runs-dir`, `--workflows-dir`):
+read once, anywhere on the command line, and turned into the settings, the client and the
+workflows a command uses."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from .. import config
 from ..authoring.loader import load_workflows
@@ -11,7 +13,7 @@ from ..client import Client
 from ..errors import BadInput, WorkflowNotFound
 from . import streams
 
-GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir")
+GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir", "--store")
 _GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs-dir=runs
 
 
@@ -19,12 +21,27 @@ _GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs
 class Options:
     runs_dir: str | None
     workflows_dir: str | None
+    store: str | None = None
+    opened: list[Client] = field(default_factory=list)  # clients whose connections to close
+
+    def close(self) -> None:
+        """Close the connections of the clients made for the command (a database's)."""
+        for client in self.opened:
+            client.close()
+        self.opened.clear()
 
     def settings(self) -> config.Settings:
-        return config.resolve(runs_dir=self.runs_dir, workflows_dir=self.workflows_dir)
+        return config.resolve(
+            runs_dir=self.runs_dir, workflows_dir=self.workflows_dir, store=self.store
+        )
 
     def client(self) -> Client:
-        runs_dir = self.settings().runs_dir
+        location = self.settings().store
+        if config.is_url(location):
+            client = Client(location)
+            self.opened.append(client)
+            return client
+        runs_dir = Path(location)
         if runs_dir.exists() and not runs_dir.is_dir():
             raise BadInput(f"the runs directory {runs_dir} is a file; pass --runs-dir a directory")
         return Client(runs_dir)

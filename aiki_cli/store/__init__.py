@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import REQUESTS, Claim, Mail, Request, RunRef, Store, Timer
+from .base import REQUESTS, Claim, Mail, Request, RunRef, ServedStore, Store, Timer
 from .report import Finding, Report
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ __all__ = [
     "Report",
     "Request",
     "RunRef",
+    "ServedStore",
     "Store",
     "Timer",
     "open_store",

@@ -19,7 +19,7 @@ What callers rely on, besides each method's result (all errors are in `aiki_cli.
 - None from `claim` when another worker holds the run: no error, the caller moves on.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -243,4 +243,23 @@ class Store(Protocol):
         how to fix it. With `repair`, rebuild what is derived; a journal is never changed.
         Runs a live worker holds are left alone (listed as busy); a repair that fails says
         so in its finding."""
+        ...
+
+
+@runtime_checkable
+class ServedStore(Protocol):
+    """What a store behind a database server (PostgreSQL) offers besides `Store`."""
+
+    def migrate(self) -> tuple[int, int]:
+        """Create or upgrade the store's tables; the schema versions before and after.
+        Safe to run again, and from several hosts at once."""
+        ...
+
+    def watch(self, wake: Callable[[], None]) -> AbstractContextManager[None]:
+        """While open, call `wake` (from another thread) soon after any process queues a
+        run or sets a timer, so an idle worker need not poll often."""
+        ...
+
+    def close(self) -> None:
+        """Close the store's connections; claims still held keep theirs."""
         ...

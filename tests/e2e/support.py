@@ -22,6 +22,7 @@ SUBPROCESS_TIMEOUT = 30.0
 # Variables that would change what the CLI prints or where it looks.
 AMBIENT = (
     "AIKI_RUNS_DIR",
+    "AIKI_STORE",
     "AIKI_WORKFLOWS_DIR",
     "AIKI_DEBUG",
     "NO_COLOR",

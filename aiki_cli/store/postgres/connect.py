@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ...errors import BadInput, PostgresMissing, StoreUnreachable
 
@@ -47,6 +47,16 @@ class Target:
     schema: str
     location: str  # the URL without its password, for messages
 
+    @property
+    def server(self) -> str:
+        """The database and where it is, as messages name them: "database 'x' on host:5432"."""
+        settings = _query(self.url)
+        parts = urlsplit(self.url)
+        database = settings.get("dbname") or parts.path.lstrip("/") or "(the user's)"
+        host = settings.get("host") or parts.hostname or "the local socket"
+        port = settings.get("port") or parts.port
+        return f"database {database!r} on {host}{f':{port}' if port else ''}"
+
     def connect(self, *, synchronous: bool = True) -> psycopg.Connection[Any]:
         """A new autocommit connection whose search path is the schema, timestamps UTC.
         With `synchronous` False, its commits return before their WAL is flushed (a
@@ -66,7 +76,7 @@ class Target:
 
 def target(location: str) -> Target:
     """The target a `postgresql://` location names; `BadInput` for a schema aiki cannot use."""
-    scheme, netloc, path, query, fragment = urlsplit(location)
+    scheme, netloc, path, query, _ = urlsplit(location)
     pairs = parse_qsl(query, keep_blank_values=True)
     schema = DEFAULT_SCHEMA
     rest = []
@@ -82,7 +92,8 @@ def target(location: str) -> Target:
             f"{schema!r} cannot be aiki's schema: use lower-case letters, digits and _"
             " (as in ?schema=aiki)"
         )
-    url = urlunsplit((scheme, netloc, path, urlencode(rest), fragment))
+    query = urlencode(rest, safe="/")
+    url = f"{scheme}://{netloc}{path}{'?' + query if query else ''}"
     return Target(url, schema, _location(scheme, netloc, path, rest, schema))
 
 
@@ -113,7 +124,7 @@ def _psycopg() -> Any:
 
 def unreachable(target: Target, error: Exception) -> StoreUnreachable:
     """One line for a connection that failed or broke: what the server or libpq said."""
-    return StoreUnreachable(target.location, first_line(error))
+    return StoreUnreachable(target.location, f"{target.server}: {first_line(error)}")
 
 
 def first_line(error: Exception) -> str:

@@ -33,7 +33,7 @@ from .keys import lock_key
 from .notify import Listener
 from .records import entries_of, spec_of
 from .rows import force_flush, queue_locked, read_locked, run_row_locked, set_timer
-from .schema import channel, check
+from .schema import channel, check, migrate
 from .session import Connection, Connections
 from .workers import Roster
 
@@ -51,6 +51,9 @@ class PostgresStore:
 
     def close(self) -> None:
         self.connections.close()
+
+    def migrate(self) -> tuple[int, int]:
+        return migrate(self.target)
 
     def _where(self, run_id: str) -> str:
         return f"run {run_id} in {self.location}"
