@@ -27,7 +27,7 @@ from tests import stores
 
 from .support import AIKI, AMBIENT, ANSI, SUBPROCESS_TIMEOUT, WIDTH, WORKFLOWS, Invoke, Outcome
 
-STORES = ["file"]
+STORES = ["file", "postgresql"]
 
 # What the CLI promises whatever the store: commands, their output and exit codes, waits,
 # schedules, events. Left on the file store alone: its doctor, the parsing of options and
