@@ -7,14 +7,15 @@ import asyncio
 import builtins
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from .authoring.workflow import WorkflowVersion
-from .engine import commands
+from .engine import commands, retention, transfer
+from .engine.archive import read_archive
 from .errors import (
     BadInput,
     IdempotencyConflict,
@@ -25,6 +26,7 @@ from .errors import (
     describe,
 )
 from .model.entry import Entry
+from .model.export import RunExport
 from .model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
 from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from .model.status import RunStatus
@@ -295,6 +297,42 @@ class Client:
         schedule = await self.get_schedule(schedule_id)
         self.store.remove_schedule(schedule.id)
         return schedule
+
+    # -- whole runs: export, import, copy, gc, restore (engine/transfer, engine/retention)
+
+    async def export_run(self, run_id: str) -> RunExport:
+        """The run as one document (spec, journal, unread mail, requests)."""
+        return self.store.export_run(run_id)
+
+    async def import_run(self, run: RunExport, *, new_id: bool = False) -> str:
+        """Store an exported run here (with `new_id`, under a new id); the id it has here."""
+        return transfer.import_run(self.store, run, self.clock, new_id=new_id)
+
+    async def copy_to(
+        self,
+        target: str | Path | Store,
+        run_ids: Sequence[str] = (),
+        *,
+        statuses: Sequence[RunStatus] = (),
+    ) -> builtins.list[str]:
+        """Copy runs (those named, else those in `statuses`, else all) to the store at
+        `target`, journals, mail and requests whole; the ids copied."""
+        chosen = transfer.chosen(self.store, run_ids, statuses)
+        return transfer.copy_runs(self.store, open_store(target), chosen)
+
+    async def gc(
+        self, policy: retention.Policy, *, archive: Path | None = None, dry_run: bool = False
+    ) -> retention.Report:
+        """Remove the ended runs `policy` chooses (archived first to `archive`, if given),
+        in a thread, off the caller's event loop."""
+        now = self.clock.now()
+        return await asyncio.to_thread(
+            retention.collect, self.store, policy, now, archive=archive, dry_run=dry_run
+        )
+
+    async def restore(self, archive: Path, *, skip_existing: bool = False) -> builtins.list[str]:
+        """Bring the runs of a gc archive back; the ids restored."""
+        return transfer.restore(self.store, read_archive(archive), skip_existing=skip_existing)
 
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())

@@ -18,6 +18,7 @@ CONFIG_FILE = "aiki.yaml"
 ENV = {"store": "AIKI_STORE", "runs_dir": "AIKI_RUNS_DIR", "workflows_dir": "AIKI_WORKFLOWS_DIR"}
 FLAGS = {"store": "--store", "runs_dir": "--runs-dir", "workflows_dir": "--workflows-dir"}
 DEFAULTS = {"store": "runs", "runs_dir": "runs", "workflows_dir": "workflows"}
+OPTIONAL = ("retention",)  # keys of the file alone, with no default
 URL_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -30,6 +31,7 @@ def is_url(location: str) -> bool:
 class Settings:
     store: str  # a directory's absolute path, or a database URL
     workflows_dir: Path
+    retention: str | None = None  # `retention: 30d`: workers remove runs ended longer ago
 
     @property
     def runs_dir(self) -> Path:
@@ -63,6 +65,7 @@ def resolve(
     return Settings(
         store=location if is_url(location) else str(cwd / location),
         workflows_dir=cwd / (folder or DEFAULTS["workflows_dir"]),
+        retention=file.get("retention"),
     )
 
 
@@ -106,11 +109,10 @@ def _read_file(path: Path) -> dict[str, str]:
         raise ConfigError(
             f"{path}: expected keys store and workflows_dir, found a {type(data).__name__}"
         )
-    unknown = sorted(set(map(str, data)) - set(DEFAULTS))
+    unknown = sorted(set(map(str, data)) - set(DEFAULTS) - set(OPTIONAL))
     if unknown:
-        raise ConfigError(
-            f"{path}: unknown key {unknown[0]!r}; known: store, runs_dir, workflows_dir"
-        )
+        known = ", ".join([*DEFAULTS, *OPTIONAL])
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r}; known: {known}")
     bad = [key for key, value in data.items() if not isinstance(value, str) or not value]
     if bad:
         what = "a directory or a postgresql:// URL" if bad[0] == "store" else "a path"

@@ -126,6 +126,15 @@ class ConfigError(BadInput):
     """The configuration is not valid."""
 
 
+class RunExists(BadInput):
+    """A run with that id (or idempotency key) is already in the store."""
+
+    def __init__(self, run_id: str, where: str, hint: str = "") -> None:
+        self.run_id = run_id
+        hint = hint or "remove it there first, or import with --new-id to give it a new id"
+        super().__init__(f"run {run_id} already exists in {where}; {hint}")
+
+
 class NotFound(AikiError, LookupError):
     """Not found."""
 
@@ -282,27 +291,26 @@ class StoreUnreachable(StoreUnwritable):
     """The database server cannot be reached."""
 
     def __init__(self, location: str, detail: str) -> None:
-        self.location = location
-        self.errno = None
-        self.detail = detail
         AikiError.__init__(self, f"cannot reach PostgreSQL {detail}")
+        self.location, self.errno = location, None
 
 
 class SchemaNotReady(AikiError):
-    """The database does not hold aiki's tables, or holds older ones."""
-
-    def __init__(self, location: str, detail: str) -> None:
-        self.location = location
-        super().__init__(f"{location}: {detail}; run `aiki db migrate --store URL` first")
+    """The database does not hold aiki's tables: run `aiki db migrate --store URL` first."""
 
 
 class PostgresMissing(BadInput):
-    """A PostgreSQL store needs psycopg, which is not installed."""
+    """A postgresql:// store needs psycopg (not installed): `pip install 'aiki[postgres]'`"""
 
-    def __init__(self) -> None:
+
+class RunClaimed(AikiError):
+    """A worker holds the run: it cannot be moved or removed now."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        self.run_id = run_id
         super().__init__(
-            "a postgresql:// store needs psycopg, which is not installed; "
-            "`pip install 'aiki[postgres]'` brings it"
+            f"run {run_id} in {where} is claimed by a worker that is executing it; "
+            "try again once it has parked or ended, or stop the workers first"
         )
 
 

@@ -76,7 +76,8 @@ def throwaway_server(bin_dir: Path) -> Iterator[str]:
             ]
         )
         options = (
-            f"-k {home} -c listen_addresses='' -c max_connections={MAX_CONNECTIONS} -c fsync=on"
+            f"-k {home} -c listen_addresses='' -c max_connections={MAX_CONNECTIONS}"
+            " -c wal_writer_delay=10s"  # async commits stay unflushed: tests can see a flush
         )
         started = True
         _run(

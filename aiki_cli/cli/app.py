@@ -1,6 +1,7 @@
 """The `aiki` application (SPEC §6): the typer app holding every command, and
 `AikiGroup.main`, the one place where errors become exit codes. The commands live by
-area in `runs`, `workers`, `schedules` and `doctor`; none of them imports this module."""
+area in `runs`, `workers`, `schedules`, `doctor`, `gc` and `transfer`; none of them
+imports this module."""
 
 import copy
 import gc
@@ -13,7 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import AikiError, BadInput
-from . import db, doctor, runs, schedules, streams, views, workers
+from . import db, doctor, runs, schedules, streams, transfer, views, workers
+from . import gc as gc_commands  # not to shadow the garbage collector's module
 from .exits import INTERRUPTED, OK, USAGE, leave
 from .options import Options, hoist_globals, split_globals
 from .params import AikiTyper
@@ -118,7 +120,7 @@ def _register(*areas: Any) -> None:
             app.command(name)(command)
 
 
-_register(runs, workers, doctor)
+_register(runs, workers, doctor, gc_commands, transfer)
 
 
 def main() -> None:

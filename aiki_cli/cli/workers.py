@@ -4,6 +4,7 @@ or idle, `workflows` lists what the workflows directory defines."""
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -68,6 +69,13 @@ def worker(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every run.")] = False,
+    retention: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AGE",
+            help="Remove ended runs older than this as it goes: 30d [aiki.yaml retention:].",
+        ),
+    ] = None,
 ) -> None:
     """Execute runs from the store until stopped (SIGINT/SIGTERM) or, with --until-idle, idle.
     Says on stderr what it ran when it exits."""
@@ -84,6 +92,7 @@ def worker(
         concurrency=concurrency,
         grace_period=grace_period,
         poll_interval=poll_interval,
+        retention=_retention(retention or options.settings().retention),
     )
     try:
         asyncio.run(_serve(runner, until_idle, sleeping))
@@ -99,6 +108,13 @@ def _sleeping_within(until_idle: bool, include: bool, max_sleep: str | None) -> 
         raise BadInput("--include-sleeping and --max-sleep go with --until-idle")
     try:
         return parse_duration(max_sleep or DEFAULT_MAX_SLEEP, "--max-sleep").total_seconds()
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+
+
+def _retention(age: str | None) -> timedelta | None:
+    try:
+        return None if age is None else parse_duration(age, "retention")
     except ValueError as error:
         raise BadInput(str(error)) from None
 

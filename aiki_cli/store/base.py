@@ -17,6 +17,8 @@ What callers rely on, besides each method's result (all errors are in `aiki_cli.
   mount, no permission): it names the store and what to free. A store that cannot fail
   to write (memory) never raises it.
 - None from `claim` when another worker holds the run: no error, the caller moves on.
+- `RunExists` (a `BadInput`) from `import_run` when the id is taken; `RunClaimed` from
+  `remove_run` when a worker holds the run.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -24,30 +26,14 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
-
 from ..model.entry import Entry
+from ..model.export import RunExport
+from ..model.mail import REQUESTS as REQUESTS
+from ..model.mail import Mail as Mail
+from ..model.mail import Request as Request
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.schedule import Schedule
 from .report import Report
-
-Request = Literal["cancel", "pause", "wake"]
-REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")
-
-
-class Mail(BaseModel):
-    """Something another process left for a run: an event, or word that a child ended."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    key: str
-    kind: Literal["event", "child"]
-    sent_at: datetime
-    order: int = 0  # the sender's nanosecond clock: keeps sends of one instant in order
-    name: str = ""
-    data: Any = None
-    reference_id: str | None = None
-    child_id: str | None = None
 
 
 class Timer(NamedTuple):
@@ -243,6 +229,32 @@ class Store(Protocol):
         how to fix it. With `repair`, rebuild what is derived; a journal is never changed.
         Runs a live worker holds are left alone (listed as busy); a repair that fails says
         so in its finding."""
+        ...
+
+    def export_run(self, run_id: str) -> RunExport:
+        """The run as one document: its spec, its whole journal (the entries as written,
+        a torn last line left out), its unread mail, oldest first, and the requests left
+        for it. Reads only; works whatever the run's status, and whoever holds it.
+        `InvalidRunId`; `RunNotFound`; `RunDamaged` (or `NewerFormat`)."""
+        ...
+
+    def import_run(self, run: RunExport) -> None:
+        """Store the run as it is: its spec, its journal (a file store writes each entry
+        as the line the source wrote, byte for byte), mail and requests; queued when it
+        is pending or running or has mail or requests waiting, else its timer set to its
+        due time when it is parked; its idempotency key recorded and the reference ids of
+        the events it received known, so repeated sends are refused as before.
+        `RunExists` (and nothing written) when the store has a run with its id, or its
+        key names another run; `StoreUnwritable` (what it wrote is taken back)."""
+        ...
+
+    def remove_run(self, run_id: str) -> None:
+        """Remove an ended run and every trace of it: its records, its place in the queue,
+        its timer, its listing and its idempotency key (a start with that key then starts
+        a new run). Takes the run as a worker would, so it is safe while workers run.
+        `RunClaimed` (nothing removed) when a worker holds it; `IllegalTransition` (a
+        `BadInput`) when it has not ended; `InvalidRunId`; `RunNotFound`; `RunDamaged`
+        when its records cannot be read; `StoreUnwritable`."""
         ...
 
 

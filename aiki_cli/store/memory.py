@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..errors import RunNotFound
+from ..errors import IllegalTransition, RunClaimed, RunExists, RunNotFound
 from ..model.entry import Entry
+from ..model.export import RunExport
 from ..model.journal import summarize
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.schedule import Schedule
@@ -202,6 +203,65 @@ class MemoryStore:
         with self._mutex:
             busy = [run_id for run_id, run in self._runs.items() if run.claimed]
             return Report(self.location, runs=len(self._runs), busy=busy)
+
+    def export_run(self, run_id: str) -> RunExport:
+        with self._mutex:
+            run = self._run(run_id)
+            letters = sorted(run.inbox.values(), key=lambda m: (m.sent_at, m.order, m.key))
+            return RunExport(
+                spec=run.spec,
+                journal=list(run.entries),
+                mail=letters,
+                requests=sorted(run.requests),  # type: ignore[arg-type]
+            )
+
+    def import_run(self, run: RunExport) -> None:
+        spec = run.spec
+        queued, due = run.placement()
+        with self._mutex:
+            check_run_id(spec.id)
+            key = None if spec.idempotency_key is None else (spec.workflow, spec.idempotency_key)
+            if spec.id in self._runs:
+                raise RunExists(spec.id, self.location)
+            if key is not None and key in self._keys:
+                raise RunExists(spec.id, self.location, _key_taken(self._keys[key]))
+            self._runs[spec.id] = _Run(
+                spec,
+                list(run.journal),
+                set(run.requests),
+                {mail.key: mail for mail in run.mail},
+                set(run.received_keys()),
+            )
+            if key is not None:
+                self._keys[key] = spec.id
+            if queued:
+                self._ready[spec.id] = None
+        if due is not None:
+            self._set_timer("run", spec.id, due)
+
+    def remove_run(self, run_id: str) -> None:
+        with self._mutex:
+            run = self._run(run_id)
+            if run.claimed:
+                raise RunClaimed(run.spec.id, self.location)
+            status = summarize(run.spec, run.entries).status
+            if not status.terminal:
+                raise IllegalTransition(run.spec.id, status, "be removed", _ONLY_ENDED)
+            spec = run.spec
+            del self._runs[spec.id]
+            self._ready.pop(spec.id, None)
+            self._timers.pop(("run", spec.id), None)
+            if spec.idempotency_key is not None:
+                key = (spec.workflow, spec.idempotency_key)
+                if self._keys.get(key) == spec.id:
+                    del self._keys[key]
+
+
+_ONLY_ENDED = "only runs that have ended can be removed"
+
+
+def _key_taken(holder: str) -> str:
+    return f"its idempotency key already started run {holder}, which keeps it"
 
 
 class MemoryClaim:

@@ -20,18 +20,21 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from ..authoring.threads import Threads
 from ..authoring.workflow import Workflow, WorkflowVersion
 from ..client import Client
 from ..engine.execution import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
-from ..errors import BadInput, RunDamaged, StoreUnwritable, WaitTimeout, one_line
+from ..errors import BadInput, RunDamaged, StoreUnreachable, StoreUnwritable, WaitTimeout, one_line
 from ..model.entry import Entry, StatusChanged
 from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
 from ..store import Claim
 from ..store.group_commit import GroupCommit
+from .retention import Retention
 from .timers import Timers
+from .wakeups import Wakeups
 
 log = logging.getLogger("aiki.worker")
 
@@ -68,6 +71,7 @@ class Worker:
         grace_period: float = 10.0,
         max_recoveries: int = DEFAULT_MAX_RECOVERIES,
         worker_id: str | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -102,6 +106,8 @@ class Worker:
         self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
         self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
         self._timers = Timers(client, self.registry)
+        self._wakeups = Wakeups(self.store, client.clock, poll_interval)
+        self.retention = None if retention is None else Retention(client, retention)
 
     @property
     def stopping(self) -> bool:
@@ -128,7 +134,11 @@ class Worker:
         running here; parked runs wait for a later worker, except (with `include_sleeping`)
         those due to wake within that many seconds: sleeps, retries, delayed starts."""
         info = {"id": self.id, "pid": os.getpid(), "workflows": sorted(self.registry)}
-        with self.store.register_worker(self.id, info), self._threads():
+        with (
+            self.store.register_worker(self.id, info),
+            self._threads(),
+            self._wakeups.watching(self._heard),
+        ):
             log.info("worker %s started on %s", self.id, self.store.location)
 
             async def idle(claimed: int) -> bool:
@@ -146,19 +156,32 @@ class Worker:
         try:
             while not self._stopping:
                 try:
-                    # Driving one run (`start --wait`) fires no schedules of its own.
-                    await self._timers.tend(schedules=self._family is None)
-                    self._reported.pop("timers", None)
-                except StoreUnwritable as error:
-                    self._report("timers", f"cannot fire timers: {error}")
-                claimed = self._fill()
-                if await done(claimed):
-                    break
+                    await self._tend_timers()
+                    claimed = self._fill()
+                    if self.retention is not None and self._family is None:
+                        self.retention.tend()  # in a thread: never between a claim and its flush
+                    if await done(claimed):
+                        break
+                    pause = self._wakeups.pause()
+                    self._wakeups.reached()
+                except StoreUnreachable as error:  # the database went: try again, later
+                    self._wakeups.lost(error)
+                    pause = self._wakeups.pause()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), pause)
         finally:
             await self._shut_down()
+            if self.retention is not None:
+                await self.retention.close()
+
+    async def _tend_timers(self) -> None:
+        # Driving one run (`start --wait`) fires no schedules of its own.
+        problem = await self._timers.tend_unless_lost(schedules=self._family is None)
+        if problem is None:
+            self._reported.pop("timers", None)
+        else:
+            self._report("timers", problem)
 
     async def fire_timers(self) -> int:
         """Queue the runs whose due time has come and fire due schedules; how many."""
@@ -311,7 +334,7 @@ class Worker:
                 ", ".join(repr(task) for task in busy),
             )
         else:
-            claim.release()
+            _release(claim)
 
     def tally(self) -> str:
         """What the worker ran, in a few words: each run once, by the status it left it in."""
@@ -333,6 +356,11 @@ class Worker:
     def _code_ended(self, run_id: str) -> None:
         self._syncing.add(run_id)
         self._nudge()  # its slot is free: claim the next run
+
+    def _heard(self) -> None:
+        """The store told of a run queued or a timer set: list the queue on the next pass."""
+        self._relist_at = 0.0
+        self._nudge()
 
     def _nudge(self) -> None:
         """Have the serving loop make its next pass now, not at the next poll."""

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..authoring.workflow import WorkflowVersion
 from ..client import Client
+from ..errors import StoreUnreachable, StoreUnwritable
 from ..values.clock import JumpWatch
 from .scheduler import fire
 
@@ -39,6 +40,17 @@ class Timers:
         if self._clock_watch.set_back():
             self.rearm()
         await self.fire()
+
+    async def tend_unless_lost(self, *, schedules: bool) -> str | None:
+        """`tend`; what kept it from writing (a full disk), if anything. A database that
+        cannot be reached is raised (`StoreUnreachable`): the worker waits for it."""
+        try:
+            await self.tend(schedules=schedules)
+        except StoreUnreachable:
+            raise
+        except StoreUnwritable as error:
+            return f"cannot fire timers: {error}"
+        return None
 
     async def fire(self) -> int:
         """Queue the runs whose due time has come and fire due schedules; how many."""

@@ -156,6 +156,5 @@ def test_without_psycopg_the_store_names_the_extra_to_install(tmp_path: Path) ->
     assert done.returncode == 2, done
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
-        "error: a postgresql:// store needs psycopg, which is not installed; "
-        "`pip install 'aiki[postgres]'` brings it"
+        "error: A postgresql:// store needs psycopg (not installed): `pip install 'aiki[postgres]'`"
     ]

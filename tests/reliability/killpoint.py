@@ -121,10 +121,12 @@ def _forked(request: dict[str, Any]) -> None:
     """The body of a forked command: its output to its log, then exit with its code."""
     os.chdir(request["cwd"])
     os.environ.update(request["env"])
-    fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    for fds, path in (((1, 2), request["log"]), ((2,), request["err"])):
+        if path is not None:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            for target in fds:
+                os.dup2(fd, target)
+            os.close(fd)
     counter = run_aiki(request["args"], request["kill_at"], request.get("every_call", False))
     sys.stdout.flush()
     sys.stderr.flush()
@@ -135,7 +137,7 @@ def _forked(request: dict[str, Any]) -> None:
 
 def serve() -> None:
     """Fork a process per request read on stdin (one JSON line: args, kill_at, cwd, env,
-    log); answer each with its exit status. Ends when stdin closes."""
+    log, err); answer each with its exit status. Ends when stdin closes."""
     _import_aiki()
     for line in sys.stdin:
         request = json.loads(line)
@@ -167,11 +169,18 @@ _server: subprocess.Popen[str] | None = None
 
 
 def fork_aiki(
-    args: Sequence[str], kill_at: int | None, *, cwd: Path, env: dict[str, str], log: Path
+    args: Sequence[str],
+    kill_at: int | None,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    err: Path | None = None,
 ) -> tuple[int, dict[str, int] | None]:
     """Run `aiki ARGS` in a process forked from a server that has imported aiki, killed
-    at change `kill_at` (None: never). Its exit code (`KILLED` when killed) and, when it
-    ended by itself, the calls it made: {"calls": all, "changes": those that change}."""
+    at change `kill_at` (None: never), its output to `log` (its stderr to `err`, if
+    given). Its exit code (`KILLED` when killed) and, when it ended by itself, the calls
+    it made: {"calls": all, "changes": those that change}."""
     global _server
     if _server is None or _server.poll() is not None:
         _server = subprocess.Popen(
@@ -187,7 +196,8 @@ def fork_aiki(
     calls.unlink(missing_ok=True)
     request = {"args": list(args), "kill_at": kill_at, "cwd": str(cwd), "env": env}
     request["every_call"] = os.environ.get("AIKI_KP_EVERY_CALL") == "1"
-    _server.stdin.write(json.dumps({**request, "log": str(log)}) + "\n")
+    files = {"log": str(log), "err": None if err is None else str(err)}
+    _server.stdin.write(json.dumps({**request, **files}) + "\n")
     _server.stdin.flush()
     answer = _server.stdout.readline()
     if not answer:

@@ -1013,7 +1013,8 @@ def test_a_start_killed_before_its_key_leaves_a_store_the_doctor_can_make_health
 DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from aiki_cli import Client, Worker, transitions
+from aiki_cli import Client, Worker
+from aiki_cli.engine import transitions
 from aiki_cli.store.files.indexes import Indexes
 from aiki_cli.authoring.loader import load_workflows
 

@@ -1,8 +1,9 @@
 """Clients and workers SIGKILLed at every file-system call of one store operation, and
 the store heals (issue 16.8, 16.9).
 
-`windows/_killer.py` runs `aiki` and SIGKILLs it just before its N-th call of an `os`
-file operation; each test iterates N over every call the operation makes (until the
+`killpoint.py` runs `aiki` and SIGKILLs it just before its N-th change of a file (the
+kill points: a kill before a read, a sync or a lock leaves what a kill before the next
+change leaves); each test iterates N over every change the operation makes (until the
 command runs to its end), each time on a fresh store. After each kill it checks:
 
 - doctor's verdict is the truth: the store is healthy (what a kill leaves is at most a
@@ -26,9 +27,6 @@ import errno
 import json
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,40 +41,24 @@ from aiki_cli.store.files import FileStore
 from aiki_cli.store.files.doctor import examine
 from aiki_cli.testing import ManualClock
 
+from .killpoint import KILLED, fork_aiki
+
 HERE = Path(__file__).parent / "windows"
-KILLER = HERE / "_killer.py"
 MOST_CALLS = 400  # no operation here makes more: a loop that never ends fails instead
 
 
 class Killer:
-    """The `_killer.py` server of one test; `(killer)(store, n, *args)` runs a command."""
+    """`(killer)(store, n, *args)` runs `aiki ARGS` on `store` through the kill-point
+    server of `killpoint.py`, SIGKILLed before its n-th change of a file (0: never)."""
 
     def __init__(self, folder: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIKI_")}
         self.folder = folder
-        self.process = subprocess.Popen(
-            [sys.executable, str(KILLER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=folder,
-        )
 
     def __call__(self, store: Path, kill_at: int, *args: str) -> Outcome:
-        """`aiki ARGS` on `store`, SIGKILLed before its `kill_at`-th file call (0: never)."""
         out, err = self.folder / "out.txt", self.folder / "err.txt"
         argv = ["--runs-dir", str(store), "--workflows-dir", str(HERE), *args]
-        request = {"kill_at": kill_at, "args": argv, "out": str(out), "err": str(err)}
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        code = int(self.process.stdout.readline())
+        code, _ = fork_aiki(argv, kill_at or None, cwd=self.folder, env={}, log=out, err=err)
         return Outcome(code, out.read_text(), err.read_text())
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.communicate(timeout=30)  # reaps it and closes its pipes
 
 
 class Outcome(NamedTuple):
@@ -86,16 +68,12 @@ class Outcome(NamedTuple):
 
 
 @pytest.fixture
-def aiki(tmp_path: Path) -> Iterator[Killer]:
-    killer = Killer(tmp_path)
-    try:
-        yield killer
-    finally:
-        killer.close()
+def aiki(tmp_path: Path) -> Killer:
+    return Killer(tmp_path)
 
 
 def killed(outcome: Outcome) -> bool:
-    if outcome.code == -9:
+    if outcome.code == KILLED:
         assert outcome.stdout == "", outcome  # what it prints comes after its last write
         return True
     assert outcome.code == 0, outcome

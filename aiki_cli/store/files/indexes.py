@@ -14,7 +14,7 @@ from pathlib import Path
 from ...model.runinfo import RunSpec
 from ...values.ids import RUN_ID
 from ..base import Timer
-from .layout import LEAVING, ends_torn, parse_timer, timer_in, timer_name
+from .layout import LEAVING, REMOVED, ends_torn, parse_timer, timer_in, timer_name
 from .syncio import FILE_MODE, atomic_write, fsync_dir, make_dirs, open_regular, write_all
 
 log = logging.getLogger("aiki.store")
@@ -44,13 +44,20 @@ class Indexes:
 
     def log_created(self, spec: RunSpec) -> None:
         """Add the run to index/created.log, which `list` reads."""
+        self._log(f"{spec.id} {spec.ref}\n".encode())
+
+    def _log(self, line: bytes) -> None:
         fd = open_regular(self.root / "index" / "created.log", os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
             # After a crash cut the last line short, start a new one rather than extend it.
             lead = b"\n" if ends_torn(fd) else b""
-            write_all(fd, lead + f"{spec.id} {spec.ref}\n".encode())
+            write_all(fd, lead + line)
         finally:
             os.close(fd)
+
+    def log_removed(self, run_id: str) -> None:
+        """Mark the run removed in index/created.log: `list` passes over it from then on."""
+        self._log(f"{run_id} {REMOVED}\n".encode())
 
     def ready_runs(self) -> list[str]:
         try:

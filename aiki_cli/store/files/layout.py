@@ -14,7 +14,8 @@ store and its doctor share.
                                (<id>.leaving while a worker takes it out of the queue)
       timers/<due>-<kind>-<id> empty marker: wake a run or fire a schedule at <due> (ms)
       schedules/<id>.json      a schedule
-      index/created.log        "<id> <workflow>@<version>" per line, in creation order
+      index/created.log        "<id> <workflow>@<version>" per line, in creation order;
+                               "<id> -" once the run was removed (gc)
       index/keys/<sha256>      the run id an idempotency key started
       workers/<id>.lock|.json  a live worker holds its lock; its json says who it is (roster)
 
@@ -39,6 +40,7 @@ from pydantic import ValidationError
 
 from ...errors import RunDamaged
 from ...model.entry import ENTRY_TYPES, Entry, parse_entry
+from ...model.mail import MAIL_KEY as MAIL_KEY
 from ...model.schedule import SCHEDULE_ID
 from ...values.ids import RUN_ID
 from ..base import REQUESTS, Request, Timer
@@ -46,7 +48,7 @@ from .formats import newer_entry
 from .syncio import NotRegularFile, open_regular, read_file
 
 _CHUNK = 64 * 1024
-MAIL_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+REMOVED = "-"  # "<id> -" in index/created.log: the run was removed (no workflow's name)
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
 
 

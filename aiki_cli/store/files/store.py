@@ -31,11 +31,13 @@ from ...model.schedule import SCHEDULE_ID, Schedule
 from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
 from ..report import Report
+from . import transfer
 from .claim import FileClaim
 from .formats import newer_spec
 from .indexes import Indexes
 from .layout import (
     MAIL_KEY,
+    REMOVED,
     damaged_file,
     damaged_spec,
     holder_if_readable,
@@ -250,7 +252,8 @@ class FileStore:
             workflow, _, version = ref.partition("@")
             if RUN_ID.fullmatch(run_id) and run_id not in seen:  # not a torn fragment
                 seen.add(run_id)
-                yield RunRef(run_id, workflow, version)
+                if ref != REMOVED:  # the run's latest line says it was removed
+                    yield RunRef(run_id, workflow, version)
 
     def ready_runs(self) -> list[str]:
         return self.indexes.ready_runs()
@@ -431,3 +434,7 @@ class FileStore:
         from .doctor import examine  # the checks, which only doctor pays for
 
         return examine(self, repair=repair)
+
+    export_run = transfer.export_run  # whole runs in and out: see `transfer`
+    import_run = writes(transfer.import_run)
+    remove_run = writes(transfer.remove_run)

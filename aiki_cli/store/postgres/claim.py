@@ -193,11 +193,12 @@ class PostgresClaim:
         self._held = False
         try:
             self.flush()
-            self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
-        except psycopg.Error as error:
-            self._conn.close()  # the session, and with it the lock, is gone
-            raise self._fail(error) from error
         except BaseException:
             self._conn.close()
             raise
+        try:
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        except psycopg.Error:
+            self._conn.close()  # the session is gone, and its lock with it
+            return
         self._connections.give_back(self._conn)

@@ -53,7 +53,7 @@ class Listener:
                 with self._target.connect() as conn:
                     conn.execute(f'LISTEN "{self._channel}"')
                     if failures:
-                        log.info("listening to %s again", self._target.location)
+                        log.debug("listening to %s again", self._target.location)
                     failures = 0
                     self._wake()  # anything queued while not listening
                     self._serve(conn)

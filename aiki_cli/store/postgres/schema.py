@@ -99,7 +99,7 @@ def migrate(target: Target) -> tuple[int, int]:
             with conn.transaction():
                 before = _version(conn, target.schema, create=True)
                 if before > VERSION:
-                    raise _newer(target, before)
+                    raise SchemaNotReady(f"{target.location}: {_newer(before)}")
                 for number in range(before, VERSION):
                     _apply(conn, target.schema, number)
                 return before, VERSION
@@ -110,23 +110,21 @@ def migrate(target: Target) -> tuple[int, int]:
 def check(conn: Any, target: Target) -> None:
     """Refuse a schema that is missing, older or newer than this aiki's."""
     found = _version(conn, target.schema, create=False)
+    migrate = "run `aiki db migrate --store URL` first"
     if found == 0:
-        raise SchemaNotReady(target.location, f"no aiki tables in schema {target.schema}")
-    if found < VERSION:
-        raise SchemaNotReady(
-            target.location, f"aiki's tables are at version {found}, this aiki needs {VERSION}"
-        )
-    if found > VERSION:
-        raise _newer(target, found)
+        problem = f"no aiki tables in schema {target.schema}; {migrate}"
+    elif found < VERSION:
+        problem = f"aiki's tables are at version {found}, this aiki needs {VERSION}; {migrate}"
+    elif found > VERSION:
+        problem = _newer(found)
+    else:
+        return
+    raise SchemaNotReady(f"{target.location}: {problem}")
 
 
-def _newer(target: Target, found: int) -> SchemaNotReady:
-    error = SchemaNotReady(target.location, "")
-    error.args = (
-        f"{target.location}: aiki's tables are at version {found}, newer than this aiki "
-        f"reads ({VERSION}); upgrade aiki",
-    )
-    return error
+def _newer(found: int) -> str:
+    newer = f"aiki's tables are at version {found}, newer than this aiki reads ({VERSION})"
+    return f"{newer}; upgrade aiki"
 
 
 def _version(conn: Any, schema: str, *, create: bool) -> int:

@@ -27,7 +27,9 @@ def translated(target: Target, error: psycopg.Error) -> AikiError:
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return unreachable(target, error)
     if isinstance(error, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
-        return SchemaNotReady(target.location, first_line(error))
+        return SchemaNotReady(
+            f"{target.location}: {first_line(error)}; run `aiki db migrate --store URL`"
+        )
     return AikiError(f"{target.location}: {first_line(error)}")
 
 

@@ -21,12 +21,14 @@ from typing import Any
 
 from ...errors import RunNotFound
 from ...model.entry import Entry
+from ...model.export import RunExport
 from ...model.journal import summarize
 from ...model.runinfo import RunInfo, RunSpec
 from ...model.schedule import Schedule
 from ...values.ids import check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
 from ..report import Report
+from . import transfer
 from .claim import PostgresClaim
 from .connect import Target
 from .keys import lock_key
@@ -268,6 +270,16 @@ class PostgresStore:
         from .doctor import examine  # the checks, which only doctor pays for
 
         return examine(self.connections, repair=repair)
+
+    def export_run(self, run_id: str) -> RunExport:
+        return transfer.export_run(self.connections, check_run_id(run_id))
+
+    def import_run(self, run: RunExport) -> None:
+        check_run_id(run.spec.id)
+        transfer.import_run(self.connections, run)
+
+    def remove_run(self, run_id: str) -> None:
+        transfer.remove_run(self.connections, check_run_id(run_id))
 
     def watch(self, wake: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
         """While open, call `wake` (from another thread) whenever any process queues a run

@@ -1,6 +1,6 @@
 """Workflows of the kill-window tests (`test_kill_windows.py`): each execution of the
 task body appends one line to the counter file its input names (through `open`, which
-the kill points of `_killer.py` do not count), so the test counts executions exactly."""
+the kill points of `killpoint.py` do not count), so the test counts executions exactly."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from ....model.runinfo import RunSpec
 from ....model.status import RunStatus, can_transition
 from ....values.ids import RUN_ID
 from ...base import Mail
-from ..layout import mail_names, parse_journal, reason, timer_in
+from ..layout import REMOVED, mail_names, parse_journal, reason, timer_in
 from ..lock import try_lock_dir
 from ..summary import SUMMARY, summary_matches
 from ..syncio import (
@@ -69,7 +69,11 @@ class RunChecks:
     def check(self) -> None:
         markers = self.indexes.timer_markers()
         created = self.indexes.created()
-        listed = {line.partition(b" ")[0].decode(errors="replace") for line in created}
+        latest: dict[str, str] = {}  # each run's last line: a listing, or its removal
+        for line in created:
+            run_id, _, ref = line.decode(errors="replace").partition(" ")
+            latest[run_id] = ref
+        listed = {run_id for run_id, ref in latest.items() if ref != REMOVED}
         for name in names(self.root / "run"):
             self._check_entry(self.root / "run" / name, markers.get(name, []), listed)
         self.indexes.check(listed)

@@ -1,0 +1,289 @@
+"""What only the PostgreSQL store does: claims that die with their session, byte-identical
+journal lines, its schema's version, wake-ups, indexes, and coming back after the server
+dropped its connections. The contract itself is in test_contract*.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiki_cli.errors import SchemaNotReady, StoreUnreachable, StoreUnwritable
+from aiki_cli.model.entry import StatusChanged, TaskCompleted, TaskStarted
+from aiki_cli.model.status import RunStatus
+from aiki_cli.store import Mail
+from aiki_cli.store.files import FileStore
+from aiki_cli.store.postgres.connect import target
+from aiki_cli.store.postgres.schema import VERSION
+from aiki_cli.store.postgres.store import PostgresStore
+from aiki_cli.values.canonical import input_hash
+from tests.postgres_server import opened, with_schema
+from tests.store.test_contract import Specs
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+RUNNING = StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING)
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[PostgresStore]:
+    with opened(postgres_url) as store:
+        assert isinstance(store, PostgresStore)
+        yield store
+
+
+@pytest.fixture
+def spec() -> Specs:
+    return Specs()
+
+
+def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run `query` in the URL's schema on a connection of its own."""
+    with target(url).connect() as conn:
+        cursor = conn.execute(query, params or None)
+        return cursor.fetchall() if cursor.description else []
+
+
+def until(found: Any, *, limit: float = 30.0) -> Any:
+    """Call `found` until it returns something truthy; fail after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not (value := found()):
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.02)
+    return value
+
+
+HOLDER = """
+import sys, time
+from aiki_cli.store import open_store
+store = open_store(sys.argv[1])
+claim = store.claim(sys.argv[2])
+assert claim is not None
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_holders_claim_is_free_at_once_with_no_lease(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    run_id = store.create_run(spec()).id
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, postgres_url, run_id],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert store.claim(run_id) is None  # held by the other process's session
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=30)
+        taken = until(lambda: store.claim(run_id))  # the server ends the dead session
+        taken.append(RUNNING)
+        taken.release()
+    finally:
+        if holder.poll() is None:
+            os.killpg(holder.pid, signal.SIGKILL)
+            holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    assert store.read_run(run_id)[1] == [RUNNING]
+
+
+def test_a_claim_whose_session_is_gone_cannot_write(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    run_id = store.create_run(spec()).id
+    stale = store.claim(run_id)
+    assert stale is not None
+    pid = stale._conn.info.backend_pid
+    sql(postgres_url, "SELECT pg_terminate_backend(%s)", pid)
+    successor = until(lambda: store.claim(run_id))
+    successor.append(RUNNING)
+    with pytest.raises(StoreUnwritable) as caught:
+        stale.append(StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED))
+    assert isinstance(caught.value, StoreUnreachable)
+    assert caught.value.exit_code == 1
+    stale.release()  # its lock went with its session: nothing to let go, no error
+    assert store.claim(run_id) is None  # the successor still holds it
+    successor.release()
+    assert store.read_run(run_id)[1] == [RUNNING]
+
+
+def test_journal_lines_are_byte_for_byte_the_file_stores(
+    store: PostgresStore, spec: Specs, tmp_path: Path, postgres_url: str
+) -> None:
+    digest = input_hash({"amount": 3, "note": "é\u2028"})
+    entries = [
+        RUNNING,
+        TaskStarted(at=T0, task="charge", hash=digest, input={"amount": 3, "note": "é\u2028"}),
+        TaskCompleted(at=T0, task="charge", hash=digest, output={"paid": [1.5, None, "ü"]}),
+    ]
+    files = FileStore(tmp_path / "runs")
+    made = spec()
+    for one in (files, store):
+        one.create_run(made)
+        claim = one.claim(made.id)
+        assert claim is not None
+        claim.append(*entries)
+        claim.release()
+    journal = (tmp_path / "runs" / "run" / made.id / "journal.jsonl").read_bytes()
+    rows = sql(postgres_url, "SELECT line FROM journal WHERE run_id = %s ORDER BY seq", made.id)
+    assert "".join(line + "\n" for (line,) in rows).encode() == journal
+    spec_text = sql(postgres_url, "SELECT spec FROM runs WHERE id = %s", made.id)[0][0]
+    assert spec_text.encode() == (tmp_path / "runs" / "run" / made.id / "run.json").read_bytes()
+
+
+def test_claims_flushed_together_are_made_durable_by_one_synchronous_commit(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    claims = [store.claim(store.create_run(spec()).id) for _ in range(3)]
+    held = [claim for claim in claims if claim is not None]
+    for claim in held:
+        claim.append(RUNNING)
+    assert all(claim.unsynced for claim in held)
+    # The appends committed without waiting for the disk (the test server's WAL writer
+    # flushes only every 10 s): where the WAL ends now is past their commits.
+    appended = sql(postgres_url, "SELECT pg_current_wal_insert_lsn()")[0][0]
+    assert store.flush_together(held)
+    assert not any(claim.unsynced for claim in held)
+    flushed = sql(postgres_url, "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", appended)
+    assert flushed == [(True,)]  # one synchronous commit flushed the WAL past them all
+    for claim in held:
+        claim.release()
+
+
+def test_a_dead_workers_registration_is_not_live(store: PostgresStore, postgres_url: str) -> None:
+    registered = threading.Event()
+    done = threading.Event()
+
+    def register() -> None:
+        with store.register_worker("w-dying", {"id": "w-dying"}):
+            registered.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=register)
+    thread.start()
+    try:
+        registered.wait(30)
+        assert store.live_workers() == [{"id": "w-dying"}]
+        sql(
+            postgres_url,
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN workers w"
+            " ON l.classid = w.lock_hi::oid AND l.objid = w.lock_lo::oid"
+            " WHERE l.locktype = 'advisory' AND w.id = 'w-dying'",
+        )
+        until(lambda: store.live_workers() == [])
+    finally:
+        done.set()
+        thread.join()
+    with store.register_worker("w-dying", {"id": "w-dying", "again": True}):
+        assert store.live_workers() == [{"id": "w-dying", "again": True}]
+
+
+def test_two_schemas_in_one_database_do_not_see_or_block_each_other(
+    postgres_url: str, postgres_server: str, spec: Specs
+) -> None:
+    from tests.postgres_server import fresh_schema
+
+    made = spec()
+    with (
+        fresh_schema(postgres_server) as other_url,
+        opened(postgres_url) as one,
+        opened(other_url) as other,
+    ):
+        one.create_run(made)
+        assert list(other.list_runs()) == []
+        other.create_run(made)
+        claims = [one.claim(made.id), other.claim(made.id)]
+        assert None not in claims  # the same run id, locked per schema
+        for claim in claims:
+            assert claim is not None
+            claim.release()
+
+
+def test_a_store_comes_back_after_the_server_dropped_its_connection(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    first = store.create_run(spec()).id
+    with store.connections.shared() as conn:
+        pid = conn.info.backend_pid
+    sql(postgres_url, "SELECT pg_terminate_backend(%s)", pid)
+    with pytest.raises(StoreUnreachable, match="cannot reach PostgreSQL database"):
+        store.read_run(first)
+    assert store.read_run(first)[0].id == first  # connected anew
+
+
+def test_an_older_or_newer_schema_is_refused_in_one_line(postgres_url: str) -> None:
+    for version, words in ((VERSION - 1, "aiki db migrate"), (VERSION + 1, "upgrade aiki")):
+        sql(postgres_url, "UPDATE schema_version SET version = %s", version)
+        with opened(postgres_url) as store, pytest.raises(SchemaNotReady, match=words) as caught:
+            store.ready_runs()
+        assert "\n" not in str(caught.value)
+        assert caught.value.exit_code == 1
+
+
+def test_watchers_hear_of_runs_queued_and_timers_set_by_other_processes(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    heard = threading.Event()
+    with opened(postgres_url) as other, store.watch(heard.set):
+        until(lambda: _heard_after(heard, lambda: other.create_run(spec())), limit=30)
+        claim = other.claim(other.ready_runs()[0])
+        assert claim is not None
+        claim.set_ready(False)
+        heard.clear()
+        claim.set_timer(T0)
+        assert heard.wait(30)
+        heard.clear()
+        other.post(claim.spec.id, Mail(key="k", kind="event", sent_at=T0, name="go"))
+        assert heard.wait(30)  # the letter queued the run again
+        claim.release()
+
+
+def _heard_after(heard: threading.Event, act: Any) -> bool:
+    """Act, then whether the watcher heard of it (the listener may still be connecting:
+    a wake-up is sent when it starts listening, which this clears first)."""
+    heard.clear()
+    act()
+    return heard.wait(2)
+
+
+QUERIES = {
+    "ready_runs": "SELECT id FROM runs WHERE ready ORDER BY id",
+    "list_runs": "SELECT seq, id FROM runs WHERE seq < 100 ORDER BY seq DESC LIMIT 500",
+    "key": "SELECT id FROM runs WHERE workflow = 'a' AND idempotency_key = 'k'",
+    "read_run": "SELECT line FROM journal WHERE run_id = 'x' ORDER BY seq",
+    "due_timers": "SELECT target FROM timers WHERE due <= now() ORDER BY due",
+    "mail": "SELECT letter FROM mail WHERE run_id = 'x' AND NOT acked",
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_each_lookup_has_an_index_and_no_query_must_scan_every_run(
+    postgres_url: str, name: str
+) -> None:
+    with target(postgres_url).connect() as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {QUERIES[name]}").fetchall())
+    assert "Seq Scan" not in plan, plan
+    assert "Index" in plan, plan
+
+
+def test_a_url_names_the_schema_by_schema_or_search_path(postgres_server: str) -> None:
+    assert target(postgres_server).schema == "aiki"
+    assert target(with_schema(postgres_server, "team_a")).schema == "team_a"
+    by_options = f"{postgres_server}&options=-csearch_path%3Dteam_b"
+    assert target(by_options).schema == "team_b"
+    shown = target("postgresql://ann:hunter2@db.example:5433/orders?schema=team_a")
+    assert shown.location == "postgresql://ann@db.example:5433/orders?schema=team_a"
+    assert shown.server == "database 'orders' on db.example:5433"
