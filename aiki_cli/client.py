@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import itertools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from .authoring.workflow import WorkflowVersion
-from .engine import commands, retention, transfer
+from .engine import commands, replay_check, retention, transfer
+from .engine import fork as forking
 from .engine.archive import read_archive
+from .engine.fork import ForkPlan
+from .engine.replay_check import ReplayReport
 from .errors import (
     BadInput,
     IdempotencyConflict,
@@ -27,10 +32,11 @@ from .errors import (
 )
 from .model.entry import Entry
 from .model.export import RunExport
-from .model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
+from .model.query import RunQuery
+from .model.runinfo import DamagedRun, ForkOrigin, RunInfo, RunSpec, new_spec
 from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
 from .model.status import RunStatus
-from .store import Report, RunRef, ServedStore, Store, open_store
+from .store import Mail, Report, RunRef, ServedStore, Store, open_store
 from .values.canonical import input_hash
 from .values.clock import Clock, system_clock
 from .values.codec import Codec
@@ -161,6 +167,38 @@ class Client:
             details = {key: value for key, value in found.items() if value is not None}
             failure = {**describe(error), **details}
             return DamagedRun(id=ref.id, workflow=ref.workflow, version=ref.version, error=failure)
+
+    async def query(
+        self, query: RunQuery, *, after: str | None = None, limit: int | None = None
+    ) -> builtins.list[RunInfo | DamagedRun]:
+        """The runs `query` admits, newest first, damaged ones among them, starting past
+        the run `after` (the last one of the page before); reads only the runs it
+        returns or skips."""
+        refs = self.store.list_runs()
+        if after is not None:
+            refs = itertools.dropwhile(lambda ref: ref.id != after, refs)
+            next(refs, None)
+        wanted = (ref for ref in refs if query.admits_ref(ref.workflow, ref.version))
+        rows = (row for ref in wanted if (row := self._row(ref)) is not None)
+        return list(islice((row for row in rows if query.admits(row)), limit))
+
+    async def count_statuses(self, *, newest: int | None) -> dict[str, int]:
+        """How many of the newest `newest` runs (None: all) are in each status
+        (`damaged`: cannot be read), largest count first."""
+        rows = await self.list_with_damaged(limit=newest)
+        counts = Counter(str(row.status) for row in rows)
+        return dict(counts.most_common())
+
+    async def in_flight(self) -> dict[str, int]:
+        """How many runs of each `name@version` have not ended: what still needs that
+        version's code. Reads every run."""
+        rows = await self.list()
+        return dict(Counter(f"{r.workflow}@{r.version}" for r in rows if not r.status.terminal))
+
+    async def pending(self, run_id: str) -> tuple[builtins.list[Mail], frozenset[str]]:
+        """The mail the run has not read yet, and the requests (cancel, pause, wake)
+        left for it."""
+        return self.store.unread_mail(run_id), self.store.requests(run_id)
 
     async def wait(
         self, run_id: str, *, timeout: float | None = None, unattended: float | None = None
@@ -297,6 +335,30 @@ class Client:
         schedule = await self.get_schedule(schedule_id)
         self.store.remove_schedule(schedule.id)
         return schedule
+
+    async def replay_check(
+        self, workflows: Mapping[str, WorkflowVersion], run_ids: Sequence[str] = (), **only: Any
+    ) -> builtins.list[ReplayReport]:
+        """Replay runs against `workflows` (versions by `name@version`), executing and
+        writing nothing: those of `run_ids` and exported ones (`journals=`), or else every
+        unfinished run; `workflow=`, `version=`, `statuses=` narrow them (`check_runs`)."""
+        return await replay_check.check_runs(self.store, workflows, self.clock, run_ids, **only)
+
+    async def fork(
+        self,
+        run_id: str,
+        task: str,
+        call: int = 1,
+        *,
+        code: WorkflowVersion,
+        input: Any = ...,
+        dry_run: bool = False,
+    ) -> ForkPlan:
+        """A run of `code` (a version of the run's workflow) reusing what the run recorded
+        before its `call`-th call of `task`, executing from there; `input` replaces the
+        run's own, `dry_run` only plans. Its plan: `.run_id`, `.calls`, `.then`."""
+        origin = ForkOrigin(run_id=run_id, task=task, call=call)
+        return await forking.fork(self.store, self.clock, origin, code, input, dry_run=dry_run)
 
     # -- whole runs: export, import, copy, gc, restore (engine/transfer, engine/retention)
 

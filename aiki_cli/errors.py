@@ -8,7 +8,8 @@
     │   ├── IdempotencyConflict
     │   ├── IllegalTransition
     │   ├── WorkflowLoadError
-    │   └── ConfigError
+    │   ├── ConfigError
+    │   └── ExtraMissing             a command needs an optional extra: `pip install 'aiki[…]'`
     ├── NotFound (LookupError)       exit 4
     │   ├── RunNotFound
     │   ├── WorkflowNotFound
@@ -124,6 +125,17 @@ class WorkflowLoadError(BadInput):
 
 class ConfigError(BadInput):
     """The configuration is not valid."""
+
+
+class ExtraMissing(BadInput):
+    """This command needs an optional extra that is not installed."""
+
+    def __init__(self, command: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{command} needs the {extra!r} extra ({missing} is missing): "
+            f"pip install 'aiki[{extra}]'"
+        )
 
 
 class RunExists(BadInput):
@@ -378,6 +390,19 @@ class DivergenceError(AikiError):
             f"replay diverged: the code calls task {task!r}, which has no recorded result, "
             f"while recorded results of {', '.join(unconsumed)} were never consumed; "
             "deploy the code the run started with, or start a new run"
+        )
+
+
+class ReplayWouldBreak(AikiError):
+    """Runs checked by `aiki replay --check` would not replay on the code as it is."""
+
+    def __init__(self, broken: Sequence[tuple[str, str]], checked: int) -> None:
+        self.broken = list(broken)  # (run id, verdict)
+        shown = ", ".join(f"{run_id} {verdict}" for run_id, verdict in broken[:5])
+        more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+        super().__init__(
+            f"{len(broken)} of {checked} runs would not replay on this code ({shown}{more}); "
+            "keep the code they started with, or add a new version for the change"
         )
 
 

@@ -19,16 +19,18 @@ after `duration`, which is how a test sends an event "two days later".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .authoring.workflow import Workflow, WorkflowVersion
 from .client import Client, RunHandle
+from .engine.replay_check import ReplayReport
+from .model.status import RunStatus
 from .store import Store, open_store
 from .values.duration import parse_duration
-from .worker.loop import Worker
+from .worker.loop import Worker, registry_of
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -105,3 +107,25 @@ class Harness:
                 return
             self.clock.set(due)
         raise RuntimeError(f"still busy after {max_steps} steps: does a workflow loop forever?")
+
+
+def replay_check(
+    workflows: Iterable[Workflow | WorkflowVersion],
+    *,
+    journals: Sequence[str | Path] = (),
+    store: str | Path | Store | None = None,
+    run_ids: Sequence[str] = (),
+    statuses: Sequence[RunStatus] | None = None,
+) -> list[ReplayReport]:
+    """Replay runs against `workflows`, executing and writing nothing, as `aiki replay
+    --check` does: the runs exported to `journals` (by `aiki export`), and those of
+    `store` (`run_ids`, or else every unfinished one). From a test (not a coroutine):
+
+        reports = replay_check([order_processing], journals=["tests/journals/order.json"])
+        assert all(report.ok for report in reports), reports
+    """
+    client = Client(store if store is not None else ":memory:")
+    found = client.replay_check(
+        registry_of(workflows), run_ids, statuses=statuses, journals=journals
+    )
+    return asyncio.run(found)

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import AikiError, BadInput
-from . import db, doctor, runs, schedules, streams, transfer, views, workers
+from . import db, doctor, fork, replay, runs, schedules, streams, transfer, ui, views, workers
 from . import gc as gc_commands  # not to shadow the garbage collector's module
 from .exits import INTERRUPTED, OK, USAGE, leave
 from .options import Options, hoist_globals, split_globals
@@ -120,7 +120,7 @@ def _register(*areas: Any) -> None:
             app.command(name)(command)
 
 
-_register(runs, workers, doctor, gc_commands, transfer)
+_register(runs, workers, doctor, gc_commands, transfer, replay, fork, ui)
 
 
 def main() -> None:

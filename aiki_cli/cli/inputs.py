@@ -1,12 +1,12 @@
 """What commands read besides their options: JSON input (a file, stdin or text) and a
 `name@version` reference, refused with `BadInput` in plain words."""
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInput, InvalidJSON
+from ..errors import BadInput
+from ..values.jsontext import parse_json as _parse_json
 from ..values.naming import split_ref
 
 
@@ -37,23 +37,3 @@ def read_input(
         reason = getattr(error, "strerror", None) or "not UTF-8 text"
         raise BadInput(f"input file {path} cannot be read: {reason}") from None
     return _parse_json(raw, path)
-
-
-def _parse_json(text: str, source: str) -> Any:
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not valid JSON")
-
-    def finite(number: str) -> float:
-        value = float(number)
-        if value in (float("inf"), float("-inf")):
-            raise ValueError(f"{number} is too large for a JSON number")
-        return value
-
-    try:
-        return json.loads(text, parse_constant=refuse, parse_float=finite)
-    except json.JSONDecodeError as error:
-        raise InvalidJSON(
-            source, f"{error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    except (ValueError, RecursionError) as error:
-        raise InvalidJSON(source, str(error) or "too deeply nested") from None

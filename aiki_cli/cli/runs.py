@@ -290,6 +290,8 @@ def history(
     if as_json:
         views.print_json([json.loads(dump_entry(entry)) for entry in entries])
     else:
+        if info.forked_from:
+            views.out().print(f"forked from {info.forked_from}", highlight=False)
         views.out().print(timeline(entries, info.created_at, all_entries=all_entries))
 
 

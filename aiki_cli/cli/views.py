@@ -183,6 +183,8 @@ def _facts(info: RunInfo) -> Table:
     facts.add_row("updated", when(info.updated_at))
     if info.parent_id:
         facts.add_row("parent", info.parent_id)
+    if info.forked_from:
+        facts.add_row("forked from", str(info.forked_from))
     if info.children:
         facts.add_row("children", ", ".join(info.children))
     if info.recoveries:
@@ -197,13 +199,7 @@ def _facts(info: RunInfo) -> Table:
 
 def waiting_text(wait: WaitingFor) -> str:
     """What a parked run waits for, in words: `event approved`, `sleep cool-off`."""
-    if wait.kind == "child":
-        return f"child run {wait.child}"
-    if wait.kind == "retry":
-        return f"retry of task {wait.name}" if wait.name else "retry of the workflow"
-    if wait.kind == "start":
-        return "delayed start"
-    return f"{wait.kind} {wait.name}"
+    return wait.describe()
 
 
 def _tracebacks(info: RunInfo, shown: Sequence[TaskInfo]) -> list[Text]:

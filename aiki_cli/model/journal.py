@@ -80,6 +80,7 @@ class Fold:
             updated_at=spec.created_at,
             idempotency_key=spec.idempotency_key,
             parent_id=spec.parent_id,
+            forked_from=spec.forked_from,
             due_at=spec.not_before,
         )
         return cls(info, defaultdict(deque), defaultdict(deque), Waits())

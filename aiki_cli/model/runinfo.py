@@ -5,7 +5,7 @@ import secrets
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from ..errors import RunCancelled, RunFailed
 from ..values.ids import new_run_id
@@ -14,6 +14,20 @@ from .status import RunStatus
 from .waiting import WaitingFor
 
 FORMAT = 1
+
+
+class ForkOrigin(BaseModel):
+    """Where a forked run came from: the run, and the call of one of its tasks (the
+    `call`-th of `task`, from 1) from which the fork executes again."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    run_id: str
+    task: str
+    call: int = 1
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} at {self.task}#{self.call}"
 
 
 class RunSpec(BaseModel):
@@ -30,10 +44,20 @@ class RunSpec(BaseModel):
     idempotency_key: str | None = None
     parent_id: str | None = None
     not_before: datetime | None = None
+    forked_from: ForkOrigin | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.workflow}@{self.version}"
+
+    @model_serializer(mode="wrap")
+    def _unforked_as_before(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A run that is no fork is written as before forks existed; an aiki that predates
+        them reads a fork's `run.json` too (it ignores `forked_from`): format 1 either way."""
+        data: dict[str, Any] = handler(self)
+        if self.forked_from is None:
+            data.pop("forked_from", None)
+        return data
 
 
 def new_spec(
@@ -45,6 +69,7 @@ def new_spec(
     idempotency_key: str | None = None,
     parent_id: str | None = None,
     not_before: datetime | None = None,
+    forked_from: ForkOrigin | None = None,
 ) -> RunSpec:
     """The start record of a new run, with a fresh id."""
     return RunSpec(
@@ -56,6 +81,7 @@ def new_spec(
         idempotency_key=idempotency_key,
         parent_id=parent_id,
         not_before=not_before,
+        forked_from=forked_from,
     )
 
 
@@ -93,6 +119,7 @@ class RunInfo(BaseModel):
     cancel_requested: bool = False
     idempotency_key: str | None = None
     parent_id: str | None = None
+    forked_from: ForkOrigin | None = None
     due_at: datetime | None = None
     waiting_for: WaitingFor | None = None
     children: list[str] = Field(default_factory=list)
@@ -106,6 +133,8 @@ class RunInfo(BaseModel):
             doc["tasks"] = [task.model_dump(mode="json") for task in self.tasks]
         if self.status != RunStatus.COMPLETED:
             doc.pop("result", None)
+        if self.forked_from is None:
+            doc.pop("forked_from", None)
         if self.error is None:
             doc.pop("error", None)
         else:

@@ -40,6 +40,16 @@ class WaitingFor(BaseModel):
     due: datetime | None = None
     child: str | None = None
 
+    def describe(self) -> str:
+        """The wait in words: `event approved`, `sleep cool-off`, `child run …`."""
+        if self.kind == "child":
+            return f"child run {self.child}"
+        if self.kind == "retry":
+            return f"retry of task {self.name}" if self.name else "retry of the workflow"
+        if self.kind == "start":
+            return "delayed start"
+        return f"{self.kind} {self.name}"
+
 
 class Waits:
     """The waits a journal leaves open, fed one entry at a time."""

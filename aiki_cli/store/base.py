@@ -175,6 +175,11 @@ class Store(Protocol):
         first poster may have died before queueing it. `RunNotFound`; `StoreUnwritable`."""
         ...
 
+    def unread_mail(self, run_id: str) -> list[Mail]:
+        """Mail posted to the run that it has not read yet, in the order it was sent.
+        Reads only. `RunNotFound`; `RunDamaged` when a letter cannot be read."""
+        ...
+
     def posted(self, run_id: str, key: str) -> bool:
         """Whether mail with `key` was posted to the run: unread, or acknowledged with a
         reference id. Reads only; works whatever the run's status. `RunNotFound`."""

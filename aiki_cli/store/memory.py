@@ -115,6 +115,11 @@ class MemoryStore:
             self._ready[run.spec.id] = None  # an unread letter always has its run queued
             return posted
 
+    def unread_mail(self, run_id: str) -> list[Mail]:
+        with self._mutex:
+            letters = list(self._run(run_id).inbox.values())
+        return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
+
     def posted(self, run_id: str, key: str) -> bool:
         with self._mutex:
             run = self._run(run_id)

@@ -41,6 +41,7 @@ EXPECTED = {
     ],
     "bench_memory": ["memory.worker_rss.100", "memory.worker_rss.empty"],
     "bench_recovery": ["recovery.recovered", "recovery.takeover"],
+    "bench_ui": ["ui.runs_page.30", "ui.runs_page.300"],
 }
 
 

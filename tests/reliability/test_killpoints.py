@@ -323,6 +323,18 @@ def retried(store: Store, ids: dict[str, str]) -> bool:
     return True
 
 
+def forked(store: Store, ids: dict[str, str]) -> bool:
+    """The failed run stays as it was; each fork that landed reuses flaky-1 (never run
+    again) and completes."""
+    assert store.status(ids["run"]) == S.FAILED
+    assert store.executions()["flaky flaky-1"] == 1, "a reused call ran again"
+    forks = [run_id for run_id in store.run_ids("kp-flaky") if run_id != ids["run"]]
+    for run_id in forks:
+        assert store.status(run_id) == S.COMPLETED, f"fork {run_id} is {store.status(run_id)}"
+        assert store.files.read_run(run_id)[0].forked_from is not None
+    return bool(forks)
+
+
 def resumed(store: Store, ids: dict[str, str]) -> bool:
     status = store.status(ids["run"])
     assert store.executions() == Counter({"nap nap-1": 1})
@@ -388,6 +400,8 @@ OPS = [
     Op("worker-cancels-parent", prepare_cancel_requested, lambda ids: WORKER,
        family_cancelled, repeat=()),
     Op("retry", prepare_failed, lambda ids: ["retry", ids["run"]], retried),
+    Op("fork", prepare_failed, lambda ids: ["fork", ids["run"], "--from", "kp-step#2"], forked,
+       doctor_exact=False),
     Op("resume", prepare_paused, lambda ids: ["resume", ids["run"]], resumed),
     Op("pause", prepare_napper, lambda ids: ["pause", ids["run"]], paused),
     Op("worker-pauses", prepare_pause_requested, lambda ids: WORKER, pause_kept, repeat=()),

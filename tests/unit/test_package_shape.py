@@ -107,7 +107,7 @@ LAYERS = [
     {"engine"},
     {"client"},
     {"worker"},
-    {"cli", "testing"},
+    {"cli", "testing", "ui"},
 ]
 
 

@@ -76,19 +76,7 @@ class FileClaim:
         names = self._letters()
         if not names:
             return []  # most runs get none
-        letters = [self._letter(self._dir / "inbox" / name) for name in names]
-        return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
-
-    def _letter(self, path: Path) -> Mail:
-        """A letter; one that is no regular file or no letter (not of aiki's writing:
-        letters are renamed into place whole) makes the run damaged, as doctor says."""
-        try:
-            return Mail.model_validate_json(read_file(path))
-        except NotRegularFile as error:
-            raise damaged_file(self.spec.id, path, error) from None
-        except ValidationError as error:
-            detail = f"{path} is not a letter ({reason(error)})"
-            raise RunDamaged(self.spec.id, detail, path=str(path)) from None
+        return letters_in(self.spec.id, self._dir / "inbox", names)
 
     @writes
     def ack(self, mail: Mail) -> None:
@@ -131,3 +119,21 @@ class FileClaim:
         finally:
             self._journal.close()
             self._lock.release()
+
+
+def letters_in(run_id: str, inbox: Path, names: list[str]) -> list[Mail]:
+    """The letters `names` in the run's `inbox`, in the order they were sent."""
+    letters = [_letter(run_id, inbox / name) for name in names]
+    return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
+
+
+def _letter(run_id: str, path: Path) -> Mail:
+    """A letter; one that is no regular file or no letter (not of aiki's writing:
+    letters are renamed into place whole) makes the run damaged, as doctor says."""
+    try:
+        return Mail.model_validate_json(read_file(path))
+    except NotRegularFile as error:
+        raise damaged_file(run_id, path, error) from None
+    except ValidationError as error:
+        detail = f"{path} is not a letter ({reason(error)})"
+        raise RunDamaged(run_id, detail, path=str(path)) from None

@@ -32,7 +32,7 @@ from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
 from ..report import Report
 from . import transfer
-from .claim import FileClaim
+from .claim import FileClaim, letters_in
 from .formats import newer_spec
 from .indexes import Indexes
 from .layout import (
@@ -43,6 +43,7 @@ from .layout import (
     holder_if_readable,
     key_holder,
     lines_backwards,
+    mail_names,
     parse_journal,
     reason,
     requests_in,
@@ -263,6 +264,10 @@ class FileStore:
 
     def requests(self, run_id: str) -> frozenset[str]:
         return requests_in(self._existing_run_dir(run_id))
+
+    def unread_mail(self, run_id: str) -> list[Mail]:
+        inbox = self._existing_run_dir(run_id) / "inbox"
+        return letters_in(run_id, inbox, mail_names(inbox))
 
     @writes
     def claim(self, run_id: str) -> FileClaim | None:

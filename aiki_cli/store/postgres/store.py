@@ -33,7 +33,7 @@ from .claim import PostgresClaim
 from .connect import Target
 from .keys import lock_key
 from .notify import Listener
-from .records import entries_of, spec_of
+from .records import entries_of, letter_of, spec_of
 from .rows import force_flush, queue_locked, read_locked, run_row_locked, set_timer
 from .schema import channel, check, migrate
 from .session import Connection, Connections
@@ -181,6 +181,17 @@ class PostgresStore:
                 )
             queue_locked(conn, run_id, ready)  # again when unread: its poster may have died
             return found is None
+
+    def unread_mail(self, run_id: str) -> list[Mail]:
+        run_id = check_run_id(run_id)
+        with self.connections.shared() as conn, conn.transaction():
+            self._exists(conn, run_id)
+            rows = conn.execute(
+                "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (run_id,)
+            ).fetchall()
+        where = f"letter {{}} of run {run_id} in {self.location}"
+        letters = [letter_of(run_id, where.format(key), text) for key, text in rows]
+        return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
 
     def posted(self, run_id: str, key: str) -> bool:
         run_id = check_run_id(run_id)
