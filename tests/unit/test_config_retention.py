@@ -18,5 +18,5 @@ def test_retention_is_read_from_the_file_and_absent_by_default(tmp_path: Path) -
 
 def test_an_unknown_key_names_retention_among_the_known_ones(tmp_path: Path) -> None:
     (tmp_path / "aiki.yaml").write_text("retain: 30d\n")
-    with pytest.raises(ConfigError, match="known: runs_dir, workflows_dir, retention"):
+    with pytest.raises(ConfigError, match="known: store, runs_dir, workflows_dir, retention"):
         config.resolve(env={}, cwd=tmp_path)
