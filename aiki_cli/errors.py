@@ -33,9 +33,7 @@
     ├── DivergenceError              the code no longer matches the run's journal
     └── RecoveryLimitExceeded        the run's worker died too many times
 
-The engine's own control flow (suspend, cancel, release) uses `Signal`, which derives
-from `BaseException` so that a workflow's `except Exception` cannot swallow it; so does
-`StorageFailed`, a store failing under a run's code, which stops the run without failing it.
+The engine's own control flow (suspend, cancel, release) is in `signals.py`.
 """
 
 from __future__ import annotations
@@ -417,42 +415,6 @@ class RecoveryLimitExceeded(AikiError):
             f"the worker executing run {run_id} died {deaths} times{suspect}, more than the "
             f"{limit} recoveries allowed; fix the cause, then start the run again"
         )
-
-
-class Signal(BaseException):
-    """Engine control flow that workflow code must not catch."""
-
-
-class CancelSignal(Signal):
-    """The run was cancelled at a task boundary."""
-
-
-class ReleaseSignal(Signal):
-    """The worker is stopping; the run goes back to the queue."""
-
-
-class PauseSignal(Signal):
-    """The run was paused at a task boundary."""
-
-
-class SuspendSignal(Signal):
-    """Every branch of the run waits for time, an event or a child: the run parks."""
-
-
-class StorageFailed(Signal):
-    """The store cannot record the run's progress: the run stops, to resume later."""
-
-    def __init__(self, error: StoreUnwritable) -> None:
-        super().__init__(error)
-        self.error = error
-
-
-class FailSignal(Signal):
-    """The run fails for a reason no retry or `except` may change."""
-
-    def __init__(self, error: AikiError) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 def one_line(text: str) -> str:

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from ..errors import Signal
+from ..signals import Signal
 
 _T = TypeVar("_T")
 

@@ -28,11 +28,7 @@ from ..errors import (
     ChildCancelled,
     ChildFailed,
     DivergenceError,
-    FailSignal,
-    Signal,
-    StorageFailed,
     StoreUnwritable,
-    SuspendSignal,
     TaskFailed,
     TaskTimeout,
 )
@@ -52,6 +48,7 @@ from ..model.entry import TaskFailed as TaskFailedEntry
 from ..model.journal import summarize
 from ..model.runinfo import new_spec
 from ..model.status import RunStatus
+from ..signals import FailSignal, Signal, StorageFailed, SuspendSignal
 from ..store import Claim, Store
 from ..store.group_commit import GroupCommit, flush
 from ..values.canonical import Address

@@ -20,20 +20,20 @@ from ..authoring.guard import guarded, original
 from ..authoring.run import Run
 from ..authoring.threads import Threads
 from ..authoring.workflow import WorkflowVersion
-from ..errors import (
-    CancelSignal,
-    FailSignal,
-    PauseSignal,
-    RecoveryLimitExceeded,
-    ReleaseSignal,
-    StorageFailed,
-    SuspendSignal,
-)
+from ..errors import RecoveryLimitExceeded
 from ..model.entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from ..model.journal import last_status, summarize
 from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
 from ..model.waiting import WORKFLOW_RETRY
+from ..signals import (
+    CancelSignal,
+    FailSignal,
+    PauseSignal,
+    ReleaseSignal,
+    StorageFailed,
+    SuspendSignal,
+)
 from ..store import Claim, Request, Store
 from ..store.group_commit import GroupCommit, flush
 from ..values.clock import Clock, set_back

@@ -29,12 +29,13 @@ from ..authoring.run import Run
 from ..authoring.task import Task
 from ..authoring.threads import Threads
 from ..authoring.workflow import WorkflowVersion
-from ..errors import BadInput, InvalidJSON, RunDamaged, Signal
+from ..errors import BadInput, InvalidJSON, RunDamaged
 from ..model.entry import Entry, ErrorInfo, StatusChanged, TaskStarted
 from ..model.export import EXPORT_FORMAT, RunExport
 from ..model.journal import current_status, summarize
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.status import RunStatus
+from ..signals import Signal
 from ..store import REQUESTS, Mail, Request, Store
 from ..values.canonical import Address
 from ..values.clock import Clock

@@ -5,6 +5,7 @@ dropped its connections. The contract itself is in test_contract*.py."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -211,16 +212,27 @@ def test_two_schemas_in_one_database_do_not_see_or_block_each_other(
             claim.release()
 
 
-def test_a_store_comes_back_after_the_server_dropped_its_connection(
-    store: PostgresStore, spec: Specs, postgres_url: str
+def test_a_store_comes_back_after_the_server_dropped_its_connections(
+    spec: Specs, postgres_url: str
 ) -> None:
-    first = store.create_run(spec()).id
-    with store.connections.shared() as conn:
-        pid = conn.info.backend_pid
-    sql(postgres_url, "SELECT pg_terminate_backend(%s)", pid)
-    with pytest.raises(StoreUnreachable, match="cannot reach PostgreSQL database"):
-        store.read_run(first)
-    assert store.read_run(first)[0].id == first  # connected anew
+    name = f"aiki_t_{secrets.token_hex(4)}"
+    with opened(f"{postgres_url}&application_name={name}") as store:
+        first = store.create_run(spec()).id
+        for _ in range(2):  # a claim released leaves its connection idle, for the next one
+            claim = store.claim(first)
+            assert claim is not None
+            claim.release()
+        sql(
+            postgres_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE application_name = '{name}'",
+        )
+        with pytest.raises(StoreUnreachable, match="cannot reach PostgreSQL database"):
+            store.read_run(first)
+        assert store.read_run(first)[0].id == first  # connected anew
+        claim = store.claim(first)  # on a new connection too, not the dead idle one
+        assert claim is not None
+        claim.release()
 
 
 def test_an_older_or_newer_schema_is_refused_in_one_line(postgres_url: str) -> None:

@@ -66,6 +66,7 @@ class Connections:
                 if self._shared is not None and self._shared.broken:
                     self._shared.close()
                     self._shared = None
+                    self.drop_idle()  # the server went away: they are gone too
                 raise translated(self.target, error) from error
 
     def take(self, *, synchronous: bool = False) -> Connection:
@@ -97,12 +98,16 @@ class Connections:
             self._checked = True
         return conn
 
+    def drop_idle(self) -> None:
+        """Close the idle connections (after the server dropped one, it dropped all)."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
     def close(self) -> None:
         with self._lock:
             if self._shared is not None:
                 self._shared.close()
                 self._shared = None
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self.drop_idle()

@@ -130,6 +130,8 @@ class PostgresStore:
         try:
             claim = PostgresClaim.take(conn, self.connections, run_id)
         except BaseException:
+            if conn.broken:  # the server went away: the idle connections are gone too
+                self.connections.drop_idle()
             self.connections.give_back(conn)
             raise
         if claim is None:

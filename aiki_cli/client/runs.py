@@ -1,5 +1,6 @@
-"""The client: starting, reading, listing, waiting for and cancelling runs in a store, and
-the handle of one run that starting returns."""
+"""The client: starting, reading, listing, waiting for and controlling runs in a store, and
+the handle of one run that starting returns. Its schedules and its tools around whole
+runs are in `schedules.py` and `tools.py`."""
 
 from __future__ import annotations
 
@@ -9,47 +10,42 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .authoring.workflow import WorkflowVersion
-from .engine import commands, replay_check, retention, transfer
-from .engine import fork as forking
-from .engine.archive import read_archive
-from .engine.fork import ForkPlan
-from .engine.replay_check import ReplayReport
-from .errors import (
+from ..authoring.workflow import WorkflowVersion
+from ..engine import commands
+from ..errors import (
     BadInput,
     IdempotencyConflict,
     NoWorker,
     RunDamaged,
-    ScheduleNotFound,
     WaitTimeout,
     describe,
 )
-from .model.entry import Entry
-from .model.export import RunExport
-from .model.query import RunQuery
-from .model.runinfo import DamagedRun, ForkOrigin, RunInfo, RunSpec, new_spec
-from .model.schedule import Overlap, Schedule, choose_id, new_schedule, reuse, schedule_rule
-from .model.status import RunStatus
-from .store import Mail, Report, RunRef, ServedStore, Store, open_store
-from .values.canonical import input_hash
-from .values.clock import Clock, system_clock
-from .values.codec import Codec
-from .values.duration import parse_duration
-from .values.ids import check_run_id
-from .values.naming import check_text
+from ..model.entry import Entry
+from ..model.query import RunQuery
+from ..model.runinfo import DamagedRun, RunInfo, RunSpec, new_spec
+from ..model.status import RunStatus
+from ..store import Mail, RunRef, ServedStore, Store, open_store
+from ..values.canonical import input_hash
+from ..values.clock import Clock, system_clock
+from ..values.codec import Codec
+from ..values.duration import parse_duration
+from ..values.ids import check_run_id
+from ..values.naming import check_text
+from .schedules import ScheduleCalls
+from .tools import RunTools
 
 MAX_KEY_LENGTH = 256
 
 log = logging.getLogger("aiki.client")
 
 
-class Client:
+class Client(ScheduleCalls, RunTools):
     """`Client("runs")` opens the store in that directory (created on the first write)."""
 
     def __init__(self, runs_dir: str | Path | Store = "runs", *, clock: Clock | None = None):
@@ -267,135 +263,6 @@ class Client:
         )
         return commands.send(self.store, self.clock, run_id, event, payload, reference_id)
 
-    async def add_schedule(
-        self,
-        version: WorkflowVersion,
-        input: Any = None,
-        *,
-        cron: str | None = None,
-        timezone: str | None = None,
-        every: float | str | timedelta | None = None,
-        overlap: Overlap | str = Overlap.SKIP,
-        schedule_id: str | None = None,
-    ) -> Schedule:
-        """Add a schedule that starts runs of `version` on a `cron` expression (in
-        `timezone`, UTC by default) or `every` interval; without `schedule_id`, its id is
-        the workflow's name and a random suffix. Everything is checked before anything is
-        written. Adding the same schedule again returns the stored one (and sets its timer
-        again, should an earlier add have died first); `BadInput` when the id is taken."""
-        rule = schedule_rule(cron, timezone, every)
-        chosen = choose_id(schedule_id, version.name)
-        data = version.inputs.encode(input)
-        schedule = new_schedule(
-            version.name,
-            version.version,
-            data,
-            self.clock.now(),
-            schedule_id=chosen,
-            rule=rule,
-            overlap=overlap,
-        )
-        schedule = reuse(self.store.schedule(schedule.id), schedule)
-        self.store.save_schedule(schedule)
-        return schedule
-
-    async def schedules(self) -> builtins.list[Schedule]:
-        """Every schedule in the store."""
-        return self.store.schedules()
-
-    async def get_schedule(self, schedule_id: str) -> Schedule:
-        """The schedule; `ScheduleNotFound` when the store has none by that id."""
-        found = self.store.schedule(schedule_id)
-        if found is None:
-            raise ScheduleNotFound(schedule_id, self.store.location)
-        return found
-
-    async def pause_schedule(self, schedule_id: str) -> Schedule:
-        """Stop the schedule from starting runs until it is resumed; it as it is now."""
-        schedule = await self.get_schedule(schedule_id)
-        if schedule.paused:
-            return schedule
-        paused = schedule.model_copy(update={"paused": True})
-        self.store.save_schedule(paused)
-        return paused
-
-    async def resume_schedule(self, schedule_id: str) -> Schedule:
-        """Resume a paused schedule from its next occurrence (missed ones are not caught
-        up); it as it is now."""
-        schedule = await self.get_schedule(schedule_id)
-        if not schedule.paused:
-            return schedule
-        due = schedule.following(self.clock.now())
-        resumed = schedule.model_copy(update={"paused": False, "next_due": due})
-        self.store.save_schedule(resumed)
-        return resumed
-
-    async def remove_schedule(self, schedule_id: str) -> Schedule:
-        """Remove the schedule (the runs it started are kept); it as it was."""
-        schedule = await self.get_schedule(schedule_id)
-        self.store.remove_schedule(schedule.id)
-        return schedule
-
-    async def replay_check(
-        self, workflows: Mapping[str, WorkflowVersion], run_ids: Sequence[str] = (), **only: Any
-    ) -> builtins.list[ReplayReport]:
-        """Replay runs against `workflows` (versions by `name@version`), executing and
-        writing nothing: those of `run_ids` and exported ones (`journals=`), or else every
-        unfinished run; `workflow=`, `version=`, `statuses=` narrow them (`check_runs`)."""
-        return await replay_check.check_runs(self.store, workflows, self.clock, run_ids, **only)
-
-    async def fork(
-        self,
-        run_id: str,
-        task: str,
-        call: int = 1,
-        *,
-        code: WorkflowVersion,
-        input: Any = ...,
-        dry_run: bool = False,
-    ) -> ForkPlan:
-        """A run of `code` (a version of the run's workflow) reusing what the run recorded
-        before its `call`-th call of `task`, executing from there; `input` replaces the
-        run's own, `dry_run` only plans. Its plan: `.run_id`, `.calls`, `.then`."""
-        origin = ForkOrigin(run_id=run_id, task=task, call=call)
-        return await forking.fork(self.store, self.clock, origin, code, input, dry_run=dry_run)
-
-    # -- whole runs: export, import, copy, gc, restore (engine/transfer, engine/retention)
-
-    async def export_run(self, run_id: str) -> RunExport:
-        """The run as one document (spec, journal, unread mail, requests)."""
-        return self.store.export_run(run_id)
-
-    async def import_run(self, run: RunExport, *, new_id: bool = False) -> str:
-        """Store an exported run here (with `new_id`, under a new id); the id it has here."""
-        return transfer.import_run(self.store, run, self.clock, new_id=new_id)
-
-    async def copy_to(
-        self,
-        target: str | Path | Store,
-        run_ids: Sequence[str] = (),
-        *,
-        statuses: Sequence[RunStatus] = (),
-    ) -> builtins.list[str]:
-        """Copy runs (those named, else those in `statuses`, else all) to the store at
-        `target`, journals, mail and requests whole; the ids copied."""
-        chosen = transfer.chosen(self.store, run_ids, statuses)
-        return transfer.copy_runs(self.store, open_store(target), chosen)
-
-    async def gc(
-        self, policy: retention.Policy, *, archive: Path | None = None, dry_run: bool = False
-    ) -> retention.Report:
-        """Remove the ended runs `policy` chooses (archived first to `archive`, if given),
-        in a thread, off the caller's event loop."""
-        now = self.clock.now()
-        return await asyncio.to_thread(
-            retention.collect, self.store, policy, now, archive=archive, dry_run=dry_run
-        )
-
-    async def restore(self, archive: Path, *, skip_existing: bool = False) -> builtins.list[str]:
-        """Bring the runs of a gc archive back; the ids restored."""
-        return transfer.restore(self.store, read_archive(archive), skip_existing=skip_existing)
-
     def workers_alive(self) -> bool:
         return bool(self.store.live_workers())
 
@@ -403,11 +270,6 @@ class Client:
         """Whether a live worker loads the workflow version `ref` (`name@version`), as its
         registration says; one whose registration cannot be read yet counts as loading it."""
         return any(ref in worker.get("workflows", [ref]) for worker in self.store.live_workers())
-
-    async def doctor(self, *, repair: bool = False) -> Report:
-        """Check every run of the store against what is derived from it; with `repair`,
-        rebuild what is derived (journals are never changed). What `aiki doctor` prints."""
-        return self.store.examine(repair=repair)
 
 
 class RunHandle:

@@ -1,0 +1,93 @@
+"""A client's tools around whole runs: replay check, fork, export and import, copying to
+another store, gc and restore (`engine/replay_check`, `fork`, `transfer`, `retention`),
+and the store's doctor."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..authoring.workflow import WorkflowVersion
+from ..engine import fork as forking
+from ..engine import replay_check, retention, transfer
+from ..engine.archive import read_archive
+from ..engine.fork import ForkPlan
+from ..engine.replay_check import ReplayReport
+from ..model.export import RunExport
+from ..model.runinfo import ForkOrigin
+from ..model.status import RunStatus
+from ..store import Report, Store, open_store
+from ..values.clock import Clock
+
+
+class RunTools:
+    """The calls of `Client` on whole runs."""
+
+    store: Store
+    clock: Clock
+
+    async def replay_check(
+        self, workflows: Mapping[str, WorkflowVersion], run_ids: Sequence[str] = (), **only: Any
+    ) -> builtins.list[ReplayReport]:
+        """Replay runs against `workflows` (versions by `name@version`), executing and
+        writing nothing: those of `run_ids` and exported ones (`journals=`), or else every
+        unfinished run; `workflow=`, `version=`, `statuses=` narrow them (`check_runs`)."""
+        return await replay_check.check_runs(self.store, workflows, self.clock, run_ids, **only)
+
+    async def fork(
+        self,
+        run_id: str,
+        task: str,
+        call: int = 1,
+        *,
+        code: WorkflowVersion,
+        input: Any = ...,
+        dry_run: bool = False,
+    ) -> ForkPlan:
+        """A run of `code` (a version of the run's workflow) reusing what the run recorded
+        before its `call`-th call of `task`, executing from there; `input` replaces the
+        run's own, `dry_run` only plans. Its plan: `.run_id`, `.calls`, `.then`."""
+        origin = ForkOrigin(run_id=run_id, task=task, call=call)
+        return await forking.fork(self.store, self.clock, origin, code, input, dry_run=dry_run)
+
+    async def export_run(self, run_id: str) -> RunExport:
+        """The run as one document (spec, journal, unread mail, requests)."""
+        return self.store.export_run(run_id)
+
+    async def import_run(self, run: RunExport, *, new_id: bool = False) -> str:
+        """Store an exported run here (with `new_id`, under a new id); the id it has here."""
+        return transfer.import_run(self.store, run, self.clock, new_id=new_id)
+
+    async def copy_to(
+        self,
+        target: str | Path | Store,
+        run_ids: Sequence[str] = (),
+        *,
+        statuses: Sequence[RunStatus] = (),
+    ) -> builtins.list[str]:
+        """Copy runs (those named, else those in `statuses`, else all) to the store at
+        `target`, journals, mail and requests whole; the ids copied."""
+        chosen = transfer.chosen(self.store, run_ids, statuses)
+        return transfer.copy_runs(self.store, open_store(target), chosen)
+
+    async def gc(
+        self, policy: retention.Policy, *, archive: Path | None = None, dry_run: bool = False
+    ) -> retention.Report:
+        """Remove the ended runs `policy` chooses (archived first to `archive`, if given),
+        in a thread, off the caller's event loop."""
+        now = self.clock.now()
+        return await asyncio.to_thread(
+            retention.collect, self.store, policy, now, archive=archive, dry_run=dry_run
+        )
+
+    async def restore(self, archive: Path, *, skip_existing: bool = False) -> builtins.list[str]:
+        """Bring the runs of a gc archive back; the ids restored."""
+        return transfer.restore(self.store, read_archive(archive), skip_existing=skip_existing)
+
+    async def doctor(self, *, repair: bool = False) -> Report:
+        """Check every run of the store against what is derived from it; with `repair`,
+        rebuild what is derived (journals are never changed). What `aiki doctor` prints."""
+        return self.store.examine(repair=repair)
