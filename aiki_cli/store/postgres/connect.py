@@ -32,6 +32,7 @@ KEEPALIVES = {
     "keepalives_count": "3",
     "tcp_user_timeout": "10000",
     "connect_timeout": "10",
+    "application_name": "aiki",  # what pg_stat_activity shows a DBA
 }
 
 
