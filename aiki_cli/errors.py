@@ -125,6 +125,15 @@ class ConfigError(BadInput):
     """The configuration is not valid."""
 
 
+class RunExists(BadInput):
+    """A run with that id (or idempotency key) is already in the store."""
+
+    def __init__(self, run_id: str, where: str, hint: str = "") -> None:
+        self.run_id = run_id
+        hint = hint or "remove it there first, or import with --new-id to give it a new id"
+        super().__init__(f"run {run_id} already exists in {where}; {hint}")
+
+
 class ExtraMissing(BadInput):
     """This command needs an optional extra that is not installed."""
 
@@ -134,15 +143,6 @@ class ExtraMissing(BadInput):
             f"{command} needs the {extra!r} extra ({missing} is missing): "
             f"pip install 'aiki[{extra}]'"
         )
-
-
-class RunExists(BadInput):
-    """A run with that id (or idempotency key) is already in the store."""
-
-    def __init__(self, run_id: str, where: str, hint: str = "") -> None:
-        self.run_id = run_id
-        hint = hint or "remove it there first, or import with --new-id to give it a new id"
-        super().__init__(f"run {run_id} already exists in {where}; {hint}")
 
 
 class NotFound(AikiError, LookupError):

@@ -120,7 +120,7 @@ def _register(*areas: Any) -> None:
             app.command(name)(command)
 
 
-_register(runs, workers, doctor, gc_commands, transfer, replay, fork, ui)
+_register(runs, workers, doctor, ui, gc_commands, transfer, replay, fork)
 
 
 def main() -> None:

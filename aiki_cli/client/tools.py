@@ -13,12 +13,10 @@ from typing import Any
 from ..authoring.workflow import WorkflowVersion
 from ..engine import fork as forking
 from ..engine import replay_check, retention, transfer
-from ..engine.archive import read_archive
 from ..engine.fork import ForkPlan
 from ..engine.replay_check import ReplayReport
 from ..model.export import RunExport
 from ..model.runinfo import ForkOrigin
-from ..model.status import RunStatus
 from ..store import Report, Store, open_store
 from ..values.clock import Clock
 
@@ -58,34 +56,23 @@ class RunTools:
         return self.store.export_run(run_id)
 
     async def import_run(self, run: RunExport, *, new_id: bool = False) -> str:
-        """Store an exported run here (with `new_id`, under a new id); the id it has here."""
+        """Store an exported run (with `new_id`, under a new id); its id here."""
         return transfer.import_run(self.store, run, self.clock, new_id=new_id)
 
     async def copy_to(
-        self,
-        target: str | Path | Store,
-        run_ids: Sequence[str] = (),
-        *,
-        statuses: Sequence[RunStatus] = (),
+        self, target: str | Path | Store, ids: Sequence[str] = (), *, statuses: Sequence[str] = ()
     ) -> builtins.list[str]:
-        """Copy runs (those named, else those in `statuses`, else all) to the store at
-        `target`, journals, mail and requests whole; the ids copied."""
-        chosen = transfer.chosen(self.store, run_ids, statuses)
-        return transfer.copy_runs(self.store, open_store(target), chosen)
+        """Copy the runs named (else those in `statuses`, else all) to `target`; their ids."""
+        return transfer.copy_to(self.store, open_store(target), ids, statuses)
 
-    async def gc(
-        self, policy: retention.Policy, *, archive: Path | None = None, dry_run: bool = False
-    ) -> retention.Report:
-        """Remove the ended runs `policy` chooses (archived first to `archive`, if given),
-        in a thread, off the caller's event loop."""
+    async def gc(self, policy: retention.Policy, **options: Any) -> retention.Report:
+        """Remove the runs `policy` picks (`archive=PATH`, `dry_run=True`), in a thread."""
         now = self.clock.now()
-        return await asyncio.to_thread(
-            retention.collect, self.store, policy, now, archive=archive, dry_run=dry_run
-        )
+        return await asyncio.to_thread(retention.collect, self.store, policy, now, **options)
 
     async def restore(self, archive: Path, *, skip_existing: bool = False) -> builtins.list[str]:
         """Bring the runs of a gc archive back; the ids restored."""
-        return transfer.restore(self.store, read_archive(archive), skip_existing=skip_existing)
+        return transfer.restore(self.store, archive, skip_existing=skip_existing)
 
     async def doctor(self, *, repair: bool = False) -> Report:
         """Check every run of the store against what is derived from it; with `repair`,

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from ..errors import RunClaimed, RunExists
 from ..model.export import RunExport
-from ..model.status import RunStatus
 from ..store import Store
 from ..values.clock import Clock
 from ..values.ids import check_run_id, new_run_id
+from .archive import read_archive
 
 
-def chosen(source: Store, run_ids: Sequence[str], statuses: Sequence[RunStatus]) -> list[str]:
+def copy_to(
+    source: Store, target: Store, run_ids: Sequence[str], statuses: Sequence[str]
+) -> list[str]:
+    """Copy the runs named, else those in `statuses` (every run when none); the ids."""
+    return copy_runs(source, target, chosen(source, run_ids, statuses))
+
+
+def chosen(source: Store, run_ids: Sequence[str], statuses: Sequence[str]) -> list[str]:
     """The runs named, checked; else the runs in `statuses` (every run when none), oldest
     first, so a parent is copied before its children."""
     if run_ids:
@@ -76,9 +84,11 @@ def import_run(target: Store, run: RunExport, clock: Clock, *, new_id: bool = Fa
     return run.spec.id
 
 
-def restore(target: Store, runs: Sequence[RunExport], *, skip_existing: bool = False) -> list[str]:
-    """Bring archived runs back into `target`; the ids restored. `RunExists` (and nothing
-    written) when the store has one of them, unless `skip_existing`, which leaves those."""
+def restore(target: Store, archive: Path, *, skip_existing: bool = False) -> list[str]:
+    """Bring the runs of the gc archive `archive` back into `target`; their ids.
+    `RunExists` (and nothing written) when the store has one of them, unless
+    `skip_existing`, which leaves those."""
+    runs = read_archive(archive)
     present = [run.spec.id for run in runs if _present(target, run.spec.id)]
     if present and not skip_existing:
         more = f" and {len(present) - 1} more" if len(present) > 1 else ""
