@@ -110,13 +110,11 @@ def test_a_claim_whose_session_is_gone_cannot_write(
     sql(postgres_url, "SELECT pg_terminate_backend(%s)", pid)
     successor = until(lambda: store.claim(run_id))
     successor.append(RUNNING)
-    stale.append(StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED))
     with pytest.raises(StoreUnwritable) as caught:
-        stale.flush()
+        stale.append(StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED))
     assert isinstance(caught.value, StoreUnreachable)
     assert caught.value.exit_code == 1
-    with pytest.raises(StoreUnreachable):
-        stale.release()  # what it appended was never written: it says so, and lets go
+    stale.release()  # its lock went with its session: nothing to let go, no error
     assert store.claim(run_id) is None  # the successor still holds it
     successor.release()
     assert store.read_run(run_id)[1] == [RUNNING]
@@ -142,7 +140,6 @@ def test_journal_lines_are_byte_for_byte_the_file_stores(
     journal = (tmp_path / "runs" / "run" / made.id / "journal.jsonl").read_bytes()
     rows = sql(postgres_url, "SELECT line FROM journal WHERE run_id = %s ORDER BY seq", made.id)
     assert "".join(line + "\n" for (line,) in rows).encode() == journal
-    assert sql(postgres_url, "SELECT status FROM runs WHERE id = %s", made.id) == [("running",)]
     spec_text = sql(postgres_url, "SELECT spec FROM runs WHERE id = %s", made.id)[0][0]
     assert spec_text.encode() == (tmp_path / "runs" / "run" / made.id / "run.json").read_bytes()
 
@@ -302,21 +299,3 @@ def test_a_url_names_the_schema_by_schema_or_search_path(postgres_server: str) -
     shown = target("postgresql://ann:hunter2@db.example:5433/orders?schema=team_a")
     assert shown.location == "postgresql://ann@db.example:5433/orders?schema=team_a"
     assert shown.server == "database 'orders' on db.example:5433"
-
-
-def test_appends_reach_other_processes_with_the_claims_next_flush_or_write(
-    store: PostgresStore, spec: Specs, postgres_url: str
-) -> None:
-    run_id = store.create_run(spec()).id
-    claim = store.claim(run_id)
-    assert claim is not None
-    with opened(postgres_url) as other:
-        claim.append(RUNNING, sync=False)
-        assert other.read_run(run_id)[1] == []  # kept by the claim, one round trip saved
-        claim.set_timer(T0)  # a write outside the journal sends them first, in order
-        assert other.read_run(run_id)[1] == [RUNNING]
-        claim.append(StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.SLEEPING))
-        assert [e.type for e in store.read_run(run_id)[1]] == ["status"] * 2  # its own store
-        claim.flush()
-        assert len(other.read_run(run_id)[1]) == 2
-    claim.release()

@@ -5,17 +5,14 @@ When the worker's process or host dies, the server ends its session and the lock
 with it: another worker claims the run at once, with no lease to wait out. A claim whose
 connection is gone cannot write, so two workers never both write one journal.
 
-Every write of the claim commits asynchronously (the server does not wait for its WAL
-to reach the disk), which makes it visible at once and cheap; `flush` (and `release`)
-is one synchronous commit, which flushes the WAL up to it and so every write before it.
-The WAL is one ordered log: a server that crashes keeps a prefix of the claim's writes,
-so nothing the run did outside its journal (a timer, a letter acknowledged, leaving the
-queue) survives without the journal entries written before it.
+Appends commit asynchronously (the server does not wait for its WAL to reach the disk),
+which makes them visible at once and cheap; `flush` is one synchronous commit, which
+flushes the WAL up to it and so every append before it. Every other write of the claim
+is a synchronous commit too, so nothing the run does elsewhere gets ahead of its journal.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -28,18 +25,6 @@ from .keys import lock_key
 from .records import entries_of, letter_of, spec_of
 from .rows import force_flush, read_locked, run_row_locked
 from .session import Connection, Connections, translated
-
-# The entries' lines numbered on from the journal's length, and the run's status column
-# set when the new status is not null.
-_APPEND = """
-    WITH added AS (
-        INSERT INTO journal (run_id, seq, line)
-        SELECT %s, %s + n - 1, line FROM unnest(%s::text[]) WITH ORDINALITY AS t(line, n)
-    )
-    UPDATE runs SET status = s.status
-    FROM (SELECT %s::text AS status) s
-    WHERE id = %s AND s.status IS NOT NULL
-"""
 
 
 class PostgresClaim:
@@ -59,10 +44,6 @@ class PostgresClaim:
         self._key = key
         self._held = True
         self._unsynced = False
-        self._pending: list[str] = []  # lines appended, not yet sent to the server
-        self._status: str | None = None  # the last status among them
-        self._sent = len(entries)  # lines the server has
-        self._lock = threading.Lock()  # the connection and the pending lines
 
     @classmethod
     def take(cls, conn: Connection, connections: Connections, run_id: str) -> PostgresClaim | None:
@@ -77,10 +58,13 @@ class PostgresClaim:
                 with conn.transaction():
                     spec_text, lines = read_locked(conn, run_id, target.location)
                 where = f"run {run_id} in {target.location}"
-                spec = spec_of(run_id, where, spec_text)
-                claim = cls(connections, conn, key, spec, entries_of(run_id, where, lines))
-                connections.held[run_id] = claim
-                return claim
+                return cls(
+                    connections,
+                    conn,
+                    key,
+                    spec_of(run_id, where, spec_text),
+                    entries_of(run_id, where, lines),
+                )
             except BaseException:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
                 raise
@@ -91,32 +75,23 @@ class PostgresClaim:
         return translated(self._connections.target, error)
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
-        """Kept here until the next flush or write sends them, with it, in one round trip
-        (the store's own reads send them first)."""
+        first = len(self.entries)
+        rows = [(self.spec.id, first + n, dump_entry(e).decode()) for n, e in enumerate(entries)]
         status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
-        with self._lock:
-            self._pending.extend(dump_entry(entry).decode() for entry in entries)
-            self._status = self._status if status is None else str(status)
+        try:
+            with self._conn.transaction():
+                with self._conn.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO journal (run_id, seq, line) VALUES (%s, %s, %s)", rows
+                    )
+                if status is not None:
+                    self._conn.execute(
+                        "UPDATE runs SET status = %s WHERE id = %s", (str(status), self.spec.id)
+                    )
+        except psycopg.Error as error:
+            raise self._fail(error) from error
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
-
-    def _send_locked(self) -> None:
-        """Send the pending lines (and the status they leave the run in) to the server."""
-        if not self._pending:
-            return
-        self._conn.execute(
-            _APPEND, (self.spec.id, self._sent, self._pending, self._status, self.spec.id)
-        )
-        self._sent += len(self._pending)
-        self._pending, self._status = [], None
-
-    def send(self) -> None:
-        """Send the pending lines, committed without waiting for the disk."""
-        with self._lock:
-            try:
-                self._send_locked()
-            except psycopg.Error as error:
-                raise self._fail(error) from error
 
     @property
     def unsynced(self) -> bool:
@@ -127,36 +102,30 @@ class PostgresClaim:
         self._unsynced = False
 
     def flush(self) -> None:
-        with self._lock:
-            if not (self._unsynced or self._pending):
-                return
-            try:
-                with self._conn.pipeline():
-                    self._send_locked()
-                    force_flush(self._conn)
-            except psycopg.Error as error:
-                raise self._fail(error) from error
+        if not self._unsynced:
+            return
+        try:
+            force_flush(self._conn)
+        except psycopg.Error as error:
+            raise self._fail(error) from error
         self._unsynced = False
 
     def _write(self, sql: str, *params: object) -> None:
-        """One write outside the journal, sent after the pending lines in one round trip
-        and committed as they are: durable, with them, by the next flush (or `release`)."""
-        with self._lock:
-            try:
-                with self._conn.pipeline():
-                    self._send_locked()
-                    self._conn.execute(sql, params)
-            except psycopg.Error as error:
-                raise self._fail(error) from error
-        self._unsynced = True
+        """One synchronous write, which flushes every append before it."""
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SET LOCAL synchronous_commit = on")
+                self._conn.execute(sql, params)
+        except psycopg.Error as error:
+            raise self._fail(error) from error
+        self._unsynced = False
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         try:
-            with self._lock:
-                rows = self._conn.execute(
-                    "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
-                    (self.spec.id, list(kinds)),
-                ).fetchall()
+            rows = self._conn.execute(
+                "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
+                (self.spec.id, list(kinds)),
+            ).fetchall()
         except psycopg.Error as error:
             raise self._fail(error) from error
         return frozenset(row[0] for row in rows)
@@ -166,10 +135,9 @@ class PostgresClaim:
 
     def mail(self) -> list[Mail]:
         try:
-            with self._lock:
-                rows = self._conn.execute(
-                    "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (self.spec.id,)
-                ).fetchall()
+            rows = self._conn.execute(
+                "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (self.spec.id,)
+            ).fetchall()
         except psycopg.Error as error:
             raise self._fail(error) from error
         where = f"letter {{}} of run {self.spec.id} in {self._location}"
@@ -206,8 +174,8 @@ class PostgresClaim:
         """Lock the run's row first: a poster queueing it meanwhile either waits for this,
         then queues it again, or has committed its letter, which the next statement sees."""
         try:
-            with self._lock, self._conn.transaction():
-                self._send_locked()
+            with self._conn.transaction():
+                self._conn.execute("SET LOCAL synchronous_commit = on")
                 run_row_locked(self._conn, self.spec.id, self._location)
                 self._conn.execute(
                     "UPDATE runs SET ready = false WHERE id = %s AND ready"
@@ -217,13 +185,12 @@ class PostgresClaim:
                 )
         except psycopg.Error as error:
             raise self._fail(error) from error
-        self._unsynced = True
+        self._unsynced = False
 
     def release(self) -> None:
         if not self._held:  # a second release must not free a later claim of the run
             return
         self._held = False
-        self._connections.held.pop(self.spec.id, None)
         try:
             self.flush()
         except BaseException:

@@ -35,7 +35,7 @@ def set_timer(conn: Connection, kind: str, target: str, due: datetime | None) ->
 def force_flush(conn: Connection) -> None:
     """A synchronous commit that writes WAL, so the server flushes its WAL up to it (a
     transaction that writes none does not wait for the flush)."""
-    with conn.pipeline(), conn.transaction():  # one round trip
+    with conn.transaction():
         conn.execute("SET LOCAL synchronous_commit = on")
         conn.execute("SELECT pg_logical_emit_message(true, 'aiki', '')")
 

@@ -53,7 +53,6 @@ class Connections:
         self._idle: list[Connection] = []
         self._idle_lock = threading.Lock()
         self._checked = False
-        self.held: dict[str, Any] = {}  # run id -> this store's claim of it (PostgresClaim)
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[Connection]:

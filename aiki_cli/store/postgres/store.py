@@ -88,7 +88,6 @@ class PostgresStore:
 
     def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]:
         run_id = check_run_id(run_id)
-        self._send(run_id)
         with self.connections.shared() as conn, conn.transaction():
             spec_text, lines = read_locked(conn, run_id, self.location)
         where = self._where(run_id)
@@ -139,20 +138,12 @@ class PostgresStore:
             self.connections.give_back(conn)
         return claim
 
-    def _send(self, run_id: str) -> None:
-        """Send the lines this store's claim of the run keeps, so its own reads see them."""
-        claim = self.connections.held.get(run_id)
-        if claim is not None:
-            claim.send()
-
     def flush_together(self, claims: list[Claim]) -> bool:
-        """Each claim sends its pending lines on its own connection (the one holding its
-        lock), then one synchronous commit flushes the server's WAL past them all."""
+        """One synchronous commit flushes the server's WAL up to it: every append the
+        claims committed before it is durable with it."""
         held = [claim for claim in claims if isinstance(claim, PostgresClaim)]
         if len(held) != len(claims):
             return False
-        for claim in held:
-            claim.send()
         with self.connections.shared() as conn:
             force_flush(conn)
         for claim in held:
@@ -294,9 +285,7 @@ class PostgresStore:
         return examine(self.connections, repair=repair)
 
     def export_run(self, run_id: str) -> RunExport:
-        run_id = check_run_id(run_id)
-        self._send(run_id)
-        return transfer.export_run(self.connections, run_id)
+        return transfer.export_run(self.connections, check_run_id(run_id))
 
     def import_run(self, run: RunExport) -> None:
         check_run_id(run.spec.id)
