@@ -57,13 +57,18 @@ class ManualClock:
 
 
 class Harness:
-    """An in-memory store, a worker for `workflows`, and a `ManualClock`."""
+    """An in-memory store (or the one at `store`: a directory, say, to run the same test
+    on the file store), a worker for `workflows`, and a `ManualClock`."""
 
     def __init__(
-        self, workflows: Iterable[Workflow | WorkflowVersion], *, start: datetime = START
+        self,
+        workflows: Iterable[Workflow | WorkflowVersion],
+        *,
+        start: datetime = START,
+        store: str | Path | Store = ":memory:",
     ) -> None:
         self.clock = ManualClock(start)
-        self.store = open_store(":memory:")
+        self.store = open_store(store)
         self.client = Client(self.store, clock=self.clock)
         self.worker = Worker(self.client, list(workflows), poll_interval=0.001)
 

@@ -1,4 +1,5 @@
-"""Fixtures every tier may use: a PostgreSQL server, started only when a test asks."""
+"""Fixtures every tier may use: a PostgreSQL server, started only when a test asks, and
+the store locations a tier can run its tests against (`tests/stores.py`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.postgres_server import fresh_schema, server_url
+
+pytest_plugins = ["tests.stores"]
 
 
 @pytest.fixture(scope="session")

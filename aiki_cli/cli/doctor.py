@@ -6,6 +6,7 @@ import typer
 
 from . import views
 from .params import JsonFlag
+from .settle import settled
 
 
 def doctor(
@@ -20,9 +21,7 @@ def doctor(
 ) -> None:
     """Check the run store: every run parses, journals and indexes agree, nothing is left
     over. Says how to fix what is wrong; exits 1 while damage remains."""
-    from ..store.files.doctor import examine  # an import other commands need not pay for
-
-    report = examine(ctx.obj.settings().runs_dir, repair=repair)
+    report = settled(ctx.obj.client().doctor(repair=repair))
     if as_json:
         views.print_json(report.document())
     else:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..model.runinfo import DamagedRun, ProgressInfo, RunInfo, TaskInfo
     from ..model.schedule import Schedule
     from ..model.waiting import WaitingFor
-    from ..store.files.doctor import Finding, Report
+    from ..store.report import Finding, Report
 
 STYLES = {
     RunStatus.PENDING: "cyan",

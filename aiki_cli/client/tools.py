@@ -1,5 +1,6 @@
 """A client's tools around whole runs: replay check, fork, export and import, copying to
-another store, gc and restore (`engine/replay_check`, `fork`, `transfer`, `retention`)."""
+another store, gc and restore (`engine/replay_check`, `fork`, `transfer`, `retention`),
+and the store's doctor."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import retention, transfer
 from ..model.export import RunExport
 from ..model.runinfo import ForkOrigin
-from ..store import Store, open_store
+from ..store import Report, Store, open_store
 from ..values.clock import Clock
 
 if TYPE_CHECKING:  # replaying and forking run workflow code: imported by those calls alone
@@ -78,3 +79,8 @@ class RunTools:
     async def restore(self, archive: Path, *, skip_existing: bool = False) -> builtins.list[str]:
         """Bring the runs of a gc archive back; the ids restored."""
         return transfer.restore(self.store, archive, skip_existing=skip_existing)
+
+    async def doctor(self, *, repair: bool = False) -> Report:
+        """Check every run of the store against what is derived from it; with `repair`,
+        rebuild what is derived (journals are never changed). What `aiki doctor` prints."""
+        return self.store.examine(repair=repair)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .base import REQUESTS, Claim, Mail, Request, RunRef, ServedStore, Store, Timer
+from .report import Finding, Report
 
 if TYPE_CHECKING:
     from .files import FileStore
@@ -21,8 +22,10 @@ __all__ = [
     "REQUESTS",
     "Claim",
     "FileStore",
+    "Finding",
     "Mail",
     "MemoryStore",
+    "Report",
     "Request",
     "RunRef",
     "ServedStore",

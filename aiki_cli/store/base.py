@@ -33,6 +33,7 @@ from ..model.mail import Mail as Mail
 from ..model.mail import Request as Request
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.schedule import Schedule
+from .report import Report
 
 
 class Timer(NamedTuple):
@@ -242,6 +243,14 @@ class Store(Protocol):
         ...
 
     def live_workers(self) -> list[dict[str, Any]]: ...
+
+    def examine(self, *, repair: bool = False) -> Report:
+        """What `aiki doctor` reports: every run read and checked against what is derived
+        from it (the queue, timers, indexes, workers' registrations), each finding saying
+        how to fix it. With `repair`, rebuild what is derived; a journal is never changed.
+        Runs a live worker holds are left alone (listed as busy); a repair that fails says
+        so in its finding."""
+        ...
 
     def export_run(self, run_id: str) -> RunExport:
         """The run as one document: its spec, its whole journal (the entries as written,

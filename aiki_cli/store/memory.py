@@ -17,6 +17,7 @@ from ..model.runinfo import RunInfo, RunSpec
 from ..model.schedule import Schedule
 from ..values.ids import check_run_id
 from .base import REQUESTS, Claim, Mail, Request, RunRef, Timer
+from .report import Report
 
 
 @dataclass
@@ -209,6 +210,13 @@ class MemoryStore:
     def live_workers(self) -> list[dict[str, Any]]:
         with self._mutex:
             return list(self._workers.values())
+
+    def examine(self, *, repair: bool = False) -> Report:
+        """Nothing to find: the memory store keeps no derived record apart from what it
+        derives from, and no crash can leave it half-written (it dies with its process)."""
+        with self._mutex:
+            busy = [run_id for run_id, run in self._runs.items() if run.claimed]
+            return Report(self.location, runs=len(self._runs), busy=busy)
 
     def export_run(self, run_id: str) -> RunExport:
         with self._mutex:

@@ -6,6 +6,10 @@ anything that changes the CLI's behaviour (AIKI_*, colour and width variables; t
 executable gets no controlling terminal, whose width it would use), and with
 `AIKI_WORKFLOWS_DIR` pointing at `tests/e2e/workflows`. A test that wants other settings
 passes them explicitly.
+
+The tests of the files in `ON_EVERY_STORE` run once per store of `STORES`
+(`tests/stores.py`), the store named to the CLI by the environment, except those that
+take the `runs` fixture: they look at the file store's directory, so they run on it alone.
 """
 
 from __future__ import annotations
@@ -19,16 +23,48 @@ import pytest
 from typer.testing import CliRunner
 
 from aiki_cli.cli.app import app
+from tests import stores
 
 from .support import AIKI, AMBIENT, ANSI, SUBPROCESS_TIMEOUT, WIDTH, WORKFLOWS, Invoke, Outcome
 
+STORES = ["file", "postgresql"]
+
+# What the CLI promises whatever the store: commands, their output and exit codes, waits,
+# schedules, events. Left on the file store alone: its doctor, the parsing of options and
+# config (no store is opened), help texts, and its open files and clock-shift tests.
+ON_EVERY_STORE = {
+    "test_ci_waits",
+    "test_commands",
+    "test_exit_codes",
+    "test_output",
+    "test_resend",
+    "test_schedules",
+    "test_start",
+    "test_stores",
+    "test_task_exits",
+    "test_user_output",
+    "test_value_limits",
+    "test_views",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in ON_EVERY_STORE and "runs" not in metafunc.fixturenames:
+        stores.parametrize(metafunc, STORES)
+
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """An empty cwd and an environment the tests control; returns the cwd."""
+def clean_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store_kind: str, store_location: str
+) -> Path:
+    """An empty cwd and an environment the tests control, naming the test's store unless
+    it is the file store in `runs/` (the default); returns the cwd."""
     for name in AMBIENT:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIKI_WORKFLOWS_DIR", str(WORKFLOWS))
+    if store_kind != "file":
+        monkeypatch.setenv("AIKI_STORE", store_location)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

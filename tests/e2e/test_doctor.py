@@ -103,6 +103,16 @@ def test_a_store_that_does_not_exist_is_healthy_and_stays_absent(cli: Invoke, ru
     assert not runs.exists()
 
 
+def test_a_runs_directory_that_is_a_file_is_bad_usage(aiki: Invoke, runs: Path) -> None:
+    runs.write_text("not a store\n")
+    outcome = aiki("doctor")
+    assert (outcome.code, outcome.stdout) == (2, "")
+    assert (
+        outcome.stderr
+        == f"error: the runs directory {runs} is a file; pass --runs-dir a directory\n"
+    )
+
+
 def test_a_run_a_worker_holds_is_left_alone(aiki: Invoke, cli: Invoke, runs: Path) -> None:
     run_id = half_done(cli, runs)
     claim = FileStore(runs).claim(run_id)

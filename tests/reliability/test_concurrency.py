@@ -41,7 +41,7 @@ from aiki_cli.model.status import RunStatus
 from aiki_cli.values.ids import RUN_ID
 
 from ..integration.harness import Process, Processes, wait_until
-from .test_kill_soak import WORKFLOWS, Store, check_store_files, nanos, read_executions
+from .test_kill_soak import WORKFLOWS, Store, check_records, nanos, read_executions
 
 RUNS = int(os.environ.get("AIKI_CONCURRENCY_RUNS", "200"))
 SEED = int(os.environ.get("AIKI_CONCURRENCY_SEED", str(random.SystemRandom().randrange(2**32))))
@@ -148,7 +148,7 @@ def act(store: Store, plan: Plan, rng: random.Random) -> list[Done]:
         plan_file, output = store.root / f"actor-{n}.json", store.root / f"actor-{n}.jsonl"
         plan_file.write_text(json.dumps(steps))
         outputs.append(output)
-        args = [str(store.runs), str(WORKFLOWS), str(plan_file), str(output)]
+        args = [store.location, str(WORKFLOWS), str(plan_file), str(output)]
         actors.append(store.spawn_python(WORKFLOWS / "_rel_actor.py", *args))
     commands = sorted((rng.uniform(0, ACT_WINDOW), args) for args in plan.cli)
     began = time.monotonic()
@@ -302,18 +302,27 @@ def check_executions(store: Store, run_ids: list[str], figures: Figures) -> None
         ]
         if len(ends) != 1:
             figures.problems.append(f"run {run_id} ended {len(ends)} times")
-    files = check_store_files(store.runs)
+    files = check_records(store)
     figures.problems += [f"damaged: {damage}" for damage in files.damaged]
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120 + RUNS // 5)
 def test_four_workers_and_concurrent_starts_cancels_and_sends_lose_nothing(
-    tmp_path: Path, processes: Processes
+    store_kind: str, store_location: str, tmp_path: Path, processes: Processes
 ) -> None:
+    location = None if store_kind == "file" else store_location
+    store = Store(tmp_path / "store", processes, location)
+    try:
+        work_and_check(store, processes)
+    finally:
+        processes.kill_all()
+        store.close()
+
+
+def work_and_check(store: Store, processes: Processes) -> None:
     began = time.monotonic()
     rng = random.Random(SEED)
-    store = Store(tmp_path / "store", processes)
     plan = prepare(store, rng)
     workers = [store.worker() for _ in range(WORKERS)]
 
@@ -345,7 +354,7 @@ def test_four_workers_and_concurrent_starts_cancels_and_sends_lose_nothing(
         if isinstance(entry, StatusChanged) and entry.new == RunStatus.RUNNING
     )
     print(
-        f"\nconcurrency: {len(executed_by)} workers ran {figures.runs} runs in "
+        f"\nconcurrency on {store.location}: {len(executed_by)} workers ran {figures.runs} runs in "
         f"{time.monotonic() - began:.1f}s (seed {SEED}): {json.dumps(asdict(figures))}"
     )
     assert figures.problems == [], figures.problems

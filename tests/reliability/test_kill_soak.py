@@ -76,7 +76,7 @@ from aiki_cli import Client
 from aiki_cli.authoring.loader import load_workflows
 from aiki_cli.cli.app import app
 from aiki_cli.engine.execution import DEFAULT_MAX_RECOVERIES
-from aiki_cli.errors import IllegalTransition
+from aiki_cli.errors import AikiError, IllegalTransition
 from aiki_cli.model.entry import (
     Entry,
     EventReceived,
@@ -120,12 +120,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Store:
-    """One run store in `root`, the probe directory its workers report to, and the
-    `aiki` processes that use them (all started through `processes`)."""
+    """One run store (the file store in `root`/runs, or the store at `location`), the
+    probe directory its workers report to, and the `aiki` processes that use them (all
+    started through `processes`)."""
 
-    def __init__(self, root: Path, processes: Processes) -> None:
+    def __init__(self, root: Path, processes: Processes, location: str | None = None) -> None:
         self.root = root
         self.runs = root / "runs"
+        self.location = location or str(self.runs)
+        self.files = location is None  # the file store, whose files the checks also read
         self.probe = root / "probe"
         self.probe.mkdir(parents=True)
         self._processes = processes
@@ -133,15 +136,18 @@ class Store:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIKI_")}
         self.env.update({"AIKI_TEST_PROBE": str(self.probe), "NO_COLOR": "1"})
         self.versions = load_workflows(WORKFLOWS)
-        self.client = Client(self.runs)
+        self.client = Client(self.location)
+
+    def close(self) -> None:
+        self.client.close()
 
     def command(self, *args: str) -> list[str]:
         return [
             sys.executable,
             "-m",
             "aiki_cli",
-            "--runs-dir",
-            str(self.runs),
+            "--runs-dir" if self.files else "--store",
+            self.location,
             "--workflows-dir",
             str(WORKFLOWS),
             *args,
@@ -164,6 +170,8 @@ class Store:
 
     def registered_pids(self) -> set[int]:
         """The pids of the workers that have announced themselves in the store."""
+        if not self.files:
+            return {worker["pid"] for worker in self.client.store.live_workers()}
         pids = set()
         for path in (self.runs / "workers").glob("*.json"):
             try:
@@ -184,6 +192,8 @@ class Store:
         too), and any directory the index misses whose journal has entries (something
         executed it)."""
         listed = [ref.id for ref in self.client.store.list_runs()]
+        if not self.files:  # a database stores a run, its listing and its key at once
+            return listed
         indexed = [run_id for run_id in listed if (self._dir(run_id) / "run.json").exists()]
         missed = [
             run_id
@@ -201,12 +211,21 @@ class Store:
         the retried start took the key first, discarded unexecuted. Directories only
         older aikis left unindexed are found here.
         """
+        if not self.files:
+            return []
         indexed = {ref.id for ref in self.client.store.list_runs()}
         on_disk = sorted(path.name for path in (self.runs / "run").iterdir())
         return [run_id for run_id in on_disk if run_id not in indexed]
 
     def _dir(self, run_id: str) -> Path:
         return self.runs / "run" / run_id
+
+    def armed(self, schedule_id: str) -> bool:
+        """Whether the schedule has its timer."""
+        if self.files:
+            return any((self.runs / "timers").glob(f"*-schedule-{schedule_id}"))
+        timers = self.client.store.due_timers(datetime.now(UTC) + timedelta(days=1))
+        return any(timer.target == schedule_id for timer in timers if timer.kind == "schedule")
 
 
 # -- what the task bodies recorded ---------------------------------------------------------
@@ -397,6 +416,21 @@ class FileCheck:
     checked: int = 0
     damaged: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # temp files a killed process left
+
+
+def check_records(store: Store) -> FileCheck:
+    """`check_store_files` of a file store; of another, every run and schedule read back."""
+    if store.files:
+        return check_store_files(store.runs)
+    result = FileCheck()
+    for run_id in store.run_ids():
+        try:
+            store.client.store.read_run(run_id)
+            result.checked += 1
+        except AikiError as error:
+            result.damaged.append(f"run {run_id}: {error}")
+    result.checked += len(store.client.store.schedules())
+    return result
 
 
 def check_store_files(runs: Path) -> FileCheck:
@@ -609,7 +643,7 @@ class Soak:
     def stop_schedule(self) -> None:
         """Note whether the schedule is still armed once the pool is dead, then pause it,
         so that the fresh worker can finish everything."""
-        self.schedule_armed = any((self.store.runs / "timers").glob(f"*-schedule-{SCHEDULE}"))
+        self.schedule_armed = self.store.armed(SCHEDULE)
         schedule = self.store.client.store.schedule(SCHEDULE)
         assert schedule is not None, "the schedule is gone"
         self.store.client.store.save_schedule(schedule.model_copy(update={"paused": True}))
@@ -824,10 +858,19 @@ def soak_command(kills: int) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(120 + 4 * KILLS)
 def test_workers_killed_at_random_moments_lose_nothing_and_repeat_nothing(
-    tmp_path: Path, processes: Processes
+    store_kind: str, store_location: str, tmp_path: Path, processes: Processes
 ) -> None:
     began = time.monotonic()
-    store = Store(tmp_path / "store", processes)
+    location = None if store_kind == "file" else store_location
+    store = Store(tmp_path / "store", processes, location)
+    try:
+        soak_and_check(store, began)
+    finally:
+        processes.kill_all()
+        store.close()
+
+
+def soak_and_check(store: Store, began: float) -> None:
     soak = Soak(store, random.Random(SEED))
     soak.run(KILLS)
     soak.finish()
@@ -837,7 +880,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_repeat_nothing(
     wrong_ticks, ticks = check_schedule(store)
     findings = Findings()
     check_executions(store, run_ids, soak.deaths, findings)
-    files = check_store_files(store.runs)
+    files = check_records(store)
     diagnosis = doctor(store)
     children = sum(store.info(run_id).parent_id is not None for run_id in run_ids)
     figures = Figures(
@@ -866,7 +909,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_repeat_nothing(
         seed=SEED,
         command=soak_command(KILLS),
     )
-    print(f"\nkill -9 soak: {json.dumps(asdict(figures))}")
+    print(f"\nkill -9 soak on {store.location}: {json.dumps(asdict(figures))}")
     if REPORT:
         Path(REPORT).write_text(json.dumps(asdict(figures), indent=2) + "\n")
 

@@ -15,6 +15,7 @@ from rollout import (
 )
 
 from aiki_cli import RunCancelled, RunStatus
+from aiki_cli.store import Store
 from aiki_cli.testing import Harness
 
 from .support import count_calls
@@ -22,9 +23,9 @@ from .support import count_calls
 RELEASE = {"release": "v42", "regions": {"eu": ["eu-1", "eu-2"], "us": ["us-1"]}}
 
 
-def test_a_rollout_completes_through_three_levels_of_runs() -> None:
+def test_a_rollout_completes_through_three_levels_of_runs(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([rollout, region_rollout, host_deploy])
+        harness = Harness([rollout, region_rollout, host_deploy], store=store)
         handle = await harness.start(rollout_v1, RELEASE)
         await harness.run_until_idle()
 
@@ -37,11 +38,12 @@ def test_a_rollout_completes_through_three_levels_of_runs() -> None:
 
 def test_cancelling_the_grandparent_cancels_the_parents_and_the_children(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, install_release, verify_host)
 
     async def scenario() -> None:
-        harness = Harness([rollout, region_rollout, host_deploy])
+        harness = Harness([rollout, region_rollout, host_deploy], store=store)
         handle = await harness.start(rollout_v1, RELEASE)
         await harness.advance("10m")  # the hosts are baking
 
@@ -65,9 +67,9 @@ def test_cancelling_the_grandparent_cancels_the_parents_and_the_children(
     asyncio.run(scenario())
 
 
-def test_cancelling_a_child_directly_ends_its_parents_wait() -> None:
+def test_cancelling_a_child_directly_ends_its_parents_wait(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([rollout, region_rollout, host_deploy])
+        harness = Harness([rollout, region_rollout, host_deploy], store=store)
         handle = await harness.start(rollout_v1, {"release": "v42", "regions": {"eu": ["eu-1"]}})
         await harness.advance("10m")
         [region_id] = (await handle.get_status()).children

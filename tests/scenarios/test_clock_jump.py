@@ -12,6 +12,7 @@ from reminders import follow_up, follow_up_v1, reminder, reminder_v1, send_messa
 
 from aiki_cli import RunStatus
 from aiki_cli.model.schedule import Schedule
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 from aiki_cli.values.clock import JumpWatch
 
@@ -27,11 +28,12 @@ def jump(harness: Harness, to: timedelta) -> None:
 
 def test_a_sleep_begun_while_the_clock_was_a_day_ahead_ends_on_time_after_it_is_set_back(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([follow_up])
+        harness = Harness([follow_up], store=store)
         await harness.worker.run(until_idle=True)  # the watch's first look: the true time
         jump(harness, DAY)
         handle = await harness.start(follow_up_v1, {"user": "ada", "after": "5s"})
@@ -52,11 +54,12 @@ def test_a_sleep_begun_while_the_clock_was_a_day_ahead_ends_on_time_after_it_is_
 
 def test_a_schedule_fired_while_the_clock_was_a_day_ahead_fires_again_once_set_back(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([reminder])
+        harness = Harness([reminder], store=store)
         every_2s = Schedule(
             id="stand-up",
             workflow="reminder",
@@ -86,11 +89,12 @@ def test_a_schedule_fired_while_the_clock_was_a_day_ahead_fires_again_once_set_b
 
 def test_a_start_delayed_while_the_clock_was_a_day_ahead_is_due_once_it_is_set_back(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([reminder])
+        harness = Harness([reminder], store=store)
         await harness.worker.run(until_idle=True)
         jump(harness, DAY)
         handle = await harness.start(reminder_v1, {"user": "ada", "text": "hi"}, delay="1h")
@@ -108,12 +112,13 @@ def test_a_start_delayed_while_the_clock_was_a_day_ahead_is_due_once_it_is_set_b
 
 def test_a_task_retry_timed_while_the_clock_was_a_day_ahead_is_due_once_it_is_set_back(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     rates_service.reset()
     calls = count_calls(monkeypatch, fetch_rate)
 
     async def scenario() -> None:
-        harness = Harness([exchange_rate])
+        harness = Harness([exchange_rate], store=store)
         await harness.worker.run(until_idle=True)
         jump(harness, DAY)
         handle = await harness.start(exchange_rate_v1, {"pair": "EUR/USD", "amount": 100})
@@ -132,8 +137,10 @@ def test_a_task_retry_timed_while_the_clock_was_a_day_ahead_is_due_once_it_is_se
         rates_service.reset()
 
 
-def test_the_watch_sees_the_clock_set_back_not_time_passing_nor_a_jump_forward() -> None:
-    harness = Harness([])
+def test_the_watch_sees_the_clock_set_back_not_time_passing_nor_a_jump_forward(
+    store: Store,
+) -> None:
+    harness = Harness([], store=store)
     ticks = iter([0.0, 1.0, 2.0, 3.0, 4.0])
     watch = JumpWatch(harness.clock, monotonic=lambda: next(ticks))
     assert not watch.set_back()  # the first look

@@ -16,6 +16,7 @@ from expense_approval import (
 )
 
 from aiki_cli import InputInvalid, RunInfo, RunStatus
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import count_calls, journal, mail_of
@@ -28,11 +29,11 @@ def task_names(info: RunInfo) -> list[str]:
     return [task.name for task in info.tasks]
 
 
-def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
     calls = count_calls(monkeypatch, file_expense, pay_expense, escalate_expense)
 
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         await harness.advance("30m")
         assert (await handle.get_status()).status == RunStatus.SLEEPING
@@ -58,11 +59,13 @@ def test_an_approval_in_time_pays_the_claim(monkeypatch: pytest.MonkeyPatch) -> 
     asyncio.run(scenario())
 
 
-def test_no_answer_within_two_days_escalates_the_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_answer_within_two_days_escalates_the_claim(
+    monkeypatch: pytest.MonkeyPatch, store: Store
+) -> None:
     calls = count_calls(monkeypatch, file_expense, pay_expense, escalate_expense)
 
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         await harness.run_until_idle()
 
@@ -79,9 +82,9 @@ def test_no_answer_within_two_days_escalates_the_claim(monkeypatch: pytest.Monke
     asyncio.run(scenario())
 
 
-def test_a_rejection_reaches_the_workflow_as_a_model_instance() -> None:
+def test_a_rejection_reaches_the_workflow_as_a_model_instance(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         await harness.advance("2h")
         rejection = {"approved": False, "approver": "grace", "note": "no receipt"}
@@ -99,9 +102,9 @@ def test_a_rejection_reaches_the_workflow_as_a_model_instance() -> None:
     asyncio.run(scenario())
 
 
-def test_an_approval_sent_before_the_wait_is_kept() -> None:
+def test_an_approval_sent_before_the_wait_is_kept(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         assert await harness.send(handle, "approval", APPROVED)  # before the run even began
         await harness.advance("10m")
@@ -117,9 +120,11 @@ def test_an_approval_sent_before_the_wait_is_kept() -> None:
     asyncio.run(scenario())
 
 
-def test_event_data_that_does_not_fit_the_model_is_refused_and_nothing_is_stored() -> None:
+def test_event_data_that_does_not_fit_the_model_is_refused_and_nothing_is_stored(
+    store: Store,
+) -> None:
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await harness.start(expense_v1, CLAIM)
         await harness.advance("2h")
         assert (await handle.get_status()).status == RunStatus.AWAITING_EVENT
@@ -140,9 +145,11 @@ def test_event_data_that_does_not_fit_the_model_is_refused_and_nothing_is_stored
     asyncio.run(scenario())
 
 
-def test_the_handle_a_start_returns_refuses_event_data_that_does_not_fit_the_model() -> None:
+def test_the_handle_a_start_returns_refuses_event_data_that_does_not_fit_the_model(
+    store: Store,
+) -> None:
     async def scenario() -> None:
-        harness = Harness([expense_approval])
+        harness = Harness([expense_approval], store=store)
         handle = await expense_v1.start(harness.client, CLAIM)  # as a program would
         await harness.advance("2h")
 

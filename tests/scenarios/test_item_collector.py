@@ -8,6 +8,7 @@ from datetime import timedelta
 from item_collector import collector_v1, item_collector
 
 from aiki_cli import RunStatus
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import journal
@@ -17,9 +18,9 @@ B7 = {"sku": "B-7", "quantity": 1}
 A1_AGAIN = {"sku": "A-1", "quantity": 3}
 
 
-def test_items_are_collected_until_a_wait_times_out() -> None:
+def test_items_are_collected_until_a_wait_times_out(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([item_collector])
+        harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "b-1", "quiet_period": "10m"})
         await harness.advance("1m")
         assert (await handle.get_status()).status == RunStatus.AWAITING_EVENT
@@ -47,9 +48,9 @@ def test_items_are_collected_until_a_wait_times_out() -> None:
     asyncio.run(scenario())
 
 
-def test_a_collector_that_gets_nothing_times_out_with_an_empty_batch() -> None:
+def test_a_collector_that_gets_nothing_times_out_with_an_empty_batch(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([item_collector])
+        harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "empty"})
         await harness.run_until_idle()
         assert await handle.wait_for_completion() == {
@@ -63,9 +64,9 @@ def test_a_collector_that_gets_nothing_times_out_with_an_empty_batch() -> None:
     asyncio.run(scenario())
 
 
-def test_items_sent_before_the_first_wait_are_kept_in_order() -> None:
+def test_items_sent_before_the_first_wait_are_kept_in_order(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([item_collector])
+        harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "early"})
         assert await harness.send(handle, "item", A1)
         harness.clock.advance("1s")
@@ -80,9 +81,9 @@ def test_items_sent_before_the_first_wait_are_kept_in_order() -> None:
     asyncio.run(scenario())
 
 
-def test_a_reference_id_sent_twice_is_delivered_once() -> None:
+def test_a_reference_id_sent_twice_is_delivered_once(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([item_collector])
+        harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "dedup"})
         await harness.advance("1m")
 
@@ -102,9 +103,9 @@ def test_a_reference_id_sent_twice_is_delivered_once() -> None:
     asyncio.run(scenario())
 
 
-def test_events_sent_at_the_same_instant_are_taken_in_the_order_sent() -> None:
+def test_events_sent_at_the_same_instant_are_taken_in_the_order_sent(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([item_collector])
+        harness = Harness([item_collector], store=store)
         handle = await harness.start(collector_v1, {"batch": "same-instant"})
         # The clock does not move between the sends, as two sends in one tick of a
         # coarse system clock. ("first" hashes after "second".)

@@ -11,16 +11,17 @@ from stock_check import count_stock, stock_check, stock_check_v1
 from thumbnails import render_thumbnail, thumbnail, thumbnail_batch, thumbnail_batch_v1
 
 from aiki_cli import RunStatus
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import count_calls, journal
 
 
-def test_three_tasks_run_in_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_three_tasks_run_in_parallel(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
     calls = count_calls(monkeypatch, count_stock)
 
     async def scenario() -> None:
-        harness = Harness([stock_check])
+        harness = Harness([stock_check], store=store)
         handle = await harness.start(stock_check_v1, {"sku": "A-1"})
         await harness.run_until_idle()
 
@@ -43,9 +44,9 @@ IMAGES = [
 ]
 
 
-def test_a_fan_out_to_child_runs_gathers_their_results_in_input_order() -> None:
+def test_a_fan_out_to_child_runs_gathers_their_results_in_input_order(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([thumbnail_batch, thumbnail])
+        harness = Harness([thumbnail_batch, thumbnail], store=store)
         handle = await harness.start(thumbnail_batch_v1, {"images": IMAGES})
         await harness.advance("1s")
 
@@ -78,11 +79,12 @@ def test_a_fan_out_to_child_runs_gathers_their_results_in_input_order() -> None:
 
 def test_a_parent_catches_the_failure_of_a_child_and_carries_on(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, render_thumbnail)
 
     async def scenario() -> None:
-        harness = Harness([thumbnail_batch, thumbnail])
+        harness = Harness([thumbnail_batch, thumbnail], store=store)
         images = [IMAGES[1], {"name": "bird.gif", "size_kb": 10}, IMAGES[2]]
         handle = await harness.start(thumbnail_batch_v1, {"images": images})
         await harness.run_until_idle()

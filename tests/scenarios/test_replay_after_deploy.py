@@ -23,6 +23,7 @@ from typing import Any
 
 from aiki_cli import Run, RunHandle, RunInfo, RunStatus, task
 from aiki_cli.authoring.workflow import WorkflowFn, WorkflowVersion
+from aiki_cli.store import Store
 from aiki_cli.testing import Harness
 from aiki_cli.values.canonical import address
 
@@ -65,10 +66,10 @@ async def deployed_first(input: dict[str, Any], run: Run) -> dict[str, Any]:
     return {**charged, "go": go.data}
 
 
-async def parked_then_redeployed(code: WorkflowFn) -> tuple[Harness, RunHandle]:
+async def parked_then_redeployed(code: WorkflowFn, store: Store) -> tuple[Harness, RunHandle]:
     """A run of the first code, parked on "go"; then `code` deployed and "go" sent."""
     executed.clear()
-    harness = Harness([WorkflowVersion("payout", "1.0.0", deployed_first)])
+    harness = Harness([WorkflowVersion("payout", "1.0.0", deployed_first)], store=store)
     handle = await harness.start(harness.worker.registry["payout@1.0.0"], {"amount": AMOUNT})
     await harness.run_until_idle()
     assert (await handle.get_status()).status == RunStatus.AWAITING_EVENT
@@ -80,9 +81,9 @@ async def parked_then_redeployed(code: WorkflowFn) -> tuple[Harness, RunHandle]:
     return harness, handle
 
 
-def resumed_with(code: WorkflowFn) -> RunInfo:
+def resumed_with(code: WorkflowFn, store: Store) -> RunInfo:
     async def scenario() -> RunInfo:
-        _, handle = await parked_then_redeployed(code)
+        _, handle = await parked_then_redeployed(code, store)
         assert len(await journal(handle, "event_received")) == 1, "the event was delivered"
         return await handle.get_status()
 
@@ -100,34 +101,34 @@ def assert_diverged(info: RunInfo, new_task: str, *unconsumed: str) -> None:
 # -- safe ------------------------------------------------------------------------------
 
 
-def test_reordered_recorded_tasks_replay_and_the_run_completes() -> None:
+def test_reordered_recorded_tasks_replay_and_the_run_completes(store: Store) -> None:
     async def reordered(input: dict[str, Any], run: Run) -> dict[str, Any]:
         await notify.start(run, "big-charge")
         charged = await charge.start(run, input["amount"])
         go = await run.wait_for_event("go")
         return {**charged, "go": go.data}
 
-    info = resumed_with(reordered)
+    info = resumed_with(reordered, store)
 
     assert info.status == RunStatus.COMPLETED
     assert info.result == {"charged": AMOUNT, "go": "now"}
     assert executed == {"charge": 1, "notify": 1}, "nothing ran again"
 
 
-def test_a_removed_recorded_task_is_skipped_and_the_run_completes() -> None:
+def test_a_removed_recorded_task_is_skipped_and_the_run_completes(store: Store) -> None:
     async def without_notify(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"])
         go = await run.wait_for_event("go")
         return {**charged, "go": go.data}
 
-    info = resumed_with(without_notify)
+    info = resumed_with(without_notify, store)
 
     assert info.status == RunStatus.COMPLETED
     assert info.result == {"charged": AMOUNT, "go": "now"}
     assert executed == {"charge": 1, "notify": 1}
 
 
-def test_a_task_appended_after_the_recorded_ones_runs_once() -> None:
+def test_a_task_appended_after_the_recorded_ones_runs_once(store: Store) -> None:
     async def with_shipping(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"])
         if input["amount"] > 100:
@@ -136,7 +137,7 @@ def test_a_task_appended_after_the_recorded_ones_runs_once() -> None:
         shipped = await ship.start(run, "order-1")
         return {**charged, "go": go.data, "shipped": shipped}
 
-    info = resumed_with(with_shipping)
+    info = resumed_with(with_shipping, store)
 
     assert info.status == RunStatus.COMPLETED
     assert info.result == {"charged": AMOUNT, "go": "now", "shipped": "shipped order-1"}
@@ -146,7 +147,7 @@ def test_a_task_appended_after_the_recorded_ones_runs_once() -> None:
 # -- unsafe ----------------------------------------------------------------------------
 
 
-def test_a_task_inserted_before_a_recorded_one_diverges_before_it_runs() -> None:
+def test_a_task_inserted_before_a_recorded_one_diverges_before_it_runs(store: Store) -> None:
     async def with_fraud_check(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"])
         await fraud_check.start(run, input["amount"])
@@ -154,7 +155,7 @@ def test_a_task_inserted_before_a_recorded_one_diverges_before_it_runs() -> None
         go = await run.wait_for_event("go")
         return {**charged, "go": go.data}
 
-    info = resumed_with(with_fraud_check)
+    info = resumed_with(with_fraud_check, store)
 
     assert_diverged(info, "fraud-check", str(address("notify", "big-charge")))
     assert str(address("charge", AMOUNT)) not in info.error.message  # type: ignore[union-attr]
@@ -162,7 +163,7 @@ def test_a_task_inserted_before_a_recorded_one_diverges_before_it_runs() -> None
     assert "fraud-check" not in [call.name for call in info.tasks]
 
 
-def test_a_changed_task_input_diverges() -> None:
+def test_a_changed_task_input_diverges(store: Store) -> None:
     async def charging_in_cents(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"] * 100)
         if input["amount"] > 100:
@@ -170,7 +171,7 @@ def test_a_changed_task_input_diverges() -> None:
         go = await run.wait_for_event("go")
         return {**charged, "go": go.data}
 
-    info = resumed_with(charging_in_cents)
+    info = resumed_with(charging_in_cents, store)
 
     assert_diverged(
         info, "charge", str(address("charge", AMOUNT)), str(address("notify", "big-charge"))
@@ -178,7 +179,7 @@ def test_a_changed_task_input_diverges() -> None:
     assert executed == {"charge": 1, "notify": 1}, "the new charge never ran"
 
 
-def test_changed_control_flow_diverges() -> None:
+def test_changed_control_flow_diverges(store: Store) -> None:
     async def higher_threshold(input: dict[str, Any], run: Run) -> dict[str, Any]:
         charged = await charge.start(run, input["amount"])
         if input["amount"] > 1000:  # the recorded notification is never asked for
@@ -187,7 +188,7 @@ def test_changed_control_flow_diverges() -> None:
         shipped = await ship.start(run, "order-1")
         return {**charged, "go": go.data, "shipped": shipped}
 
-    info = resumed_with(higher_threshold)
+    info = resumed_with(higher_threshold, store)
 
     assert_diverged(info, "ship", str(address("notify", "big-charge")))
     assert executed == {"charge": 1, "notify": 1}, "ship never ran"

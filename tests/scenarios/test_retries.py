@@ -22,6 +22,7 @@ from flaky_service import (
 
 from aiki_cli import Run, RunStatus, task
 from aiki_cli.authoring.workflow import WorkflowVersion
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import count_calls, deploy, journal
@@ -37,9 +38,9 @@ def services_down_again() -> Iterator[None]:
     ledger_service.reset()
 
 
-def test_a_task_that_fails_twice_succeeds_on_its_third_attempt() -> None:
+def test_a_task_that_fails_twice_succeeds_on_its_third_attempt(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([exchange_rate])
+        harness = Harness([exchange_rate], store=store)
         handle = await harness.start(exchange_rate_v1, {"pair": "EUR/USD", "amount": 100})
         await harness.advance("1s")
 
@@ -70,11 +71,12 @@ def test_a_task_that_fails_twice_succeeds_on_its_third_attempt() -> None:
 
 def test_a_workflow_that_fails_its_first_attempt_completes_on_its_second(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, compute_totals, post_to_ledger)
 
     async def scenario() -> None:
-        harness = Harness([settlement])
+        harness = Harness([settlement], store=store)
         handle = await harness.start(settlement_v1, {"day": "2026-01-31", "amounts": [5, 7]})
         await harness.advance("1s")
 
@@ -133,11 +135,11 @@ async def invoice_fixed(input: dict[str, Any], run: Run) -> dict[str, Any]:
     return await send_invoice_fixed.start(run, loaded)
 
 
-def test_a_failed_run_retried_in_place_after_a_code_fix_completes() -> None:
+def test_a_failed_run_retried_in_place_after_a_code_fix_completes(store: Store) -> None:
     executed.clear()
 
     async def scenario() -> None:
-        harness = Harness([WorkflowVersion("invoicing", "1.0.0", invoice_buggy)])
+        harness = Harness([WorkflowVersion("invoicing", "1.0.0", invoice_buggy)], store=store)
         handle = await harness.start(harness.worker.registry["invoicing@1.0.0"], {"invoice": 7})
         await harness.run_until_idle()
         info = await handle.get_status()

@@ -11,6 +11,7 @@ import pytest
 from reminders import follow_up, follow_up_v1, reminder, reminder_v1, send_message
 
 from aiki_cli import Client, RunStatus, Worker
+from aiki_cli.store import Store
 from aiki_cli.testing import START, Harness
 
 from .support import count_calls, journal
@@ -20,11 +21,12 @@ ADA = {"user": "ada", "text": "Stand-up!"}
 
 def test_a_delayed_start_stays_pending_until_due_then_runs(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([reminder])
+        harness = Harness([reminder], store=store)
         handle = await harness.start(reminder_v1, ADA, delay="5m")
         await harness.advance("4m")
 
@@ -48,11 +50,12 @@ def test_a_delayed_start_stays_pending_until_due_then_runs(
 
 def test_wake_ends_a_sleep_early_and_the_sleep_returns_true(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([follow_up])
+        harness = Harness([follow_up], store=store)
         handle = await harness.start(follow_up_v1, {"user": "ada"})
         await harness.advance("1h")
         assert (await handle.get_status()).status == RunStatus.SLEEPING
@@ -71,11 +74,12 @@ def test_wake_ends_a_sleep_early_and_the_sleep_returns_true(
 
 def test_a_paused_sleeping_run_waits_past_its_due_time_until_resumed(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, send_message)
 
     async def scenario() -> None:
-        harness = Harness([follow_up])
+        harness = Harness([follow_up], store=store)
         handle = await harness.start(follow_up_v1, {"user": "ada"})
         await harness.advance("1h")
         assert (await harness.client.pause(handle.id)).status == RunStatus.PAUSED
@@ -95,9 +99,9 @@ def test_a_paused_sleeping_run_waits_past_its_due_time_until_resumed(
     asyncio.run(scenario())
 
 
-def test_a_parked_run_holds_no_worker_slot() -> None:
+def test_a_parked_run_holds_no_worker_slot(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([follow_up, reminder])
+        harness = Harness([follow_up, reminder], store=store)
         harness.worker = Worker(
             harness.client, [follow_up, reminder], concurrency=1, poll_interval=0.001
         )

@@ -9,6 +9,7 @@ import pytest
 from article_review import article_review, check_links, publish_article, review_v1, review_v2
 
 from aiki_cli import RunStatus
+from aiki_cli.store import Store
 from aiki_cli.testing import Harness
 
 from .support import count_calls
@@ -18,11 +19,12 @@ APPROVED = {"approved": True, "editor": "grace"}
 
 def test_v1_and_v2_runs_side_by_side_each_finish_with_their_own_code(
     monkeypatch: pytest.MonkeyPatch,
+    store: Store,
 ) -> None:
     calls = count_calls(monkeypatch, check_links, publish_article)
 
     async def scenario() -> None:
-        harness = Harness([article_review])  # both versions deployed together
+        harness = Harness([article_review], store=store)  # both versions deployed together
         old = await harness.start(review_v1, {"slug": "durable-sleep"})
         await harness.run_until_idle()
         new = await harness.start(review_v2, {"slug": "child-runs"})
@@ -55,9 +57,9 @@ def test_v1_and_v2_runs_side_by_side_each_finish_with_their_own_code(
     asyncio.run(scenario())
 
 
-def test_a_v1_run_resumes_under_v1_when_only_v2_was_started_since() -> None:
+def test_a_v1_run_resumes_under_v1_when_only_v2_was_started_since(store: Store) -> None:
     async def scenario() -> None:
-        harness = Harness([article_review])
+        harness = Harness([article_review], store=store)
         old = await harness.start(review_v1, {"slug": "durable-sleep"})
         await harness.run_until_idle()
         for slug in ("a", "b"):

@@ -363,3 +363,22 @@ def test_a_tail_folds_what_it_reads_to_what_the_journal_summarizes(
     assert tail.read() == []
     assert tail.info == summarize(*store.read_run(run_id))
     assert tail.info.result == 3
+
+
+def test_examine_counts_every_run_and_leaves_a_held_one_alone(store: Store, spec: Specs) -> None:
+    first = store.create_run(spec())
+    held = store.create_run(spec())
+    claim = store.claim(held.id)
+    assert claim is not None
+    report = store.examine()
+    claim.release()
+    assert (report.store, report.runs, report.busy) == (store.location, 2, [held.id])
+    assert report.healthy and report.findings == []
+    assert store.examine(repair=True).document() == {
+        "store": store.location,
+        "healthy": True,
+        "runs": 2,
+        "busy": [],
+        "findings": [],
+    }
+    assert store.read_run(first.id) == (first, [])

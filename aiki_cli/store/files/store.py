@@ -14,7 +14,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import re
 import shutil
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -23,13 +22,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...errors import AikiError, BadInput, RunDamaged, RunNotFound
+from ...errors import AikiError, RunDamaged, RunNotFound
 from ...model.entry import Entry
 from ...model.journal import Fold, summarize
 from ...model.runinfo import FORMAT, RunInfo, RunSpec
-from ...model.schedule import SCHEDULE_ID, Schedule
+from ...model.schedule import Schedule
 from ...values.ids import RUN_ID, check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
+from ..report import Report
 from . import transfer
 from .claim import FileClaim, letters_in
 from .formats import newer_spec
@@ -51,6 +51,7 @@ from .layout import (
 )
 from .lock import FileLock, try_lock_dir
 from .roster import Roster
+from .schedules import ScheduleFiles
 from .starts import create_runs
 from .summary import SUMMARY_EVERY, Summary, save_summary, summary_and_tail
 from .syncio import (
@@ -58,7 +59,6 @@ from .syncio import (
     AppendLog,
     NotRegularFile,
     atomic_create,
-    atomic_write,
     fsync_dir,
     make_dirs,
     read_file,
@@ -79,6 +79,7 @@ class FileStore:
         self._runs = root / "run"
         self.indexes = Indexes(root, self.location)
         self.roster = Roster(root / "workers")
+        self.schedule_files = ScheduleFiles(root, self.location, self.indexes)
 
     def _run_dir(self, run_id: str) -> Path:
         return self._runs / check_run_id(run_id)
@@ -374,60 +375,20 @@ class FileStore:
     def clear_timer(self, timer: Timer) -> None:
         self.indexes.clear_timer(timer)
 
-    def _schedule_path(self, schedule_id: str) -> Path:
-        if not re.fullmatch(SCHEDULE_ID, schedule_id):
-            raise BadInput(f"{schedule_id!r} is not a schedule id")
-        return self.root / "schedules" / f"{schedule_id}.json"
-
-    @writes
     def save_schedule(self, schedule: Schedule) -> None:
-        """The timer first when there is one, so that a schedule on file is never active
-        without it: a save killed in between leaves at most a marker that fires early."""
-        self.indexes.lay_out()
-        path = self._schedule_path(schedule.id)
-        timer = None if schedule.paused else Timer(schedule.next_due, "schedule", schedule.id)
-        if timer is not None:
-            self.indexes.replace_timer(path.with_suffix(".timer"), timer)
-        atomic_write(path, schedule.model_dump_json(indent=2).encode() + b"\n")
-        if timer is None:
-            self.indexes.replace_timer(path.with_suffix(".timer"), None)
+        self.schedule_files.save(schedule)
 
-    @writes
     def rearm_schedules(self) -> list[str]:
-        active = (schedule for schedule in self._readable_schedules() if not schedule.paused)
-        rearmed = []
-        for schedule in active:
-            record = self._schedule_path(schedule.id).with_suffix(".timer")
-            if not self.indexes.armed(record):
-                self.indexes.replace_timer(
-                    record, Timer(schedule.next_due, "schedule", schedule.id)
-                )
-                rearmed.append(schedule.id)
-        return rearmed
-
-    def _readable_schedules(self) -> Iterator[Schedule]:
-        """The schedules on file, passing over those that cannot be read (doctor names them)."""
-        for path in sorted((self.root / "schedules").glob("*.json")):
-            with contextlib.suppress(OSError, ValidationError):
-                yield Schedule.model_validate_json(path.read_bytes())
+        return self.schedule_files.rearm()
 
     def schedule(self, schedule_id: str) -> Schedule | None:
-        try:
-            return Schedule.model_validate_json(read_file(self._schedule_path(schedule_id)))
-        except (BadInput, FileNotFoundError):  # an id no schedule can have, or none saved
-            return None
+        return self.schedule_files.get(schedule_id)
 
     def schedules(self) -> list[Schedule]:
-        folder = self.root / "schedules"
-        if not folder.is_dir():
-            return []
-        return [Schedule.model_validate_json(read_file(p)) for p in sorted(folder.glob("*.json"))]
+        return self.schedule_files.all()
 
-    @writes
     def remove_schedule(self, schedule_id: str) -> None:
-        path = self._schedule_path(schedule_id)
-        self.indexes.replace_timer(path.with_suffix(".timer"), None)
-        path.unlink(missing_ok=True)
+        self.schedule_files.remove(schedule_id)
 
     @contextlib.contextmanager
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> Iterator[None]:
@@ -444,6 +405,11 @@ class FileStore:
 
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
+
+    def examine(self, *, repair: bool = False) -> Report:
+        from .doctor import examine  # the checks, which only doctor pays for
+
+        return examine(self, repair=repair)
 
     export_run = transfer.export_run  # whole runs in and out: see `transfer`
     import_run = writes(transfer.import_run)

@@ -27,6 +27,7 @@ from ...model.runinfo import RunInfo, RunSpec
 from ...model.schedule import Schedule
 from ...values.ids import check_run_id
 from ..base import Claim, Mail, Request, RunRef, Timer
+from ..report import Report
 from . import transfer
 from .claim import PostgresClaim
 from .connect import Target
@@ -312,6 +313,11 @@ class PostgresStore:
 
     def live_workers(self) -> list[dict[str, Any]]:
         return self.roster.live()
+
+    def examine(self, *, repair: bool = False) -> Report:
+        from .doctor import examine  # the checks, which only doctor pays for
+
+        return examine(self.connections, repair=repair)
 
     def export_run(self, run_id: str) -> RunExport:
         return transfer.export_run(self.connections, check_run_id(run_id))

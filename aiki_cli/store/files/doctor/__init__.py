@@ -8,21 +8,19 @@ made): `runs` checks each run, `markers` its place in the queue and its timers,
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from ..store import FileStore
+from ...report import Finding, Report
 from .family import FamilyChecks
-from .findings import Finding, Findings, Report
+from .findings import Examined, Findings
 from .indexes import IndexChecks
 from .runs import RunChecks
 
 __all__ = ["Finding", "Report", "examine"]
 
 
-def examine(store: FileStore | Path, *, repair: bool = False, now: float | None = None) -> Report:
-    """Check every run and index of `store` (a file store, or its directory); with
-    `repair`, fix what can be fixed safely."""
-    store = store if isinstance(store, FileStore) else FileStore(store)
+def examine(store: Examined, *, repair: bool = False, now: float | None = None) -> Report:
+    """Check every run and index of the file store `store`; with `repair`, fix what can be
+    fixed safely. `FileStore.examine` calls it."""
     findings = Findings(store, repair, time.time() if now is None else now)
     indexes = IndexChecks(findings)
     if store.root.is_dir():

@@ -1,67 +1,50 @@
-"""What doctor found, and the one interface its checks share: `Findings`, to which each
-check reports a finding (and its repair) and which tells whether a run exists."""
+"""The one interface doctor's checks share: `Findings`, to which each check reports a
+finding (and its repair) and which tells whether a run exists; and `Examined`, the parts
+of the file store the checks use (named here, so the store can call its doctor)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
+from ....model.entry import Entry
+from ....model.runinfo import RunSpec
 from ....values.ids import RUN_ID
-from ..store import FileStore
+from ...report import Finding, Report
+from ..indexes import Indexes
+from ..roster import Roster
 
 # Staging and temp files, and runs without a journal, younger than this may belong to a
 # start or a write in progress: they are left alone.
 STALE_AFTER = 60.0
 
 
-@dataclass
-class Finding:
-    """One thing wrong in the store: what, where, how to fix it, and whether `--repair` can."""
+class Examined(Protocol):
+    """The file store, as its doctor reads and repairs it."""
 
-    kind: str
-    problem: str
-    fix: str
-    run_id: str | None = None
-    path: str | None = None
-    repairable: bool = False
-    damage: bool = True  # False for what is harmless (a note)
-    repaired: bool = False
+    root: Path
+    location: str
+    indexes: Indexes
+    roster: Roster
 
+    def read_run(self, run_id: str) -> tuple[RunSpec, list[Entry]]: ...
 
-@dataclass
-class Report:
-    store: str
-    runs: int = 0
-    busy: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    def read_spec(self, run_dir: Path, run_id: str, folder: int | None = None) -> RunSpec: ...
 
-    @property
-    def remaining(self) -> list[Finding]:
-        """The damage that is still there."""
-        return [finding for finding in self.findings if finding.damage and not finding.repaired]
+    def key_path(self, spec: RunSpec) -> Path | None: ...
 
-    @property
-    def healthy(self) -> bool:
-        return not self.remaining
+    def is_ready(self, run_id: str) -> bool: ...
 
-    def document(self) -> dict[str, Any]:
-        return {
-            "store": self.store,
-            "healthy": self.healthy,
-            "runs": self.runs,
-            "busy": self.busy,
-            "findings": [asdict(finding) for finding in self.findings],
-        }
+    def requests(self, run_id: str) -> frozenset[str]: ...
 
 
 class Findings:
     """The report being made of `store` at `now`; with `repair`, each repair applied."""
 
-    def __init__(self, store: FileStore, repair: bool, now: float) -> None:
+    def __init__(self, store: Examined, repair: bool, now: float) -> None:
         self.store = store
         self.root = store.root
         self.repair = repair
