@@ -18,8 +18,9 @@ from .support import RUN_ID, Invoke
 PARKED = Path(__file__).parent / "parked_workflows"
 # The kinds of store `aiki copy` is tested between: how to name a second, empty one.
 # A store joins with one line (its location for a test's tmp_path).
-LOCATIONS: dict[str, Callable[[Path], str]] = {
-    "directory": lambda tmp: str(tmp / "elsewhere"),
+LOCATIONS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "directory": lambda request, tmp: str(tmp / "elsewhere"),
+    "postgresql": lambda request, tmp: str(request.getfixturevalue("postgres_url")),
 }
 
 
@@ -184,9 +185,13 @@ def test_restore_refuses_a_file_that_is_no_archive(aiki: Invoke) -> None:
 
 @pytest.mark.parametrize("kind", sorted(LOCATIONS))
 def test_copy_moves_runs_in_flight_and_ended_with_the_same_status(
-    aiki: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+    aiki: Invoke,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    kind: str,
 ) -> None:
-    target = LOCATIONS[kind](tmp_path)
+    target = LOCATIONS[kind](request, tmp_path)
     done, failed, waiting = parked_runs(aiki, monkeypatch, tmp_path)
     pending = started(aiki, "e2e-event@1.0.0", "--input-json", "{}")
     aiki("send", waiting, "go", "--data-json", '"early"')  # mail not yet read
@@ -194,12 +199,16 @@ def test_copy_moves_runs_in_flight_and_ended_with_the_same_status(
     assert copied.code == 0, copied
     assert sorted(copied.stdout.split()) == sorted([done, failed, waiting, pending])
     for run_id in (done, failed, waiting, pending):
-        assert status(aiki, run_id, "--runs-dir", target) == status(aiki, run_id)
-        exported = aiki("export", run_id, "--runs-dir", target).stdout
+        assert status(aiki, run_id, "--store", target) == status(aiki, run_id)
+        exported = aiki("export", run_id, "--store", target).stdout
         assert exported == aiki("export", run_id).stdout  # the journal's lines, unchanged
-    assert aiki("worker", "--until-idle", "--runs-dir", target).code == 0
-    assert status(aiki, waiting, "--runs-dir", target)["result"] == "early"
+    assert aiki("worker", "--until-idle", "--store", target).code == 0
+    assert status(aiki, waiting, "--store", target)["result"] == "early"
     assert status(aiki, waiting)["status"] == "awaiting_event"  # a copy, not a move
+    back = str(tmp_path / "back")  # and back again, from the other kind of store
+    assert aiki("copy", "--from", target, "--to", back).code == 0
+    for run_id in (done, failed, waiting, pending):
+        assert status(aiki, run_id, "--store", back) == status(aiki, run_id, "--store", target)
 
 
 def test_copy_by_status_or_id_takes_only_those(aiki: Invoke, tmp_path: Path) -> None:
