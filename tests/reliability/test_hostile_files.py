@@ -61,7 +61,12 @@ class Store:
         self.flows = root / "flows"
         self.flows.mkdir()
         (self.flows / "hf_flows.py").write_text(FLOWS)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIKI_")}
+        # Nothing of the caller's says where the store is or how to print: with CI set, a
+        # worker also says each run's status change in a plain line (`cli/live.py`).
+        ambient = {"CI"}
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith("AIKI_") and k not in ambient
+        }
         self.env["NO_COLOR"] = "1"
         self.started: list[subprocess.Popen[str]] = []
 
