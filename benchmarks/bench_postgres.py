@@ -32,7 +32,6 @@ import contextlib
 import random
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -51,7 +50,7 @@ from aiki_cli.store import open_store
 from aiki_cli.values.ids import new_run_id
 
 sys.path.insert(0, str(c.REPO))
-from tests.postgres_server import binaries, throwaway_server, with_schema  # noqa: E402
+from tests.postgres_server import binaries, throwaway_server, with_schema
 
 KS = [1, 10, 100, 250, 500]
 SMOKE_KS = [1, 5, 10]
