@@ -36,6 +36,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import _common as c
@@ -215,7 +216,7 @@ def _all_completed(store: str, ids: list[str]) -> None:
         opened.close()  # type: ignore[attr-defined]
 
 
-def dbos_throughput(url: str, base: Any, runs: int, procs: int, concurrency: int) -> float:
+def dbos_throughput(url: str, base: Path, runs: int, procs: int, concurrency: int) -> float:
     with dbos_database(url) as db, c.Children() as children, c.scratch(base, "dbos") as logs:
         opts = ["--db", db, "--concurrency", str(concurrency)]
         c.run_json([*PEER, "enqueue", *opts, "--runs", str(runs)])
@@ -236,7 +237,7 @@ def dbos_throughput(url: str, base: Any, runs: int, procs: int, concurrency: int
 # -- 3. takeover --------------------------------------------------------------------------
 
 
-def takeover(url: str, base: Any, kills: int) -> list[float]:
+def takeover(url: str, base: Path, kills: int) -> list[float]:
     """Seconds from each kill to the survivor's claim."""
     took = []
     with schema(url) as store, c.scratch(base, "pg-takeover") as folder:
@@ -249,7 +250,7 @@ def takeover(url: str, base: Any, kills: int) -> list[float]:
     return took
 
 
-def _one_takeover(store: str, opened: Any, release: Any) -> float:
+def _one_takeover(store: str, opened: Any, release: Path) -> float:
     async def start() -> str:
         run = await bench_flows.recovery_v1.start(
             Client(opened), {"k": 4, "hold_at": 2, "release": str(release)}
