@@ -7,7 +7,9 @@ with background threads, so it never shares a process with aiki's measurements):
     python benchmarks/_dbos_peer.py serve   --db FILE --concurrency 10 --executor w1
 
 Each prints one JSON document on its last line. The SQLite database is configured in
-the process (`system_database_url="sqlite:///FILE"`); no server is involved. DBOS's own
+the process (`system_database_url="sqlite:///FILE"`); no server is involved. `--db` may
+instead be a `postgresql://` URL (DBOS's native backend; `bench_postgres.py` gives it a
+database of its own on the server aiki is measured on). DBOS's own
 SQLite settings are kept (rollback journal, synchronous=FULL: every commit is durable,
 as every aiki journal append of a result is).
 """
@@ -46,7 +48,7 @@ def one_wf(value: Any) -> Any:
 def configure(db: str, executor: str | None = None) -> None:
     config: DBOSConfig = {
         "name": "aiki-bench",
-        "system_database_url": f"sqlite:///{db}",
+        "system_database_url": db if db.startswith("postgresql") else f"sqlite:///{db}",
         "application_version": "bench",  # every process of the benchmark runs the same code
         "log_level": "WARNING",
     }

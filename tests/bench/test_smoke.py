@@ -58,6 +58,14 @@ EXPECTED = {
         "cli_wait.sync.per_step",
     ],
     "bench_ui": ["ui.runs_page.30", "ui.runs_page.300"],
+    "bench_postgres": [
+        "postgres.steps.aiki.per_step",
+        "postgres.throughput.aiki.p1c10",
+        "postgres.takeover.median",
+        "postgres.takeover.max",
+        "postgres.scale.status.100",
+        "postgres.scale.claim.100",
+    ],
 }
 
 
