@@ -27,6 +27,20 @@ class RunStatus(StrEnum):
     def parked(self) -> bool:
         return self in PARKED
 
+    @property
+    def idle(self) -> bool:
+        """Ended or paused: nothing for a worker to do until someone acts on the run."""
+        return self.terminal or self == RunStatus.PAUSED
+
+    def wants_worker(self, *, timed: bool, news: bool) -> bool:
+        """Whether a run in this status belongs in the ready queue: running, pending
+        without a delayed start (`timed`), or parked with requests or mail (`news`)."""
+        return (
+            self == RunStatus.RUNNING
+            or (self == RunStatus.PENDING and not timed)
+            or (self.parked and not self.idle and news)
+        )
+
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 PARKED = frozenset(

@@ -394,7 +394,7 @@ class Worker:
             if run_id in self._active:
                 return False
             tail.read()
-            return tail.info.status.terminal or tail.info.status == RunStatus.PAUSED
+            return tail.info.status.idle
 
         with self._threads():
             driving = asyncio.ensure_future(self._serve(ended))

@@ -148,12 +148,7 @@ class RunChecks:
     def _check_ready(
         self, run_id: str, status: RunStatus, ready: bool, news: bool, timed: bool
     ) -> None:
-        idle = status.terminal or status == RunStatus.PAUSED
-        if not ready and (
-            status == RunStatus.RUNNING
-            or (status == RunStatus.PENDING and not timed)
-            or (status.parked and not idle and news)
-        ):
+        if not ready and status.wants_worker(timed=timed, news=news):
             why = "with requests or mail waiting " if status.parked else ""
             self.findings.found(
                 "not-queued",
@@ -163,7 +158,7 @@ class RunChecks:
                 table="runs",
                 repair=self._queue(run_id),
             )
-        if ready and idle:
+        if ready and status.idle:
             self.findings.found(  # harmless: the next worker to look finishes and settles it
                 "stale-ready",
                 f"run {run_id} is {status} but still ready",
@@ -184,7 +179,7 @@ class RunChecks:
         due: datetime | None,
         ready: bool,
     ) -> None:
-        if (status.terminal or status == RunStatus.PAUSED) and due is not None:
+        if status.idle and due is not None:
             self.findings.found(
                 "stale-timer",
                 f"run {run_id} is {status} but still has a timer (due {due:%Y-%m-%d %H:%M:%S})",

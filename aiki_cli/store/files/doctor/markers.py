@@ -30,13 +30,8 @@ class MarkerChecks:
     def _ready_marker(self, run_id: str, status: RunStatus, timed: bool) -> None:
         run_dir = self.root / "run" / run_id
         queued = self.store.is_ready(run_id)
-        idle = status.terminal or status == RunStatus.PAUSED
         news = bool(requests_in(run_dir)) or bool(mail_names(run_dir / "inbox"))
-        if not queued and (
-            status == RunStatus.RUNNING
-            or (status == RunStatus.PENDING and not timed)
-            or (status.parked and not idle and news)
-        ):
+        if not queued and status.wants_worker(timed=timed, news=news):
             why = "with requests or mail waiting " if status.parked else ""
             self.findings.found(
                 "not-queued",
@@ -46,7 +41,7 @@ class MarkerChecks:
                 path=self.root / "ready" / run_id,
                 repair=lambda: self.store.indexes.set_ready(run_id, True),
             )
-        if queued and idle:
+        if queued and status.idle:
             # Harmless: the process that ended (or paused) it died before the steps that
             # follow (telling its parent, cancelling its children), which the next worker
             # to claim it redoes before it takes the run out. Only a pause has none left.
@@ -67,7 +62,7 @@ class MarkerChecks:
     ) -> None:
         run_dir = self.root / "run" / run_id
         queued = self.store.is_ready(run_id)
-        if (status.terminal or status == RunStatus.PAUSED) and markers:
+        if status.idle and markers:
 
             def unmark() -> None:
                 for name in markers:
