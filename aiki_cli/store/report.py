@@ -6,6 +6,7 @@ Every store's `examine` returns a `Report`; the client hands it on and the CLI d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +34,26 @@ class Report:
     runs: int = 0
     busy: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+
+    def add(
+        self,
+        finding: Finding,
+        repair: Callable[[], object] | None,
+        failed: Callable[[Exception], str | None],
+    ) -> None:
+        """Record `finding`, running `repair` first when given (with `--repair`). An
+        exception `failed` describes (it returns None for one it does not know) leaves the
+        finding unrepaired, saying why in its problem."""
+        if repair is not None:
+            try:
+                repair()
+                finding.repaired = True
+            except Exception as error:
+                why = failed(error)
+                if why is None:
+                    raise
+                finding.problem += f" (the repair failed: {why})"
+        self.findings.append(finding)
 
     @property
     def remaining(self) -> list[Finding]:

@@ -4,6 +4,7 @@ finding and which applies its repair, on doctor's own session."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import psycopg
 
@@ -36,15 +37,18 @@ class Findings:
         repair now, in one transaction."""
         where = None if table is None else f"{self.schema}.{table}"
         finding = Finding(kind, problem, fix, run_id, where, repair is not None, damage)
-        if self.repair and repair is not None:
-            try:
-                with self.conn.transaction():
-                    repair()
-                finding.repaired = True
-            except psycopg.Error as error:
-                finding.problem += f" (the repair failed: {str(error).strip()})"
-        self.report.findings.append(finding)
+        applied = partial(self._in_transaction, repair) if self.repair and repair else None
+        self.report.add(finding, applied, _failed)
+
+    def _in_transaction(self, repair: Callable[[], object]) -> None:
+        with self.conn.transaction():
+            repair()
 
     def sql(self, statement: str, *params: object) -> Callable[[], object]:
         """A repair that runs one statement."""
         return lambda: self.conn.execute(statement, params)
+
+
+def _failed(error: Exception) -> str | None:
+    """Why a repair failed, for the database refusing it."""
+    return str(error).strip() if isinstance(error, psycopg.Error) else None

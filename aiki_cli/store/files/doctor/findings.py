@@ -63,17 +63,9 @@ class Findings:
         damage: bool = True,
     ) -> None:
         """Record a finding; with --repair, apply its repair now (while any lock is held)."""
-        finding = Finding(
-            kind, problem, fix, run_id, None if path is None else str(path), repair is not None
-        )
-        finding.damage = damage
-        if self.repair and repair is not None:
-            try:
-                repair()
-                finding.repaired = True
-            except OSError as error:
-                finding.problem += f" (the repair failed: {error.strerror or error})"
-        self.report.findings.append(finding)
+        where = None if path is None else str(path)
+        finding = Finding(kind, problem, fix, run_id, where, repair is not None, damage)
+        self.report.add(finding, repair if self.repair else None, _failed)
 
     def exists(self, run_id: str) -> bool:
         return RUN_ID.fullmatch(run_id) is not None and os.path.lexists(
@@ -84,3 +76,8 @@ class Findings:
         with contextlib.suppress(FileNotFoundError):
             return self.now - path.lstat().st_mtime > STALE_AFTER
         return False
+
+
+def _failed(error: Exception) -> str | None:
+    """Why a repair failed, for a file system refusing it."""
+    return (error.strerror or str(error)) if isinstance(error, OSError) else None
