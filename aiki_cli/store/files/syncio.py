@@ -389,3 +389,29 @@ def truncate_to(path: Path, size: int) -> None:
         oslayer.flush_file(fd)
     finally:
         os.close(fd)
+
+
+_CHUNK = 64 * 1024  # what `lines_backwards` reads at a time
+
+
+def lines_backwards(path: Path) -> Iterator[bytes]:
+    """The complete lines of a file, last first, reading it from its end in chunks."""
+    try:
+        file = os.fdopen(open_regular(path, os.O_RDONLY), "rb")
+    except FileNotFoundError:
+        return
+    with file:
+        position = file.seek(0, os.SEEK_END)
+        tail, at_end = b"", True
+        while position > 0:
+            step = min(_CHUNK, position)
+            position -= step
+            file.seek(position)
+            lines = (file.read(step) + tail).split(b"\n")
+            tail = lines.pop(0)  # its start may lie in the chunk before
+            if at_end and lines:
+                lines.pop()  # what follows the last newline is a torn line, or nothing
+                at_end = False
+            yield from (line for line in reversed(lines) if line)
+        if tail and not at_end:
+            yield tail
