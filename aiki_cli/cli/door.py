@@ -3,6 +3,7 @@ without the typer app, pydantic or rich, whose imports alone cost several times 
 own start-up (benchmarks/README.md §7).
 
 It serves exactly `aiki --help` (`-h`) on a terminal or COLUMNS at least 80 wide,
+with nothing but global options before it (which click's help ignores),
 `aiki status ID --json` and `aiki list --json [--limit N] [--status S] [--workflow W]`,
 with the global options, on a directory store, and only when everything it reads is as
 it expects. Anything else, or any doubt (another option, a database URL, a missing or
@@ -48,14 +49,15 @@ def main() -> None:
 
 def answer(args: Sequence[str]) -> str:
     """What the app would print on stdout for `args`, exiting 0; `HandOver` otherwise."""
-    if list(args) in (["--help"], ["-h"]) and _as_aiki() and _help_columns() >= HELP_WIDTH:
+    front, rest = _split(args)
+    given = _globals(front)
+    if rest in (["--help"], ["-h"]) and _as_aiki() and _help_columns() >= HELP_WIDTH:
         from .helptext import HELP
 
         return HELP
-    front, rest = _split(args)
     if not rest or rest[0] not in ("status", "list"):
         raise HandOver
-    location = _store(_globals(front))
+    location = _store(given)
     if rest[0] == "status":
         return _printed(_status(location, rest[1:]))
     return _printed(_list(location, rest[1:]))
@@ -63,7 +65,7 @@ def answer(args: Sequence[str]) -> str:
 
 def _split(args: Sequence[str]) -> tuple[list[str], list[str]]:
     from ..errors import AikiError
-    from .options import split_globals
+    from .argv import split_globals
 
     try:
         return split_globals(args)

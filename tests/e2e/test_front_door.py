@@ -257,6 +257,7 @@ def test_help_is_the_apps_and_the_text_kept_for_it_is_up_to_date(
     assert app.stdout == HELP, "the app's help changed: python -m aiki_cli.cli.helptext"
     assert _run([*AIKI, "--help"], env, tmp_path) == app
     assert _run([*AIKI, "-h"], env, tmp_path) == app
+    assert _run([*AIKI, "--runs-dir", "x", "--workflows-dir=y", "--help"], env, tmp_path) == app
 
 
 def test_help_narrower_than_80_columns_is_the_apps_own(

@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ... import oslayer
@@ -139,6 +137,8 @@ def sync_all(files: Sequence[Path], dirs: Sequence[Path]) -> None:
 
 
 def _temp_beside(path: Path) -> Path:
+    import secrets  # slow to import (hashlib, random): only a writer pays for it
+
     return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
 
 
@@ -178,11 +178,12 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-@dataclass
 class _Fault:
-    code: int
-    after: int
-    partial: bool
+    """A failure `failing_writes` injects (a plain class: a dataclass would load `inspect`
+    into every reader of the store)."""
+
+    def __init__(self, code: int, after: int, partial: bool) -> None:
+        self.code, self.after, self.partial = code, after, partial
 
     def check(self, fd: int, view: memoryview) -> None:
         if self.after > 0:
