@@ -4,7 +4,9 @@ own start-up (benchmarks/README.md §7).
 
 It serves exactly `aiki --help` (`-h`) on a terminal or COLUMNS at least 80 wide,
 with nothing but global options before it (which click's help ignores),
-`aiki status ID --json` and `aiki list --json [--limit N] [--status S] [--workflow W]`,
+`aiki status ID --json`, `aiki status ID [--all]` off a terminal when its panel can be
+drawn exactly without rich (`panel.py`), and
+`aiki list --json [--limit N] [--status S] [--workflow W]`,
 with the global options, on a directory store, and only when everything it reads is as
 it expects. Anything else, or any doubt (another option, a database URL, a missing or
 damaged run, a bad value), goes to the app with the arguments untouched: its errors,
@@ -21,6 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 HELP_WIDTH = 80  # click's help is the same at this width and any wider one
+# What makes rich draw as on a terminal (colours, its width) though stdout is not one.
+_RICH_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE")
 
 
 class HandOver(Exception):
@@ -59,7 +63,7 @@ def answer(args: Sequence[str]) -> str:
         raise HandOver
     location = _store(given)
     if rest[0] == "status":
-        return _printed(_status(location, rest[1:]))
+        return _status(location, rest[1:])
     return _printed(_list(location, rest[1:]))
 
 
@@ -125,18 +129,32 @@ def _options(
     return found, others
 
 
-def _status(location: str, args: Sequence[str]) -> Any:
+def _status(location: str, args: Sequence[str]) -> str:
     from ..errors import AikiError
     from ..store.light import Unsure, run_document
     from ..values.ids import check_run_id
 
-    options, positional = _options(args, {"--json"}, set())
-    if "--json" not in options or len(positional) != 1:
+    options, positional = _options(args, {"--json", "--all"}, set())
+    if len(positional) != 1 or ("--json" in options and "--all" in options):
         raise HandOver
     try:
-        return run_document(location, check_run_id(positional[0]))
+        document = run_document(location, check_run_id(positional[0]))
+        if "--json" in options:
+            return _printed(document)
+        return _checked(_drawn(document, "--all" in options))
     except (AikiError, Unsure):
         raise HandOver from None
+
+
+def _drawn(document: Any, all_tasks: bool) -> str:
+    """The run's panel off a terminal, as the app draws it there (`cli/panel.py`)."""
+    from .panel import panel
+    from .width import width_off_terminal
+
+    stream = sys.stdout
+    if stream is None or stream.isatty() or any(name in os.environ for name in _RICH_ENV):
+        raise HandOver  # colours, a terminal's width: rich's own
+    return panel(document, width_off_terminal(), all_tasks=all_tasks)
 
 
 def _list(location: str, args: Sequence[str]) -> Any:
@@ -169,7 +187,11 @@ def _statuses() -> set[str]:
 
 def _printed(document: Any) -> str:
     """`views.print_json`'s text, if stdout can take it as the app would write it."""
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return _checked(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _checked(text: str) -> str:
+    """`text`, if stdout can take it as the app would write it."""
     stream = sys.stdout
     if stream is None:
         raise HandOver

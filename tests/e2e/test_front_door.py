@@ -23,7 +23,9 @@ import pytest
 from aiki_cli import Client, Worker
 from aiki_cli.cli import door
 from aiki_cli.cli.helptext import HELP
+from aiki_cli.cli.panel import _text as panel_text
 from aiki_cli.model.entry import StatusChanged, dump_entry
+from aiki_cli.model.plain import Unsure
 from aiki_cli.model.status import RunStatus
 from aiki_cli.values.clock import SystemClock
 
@@ -43,7 +45,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict
     root = tmp_path_factory.mktemp("door") / "runs"
     client = Client(root)
     ids: dict[str, str] = {}
-    for kind in ("ok", "fail", "retrywait", "sleep", "event", "child"):
+    for kind in ("ok", "fail", "retrywait", "sleep", "event", "child", "many"):
         ids[kind] = client.create(flows.flow_v1, {"kind": kind}).id
     ids["long"] = client.create(flows.flow_v1, LONG_INPUT).id
     ids["retried"] = client.create(flows.flow_v1, {"kind": "fail"}).id
@@ -121,6 +123,51 @@ def test_the_documents_hold_what_each_status_shows(store: tuple[Path, dict[str, 
     assert doc("delayed")["waiting_for"]["kind"] == "start"  # type: ignore[index]
     assert (doc("retried")["status"], doc("retried")["attempt"]) == ("pending", 2)
     assert doc("long")["input"] == LONG_INPUT
+    assert len(doc("many")["tasks"]) == 26  # and `status` shows the last 20 of them
+
+
+SERVED_PANELS = {
+    *("pending", "paused", "cancelled", "running", "delayed", "sleep", "event", "child", "many")
+}
+
+
+@pytest.mark.parametrize("columns", ["80", "120", "200"])
+def test_status_for_people_off_a_terminal_is_the_apps_panel_or_the_apps_own(
+    cli: Invoke,
+    store: tuple[Path, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    columns: str,
+) -> None:
+    """Where the front door draws the panel, it is rich's, byte for byte; where it cannot
+    be sure (unicode, a traceback, a line too wide), it hands over."""
+    root, ids = store
+    monkeypatch.setenv("COLUMNS", columns)
+    drawn = set()
+    for name, run_id in ids.items():
+        for flags in ([], ["--all"]):
+            args = ["--runs-dir", str(root), "status", run_id, *flags]
+            app = cli(*args, env={"COLUMNS": columns})
+            assert (app.code, app.stderr) == (0, ""), app
+            text = served(args)
+            if text is not None:
+                assert text == app.stdout, name
+                drawn.add(name)
+    assert drawn >= SERVED_PANELS
+    assert not drawn & {"ok", "fail", "long", "retrywait"}  # unicode or tracebacks
+
+
+def test_a_panel_wider_than_the_console_or_in_colour_goes_to_the_app(
+    store: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, ids = store
+    args = ["--runs-dir", str(root), "status", ids["child"]]
+    monkeypatch.setenv("COLUMNS", "200")
+    assert served(args) is not None
+    monkeypatch.setenv("COLUMNS", "60")  # the child's id and the times do not fit
+    assert served(args) is None
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert served(args) is None
 
 
 @pytest.mark.parametrize(
@@ -163,7 +210,7 @@ def test_store_from_the_environment_and_aiki_yaml_is_resolved_as_the_app_does(
 @pytest.mark.parametrize(
     "args",
     [
-        ["status", "RUN"],  # for people: the app draws it
+        ["status", "RUN"],  # for people, with a unicode result: the app draws it
         ["status", "RUN", "--json", "--follow"],
         ["status", "RUN", "--json", "--exit-code"],
         ["status", "RUN", "--json", "--all"],
@@ -283,6 +330,7 @@ def test_help_narrower_than_80_columns_is_the_apps_own(
     ("args", "code"),
     [
         (["status", "RUN", "--json"], 0),
+        (["status", "SLEEPING"], 0),
         (["list", "--json", "--limit", "2"], 0),
         (["status", "01kb0000000000000000000000", "--json"], 4),  # the app's error line
         (["status", "nope", "--json"], 2),
@@ -293,8 +341,28 @@ def test_the_console_script_and_the_app_agree_byte_for_byte(
     tmp_path: Path, store: tuple[Path, dict[str, str]], args: list[str], code: int
 ) -> None:
     root, ids = store
-    args = [ids["ok"] if a == "RUN" else a for a in args]
-    env = {"AIKI_RUNS_DIR": str(root)}
+    args = [ids["ok"] if a == "RUN" else ids["sleep"] if a == "SLEEPING" else a for a in args]
+    env = {"AIKI_RUNS_DIR": str(root), "COLUMNS": "150"}
     via_door = _run([*AIKI, *args], env, tmp_path)
     assert via_door == _run([*APP, *args], env, tmp_path)
     assert via_door.code == code, via_door
+
+
+@pytest.mark.parametrize(
+    "value", ["[bold]x[/bold]", "thumbs :thumbs_up:", "x:100:y", "Zoë", "two\nlines", "tab\there"]
+)
+def test_text_rich_would_change_or_measure_otherwise_is_left_to_rich(value: str) -> None:
+    with pytest.raises(Unsure):
+        panel_text(value)
+
+
+def test_times_and_json_lists_are_plain_text_to_rich() -> None:
+    """What the door does draw, rich prints unchanged (markup and emoji codes applied)."""
+    from rich.console import Console
+
+    value = '{"at": "10:33:16", "list": [1, "x"], "ok": true}'
+    console = Console(width=200, color_system=None)
+    with console.capture() as captured:
+        console.print(value, soft_wrap=True)
+    assert panel_text(value) == value == captured.get().rstrip("\n")
+    assert panel_text("[1, 2]") == "[1, 2]"

@@ -1,8 +1,9 @@
 """What a reading command loads (issue 19): `aiki status` and `aiki list`, which a CI
 script may call in a loop, import no event loop, no workflow code, no worker and no
 engine beyond its commands; with --json, no rich either. Through the console script's
-front door (`cli/door.py`), `status ID --json`, `list --json --limit 20` and `--help`
-load none of typer, click, pydantic or rich either. A timing would be noise on a shared
+front door (`cli/door.py`), `status ID --json`, `status ID` (off a terminal, when its
+panel can be drawn exactly), `list --json --limit 20` and `--help` load none of typer,
+click, pydantic or rich either. A timing would be noise on a shared
 machine; the modules a command loads are what its start-up costs.
 
 Each command runs in a fresh interpreter, which then prints the modules it holds.
@@ -113,7 +114,13 @@ def test_a_reading_command_for_people_loads_rich_and_still_no_event_loop(
 
 
 @pytest.mark.parametrize(
-    "args", [["status", "RUN", "--json"], ["list", "--json", "--limit", "20"], ["--help"]]
+    "args",
+    [
+        ["status", "RUN", "--json"],
+        ["status", "RUN"],
+        ["list", "--json", "--limit", "20"],
+        ["--help"],
+    ],
 )
 def test_the_commands_scripts_poll_load_no_typer_pydantic_or_rich_through_the_front_door(
     tmp_path: Path, run_id: str, args: list[str]

@@ -40,6 +40,8 @@ async def flow_v1(input: dict[str, Any], run: Run) -> Any:
     kind = input["kind"]
     run.progress("begun", 0.25)
     first = await echo.start(run, {"n": 1})
+    if kind == "many":  # more tasks than `status` shows without --all
+        return len([await echo.start(run, n) for n in range(25)])
     if kind == "ok":
         return {"first": first, "text": "fertig ✓", "pi": 3.14159, "big": 10**30}
     if kind == "fail":
