@@ -163,32 +163,62 @@ def test_claims_flushed_together_are_made_durable_by_one_synchronous_commit(
         claim.release()
 
 
+REGISTERED = """
+import sys, time
+from aiki_cli.store import open_store
+store = open_store(sys.argv[1])
+with store.register_worker("w-dying", {"id": "w-dying"}):
+    print("registered", flush=True)
+    time.sleep(600)
+"""
+
+
 def test_a_dead_workers_registration_is_not_live(store: PostgresStore, postgres_url: str) -> None:
-    registered = threading.Event()
-    done = threading.Event()
-
-    def register() -> None:
-        with store.register_worker("w-dying", {"id": "w-dying"}):
-            registered.set()
-            done.wait(30)
-
-    thread = threading.Thread(target=register)
-    thread.start()
+    worker = subprocess.Popen(
+        [sys.executable, "-c", REGISTERED, postgres_url],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        registered.wait(30)
+        assert worker.stdout is not None and worker.stdout.readline() == "registered\n"
         assert store.live_workers() == [{"id": "w-dying"}]
-        sql(
-            postgres_url,
-            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN workers w"
-            " ON l.classid = w.lock_hi::oid AND l.objid = w.lock_lo::oid"
-            " WHERE l.locktype = 'advisory' AND w.id = 'w-dying'",
-        )
-        until(lambda: store.live_workers() == [])
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        until(lambda: store.live_workers() == [])  # the server ended its session
     finally:
-        done.set()
-        thread.join()
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        if worker.stdout is not None:
+            worker.stdout.close()
     with store.register_worker("w-dying", {"id": "w-dying", "again": True}):
         assert store.live_workers() == [{"id": "w-dying", "again": True}]
+
+
+def _registration_pid(url: str, worker_id: str) -> int | None:
+    """The server process holding the worker's registration lock, if any."""
+    rows = sql(
+        url,
+        "SELECT l.pid FROM pg_locks l JOIN workers w ON l.classid = w.lock_hi::oid"
+        " AND l.objid = w.lock_lo::oid WHERE l.locktype = 'advisory' AND l.granted"
+        " AND w.id = %s",
+        worker_id,
+    )
+    return rows[0][0] if rows else None
+
+
+def test_a_living_worker_is_registered_again_after_the_server_dropped_it(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    with store.register_worker("w-living", {"id": "w-living"}):
+        first = _registration_pid(postgres_url, "w-living")
+        assert first is not None
+        sql(postgres_url, "SELECT pg_terminate_backend(%s)", first)  # as a restart does
+        again = until(lambda: _registration_pid(postgres_url, "w-living") not in (None, first))
+        assert again != first
+        assert store.live_workers() == [{"id": "w-living"}]
+    assert store.live_workers() == []  # signing off removes the new registration
 
 
 def test_two_schemas_in_one_database_do_not_see_or_block_each_other(
@@ -260,6 +290,30 @@ def test_watchers_hear_of_runs_queued_and_timers_set_by_other_processes(
         other.post(claim.spec.id, Mail(key="k", kind="event", sent_at=T0, name="go"))
         assert heard.wait(30)  # the letter queued the run again
         claim.release()
+
+
+def test_a_watcher_wakes_on_a_notification_and_stops_at_once_without_polling(
+    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listening thread blocks on its socket: a notification wakes it when it arrives,
+    and stopping wakes it too. (It once polled every 0.5 s and handed over what it heard
+    only at the end of each poll; with an hour's poll, this would hang.)"""
+    from aiki_cli.store.postgres import notify
+
+    monkeypatch.setattr(notify, "_CHECK_STOP", 3600.0, raising=False)
+    heard = threading.Event()
+    watching = store.watch(heard.set)
+    watching.__enter__()
+    stopper = threading.Thread(target=watching.__exit__, args=(None, None, None))
+    try:
+        until(lambda: _heard_after(heard, lambda: store.create_run(spec())), limit=30)
+        heard.clear()
+        store.create_run(spec())
+        assert heard.wait(30)  # on the notification, not at the end of a poll
+    finally:
+        stopper.start()
+        stopper.join(30)
+    assert not stopper.is_alive()  # stopped when told, not at a poll
 
 
 def _heard_after(heard: threading.Event, act: Any) -> bool:
