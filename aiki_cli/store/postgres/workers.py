@@ -43,7 +43,7 @@ class Roster:
 
     @contextlib.contextmanager
     def register(self, key: int, worker_id: str, info: dict[str, Any]) -> Iterator[None]:
-        conn = self._connections.take(synchronous=True)
+        conn = self._connections.own()
         try:
             _enter(conn, key, worker_id, info)
         except psycopg.Error as error:
