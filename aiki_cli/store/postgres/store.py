@@ -36,7 +36,7 @@ from .notify import Listener
 from .records import entries_of, letter_of, spec_of
 from .rows import force_flush, queue_locked, read_locked, run_row_locked, set_timer
 from .schema import channel, check, migrate
-from .session import Connection, Connections
+from .session import Connection, Connections, speaking
 from .workers import Roster
 
 _PAGE = 500  # runs `list_runs` fetches at a time
@@ -175,12 +175,17 @@ class PostgresStore:
 
     def flush_together(self, claims: list[Claim]) -> bool:
         """One synchronous commit flushes the server's WAL up to it: every append the
-        claims committed before it is durable with it."""
+        claims committed before it is durable with it. Made on a claim's kind of
+        connection, so the event loop's calls on the shared one do not wait behind it."""
         held = [claim for claim in claims if isinstance(claim, PostgresClaim)]
         if len(held) != len(claims):
             return False
-        with self.connections.shared() as conn:
-            force_flush(conn)
+        conn = self.connections.take()  # not the shared one: the loop's calls need it
+        try:
+            with speaking(self.target):
+                force_flush(conn)
+        finally:
+            self.connections.give_back(conn)
         for claim in held:
             claim.synced()
         return True
