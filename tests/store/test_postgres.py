@@ -163,6 +163,46 @@ def test_claims_flushed_together_are_made_durable_by_one_synchronous_commit(
         claim.release()
 
 
+def test_a_group_flush_needs_no_connection_of_its_own_and_leaves_a_broken_one_to_its_claim(
+    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy worker may hold as many connections as the server allows: the group flush
+    is made on a claim's own connection. If that one's session is gone, the batch is
+    flushed claim by claim, so only its run learns."""
+    claims = [store.claim(store.create_run(spec()).id) for _ in range(3)]
+    held = [claim for claim in claims if claim is not None]
+    for claim in held:
+        claim.append(RUNNING)
+
+    def no_room(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("a group flush opened a connection")
+
+    monkeypatch.setattr(type(store.connections), "_new", no_room)
+    assert store.flush_together(held)
+    monkeypatch.undo()
+    for claim in held:
+        claim.append(TaskStarted(at=T0, task="t", hash="h", input=1))
+    sql(postgres_url, "SELECT pg_terminate_backend(%s)", held[0]._conn.info.backend_pid)
+    until(
+        lambda: (
+            not sql(
+                postgres_url,
+                "SELECT 1 FROM pg_locks WHERE pid = %s",
+                held[0]._conn.info.backend_pid,
+            )
+        )
+    )
+    assert not store.flush_together(held)  # nothing done: each flushes alone
+    with pytest.raises(StoreUnreachable):
+        held[0].flush()
+    for claim in held[1:]:
+        claim.flush()
+        assert not claim.unsynced
+        claim.release()
+    with pytest.raises(StoreUnreachable):
+        held[0].release()  # its lock went with its session
+
+
 REGISTERED = """
 import sys, time
 from aiki_cli.store import open_store

@@ -129,8 +129,11 @@ class PostgresClaim:
         self._unsynced = False
 
     def flush(self) -> None:
-        if not self._unsynced:
-            return
+        if self._unsynced:
+            self.flush_wal()
+
+    def flush_wal(self) -> None:
+        """Flush the server's WAL up to now (this claim's appends, and everyone's)."""
         try:
             with self._lock:
                 force_flush(self._conn)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from ...errors import RunNotFound
+from ...errors import RunNotFound, StoreUnwritable
 from ...model.entry import Entry
 from ...model.export import RunExport
 from ...model.journal import summarize
@@ -34,9 +34,9 @@ from .connect import Target
 from .keys import lock_key
 from .notify import Listener
 from .records import entries_of, letter_of, spec_of
-from .rows import force_flush, queue_locked, read_locked, run_row_locked, set_timer
+from .rows import queue_locked, read_locked, run_row_locked, set_timer
 from .schema import channel, check, migrate
-from .session import Connection, Connections, speaking
+from .session import Connection, Connections
 from .workers import Roster
 
 _PAGE = 500  # runs `list_runs` fetches at a time
@@ -175,17 +175,17 @@ class PostgresStore:
 
     def flush_together(self, claims: list[Claim]) -> bool:
         """One synchronous commit flushes the server's WAL up to it: every append the
-        claims committed before it is durable with it. Made on a claim's kind of
-        connection, so the event loop's calls on the shared one do not wait behind it."""
+        claims committed before it is durable with it. Made on the first claim's own
+        connection: not the shared one, which the event loop's calls need meanwhile, and
+        not a new one, which the server may have no room for."""
         held = [claim for claim in claims if isinstance(claim, PostgresClaim)]
         if len(held) != len(claims):
             return False
-        conn = self.connections.take()  # not the shared one: the loop's calls need it
         try:
-            with speaking(self.target):
-                force_flush(conn)
-        finally:
-            self.connections.give_back(conn)
+            if held:
+                held[0].flush_wal()
+        except StoreUnwritable:  # that claim's session went: each flushes alone, and learns
+            return False
         for claim in held:
             claim.synced()
         return True
