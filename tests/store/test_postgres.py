@@ -203,6 +203,24 @@ def test_a_group_flush_needs_no_connection_of_its_own_and_leaves_a_broken_one_to
         held[0].release()  # its lock went with its session
 
 
+def test_a_claim_whose_read_failed_keeps_no_lock(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """The lock and the read go in one pipeline: when the read fails after the lock was
+    taken, the lock must not stay behind on a connection kept for the next claim."""
+    run_id = store.create_run(spec()).id
+    sql(postgres_url, "ALTER TABLE journal RENAME TO journal_away")
+    try:
+        with pytest.raises(SchemaNotReady):
+            store.claim(run_id)
+    finally:
+        sql(postgres_url, "ALTER TABLE journal_away RENAME TO journal")
+    with opened(postgres_url) as other:
+        claim = other.claim(run_id)
+        assert claim is not None  # no session of `store` holds it
+        claim.release()
+
+
 REGISTERED = """
 import sys, time
 from aiki_cli.store import open_store

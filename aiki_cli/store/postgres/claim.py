@@ -77,9 +77,13 @@ class PostgresClaim:
         target = connections.target
         key = lock_key(target.schema, "run", run_id)
         try:
-            with conn.pipeline():  # the read starts once the lock is held: it sees all
-                locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-                read = conn.execute(_READ, (run_id,))
+            try:
+                with conn.pipeline():  # the read starts once the lock is held: it sees all
+                    locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                    read = conn.execute(_READ, (run_id,))
+            except psycopg.Error:
+                conn.close()  # with the lock, if it was taken before the read failed
+                raise
             got = locked.fetchone()
             if not (got and got[0]):
                 return None
