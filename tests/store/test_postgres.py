@@ -221,6 +221,42 @@ def test_a_claim_whose_read_failed_keeps_no_lock(
         claim.release()
 
 
+def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(
+    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking a run out of the queue flushes appends not yet flushed (nothing outside the
+    journal gets ahead of it); with none, it commits without waiting for the disk."""
+    import psycopg
+
+    sent: list[str] = []
+    execute = psycopg.Connection.execute
+
+    def recorded(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        if conn is claim._conn:
+            sent.append(str(query))
+        return execute(conn, query, *args, **kw)
+
+    run_id = store.create_run(spec()).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    monkeypatch.setattr(psycopg.Connection, "execute", recorded)
+    for leave in (lambda: claim.set_ready(False), claim.leave_queue):
+        store.mark_ready(run_id)
+        claim.append(RUNNING)  # waits for a flush
+        sent.clear()
+        leave()
+        assert any("synchronous_commit" in query for query in sent), sent
+        assert not claim.unsynced
+        assert not store.is_ready(run_id)
+        store.mark_ready(run_id)
+        sent.clear()
+        leave()  # nothing waits: committed, not flushed
+        assert sent and not any("synchronous_commit" in query for query in sent), sent
+        assert not store.is_ready(run_id)
+    monkeypatch.undo()
+    claim.release()
+
+
 REGISTERED = """
 import sys, time
 from aiki_cli.store import open_store
