@@ -1,5 +1,5 @@
-"""`python -m aiki_cli` runs the `aiki` command."""
+"""`python -m aiki_cli` runs the `aiki` command, through its front door."""
 
-from .cli.app import main
+from .cli.door import main
 
 main()

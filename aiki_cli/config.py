@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import BadInput, ConfigError, one_line
 
@@ -27,8 +27,7 @@ def is_url(location: str) -> bool:
     return location.startswith(URL_SCHEMES)
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):  # not a dataclass: `aiki status` starts without `inspect`
     store: str  # a directory's absolute path, or a database URL
     workflows_dir: Path
     retention: str | None = None  # `retention: 30d`: workers remove runs ended longer ago

@@ -16,6 +16,7 @@ how fast runs can be started, each against its baseline measured in the same run
 
     python benchmarks/bench_cli.py           # full (~2 min with DBOS)
     python benchmarks/bench_cli.py --smoke   # tiny sizes, no DBOS
+    python benchmarks/bench_cli.py --startup-only   # part 1 alone (~1 min)
 """
 
 from __future__ import annotations
@@ -130,6 +131,9 @@ def rate_dbos(base: Path, runs: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     options = c.parser(__doc__.split("\n\n")[0])
+    options.add_argument(
+        "--startup-only", action="store_true", help="measure the start-up of commands alone"
+    )
     args = c.parse(options, argv)
     pairs, runs = (SMOKE_PAIRS, SMOKE_RUNS) if args.smoke else (PAIRS, RUNS)
     report = c.Report("bench_cli", args)
@@ -141,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     for repeat in range(args.repeats):
         for name, row in startup(args.dir, pairs).items():
             times[name] += row
+        if args.startup_only:
+            continue
         rates["single"].append(rate_single(args.dir, runs))
         rates["many"].append(rate_many(args.dir, runs))
         rates["cli_inputs"].append(rate_cli(args.dir, runs))
@@ -158,9 +164,10 @@ def main(argv: list[str] | None = None) -> None:
             ratio=c.median([command / bare for command, bare in times[name]]),
             target=STARTUP_TARGET,
         )
-    for name in ("single", "many", "cli_inputs"):
-        summarize_rate(report, name, rates)
-    bench_cli_wait.report_steps(report, args)
+    if not args.startup_only:
+        for name in ("single", "many", "cli_inputs"):
+            summarize_rate(report, name, rates)
+        bench_cli_wait.report_steps(report, args)
     report.finish()
 
 

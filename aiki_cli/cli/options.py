@@ -4,7 +4,6 @@ workflows a command uses."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,13 +11,13 @@ from typing import TYPE_CHECKING
 from .. import config
 from ..errors import BadInput, WorkflowNotFound
 from . import streams
+from .argv import GLOBAL_OPTIONS as GLOBAL_OPTIONS
+from .argv import hoist_globals as hoist_globals
+from .argv import split_globals as split_globals
 
 if TYPE_CHECKING:
     from ..authoring.workflow import WorkflowVersion
     from ..client import Client
-
-GLOBAL_OPTIONS = ("--runs-dir", "--workflows-dir", "--store")
-_GLOBALS_WITH_VALUE = tuple(option + "=" for option in GLOBAL_OPTIONS)  # --runs-dir=runs
 
 
 @dataclass
@@ -66,27 +65,3 @@ class Options:
         if ref not in versions:
             raise WorkflowNotFound(ref, sorted(versions))
         return versions[ref]
-
-
-def hoist_globals(args: Sequence[str]) -> list[str]:
-    """Move the global options to the front, so they work after the command name too."""
-    front, rest = split_globals(args)
-    return front + rest
-
-
-def split_globals(args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The global options with their values, and the other tokens, each in order."""
-    front: list[str] = []
-    rest: list[str] = []
-    tokens = iter(args)
-    for token in tokens:
-        if token in GLOBAL_OPTIONS:
-            value = next(tokens, None)
-            if value is None:
-                raise BadInput(f"Option '{token}' requires an argument.")
-            front += [token, value]
-        elif token.startswith(_GLOBALS_WITH_VALUE):
-            front.append(token)
-        else:
-            rest.append(token)
-    return front, rest

@@ -3,7 +3,8 @@
 `base` states the contract every store keeps (what each operation does and raises);
 `files` is the default store (a directory of JSON files), `postgres` the one for workers
 on many hosts (a `postgresql://` URL), and `memory` the one for tests.
-An implementation is imported only when a location chooses it.
+An implementation is imported only when a location chooses it, and the contract when
+first asked for: a light read of the file store (`files.light`) loads neither.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import REQUESTS, Claim, Mail, Request, RunRef, ServedStore, Store, Timer
-from .report import Finding, Report
-
 if TYPE_CHECKING:
+    from .base import REQUESTS, Claim, Mail, Request, RunRef, ServedStore, Store, Timer
     from .files import FileStore
     from .memory import MemoryStore
+    from .report import Finding, Report
+
+_CONTRACT = ("REQUESTS", "Claim", "Mail", "Request", "RunRef", "ServedStore", "Store", "Timer")
 
 __all__ = [
     "REQUESTS",
@@ -38,6 +40,8 @@ __all__ = [
 def open_store(location: str | Path | Store) -> Store:
     """The store at `location`: a directory path, a `postgresql://` (or `postgres://`)
     URL, ':memory:', or a store itself."""
+    from .base import Store
+
     if isinstance(location, Store):
         return location
     if str(location).startswith(("postgresql://", "postgres://")):
@@ -54,7 +58,15 @@ def open_store(location: str | Path | Store) -> Store:
 
 
 def __getattr__(name: str) -> Any:
-    """`FileStore` and `MemoryStore`, imported when first asked for."""
+    """The contract, `FileStore` and `MemoryStore`, imported when first asked for."""
+    if name in _CONTRACT:
+        from . import base
+
+        return getattr(base, name)
+    if name in ("Finding", "Report"):
+        from . import report
+
+        return getattr(report, name)
     if name == "FileStore":
         from .files import FileStore
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -71,6 +72,56 @@ def test_an_idle_worker_hears_of_a_new_run_without_polling(postgres_url: str) ->
             client.close()
 
     assert asyncio.run(scenario()) == "hello ann"
+
+
+release = threading.Event()
+
+
+@task(name="pg-hold")
+def hold(input: dict[str, Any]) -> str:
+    release.wait(60)
+    return "held"
+
+
+busy = workflow(name="pg-busy")
+
+
+@busy.v("1.0.0")
+async def busy_v1(input: dict[str, Any], run: Run) -> str:
+    return str(await hold.start(run, input))
+
+
+def test_a_run_queued_while_the_worker_is_busy_is_claimed_on_the_notification(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker polls once a minute and its listener never ticks: the second run, queued
+    while the first holds the worker, completes only because its NOTIFY is handed over
+    when it arrives (it once waited for the end of the listener's 0.5 s poll)."""
+    from aiki_cli.store.postgres import notify
+
+    monkeypatch.setattr(notify, "_CHECK_STOP", 3600.0, raising=False)
+    release.clear()
+
+    async def scenario() -> tuple[str, RunStatus]:
+        client = Client(postgres_url)
+        worker = Worker(client, [hello_v1, busy_v1], poll_interval=60.0)
+        serving = asyncio.create_task(worker.run())
+        try:
+            first = await busy_v1.start(client, {})
+            await until(lambda: worker.executing == [first.id])
+            second = await hello_v1.start(client, {"name": "bob"})
+            result = await second.wait_for_completion(timeout=30)
+            status = (await first.get_status()).status  # still held by its task
+            release.set()
+            await first.wait_for_completion(timeout=30)
+            return str(result), status
+        finally:
+            release.set()
+            worker.stop()
+            await serving
+            client.close()
+
+    assert asyncio.run(scenario()) == ("hello bob", RunStatus.RUNNING)
 
 
 @pytest.fixture

@@ -163,32 +163,156 @@ def test_claims_flushed_together_are_made_durable_by_one_synchronous_commit(
         claim.release()
 
 
-def test_a_dead_workers_registration_is_not_live(store: PostgresStore, postgres_url: str) -> None:
-    registered = threading.Event()
-    done = threading.Event()
+def test_a_group_flush_needs_no_connection_of_its_own_and_leaves_a_broken_one_to_its_claim(
+    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy worker may hold as many connections as the server allows: the group flush
+    is made on a claim's own connection. If that one's session is gone, the batch is
+    flushed claim by claim, so only its run learns."""
+    claims = [store.claim(store.create_run(spec()).id) for _ in range(3)]
+    held = [claim for claim in claims if claim is not None]
+    for claim in held:
+        claim.append(RUNNING)
 
-    def register() -> None:
-        with store.register_worker("w-dying", {"id": "w-dying"}):
-            registered.set()
-            done.wait(30)
+    def no_room(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("a group flush opened a connection")
 
-    thread = threading.Thread(target=register)
-    thread.start()
-    try:
-        registered.wait(30)
-        assert store.live_workers() == [{"id": "w-dying"}]
-        sql(
-            postgres_url,
-            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN workers w"
-            " ON l.classid = w.lock_hi::oid AND l.objid = w.lock_lo::oid"
-            " WHERE l.locktype = 'advisory' AND w.id = 'w-dying'",
+    monkeypatch.setattr(type(store.connections), "_new", no_room)
+    assert store.flush_together(held)
+    monkeypatch.undo()
+    for claim in held:
+        claim.append(TaskStarted(at=T0, task="t", hash="h", input=1))
+    sql(postgres_url, "SELECT pg_terminate_backend(%s)", held[0]._conn.info.backend_pid)
+    until(
+        lambda: (
+            not sql(
+                postgres_url,
+                "SELECT 1 FROM pg_locks WHERE pid = %s",
+                held[0]._conn.info.backend_pid,
+            )
         )
-        until(lambda: store.live_workers() == [])
+    )
+    assert not store.flush_together(held)  # nothing done: each flushes alone
+    with pytest.raises(StoreUnreachable):
+        held[0].flush()
+    for claim in held[1:]:
+        claim.flush()
+        assert not claim.unsynced
+        claim.release()
+    with pytest.raises(StoreUnreachable):
+        held[0].release()  # its lock went with its session
+
+
+def test_a_claim_whose_read_failed_keeps_no_lock(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """The lock and the read go in one pipeline: when the read fails after the lock was
+    taken, the lock must not stay behind on a connection kept for the next claim."""
+    run_id = store.create_run(spec()).id
+    sql(postgres_url, "ALTER TABLE journal RENAME TO journal_away")
+    try:
+        with pytest.raises(SchemaNotReady):
+            store.claim(run_id)
     finally:
-        done.set()
-        thread.join()
+        sql(postgres_url, "ALTER TABLE journal_away RENAME TO journal")
+    with opened(postgres_url) as other:
+        claim = other.claim(run_id)
+        assert claim is not None  # no session of `store` holds it
+        claim.release()
+
+
+def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(
+    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking a run out of the queue flushes appends not yet flushed (nothing outside the
+    journal gets ahead of it); with none, it commits without waiting for the disk."""
+    import psycopg
+
+    sent: list[str] = []
+    execute = psycopg.Connection.execute
+
+    def recorded(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        if conn is claim._conn:
+            sent.append(str(query))
+        return execute(conn, query, *args, **kw)
+
+    run_id = store.create_run(spec()).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    monkeypatch.setattr(psycopg.Connection, "execute", recorded)
+    for leave in (lambda: claim.set_ready(False), claim.leave_queue):
+        store.mark_ready(run_id)
+        claim.append(RUNNING)  # waits for a flush
+        sent.clear()
+        leave()
+        assert any("synchronous_commit" in query for query in sent), sent
+        assert not claim.unsynced
+        assert not store.is_ready(run_id)
+        store.mark_ready(run_id)
+        sent.clear()
+        leave()  # nothing waits: committed, not flushed
+        assert sent and not any("synchronous_commit" in query for query in sent), sent
+        assert not store.is_ready(run_id)
+    monkeypatch.undo()
+    claim.release()
+
+
+REGISTERED = """
+import sys, time
+from aiki_cli.store import open_store
+store = open_store(sys.argv[1])
+with store.register_worker("w-dying", {"id": "w-dying"}):
+    print("registered", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_dead_workers_registration_is_not_live(store: PostgresStore, postgres_url: str) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", REGISTERED, postgres_url],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == "registered\n"
+        assert store.live_workers() == [{"id": "w-dying"}]
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        until(lambda: store.live_workers() == [])  # the server ended its session
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        if worker.stdout is not None:
+            worker.stdout.close()
     with store.register_worker("w-dying", {"id": "w-dying", "again": True}):
         assert store.live_workers() == [{"id": "w-dying", "again": True}]
+
+
+def _registration_pid(url: str, worker_id: str) -> int | None:
+    """The server process holding the worker's registration lock, if any."""
+    rows = sql(
+        url,
+        "SELECT l.pid FROM pg_locks l JOIN workers w ON l.classid = w.lock_hi::oid"
+        " AND l.objid = w.lock_lo::oid WHERE l.locktype = 'advisory' AND l.granted"
+        " AND w.id = %s",
+        worker_id,
+    )
+    return rows[0][0] if rows else None
+
+
+def test_a_living_worker_is_registered_again_after_the_server_dropped_it(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    with store.register_worker("w-living", {"id": "w-living"}):
+        first = _registration_pid(postgres_url, "w-living")
+        assert first is not None
+        sql(postgres_url, "SELECT pg_terminate_backend(%s)", first)  # as a restart does
+        again = until(lambda: _registration_pid(postgres_url, "w-living") not in (None, first))
+        assert again != first
+        assert store.live_workers() == [{"id": "w-living"}]
+    assert store.live_workers() == []  # signing off removes the new registration
 
 
 def test_two_schemas_in_one_database_do_not_see_or_block_each_other(
@@ -260,6 +384,30 @@ def test_watchers_hear_of_runs_queued_and_timers_set_by_other_processes(
         other.post(claim.spec.id, Mail(key="k", kind="event", sent_at=T0, name="go"))
         assert heard.wait(30)  # the letter queued the run again
         claim.release()
+
+
+def test_a_watcher_wakes_on_a_notification_and_stops_at_once_without_polling(
+    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listening thread blocks on its socket: a notification wakes it when it arrives,
+    and stopping wakes it too. (It once polled every 0.5 s and handed over what it heard
+    only at the end of each poll; with an hour's poll, this would hang.)"""
+    from aiki_cli.store.postgres import notify
+
+    monkeypatch.setattr(notify, "_CHECK_STOP", 3600.0, raising=False)
+    heard = threading.Event()
+    watching = store.watch(heard.set)
+    watching.__enter__()
+    stopper = threading.Thread(target=watching.__exit__, args=(None, None, None))
+    try:
+        until(lambda: _heard_after(heard, lambda: store.create_run(spec())), limit=30)
+        heard.clear()
+        store.create_run(spec())
+        assert heard.wait(30)  # on the notification, not at the end of a poll
+    finally:
+        stopper.start()
+        stopper.join(30)
+    assert not stopper.is_alive()  # stopped when told, not at a poll
 
 
 def _heard_after(heard: threading.Event, act: Any) -> bool:

@@ -1,7 +1,10 @@
 """What a reading command loads (issue 19): `aiki status` and `aiki list`, which a CI
 script may call in a loop, import no event loop, no workflow code, no worker and no
-engine beyond its commands; with --json, no rich either. A timing would be noise on a
-shared machine; the modules a command loads are what its start-up costs.
+engine beyond its commands; with --json, no rich either. Through the console script's
+front door (`cli/door.py`), `status ID --json`, `status ID` (off a terminal, when its
+panel can be drawn exactly), `list --json --limit 20` and `--help` load none of typer,
+click, pydantic or rich either. A timing would be noise on a shared
+machine; the modules a command loads are what its start-up costs.
 
 Each command runs in a fresh interpreter, which then prints the modules it holds.
 """
@@ -46,11 +49,17 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-def _loaded(args: list[str], cwd: Path) -> set[str]:
+# The console script: `aiki` itself, through its front door.
+DOOR = COMMAND.replace("aiki_cli.cli.app", "aiki_cli.cli.door")
+SLOW = ["typer", "click", "pydantic", "pydantic_core", "rich", "yaml", "asyncio"]
+
+
+def _loaded(args: list[str], cwd: Path, command: str = COMMAND) -> set[str]:
     """The modules (and their packages) loaded once `aiki *args` has run in `cwd`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIKI_")}
+    env["COLUMNS"] = "100"  # `--help` at 80 columns or more, wherever the tests run
     done = subprocess.run(
-        [sys.executable, "-c", COMMAND, json.dumps(args)],
+        [sys.executable, "-c", command, json.dumps(args)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -102,6 +111,31 @@ def test_a_reading_command_for_people_loads_rich_and_still_no_event_loop(
     loaded = _loaded([run_id if a == "RUN" else a for a in args], tmp_path)
     assert _among(loaded, RICH) == RICH
     assert _among(loaded, NEVER) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "RUN", "--json"],
+        ["status", "RUN"],
+        ["list", "--json", "--limit", "20"],
+        ["--help"],
+    ],
+)
+def test_the_commands_scripts_poll_load_no_typer_pydantic_or_rich_through_the_front_door(
+    tmp_path: Path, run_id: str, args: list[str]
+) -> None:
+    loaded = _loaded([run_id if a == "RUN" else a for a in args], tmp_path, DOOR)
+    assert _among(loaded, NEVER + SLOW) == []
+    assert "aiki_cli.cli.app" not in loaded
+
+
+def test_the_front_door_guard_sees_what_it_hands_to_the_app(tmp_path: Path, run_id: str) -> None:
+    """`status ID --json --all` is not the door's: the app runs, typer and pydantic with it."""
+    loaded = _loaded(["status", run_id, "--json", "--all"], tmp_path, DOOR)
+    assert {"typer", "pydantic", "aiki_cli.cli.app"} <= set(
+        _among(loaded, [*SLOW, "aiki_cli.cli.app"])
+    )
 
 
 def test_the_guard_sees_a_command_that_executes_a_run(tmp_path: Path) -> None:

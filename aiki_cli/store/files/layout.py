@@ -32,7 +32,7 @@ import contextlib
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,9 +45,9 @@ from ...model.schedule import SCHEDULE_ID
 from ...values.ids import RUN_ID
 from ..base import REQUESTS, Request, Timer
 from .formats import newer_entry
-from .syncio import NotRegularFile, open_regular, read_file, read_from, split_lines
+from .syncio import NotRegularFile, read_file, read_from, split_lines
+from .syncio import lines_backwards as lines_backwards  # the store's `list` reads with it
 
-_CHUNK = 64 * 1024
 REMOVED = "-"  # "<id> -" in index/created.log: the run was removed (no workflow's name)
 LEAVING = ".leaving"  # ready/<id>.leaving: the run is being taken out of the queue
 
@@ -202,26 +202,3 @@ def ends_torn(fd: int) -> bool:
     """True when the file's last line has no newline: a write a crash cut short."""
     size = os.fstat(fd).st_size
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-
-
-def lines_backwards(path: Path) -> Iterator[bytes]:
-    """The complete lines of a file, last first, reading it from its end in chunks."""
-    try:
-        file = os.fdopen(open_regular(path, os.O_RDONLY), "rb")
-    except FileNotFoundError:
-        return
-    with file:
-        position = file.seek(0, os.SEEK_END)
-        tail, at_end = b"", True
-        while position > 0:
-            step = min(_CHUNK, position)
-            position -= step
-            file.seek(position)
-            lines = (file.read(step) + tail).split(b"\n")
-            tail = lines.pop(0)  # its start may lie in the chunk before
-            if at_end and lines:
-                lines.pop()  # what follows the last newline is a torn line, or nothing
-                at_end = False
-            yield from (line for line in reversed(lines) if line)
-        if tail and not at_end:
-            yield tail

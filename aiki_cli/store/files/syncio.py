@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ... import oslayer
@@ -139,6 +137,8 @@ def sync_all(files: Sequence[Path], dirs: Sequence[Path]) -> None:
 
 
 def _temp_beside(path: Path) -> Path:
+    import secrets  # slow to import (hashlib, random): only a writer pays for it
+
     return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
 
 
@@ -178,11 +178,12 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-@dataclass
 class _Fault:
-    code: int
-    after: int
-    partial: bool
+    """A failure `failing_writes` injects (a plain class: a dataclass would load `inspect`
+    into every reader of the store)."""
+
+    def __init__(self, code: int, after: int, partial: bool) -> None:
+        self.code, self.after, self.partial = code, after, partial
 
     def check(self, fd: int, view: memoryview) -> None:
         if self.after > 0:
@@ -389,3 +390,29 @@ def truncate_to(path: Path, size: int) -> None:
         oslayer.flush_file(fd)
     finally:
         os.close(fd)
+
+
+_CHUNK = 64 * 1024  # what `lines_backwards` reads at a time
+
+
+def lines_backwards(path: Path) -> Iterator[bytes]:
+    """The complete lines of a file, last first, reading it from its end in chunks."""
+    try:
+        file = os.fdopen(open_regular(path, os.O_RDONLY), "rb")
+    except FileNotFoundError:
+        return
+    with file:
+        position = file.seek(0, os.SEEK_END)
+        tail, at_end = b"", True
+        while position > 0:
+            step = min(_CHUNK, position)
+            position -= step
+            file.seek(position)
+            lines = (file.read(step) + tail).split(b"\n")
+            tail = lines.pop(0)  # its start may lie in the chunk before
+            if at_end and lines:
+                lines.pop()  # what follows the last newline is a torn line, or nothing
+                at_end = False
+            yield from (line for line in reversed(lines) if line)
+        if tail and not at_end:
+            yield tail

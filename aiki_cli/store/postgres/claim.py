@@ -8,7 +8,13 @@ connection is gone cannot write, so two workers never both write one journal.
 Appends commit asynchronously (the server does not wait for its WAL to reach the disk),
 which makes them visible at once and cheap; `flush` is one synchronous commit, which
 flushes the WAL up to it and so every append before it. Every other write of the claim
-is a synchronous commit too, so nothing the run does elsewhere gets ahead of its journal.
+is a synchronous commit too, so nothing the run does elsewhere gets ahead of its journal
+— except taking the run out of the queue when no append waits for a flush: the WAL is
+one sequence, so that write can only be lost to a crash of the server together with
+nothing before it, and a run left queued is claimed again and put right.
+
+Each call is one round trip: a single statement where it is the whole transaction (an
+append, its status too, is one INSERT … UPDATE), else the statements pipelined.
 """
 
 from __future__ import annotations
@@ -19,13 +25,29 @@ from datetime import datetime
 
 import psycopg
 
+from ...errors import RunNotFound
 from ...model.entry import Entry, StatusChanged, dump_entry
 from ...model.runinfo import RunSpec
 from ..base import REQUESTS, Mail, Request
 from .keys import lock_key
 from .records import entries_of, letter_of, spec_of
-from .rows import force_flush, read_locked, run_row_locked
+from .rows import force_flush
 from .session import Connection, Connections, translated
+
+_READ = (
+    "SELECT spec, ARRAY(SELECT line FROM journal WHERE run_id = r.id ORDER BY seq)"
+    " FROM runs r WHERE id = %s"
+)
+_APPEND = (
+    "INSERT INTO journal (run_id, seq, line) SELECT %(run)s, %(first)s + n - 1, line"
+    " FROM unnest(%(lines)s::text[]) WITH ORDINALITY AS added(line, n)"
+)
+_APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
+_LEAVE = (
+    "UPDATE runs SET ready = false WHERE id = %s AND ready"
+    " AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = %s)"
+    " AND NOT EXISTS (SELECT 1 FROM mail WHERE run_id = %s AND NOT acked)"
+)
 
 
 class PostgresClaim:
@@ -55,19 +77,27 @@ class PostgresClaim:
         target = connections.target
         key = lock_key(target.schema, "run", run_id)
         try:
-            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            try:
+                with conn.pipeline():  # the read starts once the lock is held: it sees all
+                    locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                    read = conn.execute(_READ, (run_id,))
+            except psycopg.Error:
+                conn.close()  # with the lock, if it was taken before the read failed
+                raise
+            got = locked.fetchone()
             if not (got and got[0]):
                 return None
             try:
-                with conn.transaction():
-                    spec_text, lines = read_locked(conn, run_id, target.location)
+                row = read.fetchone()
+                if row is None:
+                    raise RunNotFound(run_id, target.location)
                 where = f"run {run_id} in {target.location}"
                 return cls(
                     connections,
                     conn,
                     key,
-                    spec_of(run_id, where, spec_text),
-                    entries_of(run_id, where, lines),
+                    spec_of(run_id, where, row[0]),
+                    entries_of(run_id, where, row[1]),
                 )
             except BaseException:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
@@ -79,19 +109,16 @@ class PostgresClaim:
         return translated(self._connections.target, error)
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
-        first = len(self.entries)
-        rows = [(self.spec.id, first + n, dump_entry(e).decode()) for n, e in enumerate(entries)]
+        """One statement, so one transaction: the entries, and the run's status with them."""
+        lines = [dump_entry(e).decode() for e in entries]
         status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
+        params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
         try:
-            with self._lock, self._conn.transaction():
-                with self._conn.cursor() as cursor:
-                    cursor.executemany(
-                        "INSERT INTO journal (run_id, seq, line) VALUES (%s, %s, %s)", rows
-                    )
-                if status is not None:
-                    self._conn.execute(
-                        "UPDATE runs SET status = %s WHERE id = %s", (str(status), self.spec.id)
-                    )
+            with self._lock:
+                if status is None:
+                    self._conn.execute(_APPEND, params)
+                else:
+                    self._conn.execute(_APPEND_STATUS, {**params, "status": str(status)})
         except psycopg.Error as error:
             raise self._fail(error) from error
         self.entries.extend(entries)
@@ -106,8 +133,11 @@ class PostgresClaim:
         self._unsynced = False
 
     def flush(self) -> None:
-        if not self._unsynced:
-            return
+        if self._unsynced:
+            self.flush_wal()
+
+    def flush_wal(self) -> None:
+        """Flush the server's WAL up to now (this claim's appends, and everyone's)."""
         try:
             with self._lock:
                 force_flush(self._conn)
@@ -115,12 +145,17 @@ class PostgresClaim:
             raise self._fail(error) from error
         self._unsynced = False
 
-    def _write(self, sql: str, *params: object) -> None:
-        """One synchronous write, which flushes every append before it."""
+    def _write(self, sql: str, *params: object, durable: bool = True) -> None:
+        """One write: a synchronous commit, which flushes every append before it; or, not
+        `durable` and with no append waiting for a flush, an asynchronous one."""
         try:
-            with self._lock, self._conn.transaction():
-                self._conn.execute("SET LOCAL synchronous_commit = on")
-                self._conn.execute(sql, params)
+            with self._lock:
+                if durable or self._unsynced:
+                    with self._conn.pipeline(), self._conn.transaction():
+                        self._conn.execute("SET LOCAL synchronous_commit = on")
+                        self._conn.execute(sql, params)
+                else:
+                    self._conn.execute(sql, params)
         except psycopg.Error as error:
             raise self._fail(error) from error
         self._unsynced = False
@@ -162,8 +197,13 @@ class PostgresClaim:
             )
 
     def set_ready(self, ready: bool) -> None:
+        """Out of the queue need not be durable by itself (see the module's docstring)."""
         self._write(
-            "UPDATE runs SET ready = %s WHERE id = %s AND ready <> %s", ready, self.spec.id, ready
+            "UPDATE runs SET ready = %s WHERE id = %s AND ready <> %s",
+            ready,
+            self.spec.id,
+            ready,
+            durable=ready,
         )
 
     def set_timer(self, due: datetime | None) -> None:
@@ -179,20 +219,22 @@ class PostgresClaim:
 
     def leave_queue(self) -> None:
         """Lock the run's row first: a poster queueing it meanwhile either waits for this,
-        then queues it again, or has committed its letter, which the next statement sees."""
+        then queues it again, or has committed its letter, which the next statement sees.
+        Pipelined: the second statement still starts (and takes its snapshot) only after
+        the first has locked the row."""
+        run = self.spec.id
         try:
-            with self._lock, self._conn.transaction():
-                self._conn.execute("SET LOCAL synchronous_commit = on")
-                run_row_locked(self._conn, self.spec.id, self._location)
-                self._conn.execute(
-                    "UPDATE runs SET ready = false WHERE id = %s AND ready"
-                    " AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = %s)"
-                    " AND NOT EXISTS (SELECT 1 FROM mail WHERE run_id = %s AND NOT acked)",
-                    (self.spec.id, self.spec.id, self.spec.id),
-                )
+            with self._lock, self._conn.pipeline(), self._conn.transaction():
+                if self._unsynced:
+                    self._conn.execute("SET LOCAL synchronous_commit = on")
+                locked = self._conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (run,))
+                self._conn.execute(_LEAVE, (run, run, run))
+            found = locked.fetchone()
         except psycopg.Error as error:
             raise self._fail(error) from error
         self._unsynced = False
+        if found is None:
+            raise RunNotFound(run, self._location)
 
     def release(self) -> None:
         if not self._held:  # a second release must not free a later claim of the run
@@ -202,11 +244,11 @@ class PostgresClaim:
             self.flush()
         except BaseException:
             self._conn.close()
+            self._connections.give_back(self._conn)
             raise
         try:
             with self._lock:
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
         except psycopg.Error:
             self._conn.close()  # the session is gone, and its lock with it
-            return
         self._connections.give_back(self._conn)

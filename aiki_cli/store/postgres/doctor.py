@@ -45,7 +45,7 @@ _GONE = """NOT EXISTS (
 def examine(connections: Connections, *, repair: bool = False) -> Report:
     """Check every run and the store-wide rows; with `repair`, fix what is derived."""
     target = connections.target
-    conn = connections.take(synchronous=True)  # doctor's own session, for its run locks
+    conn = connections.own()  # doctor's own session, for its run locks
     try:
         findings = Findings(conn, target.schema, target.location, repair)
         runs = RunChecks(findings)
@@ -54,10 +54,9 @@ def examine(connections: Connections, *, repair: bool = False) -> Report:
         StoreChecks(findings).check()
         return findings.report
     except psycopg.Error as error:
-        conn.close()
         raise translated(target, error) from error
     finally:
-        connections.give_back(conn)
+        conn.close()
 
 
 def _runs(conn: Connection) -> Iterator[tuple[str, str, bool, str]]:

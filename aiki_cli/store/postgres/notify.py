@@ -2,8 +2,9 @@
 
 A trigger on `runs` (a run made ready) and on `timers` (a due time set) notifies the
 schema's channel; a `Listener` thread holds a connection listening on it and calls its
-`wake` for each notification. A lost connection is made again, with a growing pause;
-meanwhile the worker's slow poll still finds everything.
+`wake` as soon as notifications arrive (the thread blocks on the connection's socket, not
+a timed poll, and is woken at once to stop). A lost connection is made again, with a
+growing pause; meanwhile the worker's slow poll still finds everything.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import psycopg
 
 from ...errors import AikiError
 from .connect import Target
+from .waiting import Stop
 
 log = logging.getLogger("aiki.worker")
 
-_CHECK_STOP = 0.5  # how often the thread looks whether it should stop
 _BACKOFF = (0.5, 1.0, 2.0, 5.0)  # pauses before connecting again, then the last one
 
 
@@ -31,7 +32,7 @@ class Listener:
         self._target = target
         self._channel = channel
         self._wake = wake
-        self._stop = threading.Event()
+        self._stop = Stop()
         self._thread = threading.Thread(target=self._listen, name="aiki-listen", daemon=True)
 
     def __enter__(self) -> None:
@@ -45,6 +46,7 @@ class Listener:
     ) -> None:
         self._stop.set()
         self._thread.join()
+        self._stop.close()
 
     def _listen(self) -> None:
         failures = 0
@@ -68,9 +70,7 @@ class Listener:
                 failures += 1
 
     def _serve(self, conn: psycopg.Connection[object]) -> None:
-        while not self._stop.is_set():
-            heard = False
-            for _ in conn.notifies(timeout=_CHECK_STOP, stop_after=64):
-                heard = True
-            if heard:
+        """Wake on each batch of notifications as it arrives, until stopped."""
+        while self._stop.readable(conn.fileno()):
+            if any(True for _ in conn.notifies(timeout=0)):
                 self._wake()

@@ -34,10 +34,12 @@ def set_timer(conn: Connection, kind: str, target: str, due: datetime | None) ->
 
 def force_flush(conn: Connection) -> None:
     """A synchronous commit that writes WAL, so the server flushes its WAL up to it (a
-    transaction that writes none does not wait for the flush)."""
-    with conn.transaction():
-        conn.execute("SET LOCAL synchronous_commit = on")
-        conn.execute("SELECT pg_logical_emit_message(true, 'aiki', '')")
+    transaction that writes none does not wait for the flush): one statement in its own
+    transaction, made synchronous for that transaction alone, whatever the session's."""
+    conn.execute(
+        "SELECT set_config('synchronous_commit', 'on', true),"
+        " pg_logical_emit_message(true, 'aiki', '')"
+    )
 
 
 def run_row_locked(conn: Connection, run_id: str, location: str) -> bool:

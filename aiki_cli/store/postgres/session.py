@@ -1,5 +1,7 @@
 """The store's connections: one shared by its calls (one call at a time, made again after
-it broke), a few kept idle for the next claims, and psycopg's errors turned into aiki's.
+it broke), the claims' own, kept idle for the next claims (as many as were ever held at
+once, so a busy worker reuses them rather than connecting anew), and psycopg's errors
+turned into aiki's.
 
 A connection that broke (the server restarted, the network went) is dropped; the call
 fails with `StoreUnreachable` (a `StoreUnwritable`, so a worker waits and tries again)
@@ -19,7 +21,7 @@ from ...errors import AikiError, SchemaNotReady
 from .connect import Target, first_line, unreachable
 
 Connection = psycopg.Connection[Any]
-IDLE_KEPT = 32  # connections kept for the next claims; more are closed on release
+IDLE_KEPT = 32  # connections kept for the next claims at least; more when more were held
 
 
 def translated(target: Target, error: psycopg.Error) -> AikiError:
@@ -52,6 +54,8 @@ class Connections:
         self._shared: Connection | None = None
         self._idle: list[Connection] = []
         self._idle_lock = threading.Lock()
+        self._lent = 0  # taken and not given back
+        self._most = IDLE_KEPT  # the idle connections kept: the most ever lent at once
         self._checked = False
 
     @contextlib.contextmanager
@@ -69,23 +73,38 @@ class Connections:
                     self.drop_idle()  # the server went away: they are gone too
                 raise translated(self.target, error) from error
 
-    def take(self, *, synchronous: bool = False) -> Connection:
-        """A connection of its own for a claim or a worker: an idle one, or a new one."""
+    def take(self) -> Connection:
+        """A connection for a claim, whose commits do not wait for the disk: an idle one,
+        or a new one. Give it back (`give_back`), even closed."""
         with self._idle_lock:
+            self._lent += 1
+            self._most = max(self._most, self._lent)
             while self._idle:
                 conn = self._idle.pop()
                 if not conn.closed and not conn.broken:
                     return conn
-        with speaking(self.target):
-            return self._new(synchronous=synchronous)
+        try:
+            with speaking(self.target):
+                return self._new(synchronous=False)
+        except BaseException:
+            with self._idle_lock:
+                self._lent -= 1
+            raise
 
     def give_back(self, conn: Connection) -> None:
         """Keep a connection taken for a claim for the next one, or close it."""
         with self._idle_lock:
-            if not conn.closed and not conn.broken and len(self._idle) < IDLE_KEPT:
+            self._lent -= 1
+            if not conn.closed and not conn.broken and len(self._idle) < self._most:
                 self._idle.append(conn)
                 return
         conn.close()
+
+    def own(self) -> Connection:
+        """A new connection with synchronous commits, for a session of the caller's own
+        (a worker's registration, doctor's locks), which closes it."""
+        with speaking(self.target):
+            return self._new(synchronous=True)
 
     def _new(self, *, synchronous: bool = True) -> Connection:
         conn = self.target.connect(synchronous=synchronous)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from ...errors import RunNotFound
+from ...errors import RunNotFound, StoreUnwritable
 from ...model.entry import Entry
 from ...model.export import RunExport
 from ...model.journal import summarize
@@ -34,7 +34,7 @@ from .connect import Target
 from .keys import lock_key
 from .notify import Listener
 from .records import entries_of, letter_of, spec_of
-from .rows import force_flush, queue_locked, read_locked, run_row_locked, set_timer
+from .rows import queue_locked, read_locked, run_row_locked, set_timer
 from .schema import channel, check, migrate
 from .session import Connection, Connections
 from .workers import Roster
@@ -175,12 +175,17 @@ class PostgresStore:
 
     def flush_together(self, claims: list[Claim]) -> bool:
         """One synchronous commit flushes the server's WAL up to it: every append the
-        claims committed before it is durable with it."""
+        claims committed before it is durable with it. Made on the first claim's own
+        connection: not the shared one, which the event loop's calls need meanwhile, and
+        not a new one, which the server may have no room for."""
         held = [claim for claim in claims if isinstance(claim, PostgresClaim)]
         if len(held) != len(claims):
             return False
-        with self.connections.shared() as conn:
-            force_flush(conn)
+        try:
+            if held:
+                held[0].flush_wal()
+        except StoreUnwritable:  # that claim's session went: each flushes alone, and learns
+            return False
         for claim in held:
             claim.synced()
         return True

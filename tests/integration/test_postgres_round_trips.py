@@ -1,0 +1,112 @@
+"""How many times a claim's connection waits for the server (a round trip: a statement,
+or a pipeline of them) per step, and how many connections a busy worker opens: the
+costs that bound a PostgreSQL worker's speed, counted rather than timed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from aiki_cli import Client, Run, Worker, task, workflow
+from aiki_cli.store.postgres.session import Connections
+
+pytestmark = pytest.mark.slow
+
+
+@task(name="pg-count-noop")
+def noop(input: int) -> int:
+    return input
+
+
+steps = workflow(name="pg-count-steps")
+
+
+@steps.v("1.0.0")
+async def steps_v1(input: int, run: Run) -> int:
+    for n in range(input):
+        await noop.start(run, n)
+    return input
+
+
+class Trips:
+    """Counts each connection's waits for the server, and the connections taken anew,
+    for connections taken by `Connections.take` (claims, registrations)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.taken: set[int] = set()
+        self.waits: Counter[int] = Counter()
+        self.connects = 0
+        take, wait, new = Connections.take, psycopg.Connection.wait, Connections._new
+
+        def counted_take(connections: Connections, **kw: Any) -> Any:
+            conn = take(connections, **kw)
+            self.taken.add(id(conn))
+            return conn
+
+        def counted_wait(conn: Any, *args: Any, **kw: Any) -> Any:
+            if id(conn) in self.taken:
+                self.waits[id(conn)] += 1
+            return wait(conn, *args, **kw)
+
+        def counted_new(connections: Connections, **kw: Any) -> Any:
+            self.connects += 1
+            return new(connections, **kw)
+
+        monkeypatch.setattr(Connections, "take", counted_take)
+        monkeypatch.setattr(psycopg.Connection, "wait", counted_wait)
+        monkeypatch.setattr(Connections, "_new", counted_new)
+
+    def total(self) -> int:
+        return sum(self.waits.values())
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[Trips]:
+    yield Trips(monkeypatch)
+
+
+def _serve(url: str, inputs: list[int], concurrency: int) -> None:
+    async def scenario() -> None:
+        client = Client(url)
+        try:
+            for n in inputs:
+                await steps_v1.start(client, n)
+            worker = Worker(client, [steps_v1], concurrency=concurrency)
+            await worker.run(until_idle=True)
+            assert worker.tally() == f"ran {len(inputs)} run{'s' * (len(inputs) > 1)}: " + (
+                f"{len(inputs)} completed"
+            )
+        finally:
+            client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_step_costs_at_most_four_round_trips_on_its_claims_connection(
+    postgres_url: str, trips: Trips
+) -> None:
+    """Two appends (task started, task completed), one flush and the engine's look for
+    requests at the task's boundary; once 15 (a BEGIN and a COMMIT around each append,
+    four statements to flush)."""
+    _serve(postgres_url, [1], concurrency=1)
+    one = trips.total()
+    trips.waits.clear()
+    _serve(postgres_url, [41], concurrency=1)
+    per_step = (trips.total() - one) / 40
+    print(f"round trips: run of 1 step {one}, per step {per_step}")
+    assert per_step <= 4
+    assert one <= 16  # a run: claim, start, its step, end, out of the queue, release
+
+
+def test_a_busy_worker_reuses_its_claims_connections(postgres_url: str, trips: Trips) -> None:
+    """More runs than a worker holds at once, several times over: the connections its
+    claims took are kept for the next claims, not closed and made again."""
+    concurrency = 40  # holding up to 80 runs, more than the 32 once kept
+    _serve(postgres_url, [1] * 400, concurrency=concurrency)
+    print(f"connections: {trips.connects} for 400 runs")
+    assert trips.connects <= 2 * concurrency + 2  # the claims', the shared one, roster's
