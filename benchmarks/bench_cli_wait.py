@@ -11,8 +11,15 @@ Baseline, sampled between the runs: append a ~300-byte JSON line and `fdatasync`
 The CPU time per step (user + system, of the `aiki` process) is reported beside: on a
 shared machine whose disk slows down, it shows what aiki itself spends.
 
+With `--against DIR` (another checkout of aiki, e.g. an export of `main`), the same
+processes of that checkout are timed beside this one's, pair by pair in turn (this one
+first, then that one first), and the per-step figures are also given as this checkout's
+over that one's, the median of the per-pair ratios: on a machine shared with other work,
+both meet the same spells of it, which runs made one after the other do not.
+
     python benchmarks/bench_cli_wait.py            # K = 1 and 400, 3 repeats
     python benchmarks/bench_cli_wait.py --smoke    # seconds; what CI runs
+    python benchmarks/bench_cli_wait.py --against /tmp/main-export
 """
 
 from __future__ import annotations
@@ -33,14 +40,16 @@ PAIRS = 5  # pairs of timed processes (K small, K large) per kind in a repeat
 TARGETS = {"async": 2.0, "sync": 2.5}
 
 
-def start_wait(store: Path, k: int, sync: bool) -> tuple[float, float]:
+def start_wait(store: Path, k: int, sync: bool, home: Path | None = None) -> tuple[float, float]:
     """Seconds of one `aiki start … --wait --json` of k no-op tasks, process included:
-    the wall time, and the CPU time (user + system) the process used."""
+    the wall time, and the CPU time (user + system) the process used. With `home`, the
+    aiki of that checkout runs (it comes first on the path, and is the directory run in)."""
     data = json.dumps({"k": k, "sync": sync})
     args = c.aiki(store, "start", "bench-steps@1.0.0", "--input-json", data, "--wait", "--json")
+    env = c.child_env() if home is None else dict(c.child_env(), PYTHONPATH=str(home))
     used = _children_cpu()
     begin = time.perf_counter()
-    done = subprocess.run(args, env=c.child_env(), capture_output=True, timeout=600)
+    done = subprocess.run(args, env=env, cwd=home, capture_output=True, timeout=600)
     seconds = time.perf_counter() - begin
     if done.returncode != 0 or json.loads(done.stdout)["result"] != k:
         raise SystemExit(f"aiki start --wait failed: {done.stderr.decode()}")
@@ -69,12 +78,42 @@ def per_step(
     return c.median(walls), c.median(cpus)
 
 
-def one_repeat(base: Path, ks: tuple[int, int], pairs: int) -> dict[str, float]:
+def per_step_against(
+    base: Path, ks: tuple[int, int], sync: bool, probe: c.AppendProbe, pairs: int, other: Path
+) -> tuple[float, float, float]:
+    """The per-step slope of this checkout's processes and of `other`'s, measured pair by
+    pair in turn, each the median over `pairs`, and the median of their per-pair ratios."""
+    ours, theirs, ratios = [], [], []
+    with c.scratch(base, "cli-wait") as store, c.scratch(base, "cli-wait-other") as elsewhere:
+        start_wait(store, 1, sync)
+        start_wait(elsewhere, 1, sync, other)
+        for pair in range(pairs):
+            probe.sample(SAMPLES)
+            sides = [(store, None), (elsewhere, other)]
+            slopes = {}
+            for folder, home in sides if pair % 2 == 0 else reversed(sides):
+                (few, _), (many, _) = (start_wait(folder, k, sync, home) for k in ks)
+                slopes[home] = (many - few) / (ks[1] - ks[0])
+            ours.append(slopes[None])
+            theirs.append(slopes[other])
+            ratios.append(slopes[None] / slopes[other])
+    return c.median(ours), c.median(theirs), c.median(ratios)
+
+
+def one_repeat(
+    base: Path, ks: tuple[int, int], pairs: int, other: Path | None = None
+) -> dict[str, float]:
     probe = c.AppendProbe(base)
     row = {}
     try:
         for kind in TARGETS:
-            row[kind], row[f"{kind}_cpu"] = per_step(base, ks, kind == "sync", probe, pairs)
+            sync = kind == "sync"
+            if other is None:
+                row[kind], row[f"{kind}_cpu"] = per_step(base, ks, sync, probe, pairs)
+            else:
+                row[kind], row[f"{kind}_against"], row[f"{kind}_vs"] = per_step_against(
+                    base, ks, sync, probe, pairs, other
+                )
         row["fdatasync"] = probe.median()
     finally:
         probe.close()
@@ -82,11 +121,47 @@ def one_repeat(base: Path, ks: tuple[int, int], pairs: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = c.parse(c.parser(__doc__.split("\n\n")[0]), argv)
+    options = c.parser(__doc__.split("\n\n")[0])
+    options.add_argument(
+        "--against", type=Path, help="another checkout of aiki, timed pair by pair beside this"
+    )
+    args = c.parse(options, argv)
     report = c.Report("bench_cli_wait", args)
     report.header()
-    report_steps(report, args)
+    if args.against is None:
+        report_steps(report, args)
+    else:
+        report_against(report, args, args.against.resolve())
     report.finish()
+
+
+def report_against(report: c.Report, args: Any, other: Path) -> None:
+    """The per-step figures of this checkout and of `other`, measured pair by pair."""
+    ks = SMOKE_KS if args.smoke else KS
+    pairs = 1 if args.smoke else PAIRS
+    report.note(f"steps: K = {ks}; this checkout and {other}, pair by pair, {pairs} pairs")
+    rows = []
+    for repeat in range(args.repeats):
+        rows.append(one_repeat(args.dir, ks, pairs, other))
+        shown = ", ".join(
+            f"{name} {value:.2f}x" if name.endswith("_vs") else f"{name} {value * 1e6:.1f} us"
+            for name, value in rows[-1].items()
+        )
+        report.note(f"steps, repeat {repeat + 1}: {shown}")
+    limit = c.median([row["fdatasync"] for row in rows]) * 1e6
+    report.result("cli_wait.fsync_append", limit, "us")
+    for kind, bound in TARGETS.items():
+        for side, name in ((kind, "per_step"), (f"{kind}_against", "against.per_step")):
+            report.result(
+                f"cli_wait.{kind}.{name}",
+                c.median([row[side] for row in rows]) * 1e6,
+                "us",
+                baseline=limit,
+                of="fsync_append",
+                ratio=c.median([row[side] / row["fdatasync"] for row in rows]),
+                target=c.Target("<=", bound),
+            )
+        report.result(f"cli_wait.{kind}.vs_against", c.median([r[f"{kind}_vs"] for r in rows]), "x")
 
 
 def report_steps(report: c.Report, args: Any) -> None:

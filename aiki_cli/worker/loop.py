@@ -19,10 +19,9 @@ import socket
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from ..authoring.threads import Threads
+from ..authoring.threads import Pool, Threads
 from ..authoring.workflow import Workflow, WorkflowVersion
 from ..client import Client
 from ..engine.execution import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
@@ -100,7 +99,7 @@ class Worker:
         self._relist_at = 0.0
         self._reported: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._pool: Pool | None = None
         self._commit: GroupCommit | None = None
         self._family: set[str] | None = None  # when driving one run: it and its descendants
         self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
@@ -183,16 +182,14 @@ class Worker:
     def _threads(self) -> Iterator[None]:
         """The threads, and the open files, that executing `concurrency` runs needs."""
         _allow_open_files(self.concurrency)
-        self._executor = ThreadPoolExecutor(
-            max(4, self.concurrency), thread_name_prefix="aiki-task"
-        )
+        self._pool = Pool(max(4, self.concurrency))
         if self.concurrency > 1:
             self._commit = GroupCommit(self.store.flush_together, self._active.__len__)
         try:
             yield
         finally:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+            self._pool.close()
+            self._pool = None
             if self._commit is not None:
                 self._commit.close()
                 self._commit = None
@@ -285,7 +282,8 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
-        threads = Threads(self._executor, alone=lambda: len(self._active) < 2)
+        assert self._pool is not None
+        threads = self._pool.threads(alone=lambda: len(self._active) < 2)
         known = len(claim.entries)
         try:
             status = await self.engine.execute(
