@@ -268,6 +268,41 @@ def test_a_damaged_run_goes_to_the_app(tmp_path: Path, store: tuple[Path, dict[s
     assert served(["status", ids["ok"], "--json"]) is not None  # the same run, undamaged
 
 
+HOSTILE_LINES = [
+    b'{"type": bad\n',  # not JSON
+    b"5\n",  # JSON, no entry
+    b"[]\n",
+    b"NaN\n",
+    b'{"type":"progress","at":"2026-12-03T10:00:00.000001Z","fraction":1e999}\n',
+    b"\xff\xfe\n",  # not UTF-8
+    b"[" * 100_000 + b"\n",  # nested past the parser's recursion limit
+]
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES, ids=range(len(HOSTILE_LINES)))
+@pytest.mark.parametrize("damaged", ["journal.jsonl", "run.json"])
+def test_a_damaged_line_or_record_goes_to_the_app_never_to_a_traceback(
+    tmp_path: Path, store: tuple[Path, dict[str, str]], line: bytes, damaged: str
+) -> None:
+    root, ids = store
+    run_dir = tmp_path / "runs" / "run" / ids["ok"]
+    run_dir.mkdir(parents=True)
+    for name in ("run.json", "journal.jsonl"):
+        (run_dir / name).write_bytes((root / "run" / ids["ok"] / name).read_bytes())
+    if damaged == "run.json":
+        (run_dir / damaged).write_bytes(line)
+    else:
+        with (run_dir / damaged).open("ab") as journal:
+            journal.write(line)
+    created = (root / "index" / "created.log").read_text().splitlines()
+    (tmp_path / "runs" / "index").mkdir()
+    (tmp_path / "runs" / "index" / "created.log").write_text(
+        "".join(f"{line}\n" for line in created if line.startswith(ids["ok"]))
+    )
+    assert served(["status", ids["ok"], "--json"]) is None
+    assert served(["list", "--json"]) is None
+
+
 # -- through the console script: the front door wired in, and the app behind it ----------
 
 

@@ -11,7 +11,6 @@ then hands the command to the app, which says what is wrong exactly as always.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from ...model.light import Unsure, document, read_entry, read_spec
 from ...model.plain import Record
 from ...values.ids import RUN_ID
+from ...values.jsontext import strict_loads
 from .syncio import lines_backwards, read_file, read_lines
 
 LONGEST = 1 << 20  # journal bytes folded here; past it, the app folds from its summary
@@ -86,16 +86,8 @@ def _listed(root: Path) -> Iterator[tuple[str, str, str]]:
 
 def _json(data: bytes) -> Any:
     """JSON as the models' parser reads it; `Unsure` for what it would refuse or read
-    otherwise (NaN, infinities, numbers too large for a float)."""
-    return json.loads(data, parse_constant=_refuse, parse_float=_finite)
-
-
-def _refuse(text: str) -> Any:
-    raise Unsure(f"{text} in JSON")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if number in (float("inf"), float("-inf")):
-        raise Unsure(f"{text}: too large for a float")
-    return number
+    otherwise (damaged text, NaN, infinities, numbers too large for a float)."""
+    try:
+        return strict_loads(data)
+    except (ValueError, RecursionError) as error:
+        raise Unsure(f"not JSON as the models read it: {error}") from None
