@@ -170,8 +170,47 @@ def test_a_group_flush_never_writes_a_run_taken_over_after_its_session_died(
     with pytest.raises(StoreUnreachable):
         dead.flush()
     assert stored(store, dead) == []  # the successor's journal, untouched
+    with pytest.raises(StoreUnreachable):
+        dead.release()
     for claim in held[1:]:
         claim.flush()
         assert stored(store, claim) == [RUNNING]
         claim.release()
     successor.release()
+
+
+def test_a_look_for_requests_stores_the_held_entries_and_the_next_flush_owes_the_wal(
+    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine looks for requests at each task's boundary: the result held since the
+    last task is committed with that look (asynchronously, no round trip of its own), so
+    a worker killed before its next flush does not lose it; that flush then waits for
+    the server's WAL."""
+    claim = claimed(store, spec)
+    claim.append(RUNNING, *steps(1))
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def recorded(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        sent.append(str(query))
+        return execute(cursor, query, *args, **kw)
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", recorded)
+    assert claim.requests() == frozenset()
+    assert len(sent) == 1 and "synchronous_commit" not in sent[0], sent
+    assert stored(store, claim) == [RUNNING, *steps(1)]
+    assert claim.unsynced  # committed, not yet flushed to the server's disk
+    sent.clear()
+    claim.flush()
+    assert len(sent) == 1 and "synchronous_commit" in sent[0], sent
+    assert "pg_logical_emit_message" in sent[0], sent  # writes WAL, so waits for its flush
+    assert not claim.unsynced
+    monkeypatch.undo()
+    claim.append(*steps(2))
+    claim.requests()
+    sql(postgres_url, "SELECT pg_terminate_backend(%s)", claim._conn.info.backend_pid)
+    again = until(lambda: store.claim(claim.spec.id))  # its worker died after the look
+    assert again.entries == [RUNNING, *steps(1, 2)]
+    again.release()
+    with pytest.raises(StoreUnreachable):
+        claim.release()  # its flush of the WAL could not be made

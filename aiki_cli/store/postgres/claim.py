@@ -53,6 +53,7 @@ _LEAVE = (
     " AND NOT EXISTS (SELECT 1 FROM mail WHERE run_id = %s AND NOT acked)"
 )
 _SYNC: Statement = ("SELECT set_config('synchronous_commit', 'on', true)", ())
+_WAL: Statement = ("SELECT pg_logical_emit_message(true, 'aiki', '')", ())
 Rows = list[tuple[Any, ...]]
 
 
@@ -75,6 +76,7 @@ class PostgresClaim:
         self._lines: list[str] = []  # appended, not yet sent: the last of `entries`
         self._status: str | None = None  # the last status among them
         self._durable = False  # one of them was appended with `sync`
+        self._wal = False  # entries appended with `sync` were sent, not yet flushed
         self._broken: AikiError | None = None  # a write failed: the claim is unusable
         # One connection, used by the run's branches on the event loop and by the group
         # commit's threads flushing it: one statement or transaction at a time.
@@ -131,20 +133,22 @@ class PostgresClaim:
     @property
     def unsynced(self) -> bool:
         """True while entries are held (a flush sends them, whether appended with `sync`
-        or not: readers see a run's entries once it flushed)."""
-        return bool(self._lines)
+        or not: readers see a run's entries once it flushed), or were sent by a look for
+        requests and wait for the server's WAL flush."""
+        return bool(self._lines) or self._wal
 
     def flush(self) -> None:
-        if self._lines or self._broken is not None:
+        if self._lines or self._wal or self._broken is not None:
             self._write(durable=True)
 
     def _held_rows(self) -> tuple[int, list[Statement]]:
         """How many entries are held, and the statement that sends them (and the run's
-        status), if any."""
+        status), if any; with none, a WAL flush still owed (a statement that writes WAL:
+        a transaction that writes none does not wait for the flush)."""
         with self._hold:
             held = len(self._lines)
             if not held:
-                return 0, []
+                return 0, [_WAL] if self._wal else []
             params = {
                 "run": self.spec.id,
                 "first": len(self.entries) - held,
@@ -161,23 +165,27 @@ class PostgresClaim:
             if not self._lines:
                 self._status, self._durable = None, False
 
-    def _write(self, *statements: Statement, durable: bool = True) -> list[Rows]:
+    def _write(
+        self, *statements: Statement, durable: bool = True, defer: bool = False
+    ) -> list[Rows]:
         """The held entries, then `statements`, in one transaction: a synchronous commit,
-        or, not `durable` and with no entry held that was appended with `sync`, an
-        asynchronous one. The rows each statement returned. A failure leaves the claim
-        unusable."""
+        or, not `durable` and with no entry appended with `sync` waiting, an asynchronous
+        one; `defer`red, always asynchronous, the next flush owing the WAL's. The rows
+        each statement returned. A failure leaves the claim unusable."""
         with self._lock:
             if self._broken is not None:
                 raise self._broken
+            owed = self._durable or self._wal
             held, rows = self._held_rows()
             if not rows and not statements:
                 return []  # flushed meanwhile, by another thread
-            sync = [_SYNC] if durable or self._durable else []
+            sync = [_SYNC] if (durable or owed) and not defer else []
             try:
                 results = self._send([*sync, *rows, *statements])
             except psycopg.Error as error:
                 self._broken = translated(self._connections.target, error)
                 raise self._broken from error
+            self._wal = owed and not sync
             self._sent(held)
             return results[len(sync) + len(rows) :]
 
@@ -197,10 +205,15 @@ class PostgresClaim:
             cursor.close()
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
-        rows = self._read(
-            "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
-            (self.spec.id, list(kinds)),
-        )
+        """Sends the held entries with it, in an asynchronous commit (no round trip of
+        their own): the engine looks at each task's boundary, so a task's result is stored
+        before the next task starts, and a worker killed meanwhile does not lose it."""
+        sql = "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)"
+        params = (self.spec.id, list(kinds))
+        if self._lines:
+            (rows,) = self._write((sql, params), durable=False, defer=True)
+        else:
+            rows = self._read(sql, params)
         return frozenset(row[0] for row in rows)
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
