@@ -11,6 +11,9 @@ round trip for all of a step's entries; every other write of the claim (the queu
 timer, a request, mail, `release`) sends them first in its own transaction, so nothing
 the run does elsewhere gets ahead of its journal. The engine flushes before anything acts
 outside the run (a task's body, a child's start), so readers see a run's entries by then.
+The look for requests at each task's boundary commits them too, asynchronously: a task's
+result is stored before the next task starts, as when each append was a commit of its
+own. Every write is one query of one or more statements: one transaction, one round trip.
 A write that fails leaves the journal as it was (one transaction) and the claim unusable:
 its held entries are never dropped silently, and every later call raises the same error.
 
