@@ -191,7 +191,8 @@ class PostgresStore:
         if len(held) != len(claims):
             return False
         flushes = [self._flushing().submit(claim.flush) for claim in held]
-        return all(flush.exception() is None for flush in flushes)
+        failed = [flush.exception() for flush in flushes]  # each waited for, none cut short
+        return not any(failed)
 
     def _flushing(self) -> ThreadPoolExecutor:
         with self._pool_lock:
