@@ -9,7 +9,6 @@ prints.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from ..authoring.guard import guarded, original
 from ..authoring.run import Run
 from ..authoring.threads import Threads
 from ..authoring.workflow import WorkflowVersion
-from ..errors import RecoveryLimitExceeded, StoreUnwritable
+from ..errors import RecoveryLimitExceeded
 from ..model.entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from ..model.journal import last_status, summarize
 from ..model.runinfo import RunInfo
@@ -121,10 +120,6 @@ class Engine:
                 self._end(
                     claim, RunStatus.RUNNING, RunStatus.PENDING, attempt, reason="worker stopped"
                 )
-                # Readers see it once flushed: the release may wait for a task's thread,
-                # or never come (a hard exit); a store that cannot says so at the release.
-                with contextlib.suppress(StoreUnwritable):
-                    claim.flush()
             raise
         except StorageFailed as failure:
             # The journal cannot be written: stop, leaving the run running for a retry.

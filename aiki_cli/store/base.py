@@ -59,8 +59,7 @@ class Claim(Protocol):
     entries: list[Entry]
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
-        """Add entries to the journal (`entries` at once; readers see them by the next
-        `flush` at the latest); with `sync`, durably by the next `flush`.
+        """Add entries to the journal; with `sync`, durably by the next `flush`.
         Raises `StoreUnwritable`, leaving the journal as it was."""
         ...
 

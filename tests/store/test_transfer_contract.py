@@ -79,7 +79,6 @@ def make_run(store: Store, spec: Specs, entries: list[Entry], **kwargs: Any) -> 
     claim = store.claim(run_id)
     assert claim is not None
     claim.append(*entries)
-    claim.flush()  # readers see appended entries once flushed
     info = store.read_summary(run_id)
     if info.status.parked:
         claim.set_timer(info.due_at)

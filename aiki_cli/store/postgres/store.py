@@ -15,13 +15,11 @@ while a worker takes its run out of the queue is always seen by one of the two.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from ...errors import RunNotFound
+from ...errors import RunNotFound, StoreUnwritable
 from ...model.entry import Entry
 from ...model.export import RunExport
 from ...model.journal import summarize
@@ -41,7 +39,6 @@ from .schema import channel, check, migrate
 from .session import Connection, Connections
 from .workers import Roster
 
-FLUSH_THREADS = 32  # claims' flushes of one batch whose round trips overlap
 _PAGE = 500  # runs `list_runs` fetches at a time
 _C = 'COLLATE "C"'  # text sorted as Python sorts it
 
@@ -53,14 +50,8 @@ class PostgresStore:
         self.schema = target.schema
         self.connections = Connections(target, lambda conn: check(conn, target))
         self.roster = Roster(self.connections)
-        self._pool: ThreadPoolExecutor | None = None  # flushing claims together
-        self._pool_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
         self.connections.close()
 
     def migrate(self) -> tuple[int, int]:
@@ -183,22 +174,21 @@ class PostgresStore:
         return claim
 
     def flush_together(self, claims: list[Claim]) -> bool:
-        """Each claim's held entries sent on its own connection, which holds its run's
-        lock (one shared transaction could write a run that another worker took over
-        after a session died), the round trips overlapping in threads. False when one
-        failed: the group commit then flushes each alone, and that one raises again."""
+        """One synchronous commit flushes the server's WAL up to it: every append the
+        claims committed before it is durable with it. Made on the first claim's own
+        connection: not the shared one, which the event loop's calls need meanwhile, and
+        not a new one, which the server may have no room for."""
         held = [claim for claim in claims if isinstance(claim, PostgresClaim)]
         if len(held) != len(claims):
             return False
-        flushes = [self._flushing().submit(claim.flush) for claim in held]
-        failed = [flush.exception() for flush in flushes]  # each waited for, none cut short
-        return not any(failed)
-
-    def _flushing(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(FLUSH_THREADS, thread_name_prefix="aiki-pg-flush")
-            return self._pool
+        try:
+            if held:
+                held[0].flush_wal()
+        except StoreUnwritable:  # that claim's session went: each flushes alone, and learns
+            return False
+        for claim in held:
+            claim.synced()
+        return True
 
     def request(self, run_id: str, kind: Request) -> None:
         run_id = check_run_id(run_id)
