@@ -45,8 +45,7 @@ class Tail:
     def _feed(self, spec: RunSpec, entries: list[Entry]) -> list[Entry]:
         if self._fold is None:
             self._fold = Fold.start(spec)
-        for entry in entries:
-            self._fold.feed(entry)
+        self._fold.feed_all(entries)
         self._folded += len(entries)
         return entries
 
