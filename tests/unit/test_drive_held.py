@@ -221,3 +221,26 @@ def test_reads_and_held_entries_give_each_entry_once_in_order(
     assert tail.read() == last  # the store's read, less the entry the claim gave
     assert tail.read() == []
     assert tail.info.progress is not None and tail.info.progress.message == "stored"
+
+
+class FlushFailedStore(CountingStore):
+    """A memory store whose claims never say their entries are all durable, as a claim
+    whose last flush failed says."""
+
+    def claim(self, run_id: str) -> Claim | None:
+        claim = super().claim(run_id)
+        if claim is not None:
+            claim.unsynced = True  # type: ignore[misc]
+        return claim
+
+
+def test_driving_a_run_whose_claim_is_not_all_durable_reads_the_store() -> None:
+    store = FlushFailedStore()
+    client = Client(store)
+    run_id = client.create(PARENT, {"key": "unsynced"}).id
+
+    info = drive(client, run_id)
+
+    assert info.status == RunStatus.COMPLETED
+    assert store.entries_read == len(store.read_run(run_id)[1])  # each entry, once
+    assert document(info) == document(asyncio.run(client.get(run_id)))
