@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import one_line
 from ..model.status import RunStatus
-from . import jsontext, streams
+from . import streams
 from .width import width_off_terminal
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def err() -> Console:
 def print_json(document: Any) -> None:
     """One JSON document on stdout, straight, never through rich."""
     stream = streams.stdout()
-    stream.write(jsontext.dumps(document) + "\n")  # json.dumps(indent=2)'s, faster
+    stream.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     stream.flush()
 
 
