@@ -14,8 +14,9 @@ shared machine whose disk slows down, it shows what aiki itself spends.
 With `--against DIR` (another checkout of aiki, e.g. an export of `main`), the same
 processes of that checkout are timed beside this one's, pair by pair in turn (this one
 first, then that one first), and the per-step figures are also given as this checkout's
-over that one's, the median of the per-pair ratios: on a machine shared with other work,
-both meet the same spells of it, which runs made one after the other do not.
+over that one's, the median of the per-pair ratios (of wall time, and of the processes'
+CPU time): on a machine shared with other work, both meet the same spells of it, which
+runs made one after the other do not.
 
     python benchmarks/bench_cli_wait.py            # K = 1 and 400, 3 repeats
     python benchmarks/bench_cli_wait.py --smoke    # seconds; what CI runs
@@ -80,24 +81,27 @@ def per_step(
 
 def per_step_against(
     base: Path, ks: tuple[int, int], sync: bool, probe: c.AppendProbe, pairs: int, other: Path
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """The per-step slope of this checkout's processes and of `other`'s, measured pair by
-    pair in turn, each the median over `pairs`, and the median of their per-pair ratios."""
-    ours, theirs, ratios = [], [], []
+    pair in turn, each the median over `pairs`, and the median of their per-pair ratios;
+    last, the median of the per-pair ratios of their CPU time per step."""
+    ours, theirs, ratios, cpu_ratios = [], [], [], []
     with c.scratch(base, "cli-wait") as store, c.scratch(base, "cli-wait-other") as elsewhere:
         start_wait(store, 1, sync)
         start_wait(elsewhere, 1, sync, other)
         for pair in range(pairs):
             probe.sample(SAMPLES)
             sides = [(store, None), (elsewhere, other)]
-            slopes = {}
+            slopes, cpus = {}, {}
             for folder, home in sides if pair % 2 == 0 else reversed(sides):
-                (few, _), (many, _) = (start_wait(folder, k, sync, home) for k in ks)
+                (few, cpu_few), (many, cpu_many) = (start_wait(folder, k, sync, home) for k in ks)
                 slopes[home] = (many - few) / (ks[1] - ks[0])
+                cpus[home] = (cpu_many - cpu_few) / (ks[1] - ks[0])
             ours.append(slopes[None])
             theirs.append(slopes[other])
             ratios.append(slopes[None] / slopes[other])
-    return c.median(ours), c.median(theirs), c.median(ratios)
+            cpu_ratios.append(cpus[None] / cpus[other])
+    return c.median(ours), c.median(theirs), c.median(ratios), c.median(cpu_ratios)
 
 
 def one_repeat(
@@ -111,9 +115,12 @@ def one_repeat(
             if other is None:
                 row[kind], row[f"{kind}_cpu"] = per_step(base, ks, sync, probe, pairs)
             else:
-                row[kind], row[f"{kind}_against"], row[f"{kind}_vs"] = per_step_against(
-                    base, ks, sync, probe, pairs, other
-                )
+                (
+                    row[kind],
+                    row[f"{kind}_against"],
+                    row[f"{kind}_vs"],
+                    row[f"{kind}_cpu_vs"],
+                ) = per_step_against(base, ks, sync, probe, pairs, other)
         row["fdatasync"] = probe.median()
     finally:
         probe.close()
@@ -162,6 +169,8 @@ def report_against(report: c.Report, args: Any, other: Path) -> None:
                 target=c.Target("<=", bound),
             )
         report.result(f"cli_wait.{kind}.vs_against", c.median([r[f"{kind}_vs"] for r in rows]), "x")
+        cpu_vs = c.median([r[f"{kind}_cpu_vs"] for r in rows])
+        report.result(f"cli_wait.{kind}.cpu_vs_against", cpu_vs, "x")
 
 
 def report_steps(report: c.Report, args: Any) -> None:

@@ -41,7 +41,7 @@ def left_open(entries: Iterable[Entry]) -> list[str]:
             open_calls.clear()
         elif isinstance(entry, TaskStarted):
             open_calls[entry.task, entry.hash] = entry.task
-        elif isinstance(entry, TaskCompleted | TaskFailed):
+        elif isinstance(entry, _FINISHED):
             open_calls.pop((entry.task, entry.hash), None)
     return sorted(set(open_calls.values()))
 
@@ -51,12 +51,12 @@ def summarize(
 ) -> RunInfo:
     """The run's state as of its last journal entry."""
     fold = Fold.start(spec)
-    for entry in entries:
-        fold.feed(entry)
+    fold.feed_all(entries)
     return fold.result(cancel_requested)
 
 
 Calls = defaultdict[tuple[str, str], deque[TaskInfo]]
+_FINISHED = (TaskCompleted, TaskFailed)
 
 
 class Fold:
@@ -87,15 +87,34 @@ class Fold:
         return cls(info, defaultdict(deque), defaultdict(deque), Waits())
 
     def feed(self, entry: Entry) -> None:
-        info, open_calls, retrying = self.info, self.open_calls, self.retrying
-        info.updated_at = entry.at
+        self.feed_all((entry,))
+
+    def feed_all(self, entries: Iterable[Entry]) -> None:
+        """Fold `entries`, in order; the run's `updated_at` is set once, from the last."""
+        last = None
+        for last in entries:
+            self._fold(last)
+        if last is not None:
+            self.info.updated_at = last.at
+
+    def _fold(self, entry: Entry) -> None:
+        info = self.info
         self.waits.note(entry)
-        if isinstance(entry, StatusChanged):
+        # The entries of task calls first: they are most of any journal.
+        if isinstance(entry, TaskStarted):
+            _start_call(info, self.open_calls, self.retrying, entry)
+        elif isinstance(entry, _FINISHED):
+            address = (entry.task, entry.hash)
+            call = _finish_call(info, self.open_calls[address], entry)
+            if isinstance(entry, TaskFailed) and entry.retry_at is not None:
+                call.status = "retrying"
+                self.retrying[address].append(call)
+        elif isinstance(entry, StatusChanged):
             if entry.attempt > info.attempt:
-                _retry_failed_calls(info, retrying)
+                _retry_failed_calls(info, self.retrying)
             _apply_status(info, entry)
             if entry.new == RunStatus.RUNNING:
-                open_calls.clear()  # calls left open by a dead worker stay interrupted
+                self.open_calls.clear()  # calls left open by a dead worker stay interrupted
         elif isinstance(entry, Recovered):
             info.recoveries = entry.count
         elif isinstance(entry, ChildStarted):
@@ -104,14 +123,6 @@ class Fold:
             info.progress = ProgressInfo(
                 message=entry.message, fraction=entry.fraction, at=entry.at
             )
-        elif isinstance(entry, TaskStarted):
-            _start_call(info, open_calls, retrying, entry)
-        elif isinstance(entry, TaskCompleted | TaskFailed):
-            address = (entry.task, entry.hash)
-            call = _finish_call(info, open_calls[address], entry)
-            if isinstance(entry, TaskFailed) and entry.retry_at is not None:
-                call.status = "retrying"
-                retrying[address].append(call)
 
     def result(self, cancel_requested: bool = False) -> RunInfo:
         info = self.info
@@ -122,14 +133,21 @@ class Fold:
 
 def _start_call(info: RunInfo, open_calls: Calls, retrying: Calls, entry: TaskStarted) -> None:
     address = (entry.task, entry.hash)
-    if retrying[address]:
-        call = retrying[address].popleft()  # another attempt of the same call
+    again = retrying.get(address)  # not `retrying[address]`: no queue made for each call
+    if again:
+        call = again.popleft()  # another attempt of the same call
         call.attempts += 1
+        call.status, call.started_at = "running", entry.at
+        call.finished_at = call.duration_ms = call.error = None
     else:
-        call = TaskInfo(name=entry.task, hash=entry.hash, status="running", attempts=entry.attempt)
+        call = TaskInfo(
+            name=entry.task,
+            hash=entry.hash,
+            status="running",
+            attempts=entry.attempt,
+            started_at=entry.at,
+        )
         info.tasks.append(call)
-    call.status, call.started_at = "running", entry.at
-    call.finished_at = call.duration_ms = call.error = None
     open_calls[address].append(call)
 
 

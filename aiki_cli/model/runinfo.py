@@ -138,10 +138,8 @@ class RunInfo(BaseModel):
 
     def document(self, *, full: bool = True) -> dict[str, Any]:
         """The stable JSON document; without input and result when not `full` (for lists)."""
-        exclude = {"tasks"} if full else {"input", "result", "tasks", "children"}
-        doc = self.model_dump(mode="json", exclude=exclude)
-        if full:
-            doc["tasks"] = [task.model_dump(mode="json") for task in self.tasks]
+        exclude = None if full else {"input", "result", "tasks", "children"}
+        doc = self.model_dump(mode="json", exclude=exclude)  # one call: tasks too
         if self.status != RunStatus.COMPLETED:
             doc.pop("result", None)
         if self.forked_from is None:

@@ -27,6 +27,7 @@ from .status import RunStatus
 
 WaitKind = Literal["sleep", "event", "child", "retry", "start"]
 WORKFLOW_RETRY = "workflow retry"  # the reason of the park that awaits a workflow's retry
+_TASK_ENTRIES = (TaskStarted, TaskCompleted, TaskFailed)
 
 
 class WaitingFor(BaseModel):
@@ -79,7 +80,13 @@ class Waits:
         return kept
 
     def note(self, entry: Entry) -> None:
-        if isinstance(entry, SleepStarted | SleepEnded):
+        # The entries of task calls first: they are most of any journal.
+        if isinstance(entry, _TASK_ENTRIES):
+            if self.retries:
+                self.retries.pop((entry.task, entry.hash), None)
+            if isinstance(entry, TaskFailed) and entry.retry_at is not None:
+                self.retries[entry.task, entry.hash] = entry
+        elif isinstance(entry, SleepStarted | SleepEnded):
             self._note_sleep(entry)
         elif isinstance(entry, EventWaited | EventReceived | EventTimedOut):
             self._note_event(entry)
@@ -87,10 +94,6 @@ class Waits:
             self.children[entry.child] = entry
         elif isinstance(entry, ChildEnded):
             self.children.pop(entry.child, None)
-        elif isinstance(entry, TaskStarted | TaskCompleted | TaskFailed):
-            self.retries.pop((entry.task, entry.hash), None)
-            if isinstance(entry, TaskFailed) and entry.retry_at is not None:
-                self.retries[entry.task, entry.hash] = entry
         elif isinstance(entry, StatusChanged):
             self.workflow_retry = entry if entry.reason == WORKFLOW_RETRY else None
 

@@ -31,6 +31,7 @@ from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
 from ..store import Claim
 from ..store.group_commit import GroupCommit
+from ..store.tail import Tail
 from .retention import Retention
 from .timers import Timers
 from .wakeups import Wakeups
@@ -102,6 +103,7 @@ class Worker:
         self._pool: Pool | None = None
         self._commit: GroupCommit | None = None
         self._family: set[str] | None = None  # when driving one run: it and its descendants
+        self._driven: Tail | None = None  # when driving one run: its journal
         self.ended: Counter[RunStatus] = Counter()  # runs executed here to their end
         self.parked: dict[str, RunStatus] = {}  # runs executed here, left parked or pending
         self._timers = Timers(client, self.registry)
@@ -255,6 +257,8 @@ class Worker:
                 claim.release()  # driving one run: leave the others to workers
                 return None
             self._family.add(claim.spec.id)
+            if self._driven is not None:
+                self._driven.hold(claim)  # its entries spare reading the journal back
         if claim.spec.ref not in self.registry:
             log.warning("skipping run %s: this worker does not load %s", run_id, claim.spec.ref)
             self._skipped[run_id] = float("inf")
@@ -384,15 +388,12 @@ class Worker:
         `WaitTimeout` is raised.
         """
         self._family = {run_id}
-        tail = self.client.tail(run_id)
+        tail = self._driven = self.client.tail(run_id)
 
         async def ended(claimed: int) -> bool:
-            # While its code executes here, the run has not ended; once it stops, the
-            # journal is read from where the last look stopped, never again in whole.
-            if run_id in self._active:
-                return False
-            tail.read()
-            return tail.info.status.idle
+            # While its code executes here, the run has not ended; once it stops, its
+            # journal is the claim's, or read from where the last look stopped.
+            return run_id not in self._active and tail.idle()
 
         with self._threads():
             driving = asyncio.ensure_future(self._serve(ended))
@@ -403,8 +404,8 @@ class Worker:
                 await asyncio.gather(driving, return_exceptions=True)
                 raise WaitTimeout(run_id, timeout or 0.0, info.status)
             driving.result()
-        tail.read()
-        return tail.info if tail.info.status.terminal else await self.client.get(run_id)
+        ended_here = tail.ended()
+        return ended_here if ended_here is not None else await self.client.get(run_id)
 
 
 def _release(claim: Claim) -> None:

@@ -226,8 +226,7 @@ class FileStore:
                 raise
             return summarize(*self.read_run(run_id))  # raises, with the whole file's lines
         fold = Fold.start(spec) if saved is None else saved
-        for entry in entries:
-            fold.feed(entry)
+        fold.feed_all(entries)
         if (tasks or saved is None) and len(lines) >= SUMMARY_EVERY:
             save_summary(run_dir, Summary.of(fold, start + size, before + data[:size]))
         if not tasks:
