@@ -51,7 +51,7 @@ from aiki_cli.store import open_store
 from aiki_cli.values.ids import new_run_id
 
 sys.path.insert(0, str(c.REPO))
-from tests.postgres_server import binaries, throwaway_server, with_schema
+from tests.postgres_server import binaries, fresh_schema, throwaway_server
 
 KS = [1, 10, 100, 250, 500]
 SMOKE_KS = [1, 5, 10]
@@ -88,22 +88,6 @@ def _admin(url: str) -> Any:
     conn = target(url).connect()
     conn.autocommit = True
     return conn
-
-
-@contextlib.contextmanager
-def schema(url: str) -> Iterator[str]:
-    """A URL naming a fresh, migrated aiki schema; dropped afterwards."""
-    from aiki_cli.store.postgres.connect import target
-    from aiki_cli.store.postgres.schema import migrate
-
-    name = f"bench_{secrets.token_hex(5)}"
-    located = with_schema(url, name)
-    migrate(target(located))
-    try:
-        yield located
-    finally:
-        with _admin(url) as conn:
-            conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
 @contextlib.contextmanager
@@ -179,7 +163,7 @@ def _running_at(entries: list[Entry]) -> datetime:
 
 def steps(url: str, ks: list[int], peer: bool) -> dict[str, float]:
     row = {}
-    with schema(url) as store:
+    with fresh_schema(url) as store:
         row["aiki"] = per_step(aiki_sweep(store, ks))
     if peer:
         with dbos_database(url) as db:
@@ -192,7 +176,7 @@ def steps(url: str, ks: list[int], peer: bool) -> dict[str, float]:
 
 
 def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> float:
-    with schema(url) as store, c.Children() as children:
+    with fresh_schema(url) as store, c.Children() as children:
 
         async def starts() -> list[str]:
             client = Client(store)
@@ -243,7 +227,7 @@ def dbos_throughput(url: str, base: Path, runs: int, procs: int, concurrency: in
 def takeover(url: str, base: Path, kills: int) -> list[float]:
     """Seconds from each kill to the survivor's claim."""
     took = []
-    with schema(url) as store, c.scratch(base, "pg-takeover") as folder:
+    with fresh_schema(url) as store, c.scratch(base, "pg-takeover") as folder:
         opened = open_store(store)
         try:
             for n in range(kills):
@@ -305,7 +289,7 @@ def _wait(check: Any, what: str) -> None:
 
 def scale(url: str, size: int, calls: int) -> dict[str, float]:
     """Median seconds of `client.get` and of claim+release, with `size` stored runs."""
-    with schema(url) as store:
+    with fresh_schema(url) as store:
         client = Client(store)
         try:
             ids = fill(client, size)
