@@ -487,3 +487,24 @@ def run_json(args: list[str], timeout: float = 900) -> Any:
     if done.returncode != 0:
         raise RuntimeError(f"{args[:4]} exited {done.returncode}:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+DBOS_PEER = [sys.executable, str(BENCH_DIR / "_dbos_peer.py")]
+
+
+def dbos_serve(children: Children, opts: list[str], runs: int, procs: int, logs: Path) -> float:
+    """Seconds for `procs` DBOS processes (`_dbos_peer.py serve`) to execute the `runs`
+    workflows enqueued on `opts`'s database, spawn to last exit; raises unless all
+    completed."""
+    began = time.perf_counter()
+    servers = [
+        children.spawn([*DBOS_PEER, "serve", *opts, "--executor", f"w{n}"], log=logs / f"{n}.log")
+        for n in range(procs)
+    ]
+    for server in servers:
+        children.wait(server)
+    wall = time.perf_counter() - began
+    done = (logs / f"{procs - 1}.log").read_text().strip().splitlines()[-1]
+    if f'"completed": {runs}' not in done:
+        raise RuntimeError(f"DBOS did not complete the {runs} workflows: {done}")
+    return wall

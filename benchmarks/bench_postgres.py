@@ -117,9 +117,6 @@ def aiki_cmd(store: str, *args: str) -> list[str]:
     ]
 
 
-PEER = [sys.executable, str(c.BENCH_DIR / "_dbos_peer.py")]
-
-
 # -- 1. steps -----------------------------------------------------------------------------
 
 
@@ -167,7 +164,7 @@ def steps(url: str, ks: list[int], peer: bool) -> dict[str, float]:
         row["aiki"] = per_step(aiki_sweep(store, ks))
     if peer:
         with dbos_database(url) as db:
-            out = c.run_json([*PEER, "steps", "--db", db, "--ks", ",".join(map(str, ks))])
+            out = c.run_json([*c.DBOS_PEER, "steps", "--db", db, "--ks", ",".join(map(str, ks))])
         row["dbos"] = per_step({int(k): s for k, s in out["times"].items()})
     return row
 
@@ -206,18 +203,8 @@ def _all_completed(store: str, ids: list[str]) -> None:
 def dbos_throughput(url: str, base: Path, runs: int, procs: int, concurrency: int) -> float:
     with dbos_database(url) as db, c.Children() as children, c.scratch(base, "dbos") as logs:
         opts = ["--db", db, "--concurrency", str(concurrency)]
-        c.run_json([*PEER, "enqueue", *opts, "--runs", str(runs)])
-        began = time.perf_counter()
-        servers = [
-            children.spawn([*PEER, "serve", *opts, "--executor", f"w{n}"], log=logs / f"{n}")
-            for n in range(procs)
-        ]
-        for one in servers:
-            children.wait(one)
-        wall = time.perf_counter() - began
-        done = (logs / f"{procs - 1}").read_text().strip().splitlines()[-1]
-        if f'"completed": {runs}' not in done:
-            raise RuntimeError(f"DBOS did not complete the {runs} workflows: {done}")
+        c.run_json([*c.DBOS_PEER, "enqueue", *opts, "--runs", str(runs)])
+        wall = c.dbos_serve(children, opts, runs, procs, logs)
     return runs / wall
 
 

@@ -107,31 +107,19 @@ def stack_startup() -> float:
 
 
 def dbos_config(base: Path, runs: int, procs: int, concurrency: int) -> dict[str, float]:
-    peer = [sys.executable, str(c.BENCH_DIR / "_dbos_peer.py")]
     with c.scratch(base, "dbos-throughput") as folder, c.Children() as children:
         db = ["--db", str(folder / "dbos.sqlite"), "--concurrency", str(concurrency)]
-        enqueued = c.run_json([*peer, "enqueue", *db, "--runs", str(runs)])
-        began = time.perf_counter()
-        servers = [
-            children.spawn([*peer, "serve", *db, "--executor", f"w{n}"], log=folder / f"{n}.log")
-            for n in range(procs)
-        ]
-        for server in servers:
-            children.wait(server)
-        wall = time.perf_counter() - began
-        done = (folder / f"{procs - 1}.log").read_text().strip().splitlines()[-1]
-        if f'"completed": {runs}' not in done:
-            raise RuntimeError(f"DBOS did not complete the {runs} workflows: {done}")
+        enqueued = c.run_json([*c.DBOS_PEER, "enqueue", *db, "--runs", str(runs)])
+        wall = c.dbos_serve(children, db, runs, procs, folder)
     return {"start": runs / enqueued["seconds"], "wall": runs / wall}
 
 
 def dbos_startup(base: Path) -> float:
     """Seconds for a DBOS process to launch and exit on an empty queue."""
-    peer = [sys.executable, str(c.BENCH_DIR / "_dbos_peer.py")]
     with c.scratch(base, "dbos-startup") as folder:
         db = ["--db", str(folder / "dbos.sqlite")]
-        c.run_json([*peer, "enqueue", *db, "--runs", "0"])
-        return lifetime([*peer, "serve", *db, "--executor", "w0"])
+        c.run_json([*c.DBOS_PEER, "enqueue", *db, "--runs", "0"])
+        return lifetime([*c.DBOS_PEER, "serve", *db, "--executor", "w0"])
 
 
 def main(argv: list[str] | None = None) -> None:
