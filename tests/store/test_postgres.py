@@ -23,7 +23,9 @@ from aiki_cli.model.entry import StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail
 from aiki_cli.store.files import FileStore
+from aiki_cli.store.postgres.claim_session import ClaimSession
 from aiki_cli.store.postgres.connect import target
+from aiki_cli.store.postgres.keys import halves
 from aiki_cli.store.postgres.schema import VERSION
 from aiki_cli.store.postgres.store import PostgresStore
 from aiki_cli.values.canonical import input_hash
@@ -53,12 +55,19 @@ def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
         return cursor.fetchall() if cursor.description else []
 
 
-def held_locks(url: str, pid: int) -> int:
-    """How many advisory locks the backend `pid` holds (a lock taken twice counts once)."""
+def held_locks(url: str, session: ClaimSession) -> int:
+    """How many runs' advisory locks the claim session holds (a lock taken twice counts
+    once; its own token, held while it lives, not at all)."""
+    high, low = halves(session.token)
     return int(
-        sql(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s", pid)[0][
-            0
-        ]
+        sql(
+            url,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s"
+            " AND NOT (classid = %s AND objid = %s)",
+            session.pid,
+            high,
+            low,
+        )[0][0]
     )
 
 
@@ -192,9 +201,9 @@ def test_a_claim_whose_read_failed_keeps_no_lock(
         claim.release()
     claim = store.claim(run_id)  # the session that failed the read is healthy, and kept
     assert claim is not None and claim.session is session
-    assert held_locks(postgres_url, session.pid) == 1
+    assert held_locks(postgres_url, session) == 1
     claim.release()
-    assert held_locks(postgres_url, session.pid) == 0  # none stacked behind it
+    assert held_locks(postgres_url, session) == 0  # none stacked behind it
 
 
 def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(

@@ -61,7 +61,7 @@ def test_a_run_held_by_a_claim_of_the_session_is_refused_and_never_locked_twice(
     assert first is not None
     assert store.claim(run_id) is None  # still held, here
     first.release()
-    assert held_locks(postgres_url, first.session.pid) == 0
+    assert held_locks(postgres_url, first.session) == 0
     with opened(postgres_url) as other:
         taken = other.claim(run_id)
         assert taken is not None  # the one release let it go
@@ -87,11 +87,11 @@ def test_an_unlock_that_failed_on_a_healthy_session_is_made_before_the_next_clai
 
     monkeypatch.setattr(psycopg.Connection, "execute", cancelled_once)
     claim.release()  # raises nothing: the lock stays, to be let go later
-    assert held_locks(postgres_url, claim.session.pid) == 1
+    assert held_locks(postgres_url, claim.session) == 1
     again = store.claim(run_id)  # unlocks it first, then takes it once
     assert again is not None and again.session is claim.session
     again.release()
-    assert held_locks(postgres_url, claim.session.pid) == 0
+    assert held_locks(postgres_url, claim.session) == 0
 
 
 def test_a_broken_session_leaves_every_claim_on_it_unwritable_and_the_next_claim_a_new_one(
@@ -181,7 +181,7 @@ def test_a_flush_after_the_session_died_fails_its_claims_though_a_flush_connecti
     session = held[0].session if held[0] is not None else None
     assert session is not None
     sql(postgres_url, "SELECT pg_terminate_backend(%s)", session.pid)
-    until(lambda: held_locks(postgres_url, session.pid) == 0)
+    until(lambda: not sql(postgres_url, "SELECT 1 FROM pg_locks WHERE pid = %s", session.pid))
     assert not store.flush_together([claim for claim in held if claim is not None])
     for claim in held:
         assert claim is not None

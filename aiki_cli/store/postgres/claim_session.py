@@ -23,14 +23,15 @@ releasing claims, and the group commit's threads take the session's lock.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
 from collections.abc import Iterator
-from datetime import datetime
 
 import psycopg
 
 from ...errors import AikiError, StoreUnreachable
 from .connect import Target
+from .keys import lock_key
 from .session import Connection, Connections, speaking, translated
 
 
@@ -45,12 +46,11 @@ class ClaimSession:
         self._stuck: set[int] = set()  # held keys whose unlock failed: to unlock again
         self.broken = False
         self.pid = conn.info.backend_pid
+        # A lock of its own for as long as it lives: whoever fails to take it knows the
+        # session (and every lock it holds) is still there (`flushes`).
+        self.token = lock_key(target.schema, "session", secrets.token_hex(16))
         with speaking(target):
-            row = conn.execute(
-                "SELECT backend_start FROM pg_stat_get_activity(pg_backend_pid())"
-            ).fetchone()
-        assert row is not None
-        self.started: datetime = row[0]  # with `pid`, names this backend and no later one
+            conn.execute("SELECT pg_advisory_lock(%s)", (self.token,))
 
     @contextlib.contextmanager
     def using(self) -> Iterator[Connection]:

@@ -12,10 +12,13 @@ takes no run's lock and cannot write beside another worker.
 What another connection cannot tell by itself is whether those appends still exist: a
 server that crashed and restarted since has lost the asynchronous commits it had not
 flushed, and a flush on a fresh connection would succeed over nothing. So the flush's
-statement also looks for the session's backend (its pid and start time): alive at the
-flush, the server has not restarted since the appends, and the flush covers them; gone,
-the flush fails the claims it covered and the session is marked lost (its locks went
-with its backend). A flush connection holds no lock: one found broken is replaced.
+statement also tries the lock the session took when it opened (its token): still held
+by another session, the session is alive at the flush, the server has not restarted
+since the appends, and the flush covers them; free, the flush fails the claims it
+covered and the session is marked lost (its locks went with its backend). The try is a
+transaction's lock, let go at once by the flush's own commit. (Looking the session's
+backend up in `pg_stat_get_activity` costs the server ~0.1 ms a flush.) A flush
+connection holds no lock of its own: one found broken is replaced.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ KEPT = 4  # idle flush connections kept: the group commit's threads
 _FLUSH = (
     "SELECT set_config('synchronous_commit', 'on', true),"
     " pg_logical_emit_message(true, 'aiki', ''),"
-    " EXISTS (SELECT FROM pg_stat_get_activity(%s) WHERE backend_start = %s)"
+    " NOT pg_try_advisory_xact_lock(%s)"
 )
 
 
@@ -57,7 +60,7 @@ class Flushers:
         """Flush; whether the session's backend was alive at the flush."""
         conn, reused = self._take()
         try:
-            row = conn.execute(_FLUSH, (session.pid, session.started)).fetchone()
+            row = conn.execute(_FLUSH, (session.token,)).fetchone()
         except psycopg.Error as error:
             if not conn.broken:
                 self._keep(conn)
