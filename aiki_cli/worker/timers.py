@@ -53,10 +53,17 @@ class Timers:
         return None
 
     async def fire(self) -> int:
-        """Queue the runs whose due time has come and fire due schedules; how many."""
+        """Queue the runs whose due time has come and fire due schedules; how many.
+
+        The timer of a run still queued stays: its worker may be parking it (the timer
+        set, the run about to leave the queue, then queued again if the time came
+        meanwhile). Killed in between, that worker leaves the timer as the run's only way
+        back. Whoever executes the run next clears the timer, or sets it anew."""
         timers = self.store.due_timers(self.client.clock.now())
         for timer in timers:
             if timer.kind == "run":
+                if self.store.is_ready(timer.target):
+                    continue  # queued: its timer stays (see above)
                 with contextlib.suppress(LookupError):
                     self.store.mark_ready(timer.target)
             else:
