@@ -104,8 +104,12 @@ class Timers:
 
     def wake_within(self, seconds: float | None) -> bool:
         """Whether a parked run is due to wake within `seconds` (schedules do not count:
-        they would keep a worker from ever being idle)."""
+        they would keep a worker from ever being idle; nor does the timer of a run already
+        queued, which `fire` leaves in place and this worker may not execute)."""
         if seconds is None:
             return False
         horizon = self.client.clock.now() + timedelta(seconds=seconds)
-        return any(timer.kind == "run" for timer in self.store.due_timers(horizon))
+        return any(
+            timer.kind == "run" and not self.store.is_ready(timer.target)
+            for timer in self.store.due_timers(horizon)
+        )

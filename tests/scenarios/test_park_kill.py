@@ -158,3 +158,26 @@ def test_a_worker_does_not_execute_a_run_parked_since_it_listed_the_queue(
     asyncio.run(Worker(client, [version], poll_interval=0.01).run(until_idle=True))
 
     assert store.read_run(run_id)[1] == parked  # not executed: not even woken early
+
+
+def test_a_queued_run_s_due_timer_keeps_no_worker_from_idling(store: Store) -> None:
+    """The timer of a queued run stays (above), but the run is in the queue: a worker that
+    does not load its workflow has nothing to wait for, even with `include_sleeping`."""
+    clock = ManualClock()
+    client = Client(store, clock=clock)
+    other = WorkflowVersion("other", "1.0.0", _quick)
+    run_id = client.create(other, None).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    try:
+        claim.set_timer(clock.now())  # due, while the run is still queued
+    finally:
+        claim.release()
+    mine = WorkflowVersion("mine", "1.0.0", _quick)
+    worker = Worker(client, [mine], poll_interval=0.01)
+
+    async def serve() -> None:  # a hang guard, not a timing check: it returns at once
+        await asyncio.wait_for(worker.run(until_idle=True, include_sleeping=60), 30)
+
+    asyncio.run(serve())
+    assert run_id in store.ready_runs() and store.due_timers(clock.now()) != []
