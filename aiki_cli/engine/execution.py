@@ -95,8 +95,8 @@ class Engine:
         version = self.registry[claim.spec.ref]
         attempt = info.attempt + (1 if workflow_retry(claim.entries) is not None else 0)
         self._end(claim, info.status, RunStatus.RUNNING, attempt, worker=self.worker_id)
-        if info.due_at is not None:
-            claim.set_timer(None)
+        if info.due_at is not None or info.status == RunStatus.RUNNING:
+            claim.set_timer(None)  # running: its worker may have died before this
         run = Run(
             claim,
             self.store,
@@ -232,6 +232,7 @@ class Engine:
             return False
         in_flight = sorted({call.name for call in info.tasks if call.status == "running"})
         error = RecoveryLimitExceeded(claim.spec.id, count, self.max_recoveries, in_flight)
+        claim.set_timer(None)  # its worker may have died before clearing it
         self._end(
             claim, RunStatus.RUNNING, RunStatus.FAILED, info.attempt, error=ErrorInfo.of(error)
         )

@@ -220,8 +220,7 @@ class Worker:
                 continue
             if (self._met or not listed) and not self.store.is_ready(run_id):
                 continue  # another worker executed it since the listing
-            claim = self._claim(run_id)
-            if claim is not None:
+            if (claim := self._claim(run_id)) is not None:
                 self._active[run_id] = asyncio.create_task(self._execute(claim))
                 claimed += 1
         return claimed
@@ -252,6 +251,9 @@ class Worker:
         if claim is None:  # another worker holds it
             self._scatter()
             return None
+        if not self.store.is_ready(run_id):  # parked or ended since it was listed: a kill
+            claim.release()  # midway would leave it running out of the queue, stranded
+            return None
         if self._family is not None:
             if claim.spec.id not in self._family and claim.spec.parent_id not in self._family:
                 claim.release()  # driving one run: leave the others to workers
@@ -278,8 +280,7 @@ class Worker:
         same listing from the same end: the two would fail to claim each other's next run
         at every step. Go on from a random point of the listing instead; the runs skipped
         are tried after the rest, each first looked up in the queue, since the other worker
-        may have executed it. A worker that meets no other keeps the queue's order.
-        """
+        may have executed it. A worker that meets no other keeps the queue's order."""
         self._met = True
         if len(self._queue) > 1:
             self._queue.rotate(-random.randrange(len(self._queue)))

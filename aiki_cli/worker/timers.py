@@ -53,10 +53,17 @@ class Timers:
         return None
 
     async def fire(self) -> int:
-        """Queue the runs whose due time has come and fire due schedules; how many."""
+        """Queue the runs whose due time has come and fire due schedules; how many.
+
+        The timer of a run still queued stays: its worker may be parking it (the timer
+        set, the run about to leave the queue, then queued again if the time came
+        meanwhile). Killed in between, that worker leaves the timer as the run's only way
+        back. Whoever executes the run next clears the timer, or sets it anew."""
         timers = self.store.due_timers(self.client.clock.now())
         for timer in timers:
             if timer.kind == "run":
+                if self.store.is_ready(timer.target):
+                    continue  # queued: its timer stays (see above)
                 with contextlib.suppress(LookupError):
                     self.store.mark_ready(timer.target)
             else:
@@ -97,8 +104,12 @@ class Timers:
 
     def wake_within(self, seconds: float | None) -> bool:
         """Whether a parked run is due to wake within `seconds` (schedules do not count:
-        they would keep a worker from ever being idle)."""
+        they would keep a worker from ever being idle; nor does the timer of a run already
+        queued, which `fire` leaves in place and this worker may not execute)."""
         if seconds is None:
             return False
         horizon = self.client.clock.now() + timedelta(seconds=seconds)
-        return any(timer.kind == "run" for timer in self.store.due_timers(horizon))
+        return any(
+            timer.kind == "run" and not self.store.is_ready(timer.target)
+            for timer in self.store.due_timers(horizon)
+        )
