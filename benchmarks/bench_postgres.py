@@ -55,8 +55,8 @@ from tests.postgres_server import binaries, fresh_schema, throwaway_server
 
 KS = [1, 10, 100, 250, 500]
 SMOKE_KS = [1, 5, 10]
-# (worker processes, --concurrency). A worker holds a connection per run it holds, up to
-# 2 x concurrency: two at 100 can need more than the server's 400 connections at once.
+# (worker processes, --concurrency). A worker's claims share one connection (until P5, a
+# connection per run held: two workers at 100 needed more than the server's 400).
 CONFIGS = [(1, 100), (2, 50), (2, 100)]
 SMOKE_CONFIGS = [(1, 10)]
 DBOS_CONFIGS = [(1, 100)]
@@ -172,7 +172,8 @@ def steps(url: str, ks: list[int], peer: bool) -> dict[str, float]:
 # -- 2. throughput ------------------------------------------------------------------------
 
 
-def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> float:
+def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> tuple[float, int]:
+    """Runs per second, and the connections the workers opened."""
     with fresh_schema(url) as store, c.Children() as children:
 
         async def starts() -> list[str]:
@@ -181,13 +182,22 @@ def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> float:
 
         ids = asyncio.run(starts())
         args = aiki_cmd(store, "worker", "--until-idle", "--concurrency", str(concurrency))
+        sessions = _sessions(url)
         began = time.perf_counter()
         workers = [children.spawn(args) for _ in range(procs)]
         for worker in workers:
             children.wait(worker)
         wall = time.perf_counter() - began
+        opened = _sessions(url) - sessions - 1  # less the one that counted first
         _all_completed(store, ids)
-    return runs / wall
+    return runs / wall, opened
+
+
+def _sessions(url: str) -> int:
+    """Connections the server has accepted so far, to any database (ended ones counted
+    when they end), read on a connection of its own."""
+    with _admin(url) as conn:
+        return int(conn.execute("SELECT sum(sessions) FROM pg_stat_database").fetchone()[0])
 
 
 def _all_completed(store: str, ids: list[str]) -> None:
@@ -361,8 +371,11 @@ def measure(report: c.Report, args: Any, url: str, peer: bool) -> None:
     rows: list[dict[str, float]] = []
     for repeat in range(args.repeats):
         row = {f"steps.{k}": v for k, v in steps(url, ks, peer).items()}
+        opened = []
         for procs, conc in SMOKE_CONFIGS if smoke else CONFIGS:
-            row[f"aiki.p{procs}c{conc}"] = aiki_throughput(url, runs, procs, conc)
+            row[f"aiki.p{procs}c{conc}"], connections = aiki_throughput(url, runs, procs, conc)
+            opened.append(f"p{procs}c{conc} {connections}")
+        report.note(f"connections the workers opened, repeat {repeat + 1}: " + ", ".join(opened))
         for procs, conc in DBOS_CONFIGS if peer else []:
             row[f"dbos.p{procs}c{conc}"] = dbos_throughput(url, args.dir, runs, procs, conc)
         rows.append(row)

@@ -23,7 +23,9 @@ from aiki_cli.model.entry import StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail
 from aiki_cli.store.files import FileStore
+from aiki_cli.store.postgres.claim_session import ClaimSession
 from aiki_cli.store.postgres.connect import target
+from aiki_cli.store.postgres.keys import halves
 from aiki_cli.store.postgres.schema import VERSION
 from aiki_cli.store.postgres.store import PostgresStore
 from aiki_cli.values.canonical import input_hash
@@ -51,6 +53,22 @@ def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with target(url).connect() as conn:
         cursor = conn.execute(query, params or None)
         return cursor.fetchall() if cursor.description else []
+
+
+def held_locks(url: str, session: ClaimSession) -> int:
+    """How many runs' advisory locks the claim session holds (a lock taken twice counts
+    once; its own token, held while it lives, not at all)."""
+    high, low = halves(session.token)
+    return int(
+        sql(
+            url,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s"
+            " AND NOT (classid = %s AND objid = %s)",
+            session.pid,
+            high,
+            low,
+        )[0][0]
+    )
 
 
 def until(found: Any, *, limit: float = 30.0) -> Any:
@@ -106,17 +124,18 @@ def test_a_claim_whose_session_is_gone_cannot_write(
     run_id = store.create_run(spec()).id
     stale = store.claim(run_id)
     assert stale is not None
-    pid = stale._conn.info.backend_pid
+    pid = stale.session.pid
     sql(postgres_url, "SELECT pg_terminate_backend(%s)", pid)
-    successor = until(lambda: store.claim(run_id))
-    successor.append(RUNNING)
-    with pytest.raises(StoreUnwritable) as caught:
-        stale.append(StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED))
-    assert isinstance(caught.value, StoreUnreachable)
-    assert caught.value.exit_code == 1
-    stale.release()  # its lock went with its session: nothing to let go, no error
-    assert store.claim(run_id) is None  # the successor still holds it
-    successor.release()
+    with opened(postgres_url) as other:
+        successor = until(lambda: other.claim(run_id))
+        successor.append(RUNNING)
+        with pytest.raises(StoreUnwritable) as caught:
+            stale.append(StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED))
+        assert isinstance(caught.value, StoreUnreachable)
+        assert caught.value.exit_code == 1
+        stale.release()  # its lock went with its session: nothing to let go, no error
+        assert store.claim(run_id) is None  # the successor still holds it
+        successor.release()
     assert store.read_run(run_id)[1] == [RUNNING]
 
 
@@ -163,52 +182,13 @@ def test_claims_flushed_together_are_made_durable_by_one_synchronous_commit(
         claim.release()
 
 
-def test_a_group_flush_needs_no_connection_of_its_own_and_leaves_a_broken_one_to_its_claim(
-    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A busy worker may hold as many connections as the server allows: the group flush
-    is made on a claim's own connection. If that one's session is gone, the batch is
-    flushed claim by claim, so only its run learns."""
-    claims = [store.claim(store.create_run(spec()).id) for _ in range(3)]
-    held = [claim for claim in claims if claim is not None]
-    for claim in held:
-        claim.append(RUNNING)
-
-    def no_room(*args: Any, **kw: Any) -> Any:
-        raise AssertionError("a group flush opened a connection")
-
-    monkeypatch.setattr(type(store.connections), "_new", no_room)
-    assert store.flush_together(held)
-    monkeypatch.undo()
-    for claim in held:
-        claim.append(TaskStarted(at=T0, task="t", hash="h", input=1))
-    sql(postgres_url, "SELECT pg_terminate_backend(%s)", held[0]._conn.info.backend_pid)
-    until(
-        lambda: (
-            not sql(
-                postgres_url,
-                "SELECT 1 FROM pg_locks WHERE pid = %s",
-                held[0]._conn.info.backend_pid,
-            )
-        )
-    )
-    assert not store.flush_together(held)  # nothing done: each flushes alone
-    with pytest.raises(StoreUnreachable):
-        held[0].flush()
-    for claim in held[1:]:
-        claim.flush()
-        assert not claim.unsynced
-        claim.release()
-    with pytest.raises(StoreUnreachable):
-        held[0].release()  # its lock went with its session
-
-
 def test_a_claim_whose_read_failed_keeps_no_lock(
     store: PostgresStore, spec: Specs, postgres_url: str
 ) -> None:
     """The lock and the read go in one pipeline: when the read fails after the lock was
     taken, the lock must not stay behind on a connection kept for the next claim."""
     run_id = store.create_run(spec()).id
+    session = store.sessions.current()
     sql(postgres_url, "ALTER TABLE journal RENAME TO journal_away")
     try:
         with pytest.raises(SchemaNotReady):
@@ -219,6 +199,11 @@ def test_a_claim_whose_read_failed_keeps_no_lock(
         claim = other.claim(run_id)
         assert claim is not None  # no session of `store` holds it
         claim.release()
+    claim = store.claim(run_id)  # the session that failed the read is healthy, and kept
+    assert claim is not None and claim.session is session
+    assert held_locks(postgres_url, session) == 1
+    claim.release()
+    assert held_locks(postgres_url, session) == 0  # none stacked behind it
 
 
 def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(
@@ -232,7 +217,7 @@ def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(
     execute = psycopg.Connection.execute
 
     def recorded(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
-        if conn is claim._conn:
+        if conn is claim.session._conn:
             sent.append(str(query))
         return execute(conn, query, *args, **kw)
 

@@ -1,5 +1,6 @@
-"""A PostgreSQL claim: a session advisory lock on the run, held by the connection that
-then does every write for the run.
+"""A PostgreSQL claim: a session advisory lock on the run, held by the store's claim
+session (`claim_session`: one connection for all of a store's claims), which then does
+every write for the run.
 
 When the worker's process or host dies, the server ends its session and the lock goes
 with it: another worker claims the run at once, with no lease to wait out. A claim whose
@@ -7,7 +8,8 @@ connection is gone cannot write, so two workers never both write one journal.
 
 Appends commit asynchronously (the server does not wait for its WAL to reach the disk),
 which makes them visible at once and cheap; `flush` is one synchronous commit, which
-flushes the WAL up to it and so every append before it. Every other write of the claim
+flushes the WAL up to it and so every append before it (made on a flush connection, not
+the session: `flushes` says why that is enough). Every other write of the claim
 is a synchronous commit too, so nothing the run does elsewhere gets ahead of its journal
 — except taking the run out of the queue when no append waits for a flush: the WAL is
 one sequence, so that write can only be lost to a crash of the server together with
@@ -19,9 +21,9 @@ append, its status too, is one INSERT … UPDATE), else the statements pipelined
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -29,10 +31,12 @@ from ...errors import RunNotFound
 from ...model.entry import Entry, StatusChanged, dump_entry
 from ...model.runinfo import RunSpec
 from ..base import REQUESTS, Mail, Request
+from .claim_session import ClaimSession
+from .connect import Target
+from .flushes import Flushers
 from .keys import lock_key
 from .records import entries_of, letter_of, spec_of
-from .rows import force_flush
-from .session import Connection, Connections, translated
+from .session import Connection
 
 _READ = (
     "SELECT spec, ARRAY(SELECT line FROM journal WHERE run_id = r.id ORDER BY seq)"
@@ -53,74 +57,56 @@ _LEAVE = (
 class PostgresClaim:
     def __init__(
         self,
-        connections: Connections,
-        conn: Connection,
+        session: ClaimSession,
+        flushers: Flushers,
+        location: str,
         key: int,
         spec: RunSpec,
         entries: list[Entry],
     ) -> None:
         self.spec = spec
         self.entries = entries
-        self._connections = connections
-        self._location = connections.target.location
-        self._conn = conn
+        self.session = session
+        self._flushers = flushers
+        self._location = location
         self._key = key
         self._held = True
         self._unsynced = False
-        # One connection, used by the run's branches on the event loop and by the group
-        # commit's threads flushing it: one statement or transaction at a time.
-        self._lock = threading.Lock()
 
     @classmethod
-    def take(cls, conn: Connection, connections: Connections, run_id: str) -> PostgresClaim | None:
-        """The run's claim on `conn`, or None when another session holds its lock."""
-        target = connections.target
+    def take(
+        cls, session: ClaimSession, flushers: Flushers, target: Target, run_id: str
+    ) -> PostgresClaim | None:
+        """The run's claim on the session, or None when a claim holds its lock (another
+        session's, or one of this session's that is not released yet)."""
         key = lock_key(target.schema, "run", run_id)
-        try:
-            try:
-                with conn.pipeline():  # the read starts once the lock is held: it sees all
-                    locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-                    read = conn.execute(_READ, (run_id,))
-            except psycopg.Error:
-                conn.close()  # with the lock, if it was taken before the read failed
-                raise
-            got = locked.fetchone()
-            if not (got and got[0]):
+        where = f"run {run_id} in {target.location}"
+        with session.using() as conn:
+            session.unstick_locked(conn)
+            if session.holds(key):
+                return None  # a second lock would stack, and outlive this claim's release
+            taken, row = _locked_read(session, conn, key, run_id)
+            if not taken:
                 return None
             try:
-                row = read.fetchone()
                 if row is None:
                     raise RunNotFound(run_id, target.location)
-                where = f"run {run_id} in {target.location}"
-                return cls(
-                    connections,
-                    conn,
-                    key,
-                    spec_of(run_id, where, row[0]),
-                    entries_of(run_id, where, row[1]),
-                )
+                spec, entries = spec_of(run_id, where, row[0]), entries_of(run_id, where, row[1])
             except BaseException:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                session.unlock_locked(conn, key)
                 raise
-        except psycopg.Error as error:
-            raise translated(target, error) from error
-
-    def _fail(self, error: psycopg.Error) -> Exception:
-        return translated(self._connections.target, error)
+        return cls(session, flushers, target.location, key, spec, entries)
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """One statement, so one transaction: the entries, and the run's status with them."""
         lines = [dump_entry(e).decode() for e in entries]
         status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
         params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
-        try:
-            with self._lock:
-                if status is None:
-                    self._conn.execute(_APPEND, params)
-                else:
-                    self._conn.execute(_APPEND_STATUS, {**params, "status": str(status)})
-        except psycopg.Error as error:
-            raise self._fail(error) from error
+        with self.session.using() as conn:
+            if status is None:
+                conn.execute(_APPEND, params)
+            else:
+                conn.execute(_APPEND_STATUS, {**params, "status": str(status)})
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
 
@@ -138,50 +124,37 @@ class PostgresClaim:
 
     def flush_wal(self) -> None:
         """Flush the server's WAL up to now (this claim's appends, and everyone's)."""
-        try:
-            with self._lock:
-                force_flush(self._conn)
-        except psycopg.Error as error:
-            raise self._fail(error) from error
+        self._flushers.flush(self.session)
         self._unsynced = False
 
     def _write(self, sql: str, *params: object, durable: bool = True) -> None:
         """One write: a synchronous commit, which flushes every append before it; or, not
         `durable` and with no append waiting for a flush, an asynchronous one."""
-        try:
-            with self._lock:
-                if durable or self._unsynced:
-                    with self._conn.pipeline(), self._conn.transaction():
-                        self._conn.execute("SET LOCAL synchronous_commit = on")
-                        self._conn.execute(sql, params)
-                else:
-                    self._conn.execute(sql, params)
-        except psycopg.Error as error:
-            raise self._fail(error) from error
+        with self.session.using() as conn:
+            if durable or self._unsynced:
+                with conn.pipeline(), conn.transaction():
+                    conn.execute("SET LOCAL synchronous_commit = on")
+                    conn.execute(sql, params)
+            else:
+                conn.execute(sql, params)
         self._unsynced = False
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
-        try:
-            with self._lock:
-                rows = self._conn.execute(
-                    "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
-                    (self.spec.id, list(kinds)),
-                ).fetchall()
-        except psycopg.Error as error:
-            raise self._fail(error) from error
+        with self.session.using() as conn:
+            rows = conn.execute(
+                "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
+                (self.spec.id, list(kinds)),
+            ).fetchall()
         return frozenset(row[0] for row in rows)
 
     def clear_request(self, kind: Request) -> None:
         self._write("DELETE FROM requests WHERE run_id = %s AND kind = %s", self.spec.id, kind)
 
     def mail(self) -> list[Mail]:
-        try:
-            with self._lock:
-                rows = self._conn.execute(
-                    "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (self.spec.id,)
-                ).fetchall()
-        except psycopg.Error as error:
-            raise self._fail(error) from error
+        with self.session.using() as conn:
+            rows = conn.execute(
+                "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (self.spec.id,)
+            ).fetchall()
         where = f"letter {{}} of run {self.spec.id} in {self._location}"
         letters = [letter_of(self.spec.id, where.format(key), text) for key, text in rows]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
@@ -223,32 +196,55 @@ class PostgresClaim:
         Pipelined: the second statement still starts (and takes its snapshot) only after
         the first has locked the row."""
         run = self.spec.id
-        try:
-            with self._lock, self._conn.pipeline(), self._conn.transaction():
-                if self._unsynced:
-                    self._conn.execute("SET LOCAL synchronous_commit = on")
-                locked = self._conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (run,))
-                self._conn.execute(_LEAVE, (run, run, run))
-            found = locked.fetchone()
-        except psycopg.Error as error:
-            raise self._fail(error) from error
+        with self.session.using() as conn, conn.pipeline(), conn.transaction():
+            if self._unsynced:
+                conn.execute("SET LOCAL synchronous_commit = on")
+            locked = conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (run,))
+            conn.execute(_LEAVE, (run, run, run))
+        found = locked.fetchone()
         self._unsynced = False
         if found is None:
             raise RunNotFound(run, self._location)
 
     def release(self) -> None:
+        """Flush, then unlock the run on the session (even when the flush failed: what
+        was appended is committed, and the next holder's durable writes flush it)."""
         if not self._held:  # a second release must not free a later claim of the run
             return
         self._held = False
         try:
             self.flush()
-        except BaseException:
-            self._conn.close()
-            self._connections.give_back(self._conn)
-            raise
-        try:
-            with self._lock:
-                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
-        except psycopg.Error:
-            self._conn.close()  # the session is gone, and its lock with it
-        self._connections.give_back(self._conn)
+        finally:
+            self.session.let_go(self._key)
+
+
+def _locked_read(
+    session: ClaimSession, conn: Connection, key: int, run_id: str
+) -> tuple[bool, Any]:
+    """Try the run's lock and, once it is held, read the run: one pipeline (the read
+    starts once the lock is held, so it sees every commit of the previous holder).
+    Whether the lock was taken, and the row read. A lock taken before the read failed is
+    let go, so that no stacked lock stays behind on the session."""
+    locked = None
+    try:
+        with conn.pipeline():
+            locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            read = conn.execute(_READ, (run_id,))
+    except psycopg.Error:
+        if locked is not None and not conn.broken and _granted(locked):
+            session.hold_locked(key)
+            session.unlock_locked(conn, key)
+        raise
+    if not _granted(locked):
+        return False, None
+    session.hold_locked(key)
+    return True, read.fetchone()
+
+
+def _granted(locked: psycopg.Cursor[Any]) -> bool:
+    """Whether the pipeline's `pg_try_advisory_lock` took the lock (False if it failed)."""
+    try:
+        row = locked.fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])

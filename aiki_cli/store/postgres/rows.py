@@ -1,5 +1,5 @@
 """The SQL that store and claim share: reading a run, locking its row to queue it, arming
-a timer, and the synchronous commit that makes appends durable."""
+a timer."""
 
 from __future__ import annotations
 
@@ -29,16 +29,6 @@ def set_timer(conn: Connection, kind: str, target: str, due: datetime | None) ->
         "INSERT INTO timers (kind, target, due) VALUES (%s, %s, %s)"
         " ON CONFLICT (kind, target) DO UPDATE SET due = excluded.due",
         (kind, target, due),
-    )
-
-
-def force_flush(conn: Connection) -> None:
-    """A synchronous commit that writes WAL, so the server flushes its WAL up to it (a
-    transaction that writes none does not wait for the flush): one statement in its own
-    transaction, made synchronous for that transaction alone, whatever the session's."""
-    conn.execute(
-        "SELECT set_config('synchronous_commit', 'on', true),"
-        " pg_logical_emit_message(true, 'aiki', '')"
     )
 
 

@@ -1,7 +1,6 @@
 """The store's connections: one shared by its calls (one call at a time, made again after
-it broke), the claims' own, kept idle for the next claims (as many as were ever held at
-once, so a busy worker reuses them rather than connecting anew), and psycopg's errors
-turned into aiki's.
+it broke), new ones for the claim session (`claim_session`) and the flushes (`flushes`),
+and psycopg's errors turned into aiki's.
 
 A connection that broke (the server restarted, the network went) is dropped; the call
 fails with `StoreUnreachable` (a `StoreUnwritable`, so a worker waits and tries again)
@@ -21,7 +20,6 @@ from ...errors import AikiError, SchemaNotReady
 from .connect import Target, first_line, unreachable
 
 Connection = psycopg.Connection[Any]
-IDLE_KEPT = 32  # connections kept for the next claims at least; more when more were held
 
 
 def translated(target: Target, error: psycopg.Error) -> AikiError:
@@ -45,17 +43,13 @@ def speaking(target: Target) -> Iterator[None]:
 
 
 class Connections:
-    """The shared connection and the idle ones of one store."""
+    """The shared connection of one store, and new ones."""
 
     def __init__(self, target: Target, check: Callable[[Connection], None]) -> None:
         self.target = target
         self._check = check
         self._lock = threading.Lock()
         self._shared: Connection | None = None
-        self._idle: list[Connection] = []
-        self._idle_lock = threading.Lock()
-        self._lent = 0  # taken and not given back
-        self._most = IDLE_KEPT  # the idle connections kept: the most ever lent at once
         self._checked = False
 
     @contextlib.contextmanager
@@ -70,35 +64,13 @@ class Connections:
                 if self._shared is not None and self._shared.broken:
                     self._shared.close()
                     self._shared = None
-                    self.drop_idle()  # the server went away: they are gone too
                 raise translated(self.target, error) from error
 
-    def take(self) -> Connection:
-        """A connection for a claim, whose commits do not wait for the disk: an idle one,
-        or a new one. Give it back (`give_back`), even closed."""
-        with self._idle_lock:
-            self._lent += 1
-            self._most = max(self._most, self._lent)
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.closed and not conn.broken:
-                    return conn
-        try:
-            with speaking(self.target):
-                return self._new(synchronous=False)
-        except BaseException:
-            with self._idle_lock:
-                self._lent -= 1
-            raise
-
-    def give_back(self, conn: Connection) -> None:
-        """Keep a connection taken for a claim for the next one, or close it."""
-        with self._idle_lock:
-            self._lent -= 1
-            if not conn.closed and not conn.broken and len(self._idle) < self._most:
-                self._idle.append(conn)
-                return
-        conn.close()
+    def new_async(self) -> Connection:
+        """A new connection whose commits do not wait for the disk (the claim session's,
+        and the flush connections'): the caller closes it."""
+        with speaking(self.target):
+            return self._new(synchronous=False)
 
     def own(self) -> Connection:
         """A new connection with synchronous commits, for a session of the caller's own
@@ -117,16 +89,8 @@ class Connections:
             self._checked = True
         return conn
 
-    def drop_idle(self) -> None:
-        """Close the idle connections (after the server dropped one, it dropped all)."""
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
     def close(self) -> None:
         with self._lock:
             if self._shared is not None:
                 self._shared.close()
                 self._shared = None
-        self.drop_idle()

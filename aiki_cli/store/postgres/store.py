@@ -5,7 +5,8 @@ commands on many hosts sharing one database.
 ready flag (the queue: a partial index lists only ready runs) and its creation order (for
 `list`, newest first); `journal` holds each entry as the line the file store writes, so a
 run copied between stores keeps a byte-identical journal. A claim is a session advisory
-lock held by the connection that does the run's writes (`claim`). Whoever queues a run
+lock held by the store's claim session, the connection that does the run's writes
+(`claim`, `claim_session`). Whoever queues a run
 or a timer wakes idle workers through a trigger's NOTIFY (`notify`).
 
 Queueing and leaving the queue lock the run's row first, so mail or a request posted
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from ...errors import RunNotFound, StoreUnwritable
+from ...errors import RunNotFound, StoreUnreachable, StoreUnwritable
 from ...model.entry import Entry
 from ...model.export import RunExport
 from ...model.journal import summarize
@@ -30,7 +31,9 @@ from ..base import Claim, Mail, Request, RunRef, Timer
 from ..report import Report
 from . import transfer
 from .claim import PostgresClaim
+from .claim_session import SessionSlot
 from .connect import Target
+from .flushes import Flushers
 from .keys import lock_key
 from .notify import Listener
 from .records import entries_of, letter_of, spec_of
@@ -49,9 +52,13 @@ class PostgresStore:
         self.location = target.location
         self.schema = target.schema
         self.connections = Connections(target, lambda conn: check(conn, target))
+        self.sessions = SessionSlot(self.connections)
+        self.flushers = Flushers(self.connections)
         self.roster = Roster(self.connections)
 
     def close(self) -> None:
+        self.sessions.close()
+        self.flushers.close()
         self.connections.close()
 
     def migrate(self) -> tuple[int, int]:
@@ -161,30 +168,28 @@ class PostgresStore:
 
     def claim(self, run_id: str) -> PostgresClaim | None:
         run_id = check_run_id(run_id)
-        conn = self.connections.take()
+        session = self.sessions.current()
         try:
-            claim = PostgresClaim.take(conn, self.connections, run_id)
-        except BaseException:
-            if conn.broken:  # the server went away: the idle connections are gone too
-                self.connections.drop_idle()
-            self.connections.give_back(conn)
-            raise
-        if claim is None:
-            self.connections.give_back(conn)
-        return claim
+            return PostgresClaim.take(session, self.flushers, self.target, run_id)
+        except StoreUnreachable:
+            if not session.broken:
+                raise
+        # The server had dropped the session unnoticed: no claim is on the new one yet.
+        return PostgresClaim.take(self.sessions.current(), self.flushers, self.target, run_id)
 
     def flush_together(self, claims: list[Claim]) -> bool:
         """One synchronous commit flushes the server's WAL up to it: every append the
-        claims committed before it is durable with it. Made on the first claim's own
-        connection: not the shared one, which the event loop's calls need meanwhile, and
-        not a new one, which the server may have no room for."""
+        claims committed before it is durable with it. Made on a flush connection, while
+        the event loop goes on using the claim session (`flushes`); claims of more than
+        one session (one of them broke) are flushed each alone."""
         held = [claim for claim in claims if isinstance(claim, PostgresClaim)]
-        if len(held) != len(claims):
+        sessions = {claim.session for claim in held}
+        if len(held) != len(claims) or len(sessions) > 1:
             return False
         try:
-            if held:
-                held[0].flush_wal()
-        except StoreUnwritable:  # that claim's session went: each flushes alone, and learns
+            for session in sessions:
+                self.flushers.flush(session)
+        except StoreUnwritable:  # each flushes alone, and learns
             return False
         for claim in held:
             claim.synced()
@@ -332,7 +337,7 @@ class PostgresStore:
         transfer.import_run(self.connections, run)
 
     def remove_run(self, run_id: str) -> None:
-        transfer.remove_run(self.connections, check_run_id(run_id))
+        transfer.remove_run(self.sessions.current(), self.target, check_run_id(run_id))
 
     def watch(self, wake: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
         """While open, call `wake` (from another thread) whenever any process queues a run

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ...errors import IllegalTransition, RunClaimed, RunExists
 from ...model.export import RunExport
 from ...model.journal import summarize
+from .claim_session import ClaimSession
 from .connect import Target
 from .keys import lock_key
 from .records import entries_of, letter_of, spec_of
@@ -102,22 +103,21 @@ def _taken(conn: Connection, run: RunExport, location: str) -> RunExists:
     return RunExists(spec.id, location, hint)
 
 
-def remove_run(connections: Connections, run_id: str) -> None:
-    target = connections.target
+def remove_run(session: ClaimSession, target: Target, run_id: str) -> None:
+    """Remove the ended run, holding its lock on the claim session meanwhile: refused
+    while any claim holds it, this process's included."""
     key = lock_key(target.schema, "run", run_id)
-    conn = connections.take()
-    try:
-        with speaking(target):
-            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    with session.using() as conn:
+        if session.holds(key):
+            raise RunClaimed(run_id, target.location)
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         if not (got and got[0]):
             raise RunClaimed(run_id, target.location)
+        session.hold_locked(key)
         try:
             _remove_held(conn, run_id, target)
         finally:
-            with speaking(target):
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-    finally:
-        connections.give_back(conn)
+            session.unlock_locked(conn, key)
 
 
 def _remove_held(conn: Connection, run_id: str, target: Target) -> None:
