@@ -59,7 +59,9 @@ SMOKE_KS = [1, 5, 10]
 # connection per run held: two workers at 100 needed more than the server's 400).
 CONFIGS = [(1, 100), (2, 50), (2, 100)]
 SMOKE_CONFIGS = [(1, 10)]
-DBOS_CONFIGS = [(1, 100)]
+# DBOS is given the same configurations: two processes beat one for it too (~190 vs ~150
+# runs/s on this machine), so best against best takes each side's best.
+DBOS_CONFIGS = CONFIGS
 KILLS, SMOKE_KILLS = 10, 1
 SIZES, SMOKE_SIZES = [100, 100_000], [30, 100]
 CALLS, SMOKE_CALLS = 300, 20
@@ -416,17 +418,19 @@ def _throughput_results(report: c.Report, rows: list[dict[str, float]], peer: bo
     if not peer:
         return
     best = max(configs, key=lambda name: _med(rows, name))
-    for name in [name for name in rows[0] if name.startswith("dbos.p")]:
+    peers = [name for name in rows[0] if name.startswith("dbos.p")]
+    for name in peers:
         report.result(f"postgres.throughput.{name}", _med(rows, name), "runs/s")
-        report.result(
-            "postgres.throughput.aiki_vs_dbos",
-            _med(rows, best),
-            "runs/s",
-            baseline=_med(rows, name),
-            of=f"{name} (aiki: {best})",
-            ratio=c.median([row[best] / row[name] for row in rows]),
-            target=c.Target(">=", 5),
-        )
+    peer_best = max(peers, key=lambda name: _med(rows, name))
+    report.result(
+        "postgres.throughput.aiki_vs_dbos",
+        _med(rows, best),
+        "runs/s",
+        baseline=_med(rows, peer_best),
+        of=f"{peer_best} (aiki: {best}), best against best",
+        ratio=c.median([row[best] / row[peer_best] for row in rows]),
+        target=c.Target(">=", 5),
+    )
 
 
 def _scale_results(report: c.Report, sizes: list[int], calls: int, url: str) -> None:
