@@ -44,7 +44,7 @@ _READ = (
 )
 _APPEND = (
     "INSERT INTO journal (run_id, seq, line) SELECT %(run)s, %(first)s + n - 1, line"
-    " FROM unnest(%(lines)s::text[]) WITH ORDINALITY AS added(line, n)"
+    " FROM unnest(%(lines)b::text[]) WITH ORDINALITY AS added(line, n)"
 )
 _APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
 _LEAVE = (
