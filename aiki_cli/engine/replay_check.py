@@ -94,6 +94,7 @@ class _Reading:
     would run (the engine journals `TaskStarted` just before it)."""
 
     unsynced = False
+    queued = False  # a replay is not the run's execution: nothing queued it
 
     def __init__(self, spec: RunSpec, entries: Iterable[Entry]) -> None:
         self.spec = spec

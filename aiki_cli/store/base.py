@@ -57,6 +57,9 @@ class Claim(Protocol):
 
     spec: RunSpec
     entries: list[Entry]
+    queued: bool
+    """Whether the run was in the ready queue when the claim was taken: a worker executes
+    only a queued run (one parked or ended since it was listed is not to be woken)."""
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """Add entries to the journal; with `sync`, durably by the next `flush`.

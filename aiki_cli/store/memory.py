@@ -100,7 +100,7 @@ class MemoryStore:
             if run.claimed:
                 return None
             run.claimed = True
-            return MemoryClaim(self, run)
+            return MemoryClaim(self, run, queued=run_id in self._ready)
 
     def flush_together(self, claims: list[Claim]) -> bool:
         return True  # memory is as durable as it gets: there is nothing to flush
@@ -279,9 +279,10 @@ def _key_taken(holder: str) -> str:
 
 
 class MemoryClaim:
-    def __init__(self, store: MemoryStore, run: _Run) -> None:
+    def __init__(self, store: MemoryStore, run: _Run, *, queued: bool) -> None:
         self.spec = run.spec
         self.entries = list(run.entries)
+        self.queued = queued
         self._store = store
         self._run = run
         self._held = True

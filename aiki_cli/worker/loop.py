@@ -251,7 +251,7 @@ class Worker:
         if claim is None:  # another worker holds it
             self._scatter()
             return None
-        if not self.store.is_ready(run_id):  # parked or ended since it was listed: a kill
+        if not claim.queued:  # parked or ended since it was listed: a kill
             claim.release()  # midway would leave it running out of the queue, stranded
             return None
         if self._family is not None:

@@ -133,6 +133,18 @@ def test_a_new_run_is_ready_until_taken_out(store: Store, spec: Specs) -> None:
     claim.release()
 
 
+def test_a_claim_says_whether_its_run_was_queued_when_taken(store: Store, spec: Specs) -> None:
+    created = store.create_run(spec())
+    claim = store.claim(created.id)
+    assert claim is not None and claim.queued
+    claim.set_ready(False)
+    assert claim.queued  # as it was when taken
+    claim.release()
+    claim = store.claim(created.id)
+    assert claim is not None and not claim.queued
+    claim.release()
+
+
 def test_a_flush_makes_what_was_appended_with_sync_durable(claimed: Claim) -> None:
     claimed.append(TaskStarted(at=T0, task="t", hash="h", input=1, attempt=1), sync=False)
     claimed.flush()

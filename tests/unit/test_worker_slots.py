@@ -32,8 +32,8 @@ class GatedStore(MemoryStore):
 class GatedClaim(memory.MemoryClaim):
     store: GatedStore
 
-    def __init__(self, store: GatedStore, run: Any) -> None:
-        super().__init__(store, run)
+    def __init__(self, store: GatedStore, run: Any, *, queued: bool) -> None:
+        super().__init__(store, run, queued=queued)
         self.store = store
         self.unsynced = False
         store.held += 1

@@ -36,9 +36,12 @@ class FileClaim:
         entries: list[Entry],
         lock: FileLock,
         journal: AppendLog,
+        *,
+        queued: bool,
     ) -> None:
         self.spec = spec
         self.entries = entries
+        self.queued = queued
         self._indexes = indexes
         self.location = indexes.location
         self._lock = lock

@@ -311,7 +311,8 @@ class FileStore:
                 lock.release()
                 self._discard(run_id)
                 return None
-            return FileClaim(self.indexes, run_dir, spec, entries, lock, journal)
+            queued = self.indexes.is_ready(run_id)
+            return FileClaim(self.indexes, run_dir, spec, entries, lock, journal, queued=queued)
         except BaseException:
             if journal is not None:
                 journal.close()

@@ -39,12 +39,12 @@ from .records import entries_of, letter_of, spec_of
 from .session import Connection
 
 _READ = (
-    "SELECT spec, ARRAY(SELECT line FROM journal WHERE run_id = r.id ORDER BY seq)"
+    "SELECT spec, ARRAY(SELECT line FROM journal WHERE run_id = r.id ORDER BY seq), ready"
     " FROM runs r WHERE id = %s"
 )
 _APPEND = (
     "INSERT INTO journal (run_id, seq, line) SELECT %(run)s, %(first)s + n - 1, line"
-    " FROM unnest(%(lines)s::text[]) WITH ORDINALITY AS added(line, n)"
+    " FROM unnest(%(lines)b::text[]) WITH ORDINALITY AS added(line, n)"
 )
 _APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
 _LEAVE = (
@@ -63,9 +63,11 @@ class PostgresClaim:
         key: int,
         spec: RunSpec,
         entries: list[Entry],
+        queued: bool,
     ) -> None:
         self.spec = spec
         self.entries = entries
+        self.queued = queued
         self.session = session
         self._flushers = flushers
         self._location = location
@@ -95,7 +97,7 @@ class PostgresClaim:
             except BaseException:
                 session.unlock_locked(conn, key)
                 raise
-        return cls(session, flushers, target.location, key, spec, entries)
+        return cls(session, flushers, target.location, key, spec, entries, bool(row[2]))
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """One statement, so one transaction: the entries, and the run's status with them."""
