@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import resource
 import secrets
 import signal
 import sys
@@ -174,8 +176,10 @@ def steps(url: str, ks: list[int], peer: bool) -> dict[str, float]:
 # -- 2. throughput ------------------------------------------------------------------------
 
 
-def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> tuple[float, int]:
-    """Runs per second, and the connections the workers opened."""
+def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> tuple[float, int, str]:
+    """Runs per second, the connections the workers opened, and where the CPU went: the
+    workers' own (their rusage) and the whole machine's busy and idle time, server included
+    (`/proc/stat`), in ms a run."""
     with fresh_schema(url) as store, c.Children() as children:
 
         async def starts() -> list[str]:
@@ -185,14 +189,35 @@ def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> tuple[
         ids = asyncio.run(starts())
         args = aiki_cmd(store, "worker", "--until-idle", "--concurrency", str(concurrency))
         sessions = _sessions(url)
+        cpu, machine = _workers_cpu(), _machine_cpu()
         began = time.perf_counter()
         workers = [children.spawn(args) for _ in range(procs)]
         for worker in workers:
             children.wait(worker)
         wall = time.perf_counter() - began
+        cpu, (busy, idle) = _workers_cpu() - cpu, _machine_cpu(machine)
         opened = _sessions(url) - sessions - 1  # less the one that counted first
         _all_completed(store, ids)
-    return runs / wall, opened
+    per_run = 1e3 / runs
+    where = (
+        f"workers {cpu * per_run:.2f}, machine busy {busy * per_run:.2f}, idle {idle * per_run:.2f}"
+    )
+    return runs / wall, opened, where + " ms a run"
+
+
+def _workers_cpu() -> float:
+    """CPU seconds of the waited-for children so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _machine_cpu(since: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]:
+    """Seconds all CPUs were busy and idle (iowait included) since `since`."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = (ticks[3] + ticks[4]) / hz
+    return (sum(ticks) / hz - idle) - since[0], idle - since[1]
 
 
 def _sessions(url: str) -> int:
@@ -375,8 +400,9 @@ def measure(report: c.Report, args: Any, url: str, peer: bool) -> None:
         row = {f"steps.{k}": v for k, v in steps(url, ks, peer).items()}
         opened = []
         for procs, conc in SMOKE_CONFIGS if smoke else CONFIGS:
-            row[f"aiki.p{procs}c{conc}"], connections = aiki_throughput(url, runs, procs, conc)
+            row[f"aiki.p{procs}c{conc}"], connections, cpu = aiki_throughput(url, runs, procs, conc)
             opened.append(f"p{procs}c{conc} {connections}")
+            report.note(f"CPU, p{procs}c{conc}, repeat {repeat + 1}: {cpu}")
         report.note(f"connections the workers opened, repeat {repeat + 1}: " + ", ".join(opened))
         for procs, conc in DBOS_CONFIGS if peer else []:
             row[f"dbos.p{procs}c{conc}"] = dbos_throughput(url, args.dir, runs, procs, conc)
