@@ -121,13 +121,10 @@ class PostgresClaim:
         self._unsynced = False
 
     def flush(self) -> None:
-        if self._unsynced:
-            self.flush_wal()
-
-    def flush_wal(self) -> None:
         """Flush the server's WAL up to now (this claim's appends, and everyone's)."""
-        self._flushers.flush(self.session)
-        self._unsynced = False
+        if self._unsynced:
+            self._flushers.flush(self.session)
+            self._unsynced = False
 
     def _write(self, sql: str, *params: object, durable: bool = True) -> None:
         """One write: a synchronous commit, which flushes every append before it; or, not
