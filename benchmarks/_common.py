@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import select
 import shutil
 import signal
@@ -89,6 +90,21 @@ def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def children_cpu() -> float:
+    """CPU seconds, user and system, of the child processes waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu() -> tuple[float, float]:
+    """Seconds all CPUs have been busy, and idle (iowait included), since boot."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = (ticks[3] + ticks[4]) / hz
+    return sum(ticks) / hz - idle, idle
 
 
 def median_time(fn: Callable[[], Any], count: int) -> float:

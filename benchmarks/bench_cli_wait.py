@@ -26,7 +26,6 @@ runs made one after the other do not.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import time
 from pathlib import Path
@@ -48,18 +47,13 @@ def start_wait(store: Path, k: int, sync: bool, home: Path | None = None) -> tup
     data = json.dumps({"k": k, "sync": sync})
     args = c.aiki(store, "start", "bench-steps@1.0.0", "--input-json", data, "--wait", "--json")
     env = c.child_env() if home is None else dict(c.child_env(), PYTHONPATH=str(home))
-    used = _children_cpu()
+    used = c.children_cpu()
     begin = time.perf_counter()
     done = subprocess.run(args, env=env, cwd=home, capture_output=True, timeout=600)
     seconds = time.perf_counter() - begin
     if done.returncode != 0 or json.loads(done.stdout)["result"] != k:
         raise SystemExit(f"aiki start --wait failed: {done.stderr.decode()}")
-    return seconds, _children_cpu() - used
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return seconds, c.children_cpu() - used
 
 
 def per_step(

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import resource
 import secrets
 import signal
 import sys
@@ -189,13 +187,14 @@ def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> tuple[
         ids = asyncio.run(starts())
         args = aiki_cmd(store, "worker", "--until-idle", "--concurrency", str(concurrency))
         sessions = _sessions(url)
-        cpu, machine = _workers_cpu(), _machine_cpu()
+        cpu, machine = c.children_cpu(), c.machine_cpu()
         began = time.perf_counter()
         workers = [children.spawn(args) for _ in range(procs)]
         for worker in workers:
             children.wait(worker)
         wall = time.perf_counter() - began
-        cpu, (busy, idle) = _workers_cpu() - cpu, _machine_cpu(machine)
+        cpu = c.children_cpu() - cpu
+        busy, idle = (now - then for now, then in zip(c.machine_cpu(), machine, strict=True))
         opened = _sessions(url) - sessions - 1  # less the one that counted first
         _all_completed(store, ids)
     per_run = 1e3 / runs
@@ -203,21 +202,6 @@ def aiki_throughput(url: str, runs: int, procs: int, concurrency: int) -> tuple[
         f"workers {cpu * per_run:.2f}, machine busy {busy * per_run:.2f}, idle {idle * per_run:.2f}"
     )
     return runs / wall, opened, where + " ms a run"
-
-
-def _workers_cpu() -> float:
-    """CPU seconds of the waited-for children so far."""
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
-def _machine_cpu(since: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]:
-    """Seconds all CPUs were busy and idle (iowait included) since `since`."""
-    with open("/proc/stat") as stat:
-        ticks = [int(field) for field in stat.readline().split()[1:]]
-    hz = os.sysconf("SC_CLK_TCK")
-    idle = (ticks[3] + ticks[4]) / hz
-    return (sum(ticks) / hz - idle) - since[0], idle - since[1]
 
 
 def _sessions(url: str) -> int:
