@@ -31,7 +31,7 @@ import pytest
 from aiki_cli import Client, Run, RunStatus, Worker
 from aiki_cli.authoring.workflow import WorkflowVersion
 from aiki_cli.engine.execution import Engine
-from aiki_cli.model.entry import StatusChanged
+from aiki_cli.model.entry import Entry, StatusChanged
 from aiki_cli.model.journal import summarize
 from aiki_cli.store import Claim, Store
 from aiki_cli.testing import ManualClock
@@ -104,6 +104,22 @@ async def _quick(input: Any, run: Run) -> str:
     return "done"
 
 
+def _due_while_queued(client: Client, version: WorkflowVersion, *entries: Entry) -> str:
+    """A new run, still queued, whose timer a worker set due now, then journaled
+    `entries`, before it let the run go; its id."""
+    store, now = client.store, client.clock.now()
+    run_id = client.create(version, None).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    try:
+        claim.set_timer(now)
+        if entries:
+            claim.append(*entries)
+    finally:
+        claim.release()
+    return run_id
+
+
 @pytest.mark.parametrize(("limit", "end"), [(10, RunStatus.COMPLETED), (0, RunStatus.FAILED)])
 def test_a_run_taken_over_from_a_worker_killed_before_it_cleared_the_timer_keeps_none(
     store: Store, limit: int, end: RunStatus
@@ -112,16 +128,11 @@ def test_a_run_taken_over_from_a_worker_killed_before_it_cleared_the_timer_keeps
     clock = ManualClock()
     client = Client(store, clock=clock)
     version = WorkflowVersion("quick", "1.0.0", _quick)
-    run_id = client.create(version, None).id
-    claim = store.claim(run_id)
-    assert claim is not None
-    try:  # the dying worker's steps: `running` journaled, the old timer not yet cleared
-        claim.set_timer(clock.now())
-        claim.append(
-            StatusChanged(at=clock.now(), old=RunStatus.PENDING, new=RunStatus.RUNNING, worker="w")
-        )
-    finally:
-        claim.release()
+    # The dying worker's steps: `running` journaled, the old timer not yet cleared.
+    running = StatusChanged(
+        at=clock.now(), old=RunStatus.PENDING, new=RunStatus.RUNNING, worker="w"
+    )
+    run_id = _due_while_queued(client, version, running)
 
     taken = store.claim(run_id)  # the worker taking it over
     assert taken is not None
@@ -165,14 +176,7 @@ def test_a_queued_run_s_due_timer_keeps_no_worker_from_idling(store: Store) -> N
     does not load its workflow has nothing to wait for, even with `include_sleeping`."""
     clock = ManualClock()
     client = Client(store, clock=clock)
-    other = WorkflowVersion("other", "1.0.0", _quick)
-    run_id = client.create(other, None).id
-    claim = store.claim(run_id)
-    assert claim is not None
-    try:
-        claim.set_timer(clock.now())  # due, while the run is still queued
-    finally:
-        claim.release()
+    run_id = _due_while_queued(client, WorkflowVersion("other", "1.0.0", _quick))
     mine = WorkflowVersion("mine", "1.0.0", _quick)
     worker = Worker(client, [mine], poll_interval=0.01)
 
