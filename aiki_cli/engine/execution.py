@@ -133,7 +133,7 @@ class Engine:
 
     def _deliver(self, claim: Claim) -> None:
         """Journal the events in the run's inbox (each once), then clear the inbox."""
-        inbox = claim.mail()
+        inbox = claim.inbox
         seen = {e.key for e in claim.entries if isinstance(e, EventReceived)} if inbox else set()
         for mail in inbox:
             if mail.kind == "event" and mail.key not in seen:
@@ -151,7 +151,7 @@ class Engine:
     def _settle_requests(self, claim: Claim, info: RunInfo) -> RunStatus | None:
         """Act on what needs no code: ended runs, requests, a start that is not due yet.
         Returns the run's status when there is nothing to execute."""
-        status, requests = info.status, claim.requests()
+        status, requests = info.status, claim.requested
         if status.terminal:
             # Whoever ended it may have died before its parent or children heard.
             claim.set_timer(None)

@@ -95,6 +95,7 @@ class _Reading:
 
     unsynced = False
     queued = False  # a replay is not the run's execution: nothing queued it
+    requested: frozenset[str] = frozenset()  # a replay heeds no cancel, pause or wake
 
     def __init__(self, spec: RunSpec, entries: Iterable[Entry]) -> None:
         self.spec = spec
@@ -111,6 +112,10 @@ class _Reading:
         return frozenset()  # a replay heeds no cancel, pause or wake: it changes nothing
 
     def mail(self) -> list[Mail]:
+        return []
+
+    @property
+    def inbox(self) -> list[Mail]:
         return []
 
     def flush(self) -> None: ...

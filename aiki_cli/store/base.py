@@ -21,6 +21,7 @@ What callers rely on, besides each method's result (all errors are in `aiki_cli.
   `remove_run` when a worker holds the run.
 """
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -60,6 +61,19 @@ class Claim(Protocol):
     queued: bool
     """Whether the run was in the ready queue when the claim was taken: a worker executes
     only a queued run (one parked or ended since it was listed is not to be woken)."""
+
+    @property
+    def inbox(self) -> list[Mail]:
+        """The run's first look at its mail: `mail()` as of the claim (a database reads it
+        with the claim, in the same round trip) or of this attribute's first use. Mail
+        sent later waits for `mail()`, or keeps the run queued for its next claim."""
+        ...
+
+    @property
+    def requested(self) -> frozenset[str]:
+        """The run's first look at its requests, of every kind: `requests()` as of the
+        claim or of this attribute's first use. `requests()` looks again."""
+        ...
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """Add entries to the journal; with `sync`, durably by the next `flush`.
@@ -111,6 +125,25 @@ class Claim(Protocol):
         """Flush, then give the run up for another worker to claim; releasing twice does
         nothing (a later claim stays held)."""
         ...
+
+
+class FirstLookOnUse:
+    """`Claim.inbox` and `Claim.requested` for a store whose look costs no round trip:
+    the claim's own `mail()` and `requests()`, at their first use."""
+
+    @functools.cached_property
+    def inbox(self) -> list[Mail]:
+        return self.mail()
+
+    @functools.cached_property
+    def requested(self) -> frozenset[str]:
+        return self.requests()
+
+    def mail(self) -> list[Mail]:
+        raise NotImplementedError  # the claim's own
+
+    def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
+        raise NotImplementedError  # the claim's own
 
 
 @runtime_checkable
