@@ -108,6 +108,10 @@ class _Reading:
                 raise Stop(f"task {entry.task!r} would execute{again}")
         self.entries.extend(entries)
 
+    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+        self.append(*entries, sync=False)
+        return frozenset()
+
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         return frozenset()  # a replay heeds no cancel, pause or wake: it changes nothing
 
@@ -228,7 +232,7 @@ async def replay(
     )
 
 
-def _go_on() -> None:
+def _go_on(found: frozenset[str] | None) -> None:
     """The task boundary of a replay: nothing stops it but the work it reaches."""
 
 

@@ -80,6 +80,13 @@ class Claim(Protocol):
         Raises `StoreUnwritable`, leaving the journal as it was."""
         ...
 
+    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+        """Look for requests of `kinds` and, only when there is none, append `entries`
+        (as `append(..., sync=False)`; none changes the run's status): at once, one round
+        trip on a database. The requests found. A task's start does this, so that its
+        look at the boundary costs nothing of its own."""
+        ...
+
     @property
     def unsynced(self) -> bool:
         """True while entries appended with `sync` wait for a `flush`."""
@@ -127,9 +134,10 @@ class Claim(Protocol):
         ...
 
 
-class FirstLookOnUse:
-    """`Claim.inbox` and `Claim.requested` for a store whose look costs no round trip:
-    the claim's own `mail()` and `requests()`, at their first use."""
+class PlainLooks:
+    """`Claim.inbox`, `Claim.requested` and `Claim.append_unless` for a store whose looks
+    cost no round trip: the claim's own `mail()`, `requests()` and `append`, the first
+    two at their first use."""
 
     @functools.cached_property
     def inbox(self) -> list[Mail]:
@@ -138,6 +146,15 @@ class FirstLookOnUse:
     @functools.cached_property
     def requested(self) -> frozenset[str]:
         return self.requests()
+
+    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+        found = self.requests(kinds)
+        if not found:
+            self.append(*entries, sync=False)
+        return found
+
+    def append(self, *entries: Entry, sync: bool = True) -> None:
+        raise NotImplementedError  # the claim's own
 
     def mail(self) -> list[Mail]:
         raise NotImplementedError  # the claim's own

@@ -51,6 +51,10 @@ _APPEND = (
     " FROM unnest(%(lines)b::text[]) WITH ORDINALITY AS added(line, n)"
 )
 _APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
+_APPEND_UNLESS = (
+    "WITH asked AS (SELECT kind FROM requests WHERE run_id = %(run)s AND kind = ANY(%(kinds)s)),"
+    f" added AS ({_APPEND} WHERE NOT EXISTS (SELECT 1 FROM asked)) SELECT kind FROM asked"
+)
 # Before a write that must not get ahead of the appends: its query's commit waits for
 # the WAL to reach the disk. The message makes the commit write a record, so it waits
 # even when the write changed nothing (a transaction that wrote nothing does not).
@@ -125,6 +129,17 @@ class PostgresClaim:
                 conn.execute(_APPEND_STATUS, {**params, "status": str(status)})
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
+
+    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+        """One statement: the look and the append see the same requests."""
+        lines = [dump_entry(e).decode() for e in entries]
+        params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
+        with self.session.using() as conn:
+            rows = conn.execute(_APPEND_UNLESS, {**params, "kinds": list(kinds)}).fetchall()
+        found = frozenset(kind for (kind,) in rows)
+        if not found:
+            self.entries.extend(entries)
+        return found
 
     @property
     def unsynced(self) -> bool:
