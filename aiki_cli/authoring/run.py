@@ -46,6 +46,7 @@ from ..model.entry import (
 )
 from ..model.entry import TaskFailed as TaskFailedEntry
 from ..model.journal import summarize
+from ..model.mail import STOPS
 from ..model.runinfo import new_spec
 from ..model.status import RunStatus
 from ..signals import FailSignal, Signal, StorageFailed, SuspendSignal
@@ -95,7 +96,7 @@ class Run:
         threads: Threads,
         attempt: int,
         commit: GroupCommit | None = None,
-        boundary: Callable[[], None],
+        boundary: Callable[[frozenset[str] | None], None],
         events: Mapping[str, Codec] | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
@@ -136,7 +137,7 @@ class Run:
     async def call(self, task: Task, input: Any = None) -> Any:
         """Execute `task` on `input` durably, or return its recorded outcome when replaying
         (`task.start(run, input)` calls this)."""
-        self._check_boundary()
+        self._check_boundary(frozenset())  # no look: a new call's comes with its start
         data, digest = task.inputs.encode_hashed(input)
         where = Address(task.name, digest)
         outcome = await self._recorded(where)
@@ -151,10 +152,11 @@ class Run:
             raise TaskFailed(task.name, outcome.error.type, outcome.error.message)
         return task.outputs.decode(outcome.output)
 
-    def _check_boundary(self) -> None:
+    def _check_boundary(self, found: frozenset[str] | None = None) -> None:
+        """Stop if the run must (`found`: what the step's own look found; None: look now)."""
         if self._closed:
             raise Signal("the run has ended")
-        self._boundary()
+        self._boundary(found)
 
     def _record(self, *entries: Entry, sync: bool = True) -> None:
         """Journal entries (with `sync`, durably by the next `_flush`). A store that cannot
@@ -162,6 +164,13 @@ class Run:
         machine failed, not the workflow."""
         try:
             self._claim.append(*entries, sync=sync)
+        except StoreUnwritable as error:
+            raise StorageFailed(error) from error
+
+    def _start(self, started: TaskStarted) -> frozenset[str]:
+        """Journal a task's start unless a cancel or pause waits; the requests found."""
+        try:
+            return self._claim.append_unless(STOPS, started)
         except StoreUnwritable as error:
             raise StorageFailed(error) from error
 
@@ -226,10 +235,11 @@ class Run:
     async def _perform(self, task: Task, where: Address, data: Any, attempt: int) -> Outcome | None:
         """One attempt: its outcome, or None when it failed and will be tried again."""
         at = self._clock.now
-        self._record(
-            TaskStarted(at=at(), task=where.task, hash=where.hash, input=data, attempt=attempt),
-            sync=False,
+        found = self._start(
+            TaskStarted(at=at(), task=where.task, hash=where.hash, input=data, attempt=attempt)
         )
+        if found:
+            self._check_boundary(found)  # a cancel or pause came first: not started
         await self._flush()  # the results before it, which it may depend on
         try:
             output = task.outputs.encode(await task.invoke(task.inputs.decode(data), self._threads))

@@ -23,6 +23,7 @@ from ..authoring.workflow import WorkflowVersion
 from ..errors import RecoveryLimitExceeded
 from ..model.entry import Entry, ErrorInfo, EventReceived, Recovered, StatusChanged
 from ..model.journal import last_status, summarize
+from ..model.mail import STOPS
 from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
 from ..model.waiting import WORKFLOW_RETRY
@@ -44,7 +45,6 @@ log = logging.getLogger("aiki.engine")
 
 DEFAULT_MAX_RECOVERIES = 10
 # The requests that stop a run at a task boundary, and the one it heeds once it is done.
-_STOPS: tuple[Request, ...] = ("cancel", "pause")
 _CANCEL: tuple[Request, ...] = ("cancel",)
 # The message of the cancellation with which a worker hands a run back to the queue. Any
 # other cancellation (the process is going down for some other reason) leaves the run
@@ -104,7 +104,7 @@ class Engine:
             threads=threads or Threads(),
             commit=commit,
             attempt=attempt,
-            boundary=lambda: self._boundary(claim),
+            boundary=lambda found: self._boundary(claim, found),
             events=version.events,
             draw=self.draw,
         )
@@ -133,7 +133,7 @@ class Engine:
 
     def _deliver(self, claim: Claim) -> None:
         """Journal the events in the run's inbox (each once), then clear the inbox."""
-        inbox = claim.mail()
+        inbox = claim.inbox
         seen = {e.key for e in claim.entries if isinstance(e, EventReceived)} if inbox else set()
         for mail in inbox:
             if mail.kind == "event" and mail.key not in seen:
@@ -151,7 +151,7 @@ class Engine:
     def _settle_requests(self, claim: Claim, info: RunInfo) -> RunStatus | None:
         """Act on what needs no code: ended runs, requests, a start that is not due yet.
         Returns the run's status when there is nothing to execute."""
-        status, requests = info.status, claim.requests()
+        status, requests = info.status, claim.requested
         if status.terminal:
             # Whoever ended it may have died before its parent or children heard.
             claim.set_timer(None)
@@ -211,10 +211,12 @@ class Engine:
         self._after(claim, RunStatus.CANCELLED, None)
         return RunStatus.CANCELLED
 
-    def _boundary(self, claim: Claim) -> None:
+    def _boundary(self, claim: Claim, found: frozenset[str] | None) -> None:
+        """Stop the run's code for a stopping worker, a cancel or a pause: the requests
+        `found` by a look made with the step, else looked for here."""
         if self.stopping():
             raise ReleaseSignal()
-        requests = claim.requests(_STOPS)
+        requests = claim.requests(STOPS) if found is None else found
         if "cancel" in requests:
             raise CancelSignal()
         if "pause" in requests:

@@ -95,6 +95,7 @@ class _Reading:
 
     unsynced = False
     queued = False  # a replay is not the run's execution: nothing queued it
+    requested: frozenset[str] = frozenset()  # a replay heeds no cancel, pause or wake
 
     def __init__(self, spec: RunSpec, entries: Iterable[Entry]) -> None:
         self.spec = spec
@@ -107,10 +108,18 @@ class _Reading:
                 raise Stop(f"task {entry.task!r} would execute{again}")
         self.entries.extend(entries)
 
+    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+        self.append(*entries, sync=False)
+        return frozenset()
+
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         return frozenset()  # a replay heeds no cancel, pause or wake: it changes nothing
 
     def mail(self) -> list[Mail]:
+        return []
+
+    @property
+    def inbox(self) -> list[Mail]:
         return []
 
     def flush(self) -> None: ...
@@ -223,7 +232,7 @@ async def replay(
     )
 
 
-def _go_on() -> None:
+def _go_on(found: frozenset[str] | None) -> None:
     """The task boundary of a replay: nothing stops it but the work it reaches."""
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 Request = Literal["cancel", "pause", "wake"]
 REQUESTS: tuple[Request, ...] = ("cancel", "pause", "wake")
+STOPS: tuple[Request, ...] = ("cancel", "pause")  # what stops a run at its next boundary
 # What a mail key may be: stores name files after it (an event's reference id is hashed).
 MAIL_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 

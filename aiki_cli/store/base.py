@@ -21,6 +21,7 @@ What callers rely on, besides each method's result (all errors are in `aiki_cli.
   `remove_run` when a worker holds the run.
 """
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -61,9 +62,29 @@ class Claim(Protocol):
     """Whether the run was in the ready queue when the claim was taken: a worker executes
     only a queued run (one parked or ended since it was listed is not to be woken)."""
 
+    @property
+    def inbox(self) -> list[Mail]:
+        """The run's first look at its mail: `mail()` as of the claim (a database reads it
+        with the claim, in the same round trip) or of this attribute's first use. Mail
+        sent later waits for `mail()`, or keeps the run queued for its next claim."""
+        ...
+
+    @property
+    def requested(self) -> frozenset[str]:
+        """The run's first look at its requests, of every kind: `requests()` as of the
+        claim or of this attribute's first use. `requests()` looks again."""
+        ...
+
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """Add entries to the journal; with `sync`, durably by the next `flush`.
         Raises `StoreUnwritable`, leaving the journal as it was."""
+        ...
+
+    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+        """Look for requests of `kinds` and, only when there is none, append `entries`
+        (as `append(..., sync=False)`; none changes the run's status): at once, one round
+        trip on a database. The requests found. A task's start does this, so that its
+        look at the boundary costs nothing of its own."""
         ...
 
     @property
@@ -111,6 +132,35 @@ class Claim(Protocol):
         """Flush, then give the run up for another worker to claim; releasing twice does
         nothing (a later claim stays held)."""
         ...
+
+
+class PlainLooks:
+    """`Claim.inbox`, `Claim.requested` and `Claim.append_unless` for a store whose looks
+    cost no round trip: the claim's own `mail()`, `requests()` and `append`, the first
+    two at their first use."""
+
+    @functools.cached_property
+    def inbox(self) -> list[Mail]:
+        return self.mail()
+
+    @functools.cached_property
+    def requested(self) -> frozenset[str]:
+        return self.requests()
+
+    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+        found = self.requests(kinds)
+        if not found:
+            self.append(*entries, sync=False)
+        return found
+
+    def append(self, *entries: Entry, sync: bool = True) -> None:
+        raise NotImplementedError  # the claim's own
+
+    def mail(self) -> list[Mail]:
+        raise NotImplementedError  # the claim's own
+
+    def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
+        raise NotImplementedError  # the claim's own
 
 
 @runtime_checkable

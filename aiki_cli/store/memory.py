@@ -16,7 +16,7 @@ from ..model.journal import summarize
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.schedule import Schedule
 from ..values.ids import check_run_id
-from .base import REQUESTS, Claim, Mail, Request, RunRef, Timer
+from .base import REQUESTS, Claim, Mail, PlainLooks, Request, RunRef, Timer
 from .report import Report
 
 
@@ -278,7 +278,7 @@ def _key_taken(holder: str) -> str:
     return f"its idempotency key already started run {holder}, which keeps it"
 
 
-class MemoryClaim:
+class MemoryClaim(PlainLooks):
     def __init__(self, store: MemoryStore, run: _Run, *, queued: bool) -> None:
         self.spec = run.spec
         self.entries = list(run.entries)

@@ -235,6 +235,23 @@ def test_a_claim_reports_only_the_kinds_of_request_asked_for(store: Store, claim
     assert claimed.requests(("cancel",)) == {"cancel"}
 
 
+def test_a_start_is_journaled_unless_a_request_of_the_kinds_looked_for_waits(
+    store: Store, claimed: Claim
+) -> None:
+    """`append_unless` looks and appends at once: the start goes in only when none of
+    the kinds looked for is requested; the requests found are returned."""
+    run_id = claimed.spec.id
+    store.request(run_id, "wake")  # not a kind looked for: no obstacle
+    first = TaskStarted(at=T0, task="a", hash="h1", input=None, attempt=1)
+    assert claimed.append_unless(("cancel", "pause"), first) == frozenset()
+    store.request(run_id, "pause")
+    second = TaskStarted(at=T0, task="b", hash="h2", input=None, attempt=1)
+    assert claimed.append_unless(("cancel", "pause"), second) == {"pause"}
+    assert claimed.entries[-1] == first
+    claimed.flush()
+    assert store.read_run(run_id)[1][-1] == first  # the second start was not journaled
+
+
 def test_a_cancel_request_is_seen_and_queues_the_run(store: Store, claimed: Claim) -> None:
     run_id = claimed.spec.id
     claimed.set_ready(False)

@@ -182,10 +182,34 @@ def test_claims_flushed_together_are_made_durable_by_one_synchronous_commit(
         claim.release()
 
 
+@pytest.mark.parametrize("write", ["set_timer", "set_ready", "leave_queue", "clear_request"])
+def test_a_write_outside_the_journal_flushes_the_appends_before_it(
+    store: PostgresStore, spec: Specs, postgres_url: str, write: str
+) -> None:
+    """Nothing the run does elsewhere gets ahead of its journal: such a write commits
+    synchronously (a setting of its query's own transaction), which flushes the WAL
+    past the appends before it."""
+    claim = store.claim(store.create_run(spec()).id)
+    assert claim is not None
+    claim.append(RUNNING)
+    appended = sql(postgres_url, "SELECT pg_current_wal_insert_lsn()")[0][0]
+    writes = {
+        "set_timer": lambda: claim.set_timer(T0),
+        "set_ready": lambda: claim.set_ready(True),
+        "leave_queue": claim.leave_queue,
+        "clear_request": lambda: claim.clear_request("wake"),
+    }
+    writes[write]()
+    flushed = sql(postgres_url, "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", appended)
+    assert flushed == [(True,)]
+    assert not claim.unsynced
+    claim.release()
+
+
 def test_a_claim_whose_read_failed_keeps_no_lock(
     store: PostgresStore, spec: Specs, postgres_url: str
 ) -> None:
-    """The lock and the read go in one pipeline: when the read fails after the lock was
+    """The lock and the read go in one query: when the read fails after the lock was
     taken, the lock must not stay behind on a connection kept for the next claim."""
     run_id = store.create_run(spec()).id
     session = store.sessions.current()
@@ -214,17 +238,23 @@ def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(
     import psycopg
 
     sent: list[str] = []
-    execute = psycopg.Connection.execute
+    execute, send = psycopg.Connection.execute, psycopg.ClientCursor.execute
 
     def recorded(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
         if conn is claim.session._conn:
             sent.append(str(query))
         return execute(conn, query, *args, **kw)
 
+    def recorded_query(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        if cursor.connection is claim.session._conn:
+            sent.append(str(query))
+        return send(cursor, query, *args, **kw)
+
     run_id = store.create_run(spec()).id
     claim = store.claim(run_id)
     assert claim is not None
     monkeypatch.setattr(psycopg.Connection, "execute", recorded)
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", recorded_query)
     for leave in (lambda: claim.set_ready(False), claim.leave_queue):
         store.mark_ready(run_id)
         claim.append(RUNNING)  # waits for a flush

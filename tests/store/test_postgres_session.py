@@ -16,6 +16,7 @@ import pytest
 
 from aiki_cli.errors import AikiError, StoreUnreachable
 from aiki_cli.model.entry import TaskStarted
+from aiki_cli.store.postgres.claim_session import ClaimSession
 from aiki_cli.store.postgres.store import PostgresStore
 from tests.postgres_server import opened
 from tests.store.test_contract import Specs
@@ -194,39 +195,45 @@ def test_a_flush_after_the_session_died_fails_its_claims_though_a_flush_connecti
 def test_calls_from_several_threads_take_turns_on_the_session(
     store: PostgresStore, spec: Specs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A transaction or pipeline of one claim (`leave_queue`, a durable write) never
-    has another thread's statement inside it: each statement runs in the transaction
-    its own thread opened, or in none."""
+    """Every statement on the session is sent by the thread that holds it (`using`), so a
+    call of several statements (`leave_queue`, a durable write) has no other thread's
+    statement between them."""
     runs = [store.create_run(spec()).id for _ in range(2)]
     first, second = (store.claim(run_id) for run_id in runs)
     assert first is not None and second is not None
-    execute = psycopg.Connection.execute
-    inside: dict[int, int] = {}  # connection -> the thread inside its transaction or pipeline
+    session = first.session
+    holder: list[int] = []  # the thread inside `using`, while one is
     strays: list[str] = []
+    using, execute, send = (
+        ClaimSession.using,
+        psycopg.Connection.execute,
+        psycopg.ClientCursor.execute,
+    )
 
-    def entered(name: str) -> Any:
-        method = getattr(psycopg.Connection, name)
+    @contextlib.contextmanager
+    def held(self: ClaimSession) -> Iterator[Any]:
+        with using(self) as conn:
+            holder.append(threading.get_ident())
+            try:
+                yield conn
+            finally:
+                holder.pop()
 
-        @contextlib.contextmanager
-        def wrapped(conn: Any, *args: Any, **kw: Any) -> Iterator[Any]:
-            with method(conn, *args, **kw) as opened:
-                mine = inside.setdefault(id(conn), threading.get_ident())
-                try:
-                    yield opened
-                finally:
-                    if mine == threading.get_ident():
-                        inside.pop(id(conn), None)
-
-        return wrapped
+    def check(conn: Any, query: Any) -> None:
+        if conn is session._conn and holder != [threading.get_ident()]:
+            strays.append(str(query))
 
     def watched(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
-        if inside.get(id(conn), threading.get_ident()) != threading.get_ident():
-            strays.append(str(query))
+        check(conn, query)
         return execute(conn, query, *args, **kw)
 
-    for name in ("transaction", "pipeline"):
-        monkeypatch.setattr(psycopg.Connection, name, entered(name))
+    def watched_query(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        check(cursor.connection, query)
+        return send(cursor, query, *args, **kw)
+
+    monkeypatch.setattr(ClaimSession, "using", held)
     monkeypatch.setattr(psycopg.Connection, "execute", watched)
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", watched_query)
 
     def appending() -> None:
         for n in range(300):

@@ -225,6 +225,34 @@ def test_posted_mail_is_read_oldest_first_and_queues_the_run(store: Store, claim
     assert store.ready_runs() == [run_id]
 
 
+def test_a_claim_s_first_look_is_its_mail_and_requests_as_claimed(store: Store) -> None:
+    """`inbox` and `requested` answer the engine's first look, read with the claim; mail
+    and requests arriving later are for `mail()` and `requests()`, which look again."""
+    run_id = new_run(store)
+    assert store.post(run_id, mail("b", sent=2))
+    assert store.post(run_id, mail("a", sent=1, data={"x": 1}))
+    store.request(run_id, "wake")
+    claim = store.claim(run_id)
+    assert claim is not None
+    try:
+        assert [letter.key for letter in claim.inbox] == ["a", "b"]
+        assert claim.inbox[0] == mail("a", sent=1, data={"x": 1})
+        assert claim.requested == {"wake"}
+        assert store.post(run_id, mail("c", sent=0))
+        store.request(run_id, "cancel")
+        assert [letter.key for letter in claim.inbox] == ["a", "b"]
+        assert claim.requested == {"wake"}
+        assert [letter.key for letter in claim.mail()] == ["c", "a", "b"]
+        assert claim.requests() == {"wake", "cancel"}
+    finally:
+        claim.release()
+
+
+def test_a_run_claimed_with_no_mail_or_request_has_an_empty_first_look(claimed: Claim) -> None:
+    assert claimed.inbox == []
+    assert claimed.requested == frozenset()
+
+
 def test_mail_with_a_key_already_posted_is_refused(store: Store, claimed: Claim) -> None:
     assert store.post(claimed.spec.id, mail("k", data=1))
     assert not store.post(claimed.spec.id, mail("k", data=2))

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ...errors import RunDamaged
 from ...model.entry import Entry, dump_entry
 from ...model.runinfo import RunSpec
-from ..base import REQUESTS, Mail, Request, Timer
+from ..base import REQUESTS, Mail, PlainLooks, Request, Timer
 from .indexes import Indexes
 from .layout import damaged_file, mail_names, reason, requests_at
 from .lock import FileLock
@@ -20,7 +20,7 @@ from .syncio import AppendLog, NotRegularFile, atomic_create, make_dirs, read_fi
 from .unwritable import writes
 
 
-class FileClaim:
+class FileClaim(PlainLooks):
     """A held run lock and the run's journal, open for appending.
 
     Lines appended with `sync` become durable at the next `flush`, which every method

@@ -16,14 +16,17 @@ one sequence, so that write can only be lost to a crash of the server together w
 nothing before it, and a run left queued is claimed again and put right.
 
 Each call is one round trip: a single statement where it is the whole transaction (an
-append, its status too, is one INSERT … UPDATE), else the statements pipelined.
+append, its status too, is one INSERT … UPDATE), else one query of its statements
+(`queries`). Taking the claim reads the run, its mail and its requests with the lock:
+the engine's first look (`inbox`, `requested`) costs no round trip of its own.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -35,18 +38,30 @@ from .claim_session import ClaimSession
 from .connect import Target
 from .flushes import Flushers
 from .keys import lock_key
+from .queries import query, results
 from .records import entries_of, letter_of, spec_of
 from .session import Connection
 
-_READ = (
-    "SELECT spec, ARRAY(SELECT line FROM journal WHERE run_id = r.id ORDER BY seq), ready"
-    " FROM runs r WHERE id = %s"
+_CLAIM = (
+    "SELECT pg_try_advisory_lock(%s); EXECUTE aiki_read(%s); EXECUTE aiki_mail(%s);"
+    " EXECUTE aiki_requested(%s)"
 )
 _APPEND = (
     "INSERT INTO journal (run_id, seq, line) SELECT %(run)s, %(first)s + n - 1, line"
     " FROM unnest(%(lines)b::text[]) WITH ORDINALITY AS added(line, n)"
 )
 _APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
+_APPEND_UNLESS = (
+    "WITH asked AS (SELECT kind FROM requests WHERE run_id = %(run)s AND kind = ANY(%(kinds)s)),"
+    f" added AS ({_APPEND} WHERE NOT EXISTS (SELECT 1 FROM asked)) SELECT kind FROM asked"
+)
+# Before a write that must not get ahead of the appends: its query's commit waits for
+# the WAL to reach the disk. The message makes the commit write a record, so it waits
+# even when the write changed nothing (a transaction that wrote nothing does not).
+_SYNC = (
+    "SELECT set_config('synchronous_commit', 'on', true),"
+    " pg_logical_emit_message(true, 'aiki', ''); "
+)
 _LEAVE = (
     "UPDATE runs SET ready = false WHERE id = %s AND ready"
     " AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = %s)"
@@ -63,11 +78,13 @@ class PostgresClaim:
         key: int,
         spec: RunSpec,
         entries: list[Entry],
-        queued: bool,
+        first: _FirstLook,
     ) -> None:
         self.spec = spec
         self.entries = entries
-        self.queued = queued
+        self.queued = first.queued
+        self.requested = first.requested
+        self._first_letters = first.letters
         self.session = session
         self._flushers = flushers
         self._location = location
@@ -87,9 +104,10 @@ class PostgresClaim:
             session.unstick_locked(conn)
             if session.holds(key):
                 return None  # a second lock would stack, and outlive this claim's release
-            taken, row = _locked_read(session, conn, key, run_id)
-            if not taken:
+            read = _locked_read(session, conn, key, run_id)
+            if read is None:
                 return None
+            row, first = read
             try:
                 if row is None:
                     raise RunNotFound(run_id, target.location)
@@ -97,7 +115,7 @@ class PostgresClaim:
             except BaseException:
                 session.unlock_locked(conn, key)
                 raise
-        return cls(session, flushers, target.location, key, spec, entries, bool(row[2]))
+        return cls(session, flushers, target.location, key, spec, entries, first)
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """One statement, so one transaction: the entries, and the run's status with them."""
@@ -111,6 +129,17 @@ class PostgresClaim:
                 conn.execute(_APPEND_STATUS, {**params, "status": str(status)})
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
+
+    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+        """One statement: the look and the append see the same requests."""
+        lines = [dump_entry(e).decode() for e in entries]
+        params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
+        with self.session.using() as conn:
+            rows = conn.execute(_APPEND_UNLESS, {**params, "kinds": list(kinds)}).fetchall()
+        found = frozenset(kind for (kind,) in rows)
+        if not found:
+            self.entries.extend(entries)
+        return found
 
     @property
     def unsynced(self) -> bool:
@@ -130,12 +159,7 @@ class PostgresClaim:
         """One write: a synchronous commit, which flushes every append before it; or, not
         `durable` and with no append waiting for a flush, an asynchronous one."""
         with self.session.using() as conn:
-            if durable or self._unsynced:
-                with conn.pipeline(), conn.transaction():
-                    conn.execute("SET LOCAL synchronous_commit = on")
-                    conn.execute(sql, params)
-            else:
-                conn.execute(sql, params)
+            query(conn, _SYNC + sql if durable or self._unsynced else sql, *params)
         self._unsynced = False
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
@@ -149,11 +173,18 @@ class PostgresClaim:
     def clear_request(self, kind: Request) -> None:
         self._write("DELETE FROM requests WHERE run_id = %s AND kind = %s", self.spec.id, kind)
 
+    @functools.cached_property
+    def inbox(self) -> list[Mail]:
+        """The letters read with the claim (a letter that is none raises here, as from
+        `mail()`)."""
+        return self._letters(self._first_letters)
+
     def mail(self) -> list[Mail]:
         with self.session.using() as conn:
-            rows = conn.execute(
-                "SELECT key, letter FROM mail WHERE run_id = %s AND NOT acked", (self.spec.id,)
-            ).fetchall()
+            rows = query(conn, "EXECUTE aiki_mail(%s)", self.spec.id).fetchall()
+        return self._letters(rows)
+
+    def _letters(self, rows: list[tuple[str, str]]) -> list[Mail]:
         where = f"letter {{}} of run {self.spec.id} in {self._location}"
         letters = [letter_of(self.spec.id, where.format(key), text) for key, text in rows]
         return sorted(letters, key=lambda mail: (mail.sent_at, mail.order, mail.key))
@@ -192,17 +223,17 @@ class PostgresClaim:
     def leave_queue(self) -> None:
         """Lock the run's row first: a poster queueing it meanwhile either waits for this,
         then queues it again, or has committed its letter, which the next statement sees.
-        Pipelined: the second statement still starts (and takes its snapshot) only after
-        the first has locked the row."""
+        One query, one transaction: the second statement still starts (and takes its
+        snapshot) only after the first has locked the row."""
         run = self.spec.id
-        with self.session.using() as conn, conn.pipeline(), conn.transaction():
+        sql = f"SELECT 1 FROM runs WHERE id = %s FOR UPDATE; {_LEAVE}"
+        with self.session.using() as conn:
             if self._unsynced:
-                conn.execute("SET LOCAL synchronous_commit = on")
-            locked = conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (run,))
-            conn.execute(_LEAVE, (run, run, run))
-        found = locked.fetchone()
+                found = results(query(conn, _SYNC + sql, run, run, run, run))[1]
+            else:
+                found = results(query(conn, sql, run, run, run, run))[0]
         self._unsynced = False
-        if found is None:
+        if not found:
             raise RunNotFound(run, self._location)
 
     def release(self) -> None:
@@ -217,33 +248,32 @@ class PostgresClaim:
             self.session.let_go(self._key)
 
 
+class _FirstLook(NamedTuple):
+    """What a claim reads of its run besides the run itself, in the same round trip."""
+
+    queued: bool
+    letters: list[tuple[str, str]]  # key and letter of each mail not yet acknowledged
+    requested: frozenset[str]
+
+
 def _locked_read(
     session: ClaimSession, conn: Connection, key: int, run_id: str
-) -> tuple[bool, Any]:
-    """Try the run's lock and, once it is held, read the run: one pipeline (the read
-    starts once the lock is held, so it sees every commit of the previous holder).
-    Whether the lock was taken, and the row read. A lock taken before the read failed is
-    let go, so that no stacked lock stays behind on the session."""
-    locked = None
+) -> tuple[Any, _FirstLook] | None:
+    """Try the run's lock and, once it is held, read the run, its mail and its requests:
+    one query (each statement takes its snapshot when it starts, so the reads see every
+    commit of the previous holder). The run's row and the first look; None when the lock
+    was not taken. When a read failed, the lock (session locks outlive the query's
+    transaction) is let go if it was taken, so that no stacked lock stays behind."""
     try:
-        with conn.pipeline():
-            locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-            read = conn.execute(_READ, (run_id,))
+        locked, read, mail, asked = results(query(conn, _CLAIM, key, run_id, run_id, run_id))
     except psycopg.Error:
-        if locked is not None and not conn.broken and _granted(locked):
-            session.hold_locked(key)
+        if not conn.broken:
+            session.hold_locked(key)  # perhaps: unlocking a lock not held only warns
             session.unlock_locked(conn, key)
         raise
-    if not _granted(locked):
-        return False, None
+    if not locked[0][0]:
+        return None
     session.hold_locked(key)
-    return True, read.fetchone()
-
-
-def _granted(locked: psycopg.Cursor[Any]) -> bool:
-    """Whether the pipeline's `pg_try_advisory_lock` took the lock (False if it failed)."""
-    try:
-        row = locked.fetchone()
-    except psycopg.Error:
-        return False
-    return bool(row and row[0])
+    row = read[0] if read else None
+    requested = frozenset(kind for (kind,) in asked)
+    return row, _FirstLook(bool(row and row[2]), mail, requested)

@@ -16,8 +16,9 @@ was ended) has lost every lock it held: every claim on it is unwritable from the
 reconnected under its claims. A statement that failed on a healthy connection fails its
 call alone: the session, and the other claims' locks, stay.
 
-One statement, transaction or pipeline at a time: the event loop's calls, the threads
-releasing claims, and the group commit's threads take the session's lock.
+One call at a time: the event loop's calls, the threads releasing claims, and the group
+commit's threads take the session's lock. The session prepares, when it opens, the
+statements every claim makes (`queries`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import psycopg
 from ...errors import AikiError, StoreUnreachable
 from .connect import Target
 from .keys import lock_key
+from .queries import prepare
 from .session import Connection, Connections, speaking, translated
 
 
@@ -51,6 +53,7 @@ class ClaimSession:
         self.token = lock_key(target.schema, "session", secrets.token_hex(16))
         with speaking(target):
             conn.execute("SELECT pg_advisory_lock(%s)", (self.token,))
+            prepare(conn)
 
     @contextlib.contextmanager
     def using(self) -> Iterator[Connection]:

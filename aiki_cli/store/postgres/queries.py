@@ -1,0 +1,42 @@
+"""How the claim session sends what takes more than one statement: as one query, its
+values bound by psycopg (one round trip: a pipeline of the protocol's statements costs
+the worker's psycopg more than the round trips it saves), calling by name (`EXECUTE`)
+the statements every claim makes, which the session prepared once (so they are not
+planned again at each call).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from .session import Connection
+
+STATEMENTS = {
+    "aiki_read": (
+        "(text) AS SELECT spec, ARRAY(SELECT line FROM journal WHERE run_id = r.id"
+        " ORDER BY seq), ready FROM runs r WHERE id = $1"
+    ),
+    "aiki_mail": "(text) AS SELECT key, letter FROM mail WHERE run_id = $1 AND NOT acked",
+    "aiki_requested": "(text) AS SELECT kind FROM requests WHERE run_id = $1",
+}
+
+
+def prepare(conn: Connection) -> None:
+    """Prepare the statements on the session's connection: one round trip."""
+    query(conn, "; ".join(f"PREPARE {name} {sql}" for name, sql in STATEMENTS.items()))
+
+
+def query(conn: Connection, sql: str, *params: object) -> psycopg.ClientCursor[Any]:
+    """Run `sql`, one or more statements, as one query with its values bound by psycopg."""
+    cursor = psycopg.ClientCursor(conn)
+    return cursor.execute(sql, params)
+
+
+def results(cursor: psycopg.Cursor[Any]) -> list[list[Any]]:
+    """The rows of each statement of the cursor's query, in order."""
+    sets = [cursor.fetchall() if cursor.description else []]
+    while cursor.nextset():
+        sets.append(cursor.fetchall() if cursor.description else [])
+    return sets
