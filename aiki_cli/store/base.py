@@ -217,11 +217,14 @@ class Store(Protocol):
         """Whether the run is still in `ready_runs`: cheaper than listing them again."""
         ...
 
-    def claim(self, run_id: str) -> Claim | None:
+    def claim(self, run_id: str, *, queued_only: bool = False) -> Claim | None:
         """The run's claim, or None when another worker holds it (or its start is still
         being stored, or it lost its idempotency key to another run, which a worker must
         not execute). `RunNotFound`; `RunDamaged` or `NewerFormat` when its records cannot
-        be read (the run is then not held); `StoreUnwritable`."""
+        be read (the run is then not held); `StoreUnwritable`. With `queued_only`, also
+        None (and nothing held) when the run is not in the ready queue, a run no store
+        has among them: a worker's look at a listing gone stale, made with the claim
+        where a store can (the claim's `queued` still says what it found once held)."""
         ...
 
     def flush_together(self, claims: list[Claim]) -> bool:

@@ -94,8 +94,10 @@ class MemoryStore:
         with self._mutex:
             return run_id in self._ready
 
-    def claim(self, run_id: str) -> MemoryClaim | None:
+    def claim(self, run_id: str, *, queued_only: bool = False) -> MemoryClaim | None:
         with self._mutex:
+            if queued_only and check_run_id(run_id) not in self._ready:
+                return None
             run = self._run(run_id)
             if run.claimed:
                 return None

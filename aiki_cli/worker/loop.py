@@ -205,7 +205,7 @@ class Worker:
         """
         claimed = 0
         listed = False
-        if time.monotonic() >= self._relist_at:
+        if time.monotonic() >= self._relist_at and self._room():  # none stale before use
             self._list_queue()
             listed = True
         while self._room() and not self._stopping:
@@ -218,9 +218,8 @@ class Worker:
             run_id = self._queue.popleft()
             if run_id in self._active or self._skipped.get(run_id, 0) > time.monotonic():
                 continue
-            if (self._met or not listed) and not self.store.is_ready(run_id):
-                continue  # another worker executed it since the listing
-            if (claim := self._claim(run_id)) is not None:
+            # Another worker may have executed it since the listing: only if still queued.
+            if (claim := self._claim(run_id, queued_only=self._met or not listed)) is not None:
                 self._active[run_id] = asyncio.create_task(self._execute(claim))
                 claimed += 1
         return claimed
@@ -238,9 +237,9 @@ class Worker:
         self._met = False
         self._relist_at = time.monotonic() + self.poll_interval
 
-    def _claim(self, run_id: str) -> Claim | None:
+    def _claim(self, run_id: str, queued_only: bool) -> Claim | None:
         try:
-            claim = self.store.claim(run_id)
+            claim = self.store.claim(run_id, queued_only=queued_only)
         except BadInput as error:  # not a run id: a stray name in the store's queue
             self._report(run_id, f"skipping {run_id!r} in the queue: {error}")
             self._skipped[run_id] = float("inf")
@@ -248,7 +247,7 @@ class Worker:
         except (RunDamaged, LookupError, StoreUnwritable) as error:
             self._skip(run_id, error)
             return None
-        if claim is None:  # another worker holds it
+        if claim is None:  # another worker holds it, or executed it since the listing
             self._scatter()
             return None
         if not claim.queued:  # parked or ended since it was listed: a kill

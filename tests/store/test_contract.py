@@ -268,6 +268,23 @@ def test_a_cancel_request_is_seen_and_queues_the_run(store: Store, claimed: Clai
 UNKNOWN = new_run_id(T0, bytes(10))
 
 
+def test_a_claim_of_a_queued_run_only_passes_over_a_run_out_of_the_queue(
+    store: Store, spec: Specs
+) -> None:
+    run_id = store.create_run(spec()).id
+    claim = store.claim(run_id, queued_only=True)
+    assert claim is not None and claim.queued
+    claim.leave_queue()
+    claim.release()
+    assert store.claim(run_id, queued_only=True) is None
+    claim = store.claim(run_id)  # the claim passed over holds nothing
+    assert claim is not None and not claim.queued
+    claim.release()
+    assert store.claim(UNKNOWN, queued_only=True) is None  # no run is in no queue
+    with pytest.raises(InvalidRunId):
+        store.claim("../x", queued_only=True)
+
+
 def test_an_unknown_run_is_not_found(store: Store, spec: Specs) -> None:
     store.create_run(spec())
     for act in (store.read_run, store.claim, store.requests, store.mark_ready):

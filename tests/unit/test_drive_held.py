@@ -227,8 +227,8 @@ class FlushFailedStore(CountingStore):
     """A memory store whose claims never say their entries are all durable, as a claim
     whose last flush failed says."""
 
-    def claim(self, run_id: str) -> Claim | None:
-        claim = super().claim(run_id)
+    def claim(self, run_id: str, *, queued_only: bool = False) -> Claim | None:
+        claim = super().claim(run_id, queued_only=queued_only)
         if claim is not None:
             claim.unsynced = True  # type: ignore[misc]
         return claim

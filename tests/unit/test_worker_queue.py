@@ -26,10 +26,13 @@ class CountingStore(MemoryStore):
         self.listings += 1
         return super().ready_runs()
 
-    def claim(self, run_id: str) -> MemoryClaim | None:
-        self.claims[run_id] += 1
+    def claim(self, run_id: str, *, queued_only: bool = False) -> MemoryClaim | None:
+        """Counts the claims taken; `order` has every try."""
         self.order.append(run_id)
-        return super().claim(run_id)
+        claim = super().claim(run_id, queued_only=queued_only)
+        if claim is not None:
+            self.claims[run_id] += 1
+        return claim
 
 
 def kit() -> tuple[CountingStore, Client, Any, Any]:
@@ -160,9 +163,12 @@ def test_once_another_worker_is_met_runs_it_executed_since_the_listing_are_not_c
         done.leave_queue()
         done.release()
         store.order.clear()
+        store.claims.clear()
         Worker(client, [flow], concurrency=8)._fill()
         held.release()
         return ids
 
     ids = asyncio.run(scenario())
-    assert store.order == [ids[0], *ids[6:], *ids[1:5]]  # the sixth is passed over
+    assert store.order[:2] == [ids[0], *ids[5:6]]  # after the first, four runs further
+    assert ids[5] not in store.claims  # tried only if still queued: not claimed
+    assert sorted(store.claims) == [*ids[1:5], *ids[6:]]  # the others each claimed

@@ -280,8 +280,10 @@ class FileStore:
         return letters_in(run_id, inbox, mail_names(inbox))
 
     @writes
-    def claim(self, run_id: str) -> FileClaim | None:
+    def claim(self, run_id: str, *, queued_only: bool = False) -> FileClaim | None:
         run_dir = self._run_dir(run_id)
+        if queued_only and not self.is_ready(run_id):
+            return None
         try:
             lock = try_lock_dir(run_dir)
         except OSError as error:

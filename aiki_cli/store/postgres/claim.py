@@ -42,10 +42,12 @@ from .queries import query, results
 from .records import entries_of, letter_of, spec_of
 from .session import Connection
 
-_CLAIM = (
-    "SELECT pg_try_advisory_lock(%s); EXECUTE aiki_read(%s); EXECUTE aiki_mail(%s);"
-    " EXECUTE aiki_requested(%s)"
-)
+_READS = "EXECUTE aiki_read(%s); EXECUTE aiki_mail(%s); EXECUTE aiki_requested(%s)"
+_CLAIM = f"SELECT pg_try_advisory_lock(%s); {_READS}"
+# The lock is tried only on a queued run (no row otherwise: the reads after it go to
+# waste). The statement sees the ready flag as it was before the lock was taken: the
+# claim's `queued`, read once the lock is held, is what decides.
+_CLAIM_QUEUED = f"SELECT pg_try_advisory_lock(%s) FROM runs WHERE id = %s AND ready; {_READS}"
 _APPEND = (
     "INSERT INTO journal (run_id, seq, line) SELECT %(run)s, %(first)s + n - 1, line"
     " FROM unnest(%(lines)b::text[]) WITH ORDINALITY AS added(line, n)"
@@ -94,17 +96,23 @@ class PostgresClaim:
 
     @classmethod
     def take(
-        cls, session: ClaimSession, flushers: Flushers, target: Target, run_id: str
+        cls,
+        session: ClaimSession,
+        flushers: Flushers,
+        target: Target,
+        run_id: str,
+        queued_only: bool = False,
     ) -> PostgresClaim | None:
         """The run's claim on the session, or None when a claim holds its lock (another
-        session's, or one of this session's that is not released yet)."""
+        session's, or one of this session's that is not released yet); with
+        `queued_only`, also when the run is not queued (then its lock is not tried)."""
         key = lock_key(target.schema, "run", run_id)
         where = f"run {run_id} in {target.location}"
         with session.using() as conn:
             session.unstick_locked(conn)
             if session.holds(key):
                 return None  # a second lock would stack, and outlive this claim's release
-            read = _locked_read(session, conn, key, run_id)
+            read = _locked_read(session, conn, key, run_id, queued_only)
             if read is None:
                 return None
             row, first = read
@@ -257,7 +265,7 @@ class _FirstLook(NamedTuple):
 
 
 def _locked_read(
-    session: ClaimSession, conn: Connection, key: int, run_id: str
+    session: ClaimSession, conn: Connection, key: int, run_id: str, queued_only: bool
 ) -> tuple[Any, _FirstLook] | None:
     """Try the run's lock and, once it is held, read the run, its mail and its requests:
     one query (each statement takes its snapshot when it starts, so the reads see every
@@ -265,13 +273,14 @@ def _locked_read(
     was not taken. When a read failed, the lock (session locks outlive the query's
     transaction) is let go if it was taken, so that no stacked lock stays behind."""
     try:
-        locked, read, mail, asked = results(query(conn, _CLAIM, key, run_id, run_id, run_id))
+        sql, lock = (_CLAIM_QUEUED, (key, run_id)) if queued_only else (_CLAIM, (key,))
+        locked, read, mail, asked = results(query(conn, sql, *lock, run_id, run_id, run_id))
     except psycopg.Error:
         if not conn.broken:
             session.hold_locked(key)  # perhaps: unlocking a lock not held only warns
             session.unlock_locked(conn, key)
         raise
-    if not locked[0][0]:
+    if not (locked and locked[0][0]):  # held elsewhere, or (queued only) not queued
         return None
     session.hold_locked(key)
     row = read[0] if read else None

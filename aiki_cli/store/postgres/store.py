@@ -166,16 +166,17 @@ class PostgresStore:
             row = conn.execute("SELECT ready FROM runs WHERE id = %s", (run_id,)).fetchone()
         return bool(row and row[0])
 
-    def claim(self, run_id: str) -> PostgresClaim | None:
+    def claim(self, run_id: str, *, queued_only: bool = False) -> PostgresClaim | None:
         run_id = check_run_id(run_id)
         session = self.sessions.current()
         try:
-            return PostgresClaim.take(session, self.flushers, self.target, run_id)
+            return PostgresClaim.take(session, self.flushers, self.target, run_id, queued_only)
         except StoreUnreachable:
             if not session.broken:
                 raise
         # The server had dropped the session unnoticed: no claim is on the new one yet.
-        return PostgresClaim.take(self.sessions.current(), self.flushers, self.target, run_id)
+        session = self.sessions.current()
+        return PostgresClaim.take(session, self.flushers, self.target, run_id, queued_only)
 
     def flush_together(self, claims: list[Claim]) -> bool:
         """One synchronous commit flushes the server's WAL up to it: every append the
