@@ -51,7 +51,7 @@ from ..model.runinfo import new_spec
 from ..model.status import RunStatus
 from ..signals import FailSignal, Signal, StorageFailed, SuspendSignal
 from ..store import Claim, Store
-from ..store.group_commit import GroupCommit, flush
+from ..store.group_commit import GroupCommit, alone, flush
 from ..values.canonical import Address
 from ..values.clock import Clock, set_back
 from ..values.codec import Codec
@@ -168,9 +168,9 @@ class Run:
             raise StorageFailed(error) from error
 
     def _start(self, started: TaskStarted) -> frozenset[str]:
-        """Journal a task's start unless a cancel or pause waits; the requests found."""
+        """Journal a task's start unless a cancel or pause waits (a lone run flushes with it)."""
         try:
-            return self._claim.append_unless(STOPS, started)
+            return self._claim.append_unless(STOPS, started, flush=alone(self._commit))
         except StoreUnwritable as error:
             raise StorageFailed(error) from error
 

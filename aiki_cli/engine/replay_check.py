@@ -108,7 +108,9 @@ class _Reading:
                 raise Stop(f"task {entry.task!r} would execute{again}")
         self.entries.extend(entries)
 
-    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+    def append_unless(
+        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+    ) -> frozenset[str]:
         self.append(*entries, sync=False)
         return frozenset()
 

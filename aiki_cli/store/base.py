@@ -80,11 +80,14 @@ class Claim(Protocol):
         Raises `StoreUnwritable`, leaving the journal as it was."""
         ...
 
-    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+    def append_unless(
+        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+    ) -> frozenset[str]:
         """Look for requests of `kinds` and, only when there is none, append `entries`
         (as `append(..., sync=False)`; none changes the run's status): at once, one round
         trip on a database. The requests found. A task's start does this, so that its
-        look at the boundary costs nothing of its own."""
+        look at the boundary costs nothing of its own. With `flush`, then `flush()`, done
+        with it (a lone run's step: its flush costs no round trip of its own either)."""
         ...
 
     @property
@@ -147,11 +150,18 @@ class PlainLooks:
     def requested(self) -> frozenset[str]:
         return self.requests()
 
-    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
+    def append_unless(
+        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+    ) -> frozenset[str]:
         found = self.requests(kinds)
         if not found:
             self.append(*entries, sync=False)
+            if flush:
+                self.flush()
         return found
+
+    def flush(self) -> None:
+        raise NotImplementedError  # the claim's own
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         raise NotImplementedError  # the claim's own

@@ -46,11 +46,15 @@ class GroupCommit:
         self._waiting: list[Waiter] = []
         self._in_flight = 0  # jobs of the batch being synced
 
+    def alone(self) -> bool:
+        """Whether a run executes alone: then its flushes are made in place."""
+        return self._executing() < 2
+
     async def flush(self, claim: Claim) -> None:
         """Make what `claim` journaled durable before returning."""
         if not claim.unsynced:
             return
-        if self._executing() < 2:
+        if self.alone():
             claim.flush()
             return
         loop = asyncio.get_running_loop()
@@ -122,3 +126,9 @@ async def flush(claim: Claim, commit: GroupCommit | None) -> None:
         claim.flush()
     else:
         await commit.flush(claim)
+
+
+def alone(commit: GroupCommit | None) -> bool:
+    """Whether a run executes alone (without `commit`, or alone in it): its flushes are
+    then made in place."""
+    return commit is None or commit.alone()

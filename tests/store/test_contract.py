@@ -252,6 +252,21 @@ def test_a_start_is_journaled_unless_a_request_of_the_kinds_looked_for_waits(
     assert store.read_run(run_id)[1][-1] == first  # the second start was not journaled
 
 
+def test_a_start_journaled_with_a_flush_leaves_nothing_to_flush(
+    store: Store, claimed: Claim
+) -> None:
+    claimed.append(StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING))
+    assert claimed.unsynced or isinstance(store, MemoryStore)
+    first = TaskStarted(at=T0, task="a", hash="h1", input=None, attempt=1)
+    assert claimed.append_unless(("cancel",), first, flush=True) == frozenset()
+    assert not claimed.unsynced
+    claimed.append(TaskCompleted(at=T0, task="a", hash="h1", output=1, attempt=1))
+    store.request(claimed.spec.id, "cancel")
+    second = TaskStarted(at=T0, task="b", hash="h2", input=None, attempt=1)
+    assert claimed.append_unless(("cancel",), second, flush=True) == {"cancel"}
+    assert claimed.unsynced or isinstance(store, MemoryStore)  # nothing appended, nor flushed
+
+
 def test_a_cancel_request_is_seen_and_queues_the_run(store: Store, claimed: Claim) -> None:
     run_id = claimed.spec.id
     claimed.set_ready(False)

@@ -206,6 +206,22 @@ def test_a_write_outside_the_journal_flushes_the_appends_before_it(
     claim.release()
 
 
+def test_a_start_journaled_with_a_flush_flushes_the_appends_before_it(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """A lone run's step: its start's own commit waits for the disk, on the session."""
+    claim = store.claim(store.create_run(spec()).id)
+    assert claim is not None
+    claim.append(RUNNING)
+    appended = sql(postgres_url, "SELECT pg_current_wal_insert_lsn()")[0][0]
+    started = TaskStarted(at=T0, task="a", hash="h", input=None, attempt=1)
+    assert claim.append_unless(("cancel",), started, flush=True) == frozenset()
+    flushed = sql(postgres_url, "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", appended)
+    assert flushed == [(True,)]
+    assert not claim.unsynced
+    claim.release()
+
+
 def test_a_claim_whose_read_failed_keeps_no_lock(
     store: PostgresStore, spec: Specs, postgres_url: str
 ) -> None:

@@ -53,10 +53,14 @@ _APPEND = (
     " FROM unnest(%(lines)b::text[]) WITH ORDINALITY AS added(line, n)"
 )
 _APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
+_ASKED = "SELECT kind FROM requests WHERE run_id = %(run)s AND kind = ANY(%(kinds)s)"
+_UNASKED = "NOT EXISTS (SELECT 1 FROM asked)"
 _APPEND_UNLESS = (
-    "WITH asked AS (SELECT kind FROM requests WHERE run_id = %(run)s AND kind = ANY(%(kinds)s)),"
-    f" added AS ({_APPEND} WHERE NOT EXISTS (SELECT 1 FROM asked)) SELECT kind FROM asked"
+    f"WITH asked AS ({_ASKED}), added AS ({_APPEND} WHERE {_UNASKED}) SELECT * FROM asked"
 )
+# The same, committed synchronously when it appends (the setting is its transaction's).
+_SYNCED = "set_config('synchronous_commit', 'on', true) = 'on'"
+_APPEND_UNLESS_SYNCED = _APPEND_UNLESS.replace(_UNASKED, f"{_UNASKED} AND {_SYNCED}")
 # Before a write that must not get ahead of the appends: its query's commit waits for
 # the WAL to reach the disk. The message makes the commit write a record, so it waits
 # even when the write changed nothing (a transaction that wrote nothing does not).
@@ -138,15 +142,22 @@ class PostgresClaim:
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
 
-    def append_unless(self, kinds: Iterable[Request], *entries: Entry) -> frozenset[str]:
-        """One statement: the look and the append see the same requests."""
+    def append_unless(
+        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+    ) -> frozenset[str]:
+        """One statement: the look and the append see the same requests. With `flush` and
+        appends waiting for one, its commit is synchronous when it appends, which flushes
+        the WAL past them: a flush on the session itself, alive since it just answered."""
         lines = [dump_entry(e).decode() for e in entries]
         params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
+        flush = flush and self._unsynced
+        sql = _APPEND_UNLESS_SYNCED if flush else _APPEND_UNLESS
         with self.session.using() as conn:
-            rows = conn.execute(_APPEND_UNLESS, {**params, "kinds": list(kinds)}).fetchall()
+            rows = conn.execute(sql, {**params, "kinds": list(kinds)}).fetchall()
         found = frozenset(kind for (kind,) in rows)
         if not found:
             self.entries.extend(entries)
+            self._unsynced = self._unsynced and not flush
         return found
 
     @property
