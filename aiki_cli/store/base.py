@@ -86,8 +86,9 @@ class Claim(Protocol):
         """Look for requests of `kinds` and, only when there is none, append `entries`
         (as `append(..., sync=False)`; none changes the run's status): at once, one round
         trip on a database. The requests found. A task's start does this, so that its
-        look at the boundary costs nothing of its own. With `flush`, then `flush()`, done
-        with it (a lone run's step: its flush costs no round trip of its own either)."""
+        look at the boundary costs nothing of its own. With `flush`, the claim is flushed
+        too, with it where the store can (a lone run's step: no round trip of its own for
+        its flush either)."""
         ...
 
     @property
@@ -232,9 +233,9 @@ class Store(Protocol):
         being stored, or it lost its idempotency key to another run, which a worker must
         not execute). `RunNotFound`; `RunDamaged` or `NewerFormat` when its records cannot
         be read (the run is then not held); `StoreUnwritable`. With `queued_only`, also
-        None (and nothing held) when the run is not in the ready queue, a run no store
-        has among them: a worker's look at a listing gone stale, made with the claim
-        where a store can (the claim's `queued` still says what it found once held)."""
+        None (nothing held) when the run is not in the ready queue, as a run that does
+        not exist is not: a worker's look at a listing gone stale, made with the claim
+        where the store can (once held, the claim's `queued` still decides)."""
         ...
 
     def flush_together(self, claims: list[Claim]) -> bool:

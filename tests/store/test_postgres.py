@@ -34,6 +34,7 @@ from tests.store.test_contract import Specs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RUNNING = StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING)
+STARTED = TaskStarted(at=T0, task="a", hash="h", input=None, attempt=1)
 
 
 @pytest.fixture
@@ -182,13 +183,16 @@ def test_claims_flushed_together_are_made_durable_by_one_synchronous_commit(
         claim.release()
 
 
-@pytest.mark.parametrize("write", ["set_timer", "set_ready", "leave_queue", "clear_request"])
+@pytest.mark.parametrize(
+    "write", ["set_timer", "set_ready", "leave_queue", "clear_request", "start_flushed"]
+)
 def test_a_write_outside_the_journal_flushes_the_appends_before_it(
     store: PostgresStore, spec: Specs, postgres_url: str, write: str
 ) -> None:
     """Nothing the run does elsewhere gets ahead of its journal: such a write commits
     synchronously (a setting of its query's own transaction), which flushes the WAL
-    past the appends before it."""
+    past the appends before it; so does a lone run's step, its start journaled with a
+    flush, on the session itself."""
     claim = store.claim(store.create_run(spec()).id)
     assert claim is not None
     claim.append(RUNNING)
@@ -198,24 +202,9 @@ def test_a_write_outside_the_journal_flushes_the_appends_before_it(
         "set_ready": lambda: claim.set_ready(True),
         "leave_queue": claim.leave_queue,
         "clear_request": lambda: claim.clear_request("wake"),
+        "start_flushed": lambda: claim.append_unless(("cancel",), STARTED, flush=True),
     }
     writes[write]()
-    flushed = sql(postgres_url, "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", appended)
-    assert flushed == [(True,)]
-    assert not claim.unsynced
-    claim.release()
-
-
-def test_a_start_journaled_with_a_flush_flushes_the_appends_before_it(
-    store: PostgresStore, spec: Specs, postgres_url: str
-) -> None:
-    """A lone run's step: its start's own commit waits for the disk, on the session."""
-    claim = store.claim(store.create_run(spec()).id)
-    assert claim is not None
-    claim.append(RUNNING)
-    appended = sql(postgres_url, "SELECT pg_current_wal_insert_lsn()")[0][0]
-    started = TaskStarted(at=T0, task="a", hash="h", input=None, attempt=1)
-    assert claim.append_unless(("cancel",), started, flush=True) == frozenset()
     flushed = sql(postgres_url, "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", appended)
     assert flushed == [(True,)]
     assert not claim.unsynced
