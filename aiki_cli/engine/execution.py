@@ -44,7 +44,7 @@ from .transitions import transition
 log = logging.getLogger("aiki.engine")
 
 DEFAULT_MAX_RECOVERIES = 10
-# The requests that stop a run at a task boundary, and the one it heeds once it is done.
+# The request a run heeds once its code is done (`STOPS` stop it at a task boundary).
 _CANCEL: tuple[Request, ...] = ("cancel",)
 # The message of the cancellation with which a worker hands a run back to the queue. Any
 # other cancellation (the process is going down for some other reason) leaves the run

@@ -37,6 +37,7 @@ from ..model.runinfo import RunInfo, RunSpec
 from ..model.status import RunStatus
 from ..signals import Signal
 from ..store import REQUESTS, Mail, Request, Store
+from ..store.base import PlainLooks
 from ..values.canonical import Address
 from ..values.clock import Clock
 from .execution import Engine, workflow_retry
@@ -89,13 +90,12 @@ class Replay:
     waiting: str | None = None
 
 
-class _Reading:
+class _Reading(PlainLooks):
     """A claim that journals in memory only, and stops the code where a task's body
     would run (the engine journals `TaskStarted` just before it)."""
 
     unsynced = False
     queued = False  # a replay is not the run's execution: nothing queued it
-    requested: frozenset[str] = frozenset()  # a replay heeds no cancel, pause or wake
 
     def __init__(self, spec: RunSpec, entries: Iterable[Entry]) -> None:
         self.spec = spec
@@ -108,20 +108,10 @@ class _Reading:
                 raise Stop(f"task {entry.task!r} would execute{again}")
         self.entries.extend(entries)
 
-    def append_unless(
-        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
-    ) -> frozenset[str]:
-        self.append(*entries, sync=False)
-        return frozenset()
-
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         return frozenset()  # a replay heeds no cancel, pause or wake: it changes nothing
 
     def mail(self) -> list[Mail]:
-        return []
-
-    @property
-    def inbox(self) -> list[Mail]:
         return []
 
     def flush(self) -> None: ...

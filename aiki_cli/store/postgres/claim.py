@@ -246,11 +246,9 @@ class PostgresClaim:
         snapshot) only after the first has locked the row."""
         run = self.spec.id
         sql = f"SELECT 1 FROM runs WHERE id = %s FOR UPDATE; {_LEAVE}"
+        sql = _SYNC + sql if self._unsynced else sql
         with self.session.using() as conn:
-            if self._unsynced:
-                found = results(query(conn, _SYNC + sql, run, run, run, run))[1]
-            else:
-                found = results(query(conn, sql, run, run, run, run))[0]
+            found = results(query(conn, sql, run, run, run, run))[-2]  # the row locked
         self._unsynced = False
         if not found:
             raise RunNotFound(run, self._location)
