@@ -40,14 +40,16 @@ class Trips:
     (`Connections.new_async`), and every connection made."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.taken: set[int] = set()
+        # The connections counted, kept alive: a closed one's id could otherwise be taken
+        # by a connection made later for something else (the worker's registration, say).
+        self.taken: dict[int, Any] = {}
         self.waits: Counter[int] = Counter()
         self.connects = 0
         new_async, wait, new = Connections.new_async, psycopg.Connection.wait, Connections._new
 
         def counted_new_async(connections: Connections) -> Any:
             conn = new_async(connections)
-            self.taken.add(id(conn))
+            self.taken[id(conn)] = conn
             return conn
 
         def counted_wait(conn: Any, *args: Any, **kw: Any) -> Any:
