@@ -81,14 +81,14 @@ class Claim(Protocol):
         ...
 
     def append_unless(
-        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+        self, kinds: Iterable[Request], *entries: Entry, sync: bool = False, flush: bool = False
     ) -> frozenset[str]:
         """Look for requests of `kinds` and, only when there is none, append `entries`
-        (as `append(..., sync=False)`; none changes the run's status): at once, one round
-        trip on a database. The requests found. A task's start does this, so that its
-        look at the boundary costs nothing of its own. With `flush`, the claim is flushed
-        too, with it where the store can (a lone run's step: no round trip of its own for
-        its flush either)."""
+        (as `append(..., sync=sync)`): at once, one round trip on a database. The
+        requests found. A task's start does this, so that its look at the boundary costs
+        nothing of its own, and so does a run's end, looking for a cancel that landed
+        during its last task. With `flush`, the claim is flushed too, with it where the
+        store can (a lone run's step: no round trip of its own for its flush either)."""
         ...
 
     @property
@@ -152,11 +152,11 @@ class PlainLooks:
         return self.requests()
 
     def append_unless(
-        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+        self, kinds: Iterable[Request], *entries: Entry, sync: bool = False, flush: bool = False
     ) -> frozenset[str]:
         found = self.requests(kinds)
         if not found:
-            self.append(*entries, sync=False)
+            self.append(*entries, sync=sync)
             if flush:
                 self.flush()
         return found

@@ -267,6 +267,28 @@ def test_a_start_journaled_with_a_flush_leaves_nothing_to_flush(
     assert claimed.unsynced or isinstance(store, MemoryStore)  # nothing appended, nor flushed
 
 
+def test_a_run_s_end_is_journaled_with_its_status_unless_a_cancel_waits(
+    store: Store, claimed: Claim
+) -> None:
+    """A run's end looks for a cancel with its append: appended, the end changes the
+    run's status and waits for a flush like any `sync` append; not appended, neither."""
+    run_id = claimed.spec.id
+    running = StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING)
+    claimed.append(running, sync=False)
+    claimed.flush()
+    store.request(run_id, "cancel")
+    done = StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED, result=1)
+    assert claimed.append_unless(("cancel",), done, sync=True) == {"cancel"}
+    assert not claimed.unsynced
+    assert store.read_summary(run_id, tasks=False).status == RunStatus.RUNNING
+    claimed.clear_request("cancel")
+    assert claimed.append_unless(("cancel",), done, sync=True) == frozenset()
+    assert claimed.unsynced or isinstance(store, MemoryStore)
+    claimed.flush()
+    assert store.read_run(run_id)[1][-2:] == [running, done]
+    assert store.read_summary(run_id, tasks=False).status == RunStatus.COMPLETED
+
+
 def test_a_cancel_request_is_seen_and_queues_the_run(store: Store, claimed: Claim) -> None:
     run_id = claimed.spec.id
     claimed.set_ready(False)

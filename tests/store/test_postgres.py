@@ -211,6 +211,26 @@ def test_a_write_outside_the_journal_flushes_the_appends_before_it(
     claim.release()
 
 
+def test_a_run_s_end_sets_the_status_column_only_when_journaled(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """The status column (`list` filters on it) changes in the statement that appends
+    the end, and not when a cancel found instead kept the end out of the journal."""
+    run_id = store.create_run(spec()).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.append(RUNNING)
+    store.request(run_id, "cancel")
+    done = StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED, result=1)
+    column = "SELECT status FROM runs WHERE id = %s"
+    assert claim.append_unless(("cancel",), done, sync=True) == {"cancel"}
+    assert sql(postgres_url, column, run_id) == [("running",)]
+    claim.clear_request("cancel")
+    assert claim.append_unless(("cancel",), done, sync=True) == frozenset()
+    assert sql(postgres_url, column, run_id) == [("completed",)]
+    claim.release()
+
+
 def test_a_claim_whose_read_failed_keeps_no_lock(
     store: PostgresStore, spec: Specs, postgres_url: str
 ) -> None:

@@ -58,9 +58,19 @@ _UNASKED = "NOT EXISTS (SELECT 1 FROM asked)"
 _APPEND_UNLESS = (
     f"WITH asked AS ({_ASKED}), added AS ({_APPEND} WHERE {_UNASKED}) SELECT * FROM asked"
 )
-# The same, committed synchronously when it appends (the setting is its transaction's).
+_APPEND_STATUS_UNLESS = _APPEND_UNLESS.replace(
+    " SELECT * FROM asked",
+    f", changed AS (UPDATE runs SET status = %(status)s WHERE id = %(run)s AND {_UNASKED})"
+    " SELECT * FROM asked",
+)
+# Each also committed synchronously when it appends (the setting is its transaction's):
+# by (status set, synchronous).
 _SYNCED = "set_config('synchronous_commit', 'on', true) = 'on'"
-_APPEND_UNLESS_SYNCED = _APPEND_UNLESS.replace(_UNASKED, f"{_UNASKED} AND {_SYNCED}")
+_UNLESS = {
+    (status, synced): sql.replace(_UNASKED, f"{_UNASKED} AND {_SYNCED}", 1) if synced else sql
+    for status, sql in ((False, _APPEND_UNLESS), (True, _APPEND_STATUS_UNLESS))
+    for synced in (False, True)
+}
 # Before a write that must not get ahead of the appends: its query's commit waits for
 # the WAL to reach the disk. The message makes the commit write a record, so it waits
 # even when the write changed nothing (a transaction that wrote nothing does not).
@@ -131,34 +141,40 @@ class PostgresClaim:
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """One statement, so one transaction: the entries, and the run's status with them."""
-        lines = [dump_entry(e).decode() for e in entries]
-        status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
-        params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
+        params = self._appended(entries)
         with self.session.using() as conn:
-            if status is None:
-                conn.execute(_APPEND, params)
-            else:
-                conn.execute(_APPEND_STATUS, {**params, "status": str(status)})
+            conn.execute(_APPEND_STATUS if "status" in params else _APPEND, params)
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
 
     def append_unless(
-        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+        self, kinds: Iterable[Request], *entries: Entry, sync: bool = False, flush: bool = False
     ) -> frozenset[str]:
-        """One statement: the look and the append see the same requests. With `flush` and
-        appends waiting for one, its commit is synchronous when it appends, which flushes
-        the WAL past them: a flush on the session itself, alive since it just answered."""
-        lines = [dump_entry(e).decode() for e in entries]
-        params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
-        flush = flush and self._unsynced
-        sql = _APPEND_UNLESS_SYNCED if flush else _APPEND_UNLESS
+        """One statement: the look and the append (the run's status too) see the same
+        requests. With `flush` and appends waiting for one, its commit is synchronous
+        when it appends, which flushes the WAL past them: a flush on the session itself,
+        alive since it just answered."""
+        params = self._appended(entries)
+        flush = flush and (self._unsynced or sync)
+        sql = _UNLESS["status" in params, flush]
         with self.session.using() as conn:
             rows = conn.execute(sql, {**params, "kinds": list(kinds)}).fetchall()
         found = frozenset(kind for (kind,) in rows)
         if not found:
             self.entries.extend(entries)
-            self._unsynced = self._unsynced and not flush
+            self._unsynced = (self._unsynced or sync) and not flush
         return found
+
+    def _appended(self, entries: tuple[Entry, ...]) -> dict[str, object]:
+        """The parameters that append `entries`: the run, its next sequence number, the
+        lines, and the status the last status change among them sets, if any."""
+        lines = [dump_entry(e).decode() for e in entries]
+        params: dict[str, object] = {"run": self.spec.id, "first": len(self.entries)}
+        params["lines"] = lines
+        status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
+        if status is not None:
+            params["status"] = str(status)
+        return params
 
     @property
     def unsynced(self) -> bool:
