@@ -73,7 +73,7 @@ def finish(store: Store, claim: Claim, clock: Clock, status: RunStatus) -> None:
         cancel_children(store, clock, claim.entries)
         claim.clear_request("cancel")
     tell_parent(store, clock, claim.spec)
-    claim.set_ready(False)
+    claim.set_ready(False, at_release=True)
 
 
 def paused(claim: Claim) -> None:
@@ -81,7 +81,7 @@ def paused(claim: Claim) -> None:
     take it out of the queue. Safe to repeat, as `finish` is."""
     claim.clear_request("pause")
     claim.set_timer(None)
-    claim.set_ready(False)
+    claim.set_ready(False, at_release=True)
 
 
 @contextmanager

@@ -118,8 +118,12 @@ class Claim(Protocol):
         """Mail now journaled: remove it (its reference id stays known, for de-duplication)."""
         ...
 
-    def set_ready(self, ready: bool) -> None:
-        """Put the run in the ready queue, or take it out."""
+    def set_ready(self, ready: bool, *, at_release: bool = False) -> None:
+        """Put the run in the ready queue, or take it out. Out `at_release` may wait for
+        the claim's release (or its next call before that): a database sends it with
+        that call's query. Mail or a request arriving meanwhile is then left with the run
+        out of the queue, so the engine takes out so only runs that ended or paused,
+        which a worker would not execute for either."""
         ...
 
     def set_timer(self, due: datetime | None) -> None:

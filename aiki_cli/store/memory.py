@@ -318,7 +318,7 @@ class MemoryClaim(PlainLooks):
             if mail.reference_id is not None:
                 self._run.refs.add(mail.key)
 
-    def set_ready(self, ready: bool) -> None:
+    def set_ready(self, ready: bool, *, at_release: bool = False) -> None:
         self._store._set_ready(self.spec.id, ready)
 
     def set_timer(self, due: datetime | None) -> None:

@@ -133,6 +133,24 @@ def test_a_new_run_is_ready_until_taken_out(store: Store, spec: Specs) -> None:
     claim.release()
 
 
+@pytest.mark.parametrize("then", ["release", "append"])
+def test_a_run_taken_out_at_release_is_out_by_the_claim_s_next_call(
+    store: Store, spec: Specs, then: str
+) -> None:
+    """How an ended or paused run leaves the queue: by the claim's release, or its next
+    call before that, at the latest."""
+    created = store.create_run(spec())
+    claim = store.claim(created.id)
+    assert claim is not None
+    claim.set_ready(False, at_release=True)
+    if then == "append":
+        claim.append(StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING))
+        assert store.ready_runs() == []
+    claim.release()
+    assert store.ready_runs() == []
+    assert not store.is_ready(created.id)
+
+
 def test_a_claim_says_whether_its_run_was_queued_when_taken(store: Store, spec: Specs) -> None:
     created = store.create_run(spec())
     claim = store.claim(created.id)

@@ -231,6 +231,29 @@ def test_a_run_s_end_sets_the_status_column_only_when_journaled(
     claim.release()
 
 
+def test_an_ended_run_leaves_the_queue_in_its_release_s_query(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """No round trip of its own: the run is still queued until the claim is released,
+    and then out, its lock let go. With appends waiting for a flush, it is a write of
+    its own, synchronous, as before."""
+    run_id = store.create_run(spec()).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.set_ready(False, at_release=True)
+    assert store.is_ready(run_id)  # nothing sent yet
+    claim.release()
+    assert not store.is_ready(run_id)
+    assert held_locks(postgres_url, claim.session) == 0
+    store.mark_ready(run_id)
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.append(RUNNING)  # waits for a flush
+    claim.set_ready(False, at_release=True)
+    assert not store.is_ready(run_id) and not claim.unsynced
+    claim.release()
+
+
 def test_a_claim_whose_read_failed_keeps_no_lock(
     store: PostgresStore, spec: Specs, postgres_url: str
 ) -> None:

@@ -17,8 +17,10 @@ nothing before it, and a run left queued is claimed again and put right.
 
 Each call is one round trip: a single statement where it is the whole transaction (an
 append, its status too, is one INSERT … UPDATE), else one query of its statements
-(`queries`). Taking the claim reads the run, its mail and its requests with the lock:
-the engine's first look (`inbox`, `requested`) costs no round trip of its own.
+(`queries`); taking an ended or paused run out of the queue, its last write, goes with
+the claim's release (`set_ready(False, at_release=True)`). Taking the claim reads the
+run, its mail and its requests with the lock: the engine's first look (`inbox`,
+`requested`) costs no round trip of its own.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ _SYNC = (
     "SELECT set_config('synchronous_commit', 'on', true),"
     " pg_logical_emit_message(true, 'aiki', ''); "
 )
+_SET_READY = "UPDATE runs SET ready = %s WHERE id = %s AND ready <> %s"
+_OUT_OF_QUEUE = "UPDATE runs SET ready = false WHERE id = %s AND ready"
 _LEAVE = (
     "UPDATE runs SET ready = false WHERE id = %s AND ready"
     " AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = %s)"
@@ -107,6 +111,7 @@ class PostgresClaim:
         self._key = key
         self._held = True
         self._unsynced = False
+        self._leaving = False  # out of the queue, with the next query
 
     @classmethod
     def take(
@@ -142,6 +147,7 @@ class PostgresClaim:
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """One statement, so one transaction: the entries, and the run's status with them."""
         params = self._appended(entries)
+        self._catch_up()
         with self.session.using() as conn:
             conn.execute(_APPEND_STATUS if "status" in params else _APPEND, params)
         self.entries.extend(entries)
@@ -157,6 +163,7 @@ class PostgresClaim:
         params = self._appended(entries)
         flush = flush and (self._unsynced or sync)
         sql = _UNLESS["status" in params, flush]
+        self._catch_up()
         with self.session.using() as conn:
             rows = conn.execute(sql, {**params, "kinds": list(kinds)}).fetchall()
         found = frozenset(kind for (kind,) in rows)
@@ -194,10 +201,26 @@ class PostgresClaim:
         """One write: a synchronous commit, which flushes every append before it; or, not
         `durable` and with no append waiting for a flush, an asynchronous one."""
         with self.session.using() as conn:
-            query(conn, _SYNC + sql if durable or self._unsynced else sql, *params)
+            sql, params = self._then(_SYNC + sql if durable or self._unsynced else sql, *params)
+            query(conn, sql, *params)
         self._unsynced = False
 
+    def _then(self, sql: str, *params: object) -> tuple[str, tuple[object, ...]]:
+        """`sql` and its values, after taking the run out of the queue if that waits."""
+        if not self._leaving:
+            return sql, params
+        self._leaving = False
+        return f"{_OUT_OF_QUEUE}; {sql}", (self.spec.id, *params)
+
+    def _catch_up(self) -> None:
+        """Take the run out of the queue, if it waits to, before a statement sent alone."""
+        if self._leaving:
+            self._leaving = False
+            with self.session.using() as conn:
+                query(conn, _OUT_OF_QUEUE, self.spec.id)
+
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
+        self._catch_up()
         with self.session.using() as conn:
             rows = conn.execute(
                 "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
@@ -215,6 +238,7 @@ class PostgresClaim:
         return self._letters(self._first_letters)
 
     def mail(self) -> list[Mail]:
+        self._catch_up()
         with self.session.using() as conn:
             rows = query(conn, "EXECUTE aiki_mail(%s)", self.spec.id).fetchall()
         return self._letters(rows)
@@ -234,15 +258,14 @@ class PostgresClaim:
                 mail.key,
             )
 
-    def set_ready(self, ready: bool) -> None:
-        """Out of the queue need not be durable by itself (see the module's docstring)."""
-        self._write(
-            "UPDATE runs SET ready = %s WHERE id = %s AND ready <> %s",
-            ready,
-            self.spec.id,
-            ready,
-            durable=ready,
-        )
+    def set_ready(self, ready: bool, *, at_release: bool = False) -> None:
+        """Into the queue is a synchronous commit. Out of it need not be durable by
+        itself (see the module's docstring); `at_release`, with no append waiting for a
+        flush, it goes with the claim's next query, its release's as a rule: a process
+        that dies first leaves the run queued, as dying just before this call would."""
+        self._leaving = at_release and not ready and not self._unsynced
+        if not self._leaving:
+            self._write(_SET_READY, ready, self.spec.id, ready, durable=ready)
 
     def set_timer(self, due: datetime | None) -> None:
         if due is None:
@@ -264,7 +287,8 @@ class PostgresClaim:
         sql = f"SELECT 1 FROM runs WHERE id = %s FOR UPDATE; {_LEAVE}"
         sql = _SYNC + sql if self._unsynced else sql
         with self.session.using() as conn:
-            found = results(query(conn, sql, run, run, run, run))[-2]  # the row locked
+            sql, params = self._then(sql, run, run, run, run)
+            found = results(query(conn, sql, *params))[-2]  # the row locked
         self._unsynced = False
         if not found:
             raise RunNotFound(run, self._location)
@@ -278,7 +302,7 @@ class PostgresClaim:
         try:
             self.flush()
         finally:
-            self.session.let_go(self._key)
+            self.session.let_go(self._key, *self._then(""))  # out of the queue, if it waits
 
 
 class _FirstLook(NamedTuple):
