@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from aiki_cli.errors import SchemaNotReady, StoreUnreachable, StoreUnwritable
+from aiki_cli.errors import RunDamaged, SchemaNotReady, StoreUnreachable, StoreUnwritable
 from aiki_cli.model.entry import StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail
 from aiki_cli.store.files import FileStore
+from aiki_cli.store.postgres.claim import PostgresClaim
 from aiki_cli.store.postgres.claim_session import ClaimSession
 from aiki_cli.store.postgres.connect import target
 from aiki_cli.store.postgres.keys import halves
@@ -276,6 +277,41 @@ def test_a_claim_whose_read_failed_keeps_no_lock(
     assert held_locks(postgres_url, session) == 1
     claim.release()
     assert held_locks(postgres_url, session) == 0  # none stacked behind it
+
+
+def test_claims_of_many_whose_read_failed_keep_no_lock(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """As a lone claim's: the locks and the reads go in one query, and when it fails,
+    whatever it may have locked is let go, the healthy session kept."""
+    run_ids = [store.create_run(spec()).id for _ in range(3)]
+    session = store.sessions.current()
+    sql(postgres_url, "ALTER TABLE journal RENAME TO journal_away")
+    try:
+        with pytest.raises(SchemaNotReady):
+            store.claim_many(run_ids)
+    finally:
+        sql(postgres_url, "ALTER TABLE journal_away RENAME TO journal")
+    assert held_locks(postgres_url, session) == 0
+    taken = store.claim_many(run_ids)
+    assert store.sessions.current() is session
+    assert held_locks(postgres_url, session) == 3
+    for claim in taken:
+        assert isinstance(claim, PostgresClaim)
+        claim.release()
+    assert held_locks(postgres_url, session) == 0
+
+
+def test_a_damaged_run_among_many_claimed_is_let_go(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    damaged, fine = (store.create_run(spec()).id for _ in range(2))
+    sql(postgres_url, "INSERT INTO journal (run_id, seq, line) VALUES (%s, 0, 'no entry')", damaged)
+    hurt, ok = store.claim_many([damaged, fine])
+    assert isinstance(hurt, RunDamaged) and "line 1" in hurt.message
+    assert isinstance(ok, PostgresClaim)
+    assert held_locks(postgres_url, ok.session) == 1  # the damaged run's lock went
+    ok.release()
 
 
 def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(

@@ -98,7 +98,7 @@ class PostgresClaim:
         key: int,
         spec: RunSpec,
         entries: list[Entry],
-        first: _FirstLook,
+        first: FirstLook,
     ) -> None:
         self.spec = spec
         self.entries = entries
@@ -305,7 +305,7 @@ class PostgresClaim:
             self.session.let_go(self._key, *self._then(""))  # out of the queue, if it waits
 
 
-class _FirstLook(NamedTuple):
+class FirstLook(NamedTuple):
     """What a claim reads of its run besides the run itself, in the same round trip."""
 
     queued: bool
@@ -315,7 +315,7 @@ class _FirstLook(NamedTuple):
 
 def _locked_read(
     session: ClaimSession, conn: Connection, key: int, run_id: str, queued_only: bool
-) -> tuple[Any, _FirstLook] | None:
+) -> tuple[Any, FirstLook] | None:
     """Try the run's lock and, once it is held, read the run, its mail and its requests:
     one query (each statement takes its snapshot when it starts, so the reads see every
     commit of the previous holder). The run's row and the first look; None when the lock
@@ -334,4 +334,4 @@ def _locked_read(
     session.hold_locked(key)
     row = read[0] if read else None
     requested = frozenset(kind for (kind,) in asked)
-    return row, _FirstLook(bool(row and row[2]), mail, requested)
+    return row, FirstLook(bool(row and row[2]), mail, requested)
