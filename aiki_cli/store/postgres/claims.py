@@ -2,12 +2,13 @@
 many fills it: one round trip, however many runs, instead of one each.
 
 The locks are tried in one statement, each once, and (`queued_only`) only on a run still
-queued: a volatile function in the select list runs once for each row that statement
-returns, and every row it returns is counted. The ids locked are kept in a setting of
-the session for the reads that follow: those statements start after the locks are held,
-so their snapshots see every commit of each run's previous holder, as a lone claim's do
-(`claim`). When the query fails, whatever it may have locked is let go: session locks
-outlive the query's transaction, and a lock left behind would stack.
+queued: a volatile function in a subquery's select list (kept apart by `OFFSET 0`) runs
+once for each of its rows, and every row goes into the one value the statement returns,
+the ids locked. They are kept in a setting of the session for the reads that follow,
+whose statements start after the locks are held, so their snapshots see every commit of
+each run's previous holder, as a lone claim's do (`claim`). When the query fails,
+whatever it may have locked is let go: session locks outlive the query's transaction,
+and a lock left behind would stack.
 """
 
 from __future__ import annotations
