@@ -39,7 +39,7 @@ from ..store import Claim, Request, Store
 from ..store.group_commit import GroupCommit, flush
 from ..values.clock import Clock, set_back
 from . import transitions
-from .transitions import transition
+from .transitions import transition, transition_unless
 
 log = logging.getLogger("aiki.engine")
 
@@ -111,9 +111,6 @@ class Engine:
         try:
             new, fields = await self._drive(version, run, claim)
             await run.close()
-            if new not in (RunStatus.PENDING, RunStatus.CANCELLED) and claim.requests(_CANCEL):
-                # The cancel landed during the last task: the run records it (SPEC §3).
-                new, fields = RunStatus.CANCELLED, {"reason": "cancel requested"}
         except asyncio.CancelledError as stop:
             await asyncio.shield(run.close(grace=0))
             if stop.args == (RELEASE,):
@@ -125,7 +122,7 @@ class Engine:
             # The journal cannot be written: stop, leaving the run running for a retry.
             await asyncio.shield(run.close(grace=0))
             raise failure.error from failure.error.__cause__
-        self._end(claim, RunStatus.RUNNING, new, attempt, **fields)
+        new = self._end_unless_cancelled(claim, new, attempt, **fields)
         ended()
         await flush(claim, commit)
         self._after(claim, new, fields.get("until"))
@@ -194,6 +191,21 @@ class Engine:
     ) -> RunStatus:
         log.info("run %s: %s -> %s", claim.spec.id, old, new)
         return transition(claim, self.clock, old, new, attempt=attempt, **fields)
+
+    def _end_unless_cancelled(
+        self, claim: Claim, new: RunStatus, attempt: int, **fields: Any
+    ) -> RunStatus:
+        """Journal how the run's code ended, unless a cancel landed during its last task:
+        then the run records the cancel (SPEC §3). The look goes with the append."""
+        if new not in (RunStatus.PENDING, RunStatus.CANCELLED):
+            old = RunStatus.RUNNING
+            if not transition_unless(
+                _CANCEL, claim, self.clock, old, new, attempt=attempt, **fields
+            ):
+                log.info("run %s: %s -> %s", claim.spec.id, old, new)
+                return new
+            new, fields = RunStatus.CANCELLED, {"reason": "cancel requested"}
+        return self._end(claim, RunStatus.RUNNING, new, attempt, **fields)
 
     def _after(self, claim: Claim, new: RunStatus, until: datetime | None) -> None:
         """Keep timers, the queue, the parent and the children in step with `new`."""

@@ -34,15 +34,34 @@ def transition(
     claim: Claim, clock: Clock, old: RunStatus, new: RunStatus, *, attempt: int = 1, **fields: Any
 ) -> RunStatus:
     """Journal a status change the transition table allows; keep the ready queue in step."""
+    transition_unless((), claim, clock, old, new, attempt=attempt, **fields)
+    return new
+
+
+def transition_unless(
+    kinds: tuple[Request, ...],
+    claim: Claim,
+    clock: Clock,
+    old: RunStatus,
+    new: RunStatus,
+    *,
+    attempt: int,
+    **fields: Any,
+) -> frozenset[str]:
+    """`transition`, unless requests of `kinds` wait: then nothing is journaled. The
+    requests found, in the same look as the append (`Claim.append_unless`)."""
     check_transition(claim.spec.id, old, new)
     # Starting to run needs no fsync of its own: losing it to a power cut only makes the
     # run look pending, and the next durable append of the run flushes it anyway.
     entry = StatusChanged(at=clock.now(), old=old, new=new, attempt=attempt, **fields)
-    claim.append(entry, sync=new != RunStatus.RUNNING)
+    sync = new != RunStatus.RUNNING
+    if kinds:
+        return claim.append_unless(kinds, entry, sync=sync)
+    claim.append(entry, sync=sync)
     # A waiting run stays queued until its timer is set, a paused one until `paused` has
     # run, and an ended one until `finish` has told its parent: a worker that dies in
     # between leaves the run queued, and whoever claims it next does what was left undone.
-    return new
+    return frozenset()
 
 
 def finish(store: Store, claim: Claim, clock: Clock, status: RunStatus) -> None:
@@ -54,7 +73,7 @@ def finish(store: Store, claim: Claim, clock: Clock, status: RunStatus) -> None:
         cancel_children(store, clock, claim.entries)
         claim.clear_request("cancel")
     tell_parent(store, clock, claim.spec)
-    claim.set_ready(False)
+    claim.set_ready(False, at_release=True)
 
 
 def paused(claim: Claim) -> None:
@@ -62,7 +81,7 @@ def paused(claim: Claim) -> None:
     take it out of the queue. Safe to repeat, as `finish` is."""
     claim.clear_request("pause")
     claim.set_timer(None)
-    claim.set_ready(False)
+    claim.set_ready(False, at_release=True)
 
 
 @contextmanager

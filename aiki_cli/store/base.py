@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
+from ..errors import AikiError, BadInput, NotFound, RunDamaged, StoreUnwritable
 from ..model.entry import Entry
 from ..model.export import RunExport
 from ..model.mail import REQUESTS as REQUESTS
@@ -81,14 +82,14 @@ class Claim(Protocol):
         ...
 
     def append_unless(
-        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+        self, kinds: Iterable[Request], *entries: Entry, sync: bool = False, flush: bool = False
     ) -> frozenset[str]:
         """Look for requests of `kinds` and, only when there is none, append `entries`
-        (as `append(..., sync=False)`; none changes the run's status): at once, one round
-        trip on a database. The requests found. A task's start does this, so that its
-        look at the boundary costs nothing of its own. With `flush`, the claim is flushed
-        too, with it where the store can (a lone run's step: no round trip of its own for
-        its flush either)."""
+        (as `append(..., sync=sync)`): at once, one round trip on a database. The
+        requests found. A task's start does this, so that its look at the boundary costs
+        nothing of its own, and so does a run's end, looking for a cancel that landed
+        during its last task. With `flush`, the claim is flushed too, with it where the
+        store can (a lone run's step: no round trip of its own for its flush either)."""
         ...
 
     @property
@@ -118,8 +119,12 @@ class Claim(Protocol):
         """Mail now journaled: remove it (its reference id stays known, for de-duplication)."""
         ...
 
-    def set_ready(self, ready: bool) -> None:
-        """Put the run in the ready queue, or take it out."""
+    def set_ready(self, ready: bool, *, at_release: bool = False) -> None:
+        """Put the run in the ready queue, or take it out. Out `at_release` may wait for
+        the claim's release (or its next call before that): a database sends it with
+        that call's query. Mail or a request arriving meanwhile is then left with the run
+        out of the queue, so the engine takes out so only runs that ended or paused,
+        which a worker would not execute for either."""
         ...
 
     def set_timer(self, due: datetime | None) -> None:
@@ -152,11 +157,11 @@ class PlainLooks:
         return self.requests()
 
     def append_unless(
-        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+        self, kinds: Iterable[Request], *entries: Entry, sync: bool = False, flush: bool = False
     ) -> frozenset[str]:
         found = self.requests(kinds)
         if not found:
-            self.append(*entries, sync=False)
+            self.append(*entries, sync=sync)
             if flush:
                 self.flush()
         return found
@@ -172,6 +177,20 @@ class PlainLooks:
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         raise NotImplementedError  # the claim's own
+
+
+Taken = Claim | None | AikiError  # what `Store.claim_many` gives for each run
+
+
+def claim_each(store: "Store", run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
+    """`Store.claim_many` for a store whose claims cost no round trip: one at a time."""
+    taken: list[Taken] = []
+    for run_id in run_ids:
+        try:
+            taken.append(store.claim(run_id, queued_only=queued_only))
+        except (BadInput, NotFound, RunDamaged, StoreUnwritable) as error:
+            taken.append(error)
+    return taken
 
 
 @runtime_checkable
@@ -236,6 +255,13 @@ class Store(Protocol):
         None (nothing held) when the run is not in the ready queue, as a run that does
         not exist is not: a worker's look at a listing gone stale, made with the claim
         where the store can (once held, the claim's `queued` still decides)."""
+        ...
+
+    def claim_many(self, run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
+        """`claim` for each run, in order: its claim, None, or the error that `claim`
+        would raise for that run alone (`InvalidRunId`, `RunNotFound`, `RunDamaged`,
+        `StoreUnwritable` of its own records). One round trip on a database, however
+        many runs. Raises what fails them all (`StoreUnreachable`), holding none."""
         ...
 
     def flush_together(self, claims: list[Claim]) -> bool:

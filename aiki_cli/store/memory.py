@@ -16,7 +16,7 @@ from ..model.journal import summarize
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.schedule import Schedule
 from ..values.ids import check_run_id
-from .base import REQUESTS, Claim, Mail, PlainLooks, Request, RunRef, Timer
+from .base import REQUESTS, Claim, Mail, PlainLooks, Request, RunRef, Taken, Timer, claim_each
 from .report import Report
 
 
@@ -103,6 +103,9 @@ class MemoryStore:
                 return None
             run.claimed = True
             return MemoryClaim(self, run, queued=run_id in self._ready)
+
+    def claim_many(self, run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
+        return claim_each(self, run_ids, queued_only=queued_only)
 
     def flush_together(self, claims: list[Claim]) -> bool:
         return True  # memory is as durable as it gets: there is nothing to flush
@@ -318,7 +321,7 @@ class MemoryClaim(PlainLooks):
             if mail.reference_id is not None:
                 self._run.refs.add(mail.key)
 
-    def set_ready(self, ready: bool) -> None:
+    def set_ready(self, ready: bool, *, at_release: bool = False) -> None:
         self._store._set_ready(self.spec.id, ready)
 
     def set_timer(self, due: datetime | None) -> None:

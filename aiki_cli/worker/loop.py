@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
-import random
 import resource
 import secrets
 import socket
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import timedelta
 
@@ -25,13 +24,23 @@ from ..authoring.threads import Pool, Threads
 from ..authoring.workflow import Workflow, WorkflowVersion
 from ..client import Client
 from ..engine.execution import DEFAULT_MAX_RECOVERIES, RELEASE, Engine
-from ..errors import BadInput, RunDamaged, StoreUnreachable, StoreUnwritable, WaitTimeout, one_line
+from ..errors import (
+    AikiError,
+    BadInput,
+    RunDamaged,
+    StoreUnreachable,
+    StoreUnwritable,
+    WaitTimeout,
+    one_line,
+)
 from ..model.entry import Entry, StatusChanged
 from ..model.runinfo import RunInfo
 from ..model.status import RunStatus
 from ..store import Claim
+from ..store.base import Taken
 from ..store.group_commit import GroupCommit
 from ..store.tail import Tail
+from .listing import Listing
 from .retention import Retention
 from .timers import Timers
 from .wakeups import Wakeups
@@ -94,10 +103,7 @@ class Worker:
         self.abandoned = False
         self._active: dict[str, asyncio.Task[None]] = {}
         self._syncing: set[str] = set()  # runs of `_active` whose code has ended
-        self._skipped: dict[str, float] = {}
-        self._queue: deque[str] = deque()  # ready runs listed, not yet tried
-        self._met = False  # another worker is working through the same listing
-        self._relist_at = 0.0
+        self._listing = Listing(self.store, poll_interval)
         self._reported: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
         self._pool: Pool | None = None
@@ -165,7 +171,7 @@ class Worker:
                         self.retention.tend()  # in a thread: never between a claim and its flush
                     if await done(claimed):
                         break
-                    pause = self._wakeups.reached(contended=self._met)
+                    pause = self._wakeups.reached(contended=self._listing.met)
                 except StoreUnreachable as error:  # the database went: try again, later
                     pause = self._wakeups.lost(error)
                 self._wake.clear()
@@ -197,58 +203,56 @@ class Worker:
                 self._commit = None
 
     def _fill(self) -> int:
-        """Claim ready runs up to the concurrency limit; how many were claimed.
-
-        Listing a long queue costs more than claiming a run, so one listing serves several
-        passes: the queue is listed again once worked through, or a poll interval after it
-        was listed, so that a run queued meanwhile waits no longer than a poll.
-        """
+        """Claim ready runs up to the concurrency limit, as many at once as there is room
+        for (one round trip on a database); how many were claimed."""
         claimed = 0
         listed = False
-        if time.monotonic() >= self._relist_at and self._room():  # none stale before use
-            self._list_queue()
+        if self._listing.stale() and self._room():  # none stale before use
+            self._listing.relist()
             listed = True
-        while self._room() and not self._stopping:
-            if not self._queue:
+        while (room := self._room()) and not self._stopping:
+            run_ids = self._listing.take(room, self._active)
+            if not run_ids:
                 if listed:
                     break
-                self._list_queue()
+                self._listing.relist()
                 listed = True
                 continue
-            run_id = self._queue.popleft()
-            if run_id in self._active or self._skipped.get(run_id, 0) > time.monotonic():
-                continue
-            # Another worker may have executed it since the listing: only if still queued.
-            if (claim := self._claim(run_id, queued_only=self._met or not listed)) is not None:
-                self._active[run_id] = asyncio.create_task(self._execute(claim))
+            # Another worker may have executed them since the listing: only if still queued.
+            for claim in self._claim(run_ids, queued_only=self._listing.met or not listed):
+                self._active[claim.spec.id] = asyncio.create_task(self._execute(claim))
                 claimed += 1
         return claimed
 
-    def _room(self) -> bool:
-        """Room for one more run: fewer than `concurrency` runs execute code. A run whose
+    def _room(self) -> int:
+        """Room for more runs: fewer than `concurrency` runs execute code. A run whose
         code has ended waits for the sync of its journal without a slot, so other runs
         execute while the disk syncs; at most `concurrency` runs wait so."""
         held = len(self._active)
         executing = held - len(self._syncing)
-        return executing < self.concurrency and held < _HELD_PER_SLOT * self.concurrency
+        return max(0, min(self.concurrency - executing, _HELD_PER_SLOT * self.concurrency - held))
 
-    def _list_queue(self) -> None:
-        self._queue = deque(self.store.ready_runs())
-        self._met = False
-        self._relist_at = time.monotonic() + self.poll_interval
-
-    def _claim(self, run_id: str, queued_only: bool) -> Claim | None:
+    def _claim(self, run_ids: list[str], queued_only: bool) -> list[Claim]:
         try:
-            claim = self.store.claim(run_id, queued_only=queued_only)
-        except BadInput as error:  # not a run id: a stray name in the store's queue
-            self._report(run_id, f"skipping {run_id!r} in the queue: {error}")
-            self._skipped[run_id] = float("inf")
+            taken = self.store.claim_many(run_ids, queued_only=queued_only)
+        except StoreUnwritable as error:
+            for run_id in run_ids:
+                self._skip(run_id, error)
+            return []
+        kept = (self._kept(run_id, claim) for run_id, claim in zip(run_ids, taken, strict=True))
+        return [claim for claim in kept if claim is not None]
+
+    def _kept(self, run_id: str, claim: Taken) -> Claim | None:
+        """The claim, if this worker is to execute its run; else None, the run let go."""
+        if isinstance(claim, BadInput):  # not a run id: a stray name in the store's queue
+            self._report(run_id, f"skipping {run_id!r} in the queue: {claim}")
+            self._listing.pass_over(run_id, math.inf)
             return None
-        except (RunDamaged, LookupError, StoreUnwritable) as error:
-            self._skip(run_id, error)
+        if isinstance(claim, AikiError):  # damaged, gone, or its records unwritable
+            self._skip(run_id, claim)
             return None
         if claim is None:  # another worker holds it, or executed it since the listing
-            self._scatter()
+            self._listing.scatter()
             return None
         if not claim.queued:  # parked or ended since it was listed: a kill
             claim.release()  # midway would leave it running out of the queue, stranded
@@ -262,7 +266,7 @@ class Worker:
                 self._driven.hold(claim)  # its entries spare reading the journal back
         if claim.spec.ref not in self.registry:
             log.warning("skipping run %s: this worker does not load %s", run_id, claim.spec.ref)
-            self._skipped[run_id] = float("inf")
+            self._listing.pass_over(run_id, math.inf)
             claim.release()
             return None
         return claim
@@ -272,17 +276,7 @@ class Worker:
         run after a while (someone may repair it), others after a short backoff."""
         self._report(run_id, f"skipping run {run_id}: {error}")
         wait = _DAMAGED_RUN_RECHECK if isinstance(error, RunDamaged) else _BROKEN_RUN_BACKOFF
-        self._skipped[run_id] = time.monotonic() + wait
-
-    def _scatter(self) -> None:
-        """Another worker holds a run of this listing, so it is likely working through the
-        same listing from the same end: the two would fail to claim each other's next run
-        at every step. Go on from a random point of the listing instead; the runs skipped
-        are tried after the rest, each first looked up in the queue, since the other worker
-        may have executed it. A worker that meets no other keeps the queue's order."""
-        self._met = True
-        if len(self._queue) > 1:
-            self._queue.rotate(-random.randrange(len(self._queue)))
+        self._listing.pass_over(run_id, wait)
 
     async def _execute(self, claim: Claim) -> None:
         run_id = claim.spec.id
@@ -301,14 +295,14 @@ class Worker:
             self._report(
                 run_id, f"run {run_id} stopped: {error}; retrying every {_BROKEN_RUN_BACKOFF:g}s"
             )
-            self._skipped[run_id] = time.monotonic() + _BROKEN_RUN_BACKOFF
+            self._listing.pass_over(run_id, _BROKEN_RUN_BACKOFF)
         except RunDamaged as error:  # a file found midway (a letter): as when claiming
             self._skip(run_id, error)
         except Exception:
             log.exception(
                 "run %s: execution broke; trying again in %gs", run_id, _BROKEN_RUN_BACKOFF
             )
-            self._skipped[run_id] = time.monotonic() + _BROKEN_RUN_BACKOFF
+            self._listing.pass_over(run_id, _BROKEN_RUN_BACKOFF)
         finally:
             self._let_go(claim, threads)
             self._syncing.discard(run_id)
@@ -353,7 +347,7 @@ class Worker:
 
     def _heard(self) -> None:
         """The store told of a run queued or a timer set: list the queue on the next pass."""
-        self._relist_at = 0.0
+        self._listing.expire()
         self._nudge()
 
     def _nudge(self) -> None:

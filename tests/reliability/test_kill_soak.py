@@ -666,6 +666,12 @@ class Soak:
                 left = {run_id: self.store.info(run_id).status for run_id in unfinished}
                 pytest.fail(f"unfinished after {FINISH_TIMEOUT:g}s: {left}\n{fresh.output()}")
             time.sleep(0.1)
+        # With nothing left to do it may still be starting: a SIGTERM before its handlers
+        # are set kills it (-15). They are set before it announces itself.
+        while fresh.pid not in self.store.registered_pids():
+            if fresh.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the fresh worker never announced itself:\n{fresh.output()}")
+            time.sleep(0.05)
         fresh.process.send_signal(signal.SIGTERM)
         assert fresh.wait() == 0, fresh.output()
         return fresh

@@ -133,6 +133,24 @@ def test_a_new_run_is_ready_until_taken_out(store: Store, spec: Specs) -> None:
     claim.release()
 
 
+@pytest.mark.parametrize("then", ["release", "append"])
+def test_a_run_taken_out_at_release_is_out_by_the_claim_s_next_call(
+    store: Store, spec: Specs, then: str
+) -> None:
+    """How an ended or paused run leaves the queue: by the claim's release, or its next
+    call before that, at the latest."""
+    created = store.create_run(spec())
+    claim = store.claim(created.id)
+    assert claim is not None
+    claim.set_ready(False, at_release=True)
+    if then == "append":
+        claim.append(StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING))
+        assert store.ready_runs() == []
+    claim.release()
+    assert store.ready_runs() == []
+    assert not store.is_ready(created.id)
+
+
 def test_a_claim_says_whether_its_run_was_queued_when_taken(store: Store, spec: Specs) -> None:
     created = store.create_run(spec())
     claim = store.claim(created.id)
@@ -265,6 +283,28 @@ def test_a_start_journaled_with_a_flush_leaves_nothing_to_flush(
     second = TaskStarted(at=T0, task="b", hash="h2", input=None, attempt=1)
     assert claimed.append_unless(("cancel",), second, flush=True) == {"cancel"}
     assert claimed.unsynced or isinstance(store, MemoryStore)  # nothing appended, nor flushed
+
+
+def test_a_run_s_end_is_journaled_with_its_status_unless_a_cancel_waits(
+    store: Store, claimed: Claim
+) -> None:
+    """A run's end looks for a cancel with its append: appended, the end changes the
+    run's status and waits for a flush like any `sync` append; not appended, neither."""
+    run_id = claimed.spec.id
+    running = StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING)
+    claimed.append(running, sync=False)
+    claimed.flush()
+    store.request(run_id, "cancel")
+    done = StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED, result=1)
+    assert claimed.append_unless(("cancel",), done, sync=True) == {"cancel"}
+    assert not claimed.unsynced
+    assert store.read_summary(run_id, tasks=False).status == RunStatus.RUNNING
+    claimed.clear_request("cancel")
+    assert claimed.append_unless(("cancel",), done, sync=True) == frozenset()
+    assert claimed.unsynced or isinstance(store, MemoryStore)
+    claimed.flush()
+    assert store.read_run(run_id)[1][-2:] == [running, done]
+    assert store.read_summary(run_id, tasks=False).status == RunStatus.COMPLETED
 
 
 def test_a_cancel_request_is_seen_and_queues_the_run(store: Store, claimed: Claim) -> None:

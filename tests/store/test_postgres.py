@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from aiki_cli.errors import SchemaNotReady, StoreUnreachable, StoreUnwritable
+from aiki_cli.errors import RunDamaged, SchemaNotReady, StoreUnreachable, StoreUnwritable
 from aiki_cli.model.entry import StatusChanged, TaskCompleted, TaskStarted
 from aiki_cli.model.status import RunStatus
 from aiki_cli.store import Mail
 from aiki_cli.store.files import FileStore
+from aiki_cli.store.postgres.claim import PostgresClaim
 from aiki_cli.store.postgres.claim_session import ClaimSession
 from aiki_cli.store.postgres.connect import target
 from aiki_cli.store.postgres.keys import halves
@@ -211,6 +212,49 @@ def test_a_write_outside_the_journal_flushes_the_appends_before_it(
     claim.release()
 
 
+def test_a_run_s_end_sets_the_status_column_only_when_journaled(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """The status column (`list` filters on it) changes in the statement that appends
+    the end, and not when a cancel found instead kept the end out of the journal."""
+    run_id = store.create_run(spec()).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.append(RUNNING)
+    store.request(run_id, "cancel")
+    done = StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED, result=1)
+    column = "SELECT status FROM runs WHERE id = %s"
+    assert claim.append_unless(("cancel",), done, sync=True) == {"cancel"}
+    assert sql(postgres_url, column, run_id) == [("running",)]
+    claim.clear_request("cancel")
+    assert claim.append_unless(("cancel",), done, sync=True) == frozenset()
+    assert sql(postgres_url, column, run_id) == [("completed",)]
+    claim.release()
+
+
+def test_an_ended_run_leaves_the_queue_in_its_release_s_query(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """No round trip of its own: the run is still queued until the claim is released,
+    and then out, its lock let go. With appends waiting for a flush, it is a write of
+    its own, synchronous, as before."""
+    run_id = store.create_run(spec()).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.set_ready(False, at_release=True)
+    assert store.is_ready(run_id)  # nothing sent yet
+    claim.release()
+    assert not store.is_ready(run_id)
+    assert held_locks(postgres_url, claim.session) == 0
+    store.mark_ready(run_id)
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.append(RUNNING)  # waits for a flush
+    claim.set_ready(False, at_release=True)
+    assert not store.is_ready(run_id) and not claim.unsynced
+    claim.release()
+
+
 def test_a_claim_whose_read_failed_keeps_no_lock(
     store: PostgresStore, spec: Specs, postgres_url: str
 ) -> None:
@@ -233,6 +277,41 @@ def test_a_claim_whose_read_failed_keeps_no_lock(
     assert held_locks(postgres_url, session) == 1
     claim.release()
     assert held_locks(postgres_url, session) == 0  # none stacked behind it
+
+
+def test_claims_of_many_whose_read_failed_keep_no_lock(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    """As a lone claim's: the locks and the reads go in one query, and when it fails,
+    whatever it may have locked is let go, the healthy session kept."""
+    run_ids = [store.create_run(spec()).id for _ in range(3)]
+    session = store.sessions.current()
+    sql(postgres_url, "ALTER TABLE journal RENAME TO journal_away")
+    try:
+        with pytest.raises(SchemaNotReady):
+            store.claim_many(run_ids)
+    finally:
+        sql(postgres_url, "ALTER TABLE journal_away RENAME TO journal")
+    assert held_locks(postgres_url, session) == 0
+    taken = store.claim_many(run_ids)
+    assert store.sessions.current() is session
+    assert held_locks(postgres_url, session) == 3
+    for claim in taken:
+        assert isinstance(claim, PostgresClaim)
+        claim.release()
+    assert held_locks(postgres_url, session) == 0
+
+
+def test_a_damaged_run_among_many_claimed_is_let_go(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    damaged, fine = (store.create_run(spec()).id for _ in range(2))
+    sql(postgres_url, "INSERT INTO journal (run_id, seq, line) VALUES (%s, 0, 'no entry')", damaged)
+    hurt, ok = store.claim_many([damaged, fine])
+    assert isinstance(hurt, RunDamaged) and "line 1" in hurt.message
+    assert isinstance(ok, PostgresClaim)
+    assert held_locks(postgres_url, ok.session) == 1  # the damaged run's lock went
+    ok.release()
 
 
 def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(

@@ -1,7 +1,7 @@
 """The worker's view of the ready queue: one listing serves several passes, so runs that
 another worker executed since are skipped without a claim, and runs queued since are
 seen within a poll interval; a worker that finds another at work in its listing goes on
-from elsewhere in it."""
+from elsewhere in it. It claims as many runs at once as it has room for."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_runs_done_by_another_worker_since_the_listing_are_not_claimed() -> None
     async def scenario() -> None:
         ids = [(await probe.start(client, i)).id for i in range(6)]
         late = Worker(client, [flow], concurrency=1, poll_interval=60)
-        late._list_queue()  # it lists the queue, then another worker empties it
+        late._listing.relist()  # it lists the queue, then another worker empties it
         await Worker(client, [flow]).run(until_idle=True)
         store.claims.clear()
         await late.run(until_idle=True)
@@ -112,7 +112,7 @@ async def _started(client: Client, probe: Any, count: int = 8) -> list[str]:
 @pytest.fixture
 def jump_four(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker that meets another in its listing goes on four runs further."""
-    monkeypatch.setattr("aiki_cli.worker.loop.random.randrange", lambda n: 4)
+    monkeypatch.setattr("aiki_cli.worker.listing.random.randrange", lambda n: 4)
 
 
 def test_a_lone_worker_claims_in_the_queue_s_order() -> None:
@@ -136,7 +136,7 @@ def test_a_run_held_by_another_worker_sends_the_worker_elsewhere_in_its_listing(
         held = store.claim(ids[0])  # another worker is executing the first run
         assert held is not None
         store.order.clear()
-        await Worker(client, [flow], concurrency=8).run(until_idle=True)
+        await Worker(client, [flow], concurrency=1).run(until_idle=True)  # a run at a time
         held.release()
         return ids
 
@@ -164,11 +164,34 @@ def test_once_another_worker_is_met_runs_it_executed_since_the_listing_are_not_c
         done.release()
         store.order.clear()
         store.claims.clear()
-        Worker(client, [flow], concurrency=8)._fill()
+        Worker(client, [flow], concurrency=1)._fill()  # a run at a time
         held.release()
         return ids
 
     ids = asyncio.run(scenario())
     assert store.order[:2] == [ids[0], *ids[5:6]]  # after the first, four runs further
     assert ids[5] not in store.claims  # tried only if still queued: not claimed
-    assert sorted(store.claims) == [*ids[1:5], *ids[6:]]  # the others each claimed
+    assert len(store.claims) == 1  # the next one tried, claimed: no room for more
+
+
+def test_a_worker_claims_as_many_runs_at_once_as_it_has_room_for() -> None:
+    store, client, flow, probe = kit()
+    batches: list[list[str]] = []
+    claim_many = store.claim_many
+
+    def counted(run_ids: list[str], *, queued_only: bool = False) -> list[Any]:
+        batches.append(list(run_ids))
+        return claim_many(run_ids, queued_only=queued_only)
+
+    store.claim_many = counted  # type: ignore[method-assign]
+
+    async def scenario() -> list[str]:
+        ids = await _started(client, probe, count=12)
+        await Worker(client, [flow], concurrency=5).run(until_idle=True)
+        return ids
+
+    ids = asyncio.run(scenario())
+    assert batches[0] == ids[:5]  # the first pass: five at once, in the queue's order
+    assert all(len(batch) <= 5 for batch in batches)
+    assert sorted(run_id for batch in batches for run_id in batch) == ids  # each tried once
+    assert sum(store.claims.values()) == 12

@@ -90,7 +90,7 @@ class FileClaim(PlainLooks):
         (self._dir / "inbox" / f"{mail.key}.json").unlink(missing_ok=True)
 
     @writes
-    def set_ready(self, ready: bool) -> None:
+    def set_ready(self, ready: bool, *, at_release: bool = False) -> None:
         self._journal.flush()
         self._indexes.set_ready(self.spec.id, ready)
 

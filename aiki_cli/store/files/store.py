@@ -28,7 +28,7 @@ from ...model.journal import Fold, summarize
 from ...model.runinfo import FORMAT, RunInfo, RunSpec
 from ...model.schedule import Schedule
 from ...values.ids import RUN_ID, check_run_id
-from ..base import Claim, Mail, Request, RunRef, Timer
+from ..base import Claim, Mail, Request, RunRef, Taken, Timer, claim_each
 from ..report import Report
 from . import transfer
 from .claim import FileClaim, letters_in
@@ -330,6 +330,9 @@ class FileStore:
         if not run_dir.exists():  # looked at again: the start may have moved it in since
             (self.root / "ready" / run_dir.name).unlink(missing_ok=True)
             raise RunNotFound(run_dir.name, self.location)
+
+    def claim_many(self, run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
+        return claim_each(self, run_ids, queued_only=queued_only)
 
     def flush_together(self, claims: list[Claim]) -> bool:
         journals = [claim.journal for claim in claims if isinstance(claim, FileClaim)]

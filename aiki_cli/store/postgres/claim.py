@@ -17,8 +17,10 @@ nothing before it, and a run left queued is claimed again and put right.
 
 Each call is one round trip: a single statement where it is the whole transaction (an
 append, its status too, is one INSERT … UPDATE), else one query of its statements
-(`queries`). Taking the claim reads the run, its mail and its requests with the lock:
-the engine's first look (`inbox`, `requested`) costs no round trip of its own.
+(`queries`); taking an ended or paused run out of the queue, its last write, goes with
+the claim's release (`set_ready(False, at_release=True)`). Taking the claim reads the
+run, its mail and its requests with the lock: the engine's first look (`inbox`,
+`requested`) costs no round trip of its own.
 """
 
 from __future__ import annotations
@@ -58,9 +60,19 @@ _UNASKED = "NOT EXISTS (SELECT 1 FROM asked)"
 _APPEND_UNLESS = (
     f"WITH asked AS ({_ASKED}), added AS ({_APPEND} WHERE {_UNASKED}) SELECT * FROM asked"
 )
-# The same, committed synchronously when it appends (the setting is its transaction's).
+_APPEND_STATUS_UNLESS = _APPEND_UNLESS.replace(
+    " SELECT * FROM asked",
+    f", changed AS (UPDATE runs SET status = %(status)s WHERE id = %(run)s AND {_UNASKED})"
+    " SELECT * FROM asked",
+)
+# Each also committed synchronously when it appends (the setting is its transaction's):
+# by (status set, synchronous).
 _SYNCED = "set_config('synchronous_commit', 'on', true) = 'on'"
-_APPEND_UNLESS_SYNCED = _APPEND_UNLESS.replace(_UNASKED, f"{_UNASKED} AND {_SYNCED}")
+_UNLESS = {
+    (status, synced): sql.replace(_UNASKED, f"{_UNASKED} AND {_SYNCED}", 1) if synced else sql
+    for status, sql in ((False, _APPEND_UNLESS), (True, _APPEND_STATUS_UNLESS))
+    for synced in (False, True)
+}
 # Before a write that must not get ahead of the appends: its query's commit waits for
 # the WAL to reach the disk. The message makes the commit write a record, so it waits
 # even when the write changed nothing (a transaction that wrote nothing does not).
@@ -68,6 +80,8 @@ _SYNC = (
     "SELECT set_config('synchronous_commit', 'on', true),"
     " pg_logical_emit_message(true, 'aiki', ''); "
 )
+_SET_READY = "UPDATE runs SET ready = %s WHERE id = %s AND ready <> %s"
+_OUT_OF_QUEUE = "UPDATE runs SET ready = false WHERE id = %s AND ready"
 _LEAVE = (
     "UPDATE runs SET ready = false WHERE id = %s AND ready"
     " AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = %s)"
@@ -84,7 +98,7 @@ class PostgresClaim:
         key: int,
         spec: RunSpec,
         entries: list[Entry],
-        first: _FirstLook,
+        first: FirstLook,
     ) -> None:
         self.spec = spec
         self.entries = entries
@@ -97,6 +111,7 @@ class PostgresClaim:
         self._key = key
         self._held = True
         self._unsynced = False
+        self._leaving = False  # out of the queue, with the next query
 
     @classmethod
     def take(
@@ -131,34 +146,42 @@ class PostgresClaim:
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """One statement, so one transaction: the entries, and the run's status with them."""
-        lines = [dump_entry(e).decode() for e in entries]
-        status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
-        params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
+        params = self._appended(entries)
+        self._catch_up()
         with self.session.using() as conn:
-            if status is None:
-                conn.execute(_APPEND, params)
-            else:
-                conn.execute(_APPEND_STATUS, {**params, "status": str(status)})
+            conn.execute(_APPEND_STATUS if "status" in params else _APPEND, params)
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
 
     def append_unless(
-        self, kinds: Iterable[Request], *entries: Entry, flush: bool = False
+        self, kinds: Iterable[Request], *entries: Entry, sync: bool = False, flush: bool = False
     ) -> frozenset[str]:
-        """One statement: the look and the append see the same requests. With `flush` and
-        appends waiting for one, its commit is synchronous when it appends, which flushes
-        the WAL past them: a flush on the session itself, alive since it just answered."""
-        lines = [dump_entry(e).decode() for e in entries]
-        params = {"run": self.spec.id, "first": len(self.entries), "lines": lines}
-        flush = flush and self._unsynced
-        sql = _APPEND_UNLESS_SYNCED if flush else _APPEND_UNLESS
+        """One statement: the look and the append (the run's status too) see the same
+        requests. With `flush` and appends waiting for one, its commit is synchronous
+        when it appends, which flushes the WAL past them: a flush on the session itself,
+        alive since it just answered."""
+        params = self._appended(entries)
+        flush = flush and (self._unsynced or sync)
+        sql = _UNLESS["status" in params, flush]
+        self._catch_up()
         with self.session.using() as conn:
             rows = conn.execute(sql, {**params, "kinds": list(kinds)}).fetchall()
         found = frozenset(kind for (kind,) in rows)
         if not found:
             self.entries.extend(entries)
-            self._unsynced = self._unsynced and not flush
+            self._unsynced = (self._unsynced or sync) and not flush
         return found
+
+    def _appended(self, entries: tuple[Entry, ...]) -> dict[str, object]:
+        """The parameters that append `entries`: the run, its next sequence number, the
+        lines, and the status the last status change among them sets, if any."""
+        lines = [dump_entry(e).decode() for e in entries]
+        params: dict[str, object] = {"run": self.spec.id, "first": len(self.entries)}
+        params["lines"] = lines
+        status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
+        if status is not None:
+            params["status"] = str(status)
+        return params
 
     @property
     def unsynced(self) -> bool:
@@ -178,10 +201,26 @@ class PostgresClaim:
         """One write: a synchronous commit, which flushes every append before it; or, not
         `durable` and with no append waiting for a flush, an asynchronous one."""
         with self.session.using() as conn:
-            query(conn, _SYNC + sql if durable or self._unsynced else sql, *params)
+            sql, params = self._then(_SYNC + sql if durable or self._unsynced else sql, *params)
+            query(conn, sql, *params)
         self._unsynced = False
 
+    def _then(self, sql: str, *params: object) -> tuple[str, tuple[object, ...]]:
+        """`sql` and its values, after taking the run out of the queue if that waits."""
+        if not self._leaving:
+            return sql, params
+        self._leaving = False
+        return f"{_OUT_OF_QUEUE}; {sql}", (self.spec.id, *params)
+
+    def _catch_up(self) -> None:
+        """Take the run out of the queue, if it waits to, before a statement sent alone."""
+        if self._leaving:
+            self._leaving = False
+            with self.session.using() as conn:
+                query(conn, _OUT_OF_QUEUE, self.spec.id)
+
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
+        self._catch_up()
         with self.session.using() as conn:
             rows = conn.execute(
                 "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
@@ -199,6 +238,7 @@ class PostgresClaim:
         return self._letters(self._first_letters)
 
     def mail(self) -> list[Mail]:
+        self._catch_up()
         with self.session.using() as conn:
             rows = query(conn, "EXECUTE aiki_mail(%s)", self.spec.id).fetchall()
         return self._letters(rows)
@@ -218,15 +258,14 @@ class PostgresClaim:
                 mail.key,
             )
 
-    def set_ready(self, ready: bool) -> None:
-        """Out of the queue need not be durable by itself (see the module's docstring)."""
-        self._write(
-            "UPDATE runs SET ready = %s WHERE id = %s AND ready <> %s",
-            ready,
-            self.spec.id,
-            ready,
-            durable=ready,
-        )
+    def set_ready(self, ready: bool, *, at_release: bool = False) -> None:
+        """Into the queue is a synchronous commit. Out of it need not be durable by
+        itself (see the module's docstring); `at_release`, with no append waiting for a
+        flush, it goes with the claim's next query, its release's as a rule: a process
+        that dies first leaves the run queued, as dying just before this call would."""
+        self._leaving = at_release and not ready and not self._unsynced
+        if not self._leaving:
+            self._write(_SET_READY, ready, self.spec.id, ready, durable=ready)
 
     def set_timer(self, due: datetime | None) -> None:
         if due is None:
@@ -248,7 +287,8 @@ class PostgresClaim:
         sql = f"SELECT 1 FROM runs WHERE id = %s FOR UPDATE; {_LEAVE}"
         sql = _SYNC + sql if self._unsynced else sql
         with self.session.using() as conn:
-            found = results(query(conn, sql, run, run, run, run))[-2]  # the row locked
+            sql, params = self._then(sql, run, run, run, run)
+            found = results(query(conn, sql, *params))[-2]  # the row locked
         self._unsynced = False
         if not found:
             raise RunNotFound(run, self._location)
@@ -262,10 +302,10 @@ class PostgresClaim:
         try:
             self.flush()
         finally:
-            self.session.let_go(self._key)
+            self.session.let_go(self._key, *self._then(""))  # out of the queue, if it waits
 
 
-class _FirstLook(NamedTuple):
+class FirstLook(NamedTuple):
     """What a claim reads of its run besides the run itself, in the same round trip."""
 
     queued: bool
@@ -275,7 +315,7 @@ class _FirstLook(NamedTuple):
 
 def _locked_read(
     session: ClaimSession, conn: Connection, key: int, run_id: str, queued_only: bool
-) -> tuple[Any, _FirstLook] | None:
+) -> tuple[Any, FirstLook] | None:
     """Try the run's lock and, once it is held, read the run, its mail and its requests:
     one query (each statement takes its snapshot when it starts, so the reads see every
     commit of the previous holder). The run's row and the first look; None when the lock
@@ -294,4 +334,4 @@ def _locked_read(
     session.hold_locked(key)
     row = read[0] if read else None
     requested = frozenset(kind for (kind,) in asked)
-    return row, _FirstLook(bool(row and row[2]), mail, requested)
+    return row, FirstLook(bool(row and row[2]), mail, requested)

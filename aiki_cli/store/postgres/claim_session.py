@@ -33,7 +33,7 @@ import psycopg
 from ...errors import AikiError, StoreUnreachable
 from .connect import Target
 from .keys import lock_key
-from .queries import prepare
+from .queries import prepare, query
 from .session import Connection, Connections, speaking, translated
 
 
@@ -91,10 +91,17 @@ class ClaimSession:
         """`key` was just locked on the session (called with the session in use)."""
         self._held.add(key)
 
-    def unlock_locked(self, conn: Connection, key: int) -> None:
-        """Unlock `key` once; on failure, keep it held and unlock it before the next claim."""
+    def unlock_locked(
+        self, conn: Connection, key: int, first: str = "", params: tuple[object, ...] = ()
+    ) -> None:
+        """Unlock `key` once, in one query after the claim's statements `first` (with
+        their values) if any; on failure, keep it held and unlock it before the next
+        claim."""
         try:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            if first:
+                query(conn, f"{first}SELECT pg_advisory_unlock(%s)", *params, key)
+            else:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
         except psycopg.Error:
             self._stuck.add(key)
             raise
@@ -106,14 +113,14 @@ class ClaimSession:
         for key in sorted(self._stuck):
             self.unlock_locked(conn, key)
 
-    def let_go(self, key: int) -> None:
-        """Unlock a released claim's key. Raises nothing: a broken session's locks went
-        with it, and a key whose unlock failed on a healthy one is unlocked before the
-        next claim."""
+    def let_go(self, key: int, first: str = "", params: tuple[object, ...] = ()) -> None:
+        """Unlock a released claim's key (after its statements `first`, as
+        `unlock_locked`). Raises nothing: a broken session's locks went with it, and a
+        key whose unlock failed on a healthy one is unlocked before the next claim."""
         if self.broken:
             return
         with contextlib.suppress(AikiError), self.using() as conn:
-            self.unlock_locked(conn, key)
+            self.unlock_locked(conn, key, first, params)
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,15 @@ STATEMENTS = {
     ),
     "aiki_mail": "(text) AS SELECT key, letter FROM mail WHERE run_id = $1 AND NOT acked",
     "aiki_requested": "(text) AS SELECT kind FROM requests WHERE run_id = $1",
+    # The same for several runs at once (`claims`), each row with its run's id.
+    "aiki_read_many": (
+        "(text[]) AS SELECT id, spec, ARRAY(SELECT line FROM journal WHERE run_id = r.id"
+        " ORDER BY seq), ready FROM runs r WHERE id = ANY($1)"
+    ),
+    "aiki_mail_many": (
+        "(text[]) AS SELECT run_id, key, letter FROM mail WHERE run_id = ANY($1) AND NOT acked"
+    ),
+    "aiki_requested_many": "(text[]) AS SELECT run_id, kind FROM requests WHERE run_id = ANY($1)",
 }
 
 

@@ -20,18 +20,19 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from ...errors import RunNotFound, StoreUnreachable, StoreUnwritable
+from ...errors import BadInput, RunNotFound, StoreUnreachable, StoreUnwritable
 from ...model.entry import Entry
 from ...model.export import RunExport
 from ...model.journal import summarize
 from ...model.runinfo import RunInfo, RunSpec
 from ...model.schedule import Schedule
 from ...values.ids import check_run_id
-from ..base import Claim, Mail, Request, RunRef, Timer
+from ..base import Claim, Mail, Request, RunRef, Taken, Timer
 from ..report import Report
 from . import transfer
 from .claim import PostgresClaim
 from .claim_session import SessionSlot
+from .claims import take_many
 from .connect import Target
 from .flushes import Flushers
 from .keys import lock_key
@@ -177,6 +178,26 @@ class PostgresStore:
         # The server had dropped the session unnoticed: no claim is on the new one yet.
         session = self.sessions.current()
         return PostgresClaim.take(session, self.flushers, self.target, run_id, queued_only)
+
+    def claim_many(self, run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
+        """One query (`claims`) for the valid ids; an invalid one is its own error."""
+        checked: list[str | BadInput] = []
+        for run_id in run_ids:
+            try:
+                checked.append(check_run_id(run_id))
+            except BadInput as error:
+                checked.append(error)
+        valid = [run_id for run_id in checked if isinstance(run_id, str)]
+        session = self.sessions.current()
+        try:
+            taken = take_many(session, self.flushers, self.target, valid, queued_only)
+        except StoreUnreachable:
+            if not session.broken:
+                raise
+            session = self.sessions.current()  # dropped unnoticed: no claim is on the new one
+            taken = take_many(session, self.flushers, self.target, valid, queued_only)
+        claims = iter(taken)
+        return [next(claims) if isinstance(run_id, str) else run_id for run_id in checked]
 
     def flush_together(self, claims: list[Claim]) -> bool:
         """One synchronous commit flushes the server's WAL up to it: every append the
