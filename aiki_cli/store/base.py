@@ -193,6 +193,18 @@ def claim_each(store: "Store", run_ids: Sequence[str], *, queued_only: bool = Fa
     return taken
 
 
+def release_each(releases: Iterable[Callable[[], None]]) -> None:
+    """Call every release; the first `StoreUnwritable` is raised once all were made."""
+    failed: StoreUnwritable | None = None
+    for release in releases:
+        try:
+            release()
+        except StoreUnwritable as error:
+            failed = failed or error
+    if failed is not None:
+        raise failed
+
+
 @runtime_checkable
 class Store(Protocol):
     """Where runs, their journals, the queue, timers, schedules and workers are kept;
@@ -262,6 +274,12 @@ class Store(Protocol):
         would raise for that run alone (`InvalidRunId`, `RunNotFound`, `RunDamaged`,
         `StoreUnwritable` of its own records). One round trip on a database, however
         many runs. Raises what fails them all (`StoreUnreachable`), holding none."""
+        ...
+
+    def release_many(self, claims: Sequence[Claim]) -> None:
+        """`release` every claim, at once: one round trip on a database for the claims
+        that wait for no flush (a worker's runs that ended together, flushed together).
+        A failed flush's `StoreUnwritable` is raised once every claim is let go."""
         ...
 
     def flush_together(self, claims: list[Claim]) -> bool:

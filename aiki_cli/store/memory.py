@@ -16,7 +16,18 @@ from ..model.journal import summarize
 from ..model.runinfo import RunInfo, RunSpec
 from ..model.schedule import Schedule
 from ..values.ids import check_run_id
-from .base import REQUESTS, Claim, Mail, PlainLooks, Request, RunRef, Taken, Timer, claim_each
+from .base import (
+    REQUESTS,
+    Claim,
+    Mail,
+    PlainLooks,
+    Request,
+    RunRef,
+    Taken,
+    Timer,
+    claim_each,
+    release_each,
+)
 from .report import Report
 
 
@@ -106,6 +117,9 @@ class MemoryStore:
 
     def claim_many(self, run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
         return claim_each(self, run_ids, queued_only=queued_only)
+
+    def release_many(self, claims: Sequence[Claim]) -> None:
+        release_each(claim.release for claim in claims)
 
     def flush_together(self, claims: list[Claim]) -> bool:
         return True  # memory is as durable as it gets: there is nothing to flush

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import math
 import os
-import resource
 import secrets
 import socket
 from collections import Counter
@@ -40,6 +39,7 @@ from ..store import Claim
 from ..store.base import Taken
 from ..store.group_commit import GroupCommit
 from ..store.tail import Tail
+from .limits import allow_open_files
 from .listing import Listing
 from .retention import Retention
 from .timers import Timers
@@ -54,10 +54,6 @@ _DAMAGED_RUN_RECHECK = 30.0
 # A worker holds up to this many runs per slot of `concurrency`: one executing its code,
 # one waiting for the sync of its journal (see `_room`).
 _HELD_PER_SLOT = 2
-# A held run keeps two files open (its directory, which is its lock, and its journal); the
-# spare files are for the worker's own files and for the workflows' code.
-_FILES_PER_RUN = 2
-_SPARE_FILES = 256
 
 
 def registry_of(workflows: Iterable[Workflow | WorkflowVersion]) -> dict[str, WorkflowVersion]:
@@ -104,6 +100,7 @@ class Worker:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._syncing: set[str] = set()  # runs of `_active` whose code has ended
         self._listing = Listing(self.store, poll_interval)
+        self._releasing: list[Claim] = []  # runs let go, released at the loop's next turn
         self._reported: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
         self._pool: Pool | None = None
@@ -179,6 +176,7 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), pause)
         finally:
             await self._shut_down()
+            self._release_now()  # none is left held when serving ends
             if self.retention is not None:
                 await self.retention.close()
 
@@ -189,7 +187,7 @@ class Worker:
     @contextlib.contextmanager
     def _threads(self) -> Iterator[None]:
         """The threads, and the open files, that executing `concurrency` runs needs."""
-        _allow_open_files(self.concurrency)
+        allow_open_files(self.concurrency, held=_HELD_PER_SLOT * self.concurrency)
         self._pool = Pool(max(4, self.concurrency))
         if self.concurrency > 1:
             self._commit = GroupCommit(self.store.flush_together, self._active.__len__)
@@ -205,6 +203,7 @@ class Worker:
     def _fill(self) -> int:
         """Claim ready runs up to the concurrency limit, as many at once as there is room
         for (one round trip on a database); how many were claimed."""
+        self._release_now()  # this session's claims would refuse runs it still holds
         claimed = 0
         listed = False
         if self._listing.stale() and self._room():  # none stale before use
@@ -227,9 +226,10 @@ class Worker:
     def _room(self) -> int:
         """Room for more runs: fewer than `concurrency` runs execute code. A run whose
         code has ended waits for the sync of its journal without a slot, so other runs
-        execute while the disk syncs; at most `concurrency` runs wait so."""
-        held = len(self._active)
-        executing = held - len(self._syncing)
+        execute while the disk syncs; at most `concurrency` runs wait so, those whose
+        release waits for the loop's next turn among them."""
+        executing = len(self._active) - len(self._syncing)
+        held = len(self._active) + len(self._releasing)
         return max(0, min(self.concurrency - executing, _HELD_PER_SLOT * self.concurrency - held))
 
     def _claim(self, run_ids: list[str], queued_only: bool) -> list[Claim]:
@@ -313,7 +313,7 @@ class Worker:
         """Release the run, unless a task body of it still runs in a thread: then once the
         body returns (or the process exits), lest another worker execute it beside it."""
         busy = threads.running()
-        if busy and threads.when_idle(lambda: _release(claim)):
+        if busy and threads.when_idle(lambda: self._release([claim])):
             self.abandoned = True
             log.info(
                 "run %s: task %s still runs in a thread; the run stays claimed until it "
@@ -322,7 +322,27 @@ class Worker:
                 ", ".join(repr(task) for task in busy),
             )
         else:
-            _release(claim)
+            self._release_soon(claim)
+
+    def _release_soon(self, claim: Claim) -> None:
+        """Release the claim with the others let go in this turn of the event loop (runs
+        whose group flush ended together): one round trip on a database."""
+        self._releasing.append(claim)
+        if len(self._releasing) == 1:
+            asyncio.get_running_loop().call_soon(self._release_now)
+
+    def _release_now(self) -> None:
+        claims, self._releasing = self._releasing, []
+        if claims:
+            self._release(claims)
+
+    def _release(self, claims: list[Claim]) -> None:
+        """Release claims: on the event loop, or from the thread of the last task body of
+        their run to return."""
+        try:
+            self.store.release_many(claims)
+        except StoreUnwritable as error:  # the locks are let go even so
+            log.error("runs %s: %s", ", ".join(claim.spec.id for claim in claims), error)
 
     def tally(self) -> str:
         """What the worker ran, in a few words: each run once, by the status it left it in."""
@@ -402,14 +422,6 @@ class Worker:
         return ended_here if ended_here is not None else await self.client.get(run_id)
 
 
-def _release(claim: Claim) -> None:
-    """Release a claim from the thread of the last task body of its run to return."""
-    try:
-        claim.release()
-    except StoreUnwritable as error:  # the lock is let go even so
-        log.error("run %s: %s", claim.spec.id, error)
-
-
 def _log_failure(claim: Claim, new_entries: list[Entry]) -> None:
     """One line for a run that failed in this execution (`start --wait` says so itself,
     so only when serving)."""
@@ -425,19 +437,3 @@ def _log_failure(claim: Claim, new_entries: list[Entry]) -> None:
         one_line(reason),
         claim.spec.id,
     )
-
-
-def _allow_open_files(concurrency: int) -> None:
-    """Raise the process's soft limit on open files to what a worker of `concurrency`
-    needs (a common default of 1,024 allows ~190), within the hard limit, as Go programs
-    do at start. `BadInput` when even the hard limit is too low."""
-    need = _HELD_PER_SLOT * concurrency * _FILES_PER_RUN + _SPARE_FILES
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= need:
-        return
-    if hard != resource.RLIM_INFINITY and hard < need:
-        raise BadInput(
-            f"concurrency {concurrency} needs up to {need:,} open files, above this "
-            f"process's limit of {hard:,}: lower the concurrency, or raise `ulimit -n`"
-        )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))

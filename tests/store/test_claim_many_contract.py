@@ -106,3 +106,22 @@ def test_a_damaged_run_among_many_is_its_own_error_and_not_held(
     claim = files.claim(damaged)
     assert claim is not None
     claim.release()
+
+
+def test_claims_released_together_are_each_let_go_once(store: Store, spec: Specs) -> None:
+    """`release_many`: every run can be claimed again, each one taken out at release is
+    out of the queue, and a claim released twice frees no later claim of its run."""
+    ended, parked = (store.create_run(spec()).id for _ in range(2))
+    taken = claims(store.claim_many([ended, parked]))
+    assert len(taken) == 2
+    taken[0].set_ready(False, at_release=True)
+    store.release_many(taken)
+    assert store.ready_runs() == [parked]
+    later = store.claim(ended)
+    assert later is not None
+    store.release_many(taken)  # again: nothing
+    assert store.claim(ended) is None  # the later claim still holds it
+    later.release()
+    again = claims(store.claim_many([ended, parked]))
+    assert len(again) == 2
+    store.release_many(again)

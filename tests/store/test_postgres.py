@@ -302,6 +302,31 @@ def test_claims_of_many_whose_read_failed_keep_no_lock(
     assert held_locks(postgres_url, session) == 0
 
 
+def test_claims_released_together_go_in_one_query(
+    store: PostgresStore, spec: Specs, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    taken = store.claim_many([store.create_run(spec()).id for _ in range(3)])
+    held = [claim for claim in taken if isinstance(claim, PostgresClaim)]
+    assert len(held) == 3
+    for claim in held:
+        claim.set_ready(False, at_release=True)
+    sent: list[str] = []
+    send = psycopg.ClientCursor.execute
+
+    def recorded(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        sent.append(str(query))
+        return send(cursor, query, *args, **kw)
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", recorded)
+    store.release_many(held)
+    monkeypatch.undo()
+    assert len(sent) == 1 and sent[0].count("pg_advisory_unlock") == 3, sent
+    assert held_locks(postgres_url, held[0].session) == 0
+    assert store.ready_runs() == []
+
+
 def test_a_damaged_run_among_many_claimed_is_let_go(
     store: PostgresStore, spec: Specs, postgres_url: str
 ) -> None:

@@ -78,15 +78,15 @@ def test_an_unlock_that_failed_on_a_healthy_session_is_made_before_the_next_clai
     run_id = store.create_run(spec()).id
     claim = store.claim(run_id)
     assert claim is not None
-    execute = psycopg.Connection.execute
+    execute = psycopg.ClientCursor.execute
 
-    def cancelled_once(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
+    def cancelled_once(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
         if "pg_advisory_unlock" in str(query):
             monkeypatch.undo()
             raise psycopg.errors.QueryCanceled("canceling statement due to user request")
-        return execute(conn, query, *args, **kw)
+        return execute(cursor, query, *args, **kw)
 
-    monkeypatch.setattr(psycopg.Connection, "execute", cancelled_once)
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", cancelled_once)
     claim.release()  # raises nothing: the lock stays, to be let go later
     assert held_locks(postgres_url, claim.session) == 1
     again = store.claim(run_id)  # unlocks it first, then takes it once

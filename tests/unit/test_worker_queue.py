@@ -195,3 +195,48 @@ def test_a_worker_claims_as_many_runs_at_once_as_it_has_room_for() -> None:
     assert all(len(batch) <= 5 for batch in batches)
     assert sorted(run_id for batch in batches for run_id in batch) == ids  # each tried once
     assert sum(store.claims.values()) == 12
+
+
+def test_runs_ending_together_are_released_together_and_none_stays_held() -> None:
+    store, client, flow, probe = kit()
+    released: list[int] = []
+    release_many = store.release_many
+
+    def counted(claims: list[Any]) -> None:
+        released.append(len(claims))
+        release_many(claims)
+
+    store.release_many = counted  # type: ignore[method-assign]
+
+    async def scenario() -> list[str]:
+        ids = await _started(client, probe, count=12)
+        await Worker(client, [flow], concurrency=6).run(until_idle=True)
+        return ids
+
+    ids = asyncio.run(scenario())
+    assert sum(released) == 12 and max(released) > 1, released
+    for run_id in ids:  # released, every one: another worker could claim it now
+        claim = store.claim(run_id)
+        assert claim is not None
+        claim.release()
+
+
+def test_a_run_whose_release_waits_is_released_before_the_worker_claims_again() -> None:
+    """A run let go (parked, say) and queued again before the loop's next turn: the
+    worker's next pass releases it first, else its own claim would refuse the run and the
+    worker, idle, would leave it queued (a parent woken by its last child's end)."""
+    store, client, flow, probe = kit()
+
+    async def scenario() -> None:
+        run_id = (await probe.start(client, 1)).id
+        worker = Worker(client, [flow], concurrency=1)
+        held = store.claim(run_id)
+        assert held is not None
+        worker._releasing.append(held)  # let go, its release waiting for the next turn
+        with worker._threads():
+            assert worker._fill() == 1
+            await asyncio.gather(*worker._active.values())
+        worker._release_now()
+        assert (await client.get(run_id)).status == "completed"
+
+    asyncio.run(scenario())

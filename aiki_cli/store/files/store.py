@@ -28,7 +28,7 @@ from ...model.journal import Fold, summarize
 from ...model.runinfo import FORMAT, RunInfo, RunSpec
 from ...model.schedule import Schedule
 from ...values.ids import RUN_ID, check_run_id
-from ..base import Claim, Mail, Request, RunRef, Taken, Timer, claim_each
+from ..base import Claim, Mail, Request, RunRef, Taken, Timer, claim_each, release_each
 from ..report import Report
 from . import transfer
 from .claim import FileClaim, letters_in
@@ -333,6 +333,9 @@ class FileStore:
 
     def claim_many(self, run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
         return claim_each(self, run_ids, queued_only=queued_only)
+
+    def release_many(self, claims: Sequence[Claim]) -> None:
+        release_each(claim.release for claim in claims)
 
     def flush_together(self, claims: list[Claim]) -> bool:
         journals = [claim.journal for claim in claims if isinstance(claim, FileClaim)]

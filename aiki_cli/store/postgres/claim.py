@@ -26,13 +26,13 @@ run, its mail and its requests with the lock: the engine's first look (`inbox`,
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import psycopg
 
-from ...errors import RunNotFound
+from ...errors import RunNotFound, StoreUnwritable
 from ...model.entry import Entry, StatusChanged, dump_entry
 from ...model.runinfo import RunSpec
 from ..base import REQUESTS, Mail, Request
@@ -296,13 +296,32 @@ class PostgresClaim:
     def release(self) -> None:
         """Flush, then unlock the run on the session (even when the flush failed: what
         was appended is committed, and the next holder's durable writes flush it)."""
-        if not self._held:  # a second release must not free a later claim of the run
-            return
-        self._held = False
+        PostgresClaim.release_together([self])
+
+    @staticmethod
+    def release_together(claims: Sequence[PostgresClaim]) -> None:
+        """Release claims of one session: flush each, then unlock them all in one query,
+        each after its run left the queue if that waits. A claim released already is
+        left alone (a second release must not free a later claim of the run). The first
+        flush's `StoreUnwritable` is raised once every claim is let go."""
+        released: list[tuple[int, str, tuple[object, ...]]] = []
+        failed: StoreUnwritable | None = None
         try:
-            self.flush()
+            for claim in claims:
+                if not claim._held:
+                    continue
+                claim._held = False
+                try:
+                    claim.flush()
+                except StoreUnwritable as error:
+                    failed = failed or error
+                finally:
+                    released.append((claim._key, *claim._then("")))
         finally:
-            self.session.let_go(self._key, *self._then(""))  # out of the queue, if it waits
+            if released:
+                claims[0].session.let_go_many(released)
+        if failed is not None:
+            raise failed
 
 
 class FirstLook(NamedTuple):

@@ -115,12 +115,27 @@ class ClaimSession:
 
     def let_go(self, key: int, first: str = "", params: tuple[object, ...] = ()) -> None:
         """Unlock a released claim's key (after its statements `first`, as
-        `unlock_locked`). Raises nothing: a broken session's locks went with it, and a
-        key whose unlock failed on a healthy one is unlocked before the next claim."""
-        if self.broken:
+        `unlock_locked`); `let_go_many` of one."""
+        self.let_go_many([(key, first, params)])
+
+    def let_go_many(self, released: list[tuple[int, str, tuple[object, ...]]]) -> None:
+        """Unlock released claims' keys, each after its statements (`first` and their
+        values), in one query. Raises nothing: a broken session's locks went with it, and
+        when the query failed on a healthy one, each key is unlocked again before the next
+        claim (unlocking a key not held only warns)."""
+        if self.broken or not released:
             return
+        sql = "; ".join(f"{first}SELECT pg_advisory_unlock(%s)" for _, first, _ in released)
+        params = [value for key, _, values in released for value in (*values, key)]
+        keys = {key for key, _, _ in released}
         with contextlib.suppress(AikiError), self.using() as conn:
-            self.unlock_locked(conn, key, first, params)
+            try:
+                query(conn, sql, *params)
+            except psycopg.Error:
+                self._stuck |= keys
+                raise
+            self._stuck -= keys
+            self._held -= keys
 
     def close(self) -> None:
         with self._lock:

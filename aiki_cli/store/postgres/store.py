@@ -16,6 +16,7 @@ while a worker takes its run out of the queue is always seen by one of the two.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from ...model.journal import summarize
 from ...model.runinfo import RunInfo, RunSpec
 from ...model.schedule import Schedule
 from ...values.ids import check_run_id
-from ..base import Claim, Mail, Request, RunRef, Taken, Timer
+from ..base import Claim, Mail, Request, RunRef, Taken, Timer, release_each
 from ..report import Report
 from . import transfer
 from .claim import PostgresClaim
@@ -198,6 +199,20 @@ class PostgresStore:
             taken = take_many(session, self.flushers, self.target, valid, queued_only)
         claims = iter(taken)
         return [next(claims) if isinstance(run_id, str) else run_id for run_id in checked]
+
+    def release_many(self, claims: Sequence[Claim]) -> None:
+        """The claims of each session in one query (`PostgresClaim.release_together`)."""
+        sessions: dict[object, list[PostgresClaim]] = {}
+        releases = []
+        for claim in claims:
+            if isinstance(claim, PostgresClaim):
+                sessions.setdefault(claim.session, []).append(claim)
+            else:
+                releases.append(claim.release)
+        together = PostgresClaim.release_together
+        release_each(
+            [*releases, *(functools.partial(together, held) for held in sessions.values())]
+        )
 
     def flush_together(self, claims: list[Claim]) -> bool:
         """One synchronous commit flushes the server's WAL up to it: every append the
