@@ -4,6 +4,7 @@ dropped its connections. The contract itself is in test_contract*.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -255,6 +256,17 @@ def test_an_ended_run_leaves_the_queue_in_its_release_s_query(
     claim.release()
 
 
+@contextlib.contextmanager
+def journal_away(url: str) -> Iterator[None]:
+    """The journal table renamed for the block: a claim's reads then fail, after its
+    locks were taken."""
+    sql(url, "ALTER TABLE journal RENAME TO journal_away")
+    try:
+        yield
+    finally:
+        sql(url, "ALTER TABLE journal_away RENAME TO journal")
+
+
 def test_a_claim_whose_read_failed_keeps_no_lock(
     store: PostgresStore, spec: Specs, postgres_url: str
 ) -> None:
@@ -262,12 +274,8 @@ def test_a_claim_whose_read_failed_keeps_no_lock(
     taken, the lock must not stay behind on a connection kept for the next claim."""
     run_id = store.create_run(spec()).id
     session = store.sessions.current()
-    sql(postgres_url, "ALTER TABLE journal RENAME TO journal_away")
-    try:
-        with pytest.raises(SchemaNotReady):
-            store.claim(run_id)
-    finally:
-        sql(postgres_url, "ALTER TABLE journal_away RENAME TO journal")
+    with pytest.raises(SchemaNotReady), journal_away(postgres_url):
+        store.claim(run_id)
     with opened(postgres_url) as other:
         claim = other.claim(run_id)
         assert claim is not None  # no session of `store` holds it
@@ -286,12 +294,8 @@ def test_claims_of_many_whose_read_failed_keep_no_lock(
     whatever it may have locked is let go, the healthy session kept."""
     run_ids = [store.create_run(spec()).id for _ in range(3)]
     session = store.sessions.current()
-    sql(postgres_url, "ALTER TABLE journal RENAME TO journal_away")
-    try:
-        with pytest.raises(SchemaNotReady):
-            store.claim_many(run_ids)
-    finally:
-        sql(postgres_url, "ALTER TABLE journal_away RENAME TO journal")
+    with pytest.raises(SchemaNotReady), journal_away(postgres_url):
+        store.claim_many(run_ids)
     assert held_locks(postgres_url, session) == 0
     taken = store.claim_many(run_ids)
     assert store.sessions.current() is session

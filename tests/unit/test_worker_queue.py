@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from aiki_cli import Client, MemoryStore, Run, Worker, task, workflow
+from aiki_cli.store import Claim
+from aiki_cli.store.base import Taken
 from aiki_cli.store.memory import MemoryClaim
 
 
@@ -21,10 +24,20 @@ class CountingStore(MemoryStore):
         self.claims: Counter[str] = Counter()
         self.order: list[str] = []
         self.listings = 0
+        self.batches: list[list[str]] = []  # the runs of each `claim_many`
+        self.released: list[int] = []  # how many claims each `release_many` let go
 
     def ready_runs(self) -> list[str]:
         self.listings += 1
         return super().ready_runs()
+
+    def claim_many(self, run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
+        self.batches.append(list(run_ids))
+        return super().claim_many(run_ids, queued_only=queued_only)
+
+    def release_many(self, claims: Sequence[Claim]) -> None:
+        self.released.append(len(claims))
+        super().release_many(claims)
 
     def claim(self, run_id: str, *, queued_only: bool = False) -> MemoryClaim | None:
         """Counts the claims taken; `order` has every try."""
@@ -174,23 +187,21 @@ def test_once_another_worker_is_met_runs_it_executed_since_the_listing_are_not_c
     assert len(store.claims) == 1  # the next one tried, claimed: no room for more
 
 
-def test_a_worker_claims_as_many_runs_at_once_as_it_has_room_for() -> None:
+def _twelve_served(concurrency: int) -> tuple[CountingStore, list[str]]:
+    """Twelve runs started, then served by one worker until idle; their ids in order."""
     store, client, flow, probe = kit()
-    batches: list[list[str]] = []
-    claim_many = store.claim_many
-
-    def counted(run_ids: list[str], *, queued_only: bool = False) -> list[Any]:
-        batches.append(list(run_ids))
-        return claim_many(run_ids, queued_only=queued_only)
-
-    store.claim_many = counted  # type: ignore[method-assign]
 
     async def scenario() -> list[str]:
         ids = await _started(client, probe, count=12)
-        await Worker(client, [flow], concurrency=5).run(until_idle=True)
+        await Worker(client, [flow], concurrency=concurrency).run(until_idle=True)
         return ids
 
-    ids = asyncio.run(scenario())
+    return store, asyncio.run(scenario())
+
+
+def test_a_worker_claims_as_many_runs_at_once_as_it_has_room_for() -> None:
+    store, ids = _twelve_served(concurrency=5)
+    batches = store.batches
     assert batches[0] == ids[:5]  # the first pass: five at once, in the queue's order
     assert all(len(batch) <= 5 for batch in batches)
     assert sorted(run_id for batch in batches for run_id in batch) == ids  # each tried once
@@ -198,23 +209,8 @@ def test_a_worker_claims_as_many_runs_at_once_as_it_has_room_for() -> None:
 
 
 def test_runs_ending_together_are_released_together_and_none_stays_held() -> None:
-    store, client, flow, probe = kit()
-    released: list[int] = []
-    release_many = store.release_many
-
-    def counted(claims: list[Any]) -> None:
-        released.append(len(claims))
-        release_many(claims)
-
-    store.release_many = counted  # type: ignore[method-assign]
-
-    async def scenario() -> list[str]:
-        ids = await _started(client, probe, count=12)
-        await Worker(client, [flow], concurrency=6).run(until_idle=True)
-        return ids
-
-    ids = asyncio.run(scenario())
-    assert sum(released) == 12 and max(released) > 1, released
+    store, ids = _twelve_served(concurrency=6)
+    assert sum(store.released) == 12 and max(store.released) > 1, store.released
     for run_id in ids:  # released, every one: another worker could claim it now
         claim = store.claim(run_id)
         assert claim is not None
