@@ -91,17 +91,10 @@ class ClaimSession:
         """`key` was just locked on the session (called with the session in use)."""
         self._held.add(key)
 
-    def unlock_locked(
-        self, conn: Connection, key: int, first: str = "", params: tuple[object, ...] = ()
-    ) -> None:
-        """Unlock `key` once, in one query after the claim's statements `first` (with
-        their values) if any; on failure, keep it held and unlock it before the next
-        claim."""
+    def unlock_locked(self, conn: Connection, key: int) -> None:
+        """Unlock `key` once; on failure, keep it held and unlock it before the next claim."""
         try:
-            if first:
-                query(conn, f"{first}SELECT pg_advisory_unlock(%s)", *params, key)
-            else:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
         except psycopg.Error:
             self._stuck.add(key)
             raise
@@ -112,11 +105,6 @@ class ClaimSession:
         """Unlock the keys whose unlock failed before."""
         for key in sorted(self._stuck):
             self.unlock_locked(conn, key)
-
-    def let_go(self, key: int, first: str = "", params: tuple[object, ...] = ()) -> None:
-        """Unlock a released claim's key (after its statements `first`, as
-        `unlock_locked`); `let_go_many` of one."""
-        self.let_go_many([(key, first, params)])
 
     def let_go_many(self, released: list[tuple[int, str, tuple[object, ...]]]) -> None:
         """Unlock released claims' keys, each after its statements (`first` and their
