@@ -82,9 +82,9 @@ _SYNC = (
 )
 _SET_READY = "UPDATE runs SET ready = %s WHERE id = %s AND ready <> %s"
 _OUT_OF_QUEUE = "UPDATE runs SET ready = false WHERE id = %s AND ready"
+# The same, unless requests or mail wait for the run (`leave_queue`).
 _LEAVE = (
-    "UPDATE runs SET ready = false WHERE id = %s AND ready"
-    " AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = %s)"
+    f"{_OUT_OF_QUEUE} AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = %s)"
     " AND NOT EXISTS (SELECT 1 FROM mail WHERE run_id = %s AND NOT acked)"
 )
 
