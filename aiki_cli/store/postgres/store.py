@@ -19,7 +19,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import BadInput, RunNotFound, StoreUnreachable, StoreUnwritable
 from ...model.entry import Entry
@@ -32,7 +32,7 @@ from ..base import Claim, Mail, Request, RunRef, Taken, Timer, release_each
 from ..report import Report
 from . import transfer
 from .claim import PostgresClaim
-from .claim_session import SessionSlot
+from .claim_session import ClaimSession, SessionSlot
 from .claims import take_many
 from .connect import Target
 from .flushes import Flushers
@@ -46,6 +46,7 @@ from .workers import Roster
 
 _PAGE = 500  # runs `list_runs` fetches at a time
 _C = 'COLLATE "C"'  # text sorted as Python sorts it
+_T = TypeVar("_T")
 
 
 class PostgresStore:
@@ -170,15 +171,8 @@ class PostgresStore:
 
     def claim(self, run_id: str, *, queued_only: bool = False) -> PostgresClaim | None:
         run_id = check_run_id(run_id)
-        session = self.sessions.current()
-        try:
-            return PostgresClaim.take(session, self.flushers, self.target, run_id, queued_only)
-        except StoreUnreachable:
-            if not session.broken:
-                raise
-        # The server had dropped the session unnoticed: no claim is on the new one yet.
-        session = self.sessions.current()
-        return PostgresClaim.take(session, self.flushers, self.target, run_id, queued_only)
+        take = PostgresClaim.take
+        return self._on_session(lambda s: take(s, self.flushers, self.target, run_id, queued_only))
 
     def claim_many(self, run_ids: Sequence[str], *, queued_only: bool = False) -> list[Taken]:
         """One query (`claims`) for the valid ids; an invalid one is its own error."""
@@ -189,16 +183,22 @@ class PostgresStore:
             except BadInput as error:
                 checked.append(error)
         valid = [run_id for run_id in checked if isinstance(run_id, str)]
+        taken = self._on_session(
+            lambda s: take_many(s, self.flushers, self.target, valid, queued_only)
+        )
+        claims = iter(taken)
+        return [next(claims) if isinstance(run_id, str) else run_id for run_id in checked]
+
+    def _on_session(self, take: Callable[[ClaimSession], _T]) -> _T:
+        """`take` on the claim session; once more on a new one when the server had dropped
+        it unnoticed (no claim is on the new one yet)."""
         session = self.sessions.current()
         try:
-            taken = take_many(session, self.flushers, self.target, valid, queued_only)
+            return take(session)
         except StoreUnreachable:
             if not session.broken:
                 raise
-            session = self.sessions.current()  # dropped unnoticed: no claim is on the new one
-            taken = take_many(session, self.flushers, self.target, valid, queued_only)
-        claims = iter(taken)
-        return [next(claims) if isinstance(run_id, str) else run_id for run_id in checked]
+        return take(self.sessions.current())
 
     def release_many(self, claims: Sequence[Claim]) -> None:
         """The claims of each session in one query (`PostgresClaim.release_together`)."""
