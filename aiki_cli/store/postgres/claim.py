@@ -40,9 +40,8 @@ from .claim_session import ClaimSession
 from .connect import Target
 from .flushes import Flushers
 from .keys import lock_key
-from .queries import query, results
+from .queries import Statements, results
 from .records import entries_of, letter_of, spec_of
-from .session import Connection
 
 _READS = "EXECUTE aiki_read(%s); EXECUTE aiki_mail(%s); EXECUTE aiki_requested(%s)"
 _CLAIM = f"SELECT pg_try_advisory_lock(%s); {_READS}"
@@ -50,12 +49,17 @@ _CLAIM = f"SELECT pg_try_advisory_lock(%s); {_READS}"
 # waste). The statement sees the ready flag as it was before the lock was taken: the
 # claim's `queued`, read once the lock is held, is what decides.
 _CLAIM_QUEUED = f"SELECT pg_try_advisory_lock(%s) FROM runs WHERE id = %s AND ready; {_READS}"
+# The lines go as one text, a newline after each but the last (a journal line has none
+# of its own): psycopg binds a text much more cheaply than a list.
 _APPEND = (
     "INSERT INTO journal (run_id, seq, line) SELECT %(run)s, %(first)s + n - 1, line"
-    " FROM unnest(%(lines)b::text[]) WITH ORDINALITY AS added(line, n)"
+    " FROM unnest(string_to_array(%(lines)s, E'\\n')) WITH ORDINALITY AS added(line, n)"
 )
 _APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
-_ASKED = "SELECT kind FROM requests WHERE run_id = %(run)s AND kind = ANY(%(kinds)s)"
+_ASKED = (
+    "SELECT kind FROM requests WHERE run_id = %(run)s"
+    " AND kind = ANY(string_to_array(%(kinds)s, ' '))"
+)
 _UNASKED = "NOT EXISTS (SELECT 1 FROM asked)"
 _APPEND_UNLESS = (
     f"WITH asked AS ({_ASKED}), added AS ({_APPEND} WHERE {_UNASKED}) SELECT * FROM asked"
@@ -127,11 +131,11 @@ class PostgresClaim:
         `queued_only`, also when the run is not queued (then its lock is not tried)."""
         key = lock_key(target.schema, "run", run_id)
         where = f"run {run_id} in {target.location}"
-        with session.using() as conn:
-            session.unstick_locked(conn)
+        with session.using() as db:
+            session.unstick_locked(db)
             if session.holds(key):
                 return None  # a second lock would stack, and outlive this claim's release
-            read = _locked_read(session, conn, key, run_id, queued_only)
+            read = _locked_read(session, db, key, run_id, queued_only)
             if read is None:
                 return None
             row, first = read
@@ -140,7 +144,7 @@ class PostgresClaim:
                     raise RunNotFound(run_id, target.location)
                 spec, entries = spec_of(run_id, where, row[0]), entries_of(run_id, where, row[1])
             except BaseException:
-                session.unlock_locked(conn, key)
+                session.unlock_locked(db, key)
                 raise
         return cls(session, flushers, target.location, key, spec, entries, first)
 
@@ -148,8 +152,8 @@ class PostgresClaim:
         """One statement, so one transaction: the entries, and the run's status with them."""
         params = self._appended(entries)
         self._catch_up()
-        with self.session.using() as conn:
-            conn.execute(_APPEND_STATUS if "status" in params else _APPEND, params)
+        with self.session.using() as db:
+            db.execute(_APPEND_STATUS if "status" in params else _APPEND, params)
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
 
@@ -164,8 +168,8 @@ class PostgresClaim:
         flush = flush and (self._unsynced or sync)
         sql = _UNLESS["status" in params, flush]
         self._catch_up()
-        with self.session.using() as conn:
-            rows = conn.execute(sql, {**params, "kinds": list(kinds)}).fetchall()
+        with self.session.using() as db:
+            rows = db.execute(sql, {**params, "kinds": " ".join(kinds)}).fetchall()
         found = frozenset(kind for (kind,) in rows)
         if not found:
             self.entries.extend(entries)
@@ -175,7 +179,7 @@ class PostgresClaim:
     def _appended(self, entries: tuple[Entry, ...]) -> dict[str, object]:
         """The parameters that append `entries`: the run, its next sequence number, the
         lines, and the status the last status change among them sets, if any."""
-        lines = [dump_entry(e).decode() for e in entries]
+        lines = b"\n".join(dump_entry(e) for e in entries).decode()
         params: dict[str, object] = {"run": self.spec.id, "first": len(self.entries)}
         params["lines"] = lines
         status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
@@ -200,9 +204,9 @@ class PostgresClaim:
     def _write(self, sql: str, *params: object, durable: bool = True) -> None:
         """One write: a synchronous commit, which flushes every append before it; or, not
         `durable` and with no append waiting for a flush, an asynchronous one."""
-        with self.session.using() as conn:
+        with self.session.using() as db:
             sql, params = self._then(_SYNC + sql if durable or self._unsynced else sql, *params)
-            query(conn, sql, *params)
+            db.query(sql, *params)
         self._unsynced = False
 
     def _then(self, sql: str, *params: object) -> tuple[str, tuple[object, ...]]:
@@ -216,13 +220,13 @@ class PostgresClaim:
         """Take the run out of the queue, if it waits to, before a statement sent alone."""
         if self._leaving:
             self._leaving = False
-            with self.session.using() as conn:
-                query(conn, _OUT_OF_QUEUE, self.spec.id)
+            with self.session.using() as db:
+                db.query(_OUT_OF_QUEUE, self.spec.id)
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         self._catch_up()
-        with self.session.using() as conn:
-            rows = conn.execute(
+        with self.session.using() as db:
+            rows = db.execute(
                 "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
                 (self.spec.id, list(kinds)),
             ).fetchall()
@@ -239,8 +243,8 @@ class PostgresClaim:
 
     def mail(self) -> list[Mail]:
         self._catch_up()
-        with self.session.using() as conn:
-            rows = query(conn, "EXECUTE aiki_mail(%s)", self.spec.id).fetchall()
+        with self.session.using() as db:
+            rows = db.query("EXECUTE aiki_mail(%s)", self.spec.id).fetchall()
         return self._letters(rows)
 
     def _letters(self, rows: list[tuple[str, str]]) -> list[Mail]:
@@ -286,9 +290,9 @@ class PostgresClaim:
         run = self.spec.id
         sql = f"SELECT 1 FROM runs WHERE id = %s FOR UPDATE; {_LEAVE}"
         sql = _SYNC + sql if self._unsynced else sql
-        with self.session.using() as conn:
+        with self.session.using() as db:
             sql, params = self._then(sql, run, run, run, run)
-            found = results(query(conn, sql, *params))[-2]  # the row locked
+            found = results(db.query(sql, *params))[-2]  # the row locked
         self._unsynced = False
         if not found:
             raise RunNotFound(run, self._location)
@@ -333,7 +337,7 @@ class FirstLook(NamedTuple):
 
 
 def _locked_read(
-    session: ClaimSession, conn: Connection, key: int, run_id: str, queued_only: bool
+    session: ClaimSession, db: Statements, key: int, run_id: str, queued_only: bool
 ) -> tuple[Any, FirstLook] | None:
     """Try the run's lock and, once it is held, read the run, its mail and its requests:
     one query (each statement takes its snapshot when it starts, so the reads see every
@@ -342,11 +346,11 @@ def _locked_read(
     transaction) is let go if it was taken, so that no stacked lock stays behind."""
     try:
         sql, lock = (_CLAIM_QUEUED, (key, run_id)) if queued_only else (_CLAIM, (key,))
-        locked, read, mail, asked = results(query(conn, sql, *lock, run_id, run_id, run_id))
+        locked, read, mail, asked = results(db.query(sql, *lock, run_id, run_id, run_id))
     except psycopg.Error:
-        if not conn.broken:
+        if not db.broken:
             session.hold_locked(key)  # perhaps: unlocking a lock not held only warns
-            session.unlock_locked(conn, key)
+            session.unlock_locked(db, key)
         raise
     if not (locked and locked[0][0]):  # held elsewhere, or (queued only) not queued
         return None

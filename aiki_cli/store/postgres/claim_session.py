@@ -33,7 +33,7 @@ import psycopg
 from ...errors import AikiError, StoreUnreachable
 from .connect import Target
 from .keys import lock_key
-from .queries import prepare, query
+from .queries import Statements, prepare
 from .session import Connection, Connections, speaking, translated
 
 
@@ -42,6 +42,7 @@ class ClaimSession:
 
     def __init__(self, conn: Connection, target: Target) -> None:
         self._conn = conn
+        self._statements = Statements(conn)
         self._target = target
         self._lock = threading.Lock()
         self._held: set[int] = set()  # the keys this session's claims hold, each once
@@ -56,15 +57,15 @@ class ClaimSession:
             prepare(conn)
 
     @contextlib.contextmanager
-    def using(self) -> Iterator[Connection]:
-        """The connection, for one call; aiki's errors for psycopg's. A call that found
-        the connection broken breaks the session."""
+    def using(self) -> Iterator[Statements]:
+        """The connection's statements, for one call; aiki's errors for psycopg's. A call
+        that found the connection broken breaks the session."""
         with self._lock:
             if self.broken:
                 self._conn.close()
                 raise self.gone()
             try:
-                yield self._conn
+                yield self._statements
             except psycopg.Error as error:
                 raise translated(self._target, error) from error
             finally:
@@ -91,20 +92,20 @@ class ClaimSession:
         """`key` was just locked on the session (called with the session in use)."""
         self._held.add(key)
 
-    def unlock_locked(self, conn: Connection, key: int) -> None:
+    def unlock_locked(self, db: Statements, key: int) -> None:
         """Unlock `key` once; on failure, keep it held and unlock it before the next claim."""
         try:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            db.execute("SELECT pg_advisory_unlock(%s)", (key,))
         except psycopg.Error:
             self._stuck.add(key)
             raise
         self._stuck.discard(key)
         self._held.discard(key)
 
-    def unstick_locked(self, conn: Connection) -> None:
+    def unstick_locked(self, db: Statements) -> None:
         """Unlock the keys whose unlock failed before."""
         for key in sorted(self._stuck):
-            self.unlock_locked(conn, key)
+            self.unlock_locked(db, key)
 
     def let_go_many(self, released: list[tuple[int, str, tuple[object, ...]]]) -> None:
         """Unlock released claims' keys, each after its statements (`first` and their
@@ -116,9 +117,9 @@ class ClaimSession:
         sql = "; ".join(f"{first}SELECT pg_advisory_unlock(%s)" for _, first, _ in released)
         params = [value for key, _, values in released for value in (*values, key)]
         keys = {key for key, _, _ in released}
-        with contextlib.suppress(AikiError), self.using() as conn:
+        with contextlib.suppress(AikiError), self.using() as db:
             try:
-                query(conn, sql, *params)
+                db.query(sql, *params)
             except psycopg.Error:
                 self._stuck |= keys
                 raise

@@ -1,8 +1,11 @@
-"""How the claim session sends what takes more than one statement: as one query, its
-values bound by psycopg (one round trip: a pipeline of the protocol's statements costs
-the worker's psycopg more than the round trips it saves), calling by name (`EXECUTE`)
-the statements every claim makes, which the session prepared once (so they are not
-planned again at each call).
+"""How the claim session sends its statements: each through one of two cursors it keeps
+for as long as its connection lives (a cursor made for each statement, as
+`Connection.execute` makes one, cost the worker's CPU as much again as psycopg's work for
+the statement itself). One statement goes alone, its values bound by the server; what
+takes more than one goes as one query, its values bound by psycopg (one round trip: a
+pipeline of the protocol's statements costs the worker's psycopg more than the round
+trips it saves), calling by name (`EXECUTE`) the statements every claim makes, which the
+session prepared once (so they are not planned again at each call).
 """
 
 from __future__ import annotations
@@ -30,6 +33,27 @@ STATEMENTS = {
     ),
     "aiki_requested_many": "(text[]) AS SELECT run_id, kind FROM requests WHERE run_id = ANY($1)",
 }
+
+
+class Statements:
+    """A connection's statements through its two kept cursors: one caller at a time."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._bound = conn.cursor()
+        self._client = psycopg.ClientCursor(conn)
+
+    @property
+    def broken(self) -> bool:
+        return self.conn.broken
+
+    def execute(self, sql: str, params: Any = ()) -> psycopg.Cursor[Any]:
+        """One statement, its values bound by the server."""
+        return self._bound.execute(sql, params)
+
+    def query(self, sql: str, *params: object) -> psycopg.ClientCursor[Any]:
+        """`sql`, one or more statements, as one query with its values bound by psycopg."""
+        return self._client.execute(sql, params)
 
 
 def prepare(conn: Connection) -> None:
