@@ -40,7 +40,7 @@ from .claim_session import ClaimSession
 from .connect import Target
 from .flushes import Flushers
 from .keys import lock_key
-from .queries import Statements, results
+from .queries import Statements, appending, results
 from .records import entries_of, letter_of, spec_of
 
 _READS = "EXECUTE aiki_read(%s); EXECUTE aiki_mail(%s); EXECUTE aiki_requested(%s)"
@@ -49,34 +49,6 @@ _CLAIM = f"SELECT pg_try_advisory_lock(%s); {_READS}"
 # waste). The statement sees the ready flag as it was before the lock was taken: the
 # claim's `queued`, read once the lock is held, is what decides.
 _CLAIM_QUEUED = f"SELECT pg_try_advisory_lock(%s) FROM runs WHERE id = %s AND ready; {_READS}"
-# The lines go as one text, a newline after each but the last (a journal line has none
-# of its own): psycopg binds a text much more cheaply than a list.
-_APPEND = (
-    "INSERT INTO journal (run_id, seq, line) SELECT %(run)s, %(first)s + n - 1, line"
-    " FROM unnest(string_to_array(%(lines)s, E'\\n')) WITH ORDINALITY AS added(line, n)"
-)
-_APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
-_ASKED = (
-    "SELECT kind FROM requests WHERE run_id = %(run)s"
-    " AND kind = ANY(string_to_array(%(kinds)s, ' '))"
-)
-_UNASKED = "NOT EXISTS (SELECT 1 FROM asked)"
-_APPEND_UNLESS = (
-    f"WITH asked AS ({_ASKED}), added AS ({_APPEND} WHERE {_UNASKED}) SELECT * FROM asked"
-)
-_APPEND_STATUS_UNLESS = _APPEND_UNLESS.replace(
-    " SELECT * FROM asked",
-    f", changed AS (UPDATE runs SET status = %(status)s WHERE id = %(run)s AND {_UNASKED})"
-    " SELECT * FROM asked",
-)
-# Each also committed synchronously when it appends (the setting is its transaction's):
-# by (status set, synchronous).
-_SYNCED = "set_config('synchronous_commit', 'on', true) = 'on'"
-_UNLESS = {
-    (status, synced): sql.replace(_UNASKED, f"{_UNASKED} AND {_SYNCED}", 1) if synced else sql
-    for status, sql in ((False, _APPEND_UNLESS), (True, _APPEND_STATUS_UNLESS))
-    for synced in (False, True)
-}
 # Before a write that must not get ahead of the appends: its query's commit waits for
 # the WAL to reach the disk. The message makes the commit write a record, so it waits
 # even when the write changed nothing (a transaction that wrote nothing does not).
@@ -150,10 +122,10 @@ class PostgresClaim:
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """One statement, so one transaction: the entries, and the run's status with them."""
-        params = self._appended(entries)
+        values, status = self._appended(entries)
         self._catch_up()
         with self.session.using() as db:
-            db.execute(_APPEND_STATUS if "status" in params else _APPEND, params)
+            db.prepared(appending(status is not None), *values, "", status or "")
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
 
@@ -164,28 +136,24 @@ class PostgresClaim:
         requests. With `flush` and appends waiting for one, its commit is synchronous
         when it appends, which flushes the WAL past them: a flush on the session itself,
         alive since it just answered."""
-        params = self._appended(entries)
+        values, status = self._appended(entries)
         flush = flush and (self._unsynced or sync)
-        sql = _UNLESS["status" in params, flush]
+        name = appending(status is not None, unless=True, synced=flush)
         self._catch_up()
         with self.session.using() as db:
-            rows = db.execute(sql, {**params, "kinds": " ".join(kinds)}).fetchall()
-        found = frozenset(kind for (kind,) in rows)
+            found = frozenset(db.prepared(name, *values, " ".join(kinds), status or ""))
         if not found:
             self.entries.extend(entries)
             self._unsynced = (self._unsynced or sync) and not flush
         return found
 
-    def _appended(self, entries: tuple[Entry, ...]) -> dict[str, object]:
-        """The parameters that append `entries`: the run, its next sequence number, the
-        lines, and the status the last status change among them sets, if any."""
+    def _appended(self, entries: tuple[Entry, ...]) -> tuple[tuple[str, str, str], str | None]:
+        """The run, its next sequence number and the lines that append `entries`; and
+        the status the last status change among them sets, if any."""
         lines = b"\n".join(dump_entry(e) for e in entries).decode()
-        params: dict[str, object] = {"run": self.spec.id, "first": len(self.entries)}
-        params["lines"] = lines
         status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
-        if status is not None:
-            params["status"] = str(status)
-        return params
+        values = (self.spec.id, str(len(self.entries)), lines)
+        return values, None if status is None else str(status)
 
     @property
     def unsynced(self) -> bool:
