@@ -276,7 +276,8 @@ class PostgresClaim:
         each after its run left the queue if that waits. A claim released already is
         left alone (a second release must not free a later claim of the run). The first
         flush's `StoreUnwritable` is raised once every claim is let go."""
-        released: list[tuple[int, str, tuple[object, ...]]] = []
+        keys: list[int] = []
+        leaving: list[str] = []
         failed: StoreUnwritable | None = None
         try:
             for claim in claims:
@@ -288,10 +289,13 @@ class PostgresClaim:
                 except StoreUnwritable as error:
                     failed = failed or error
                 finally:
-                    released.append((claim._key, *claim._then("")))
+                    keys.append(claim._key)
+                    if claim._leaving:
+                        claim._leaving = False
+                        leaving.append(claim.spec.id)
         finally:
-            if released:
-                claims[0].session.let_go_many(released)
+            if keys:
+                claims[0].session.let_go_many(keys, leaving)
         if failed is not None:
             raise failed
 
