@@ -37,19 +37,14 @@ def main() -> None:
     try:
         text = answer(args)
     except HandOver:
-        _app()
+        app_main()()
         return
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except OSError:  # a closed pipe, say: the app's own failure, then its exit
-        _app()
+        app_main()()
     sys.exit(0)
-
-
-def _app() -> None:
-    """Run the app."""
-    app_main()()
 
 
 def app_main() -> Callable[[], None]:

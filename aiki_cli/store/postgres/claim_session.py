@@ -61,7 +61,7 @@ class ClaimSession:
         self.token = lock_key(target.schema, "session", secrets.token_hex(16))
         with speaking(target):
             conn.execute("SELECT pg_advisory_lock(%s)", (self.token,))
-            prepare(conn)
+            prepare(self._statements)
 
     @contextlib.contextmanager
     def using(self) -> Iterator[Statements]:

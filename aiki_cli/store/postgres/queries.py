@@ -1,11 +1,12 @@
-"""How the claim session sends its statements: each through one of two cursors it keeps
-for as long as its connection lives (a cursor made for each statement, as
-`Connection.execute` makes one, cost the worker's CPU as much again as psycopg's work for
-the statement itself). One statement goes alone, its values bound by the server; what
-takes more than one goes as one query, its values bound by psycopg (one round trip: a
-pipeline of the protocol's statements costs the worker's psycopg more than the round
-trips it saves), calling by name (`EXECUTE`) the statements every claim makes, which the
-session prepared once (so they are not planned again at each call).
+"""How the claim session sends its statements, each in one round trip, through what it
+keeps for as long as its connection lives: one statement alone through a cursor, its
+values bound by the server; several as one query through a client cursor, its values
+bound by psycopg (a pipeline of the protocol's statements costs the worker's psycopg
+more than the round trips it saves), calling by name (`EXECUTE`) the statements every
+claim makes, which the session prepared once (so they are not planned at each call);
+and the appends, prepared too, through libpq itself. A cursor made for each statement,
+as `Connection.execute` makes one, cost the worker's CPU as much again as psycopg's own
+work for the statement; psycopg's cursor, as much again as libpq's.
 """
 
 from __future__ import annotations
@@ -109,15 +110,9 @@ class Statements:
         return self._client.execute(sql, params)
 
 
-def prepare(conn: Connection) -> None:
+def prepare(db: Statements) -> None:
     """Prepare the statements on the session's connection: one round trip."""
-    query(conn, "; ".join(f"PREPARE {name} {sql}" for name, sql in STATEMENTS.items()))
-
-
-def query(conn: Connection, sql: str, *params: object) -> psycopg.ClientCursor[Any]:
-    """Run `sql`, one or more statements, as one query with its values bound by psycopg."""
-    cursor = psycopg.ClientCursor(conn)
-    return cursor.execute(sql, params)
+    db.query("; ".join(f"PREPARE {name} {sql}" for name, sql in STATEMENTS.items()))
 
 
 def results(cursor: psycopg.Cursor[Any]) -> list[list[Any]]:
