@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import secrets
 import signal
@@ -295,29 +296,46 @@ def _wait(check: Any, what: str) -> None:
 # -- 4. scale -----------------------------------------------------------------------------
 
 
-def scale(url: str, size: int, calls: int) -> dict[str, float]:
-    """Median seconds of `client.get` and of claim+release, with `size` stored runs."""
-    with fresh_schema(url) as store:
-        client = Client(store)
-        try:
-            ids = fill(client, size)
-            loop = asyncio.new_event_loop()
-            ready = client.create(bench_flows.one_v1, "ready").id
+def scale(url: str, sizes: list[int], calls: int) -> dict[int, dict[str, float]]:
+    """Median seconds of `client.get` and of claim+release with each number of stored
+    runs, one schema each. The schemas are filled, vacuumed and checkpointed first (the
+    server's work after a fill of 100,000 runs would land on whatever is measured next),
+    then each call is timed on every schema in turn, so a change in the machine's load
+    meanwhile falls on all sizes alike."""
+    with contextlib.ExitStack() as stack:
+        schemas = [stack.enter_context(fresh_schema(url)) for _ in sizes]
+        clients = [Client(store) for store in schemas]
+        for client in clients:
+            stack.callback(client.store.close)  # type: ignore[attr-defined]
+        runs = [fill(client, size) for client, size in zip(clients, sizes, strict=True)]
+        ready = [client.create(bench_flows.one_v1, "ready").id for client in clients]
+        _settle(url)
+        loop = asyncio.new_event_loop()
+        stack.callback(loop.close)
 
-            def status() -> None:
-                info = loop.run_until_complete(client.get(random.choice(ids)))
-                assert info.status == RunStatus.COMPLETED
+        def status(client: Client, ids: list[str]) -> None:
+            info = loop.run_until_complete(client.get(random.choice(ids)))
+            assert info.status == RunStatus.COMPLETED
 
-            def claim() -> None:
-                held = client.store.claim(ready)
-                assert held is not None
-                held.release()
+        def claim(client: Client, run_id: str) -> None:
+            held = client.store.claim(run_id)
+            assert held is not None
+            held.release()
 
-            figures = {"status": c.median_time(status, calls), "claim": c.median_time(claim, calls)}
-            loop.close()
-        finally:
-            client.store.close()  # type: ignore[attr-defined]
-    return figures
+        times: dict[int, dict[str, list[float]]] = {n: {"status": [], "claim": []} for n in sizes}
+        for _ in range(calls):
+            for size, client, ids, run_id in zip(sizes, clients, runs, ready, strict=True):
+                times[size]["status"].append(c.timed(functools.partial(status, client, ids)))
+                times[size]["claim"].append(c.timed(functools.partial(claim, client, run_id)))
+    return {size: {op: c.median(t) for op, t in ops.items()} for size, ops in times.items()}
+
+
+def _settle(url: str) -> None:
+    """Leave the server nothing to catch up on from the fills: statistics, dead rows,
+    dirty pages."""
+    with _admin(url) as conn:
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
 
 
 def fill(client: Client, size: int) -> list[str]:
@@ -445,7 +463,7 @@ def _throughput_results(report: c.Report, rows: list[dict[str, float]], peer: bo
 
 def _scale_results(report: c.Report, sizes: list[int], calls: int, url: str) -> None:
     small, large = sizes
-    figures = {size: scale(url, size, calls) for size in sizes}
+    figures = scale(url, sizes, calls)
     for op in ("status", "claim"):
         report.result(f"postgres.scale.{op}.{small}", figures[small][op] * 1e6, "us")
         report.result(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 HELP_WIDTH = 80  # click's help is the same at this width and any wider one
@@ -37,18 +37,25 @@ def main() -> None:
     try:
         text = answer(args)
     except HandOver:
-        from .app import main as app_main
-
-        app_main()
+        app_main()()
         return
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except OSError:  # a closed pipe, say: the app's own failure, then its exit
-        from .app import main as app_main
-
-        app_main()
+        app_main()()
     sys.exit(0)
+
+
+def app_main() -> Callable[[], None]:
+    """The app's `main`. What importing it makes (typer, pydantic, aiki's models) lives
+    as long as the process: no collection runs meanwhile, which would walk it again and
+    again (~5% of the import's CPU)."""
+    from .. import gc_pause
+
+    with gc_pause.uncollected():
+        from .app import main
+    return main
 
 
 def answer(args: Sequence[str]) -> str:

@@ -145,10 +145,11 @@ def test_a_claim_whose_session_is_gone_cannot_write(
 def test_journal_lines_are_byte_for_byte_the_file_stores(
     store: PostgresStore, spec: Specs, tmp_path: Path, postgres_url: str
 ) -> None:
-    digest = input_hash({"amount": 3, "note": "é\u2028"})
+    note = "é\u2028 two\nlines, \\n and a tab\t"  # appended as one text, a newline between lines
+    digest = input_hash({"amount": 3, "note": note})
     entries = [
         RUNNING,
-        TaskStarted(at=T0, task="charge", hash=digest, input={"amount": 3, "note": "é\u2028"}),
+        TaskStarted(at=T0, task="charge", hash=digest, input={"amount": 3, "note": note}),
         TaskCompleted(at=T0, task="charge", hash=digest, output={"paid": [1.5, None, "ü"]}),
     ]
     files = FileStore(tmp_path / "runs")
@@ -314,7 +315,7 @@ def test_claims_released_together_go_in_one_query(
     taken = store.claim_many([store.create_run(spec()).id for _ in range(3)])
     held = [claim for claim in taken if isinstance(claim, PostgresClaim)]
     assert len(held) == 3
-    for claim in held:
+    for claim in held[:2]:
         claim.set_ready(False, at_release=True)
     sent: list[str] = []
     send = psycopg.ClientCursor.execute
@@ -326,9 +327,9 @@ def test_claims_released_together_go_in_one_query(
     monkeypatch.setattr(psycopg.ClientCursor, "execute", recorded)
     store.release_many(held)
     monkeypatch.undo()
-    assert len(sent) == 1 and sent[0].count("pg_advisory_unlock") == 3, sent
+    assert len(sent) == 1 and "pg_advisory_unlock" in sent[0], sent
     assert held_locks(postgres_url, held[0].session) == 0
-    assert store.ready_runs() == []
+    assert store.ready_runs() == [held[2].spec.id]  # the two taken out at release, alone
 
 
 def test_a_damaged_run_among_many_claimed_is_let_go(
@@ -351,23 +352,17 @@ def test_out_of_the_queue_waits_for_the_disk_only_when_appends_wait_for_a_flush(
     import psycopg
 
     sent: list[str] = []
-    execute, send = psycopg.Connection.execute, psycopg.ClientCursor.execute
+    execute = psycopg.Cursor.execute  # every cursor's, a client cursor's too
 
-    def recorded(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
-        if conn is claim.session._conn:
-            sent.append(str(query))
-        return execute(conn, query, *args, **kw)
-
-    def recorded_query(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
+    def recorded(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
         if cursor.connection is claim.session._conn:
             sent.append(str(query))
-        return send(cursor, query, *args, **kw)
+        return execute(cursor, query, *args, **kw)
 
     run_id = store.create_run(spec()).id
     claim = store.claim(run_id)
     assert claim is not None
-    monkeypatch.setattr(psycopg.Connection, "execute", recorded)
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", recorded_query)
+    monkeypatch.setattr(psycopg.Cursor, "execute", recorded)
     for leave in (lambda: claim.set_ready(False), claim.leave_queue):
         store.mark_ready(run_id)
         claim.append(RUNNING)  # waits for a flush

@@ -204,11 +204,7 @@ def test_calls_from_several_threads_take_turns_on_the_session(
     session = first.session
     holder: list[int] = []  # the thread inside `using`, while one is
     strays: list[str] = []
-    using, execute, send = (
-        ClaimSession.using,
-        psycopg.Connection.execute,
-        psycopg.ClientCursor.execute,
-    )
+    using, execute = ClaimSession.using, psycopg.Cursor.execute  # a client cursor's too
 
     @contextlib.contextmanager
     def held(self: ClaimSession) -> Iterator[Any]:
@@ -219,21 +215,13 @@ def test_calls_from_several_threads_take_turns_on_the_session(
             finally:
                 holder.pop()
 
-    def check(conn: Any, query: Any) -> None:
-        if conn is session._conn and holder != [threading.get_ident()]:
+    def watched(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
+        if cursor.connection is session._conn and holder != [threading.get_ident()]:
             strays.append(str(query))
-
-    def watched(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
-        check(conn, query)
-        return execute(conn, query, *args, **kw)
-
-    def watched_query(cursor: Any, query: Any, *args: Any, **kw: Any) -> Any:
-        check(cursor.connection, query)
-        return send(cursor, query, *args, **kw)
+        return execute(cursor, query, *args, **kw)
 
     monkeypatch.setattr(ClaimSession, "using", held)
-    monkeypatch.setattr(psycopg.Connection, "execute", watched)
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", watched_query)
+    monkeypatch.setattr(psycopg.Cursor, "execute", watched)
 
     def appending() -> None:
         for n in range(300):

@@ -121,6 +121,22 @@ print(json.dumps([gc.get_freeze_count(), gc.get_threshold()[0], left]))
 """
 
 
+COLLECTED = """
+import gc, json
+from aiki_cli.cli.door import app_main
+
+passes = []
+gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info["generation"]))
+app_main()
+print(json.dumps([passes, gc.isenabled()]))
+"""
+
+
+def test_the_app_is_imported_without_a_collection(tmp_path: Path) -> None:
+    passes, enabled = _printed(COLLECTED, tmp_path)
+    assert passes == [] and enabled
+
+
 def test_the_cli_leaves_what_it_loaded_out_of_garbage_collection(tmp_path: Path) -> None:
     """Collections, the last one at exit, do not walk the modules loaded at start-up,
     and come rarely: every GC_THRESHOLD objects made and not freed, not every 700. At

@@ -40,9 +40,8 @@ from .claim_session import ClaimSession
 from .connect import Target
 from .flushes import Flushers
 from .keys import lock_key
-from .queries import query, results
+from .queries import Statements, appending, results
 from .records import entries_of, letter_of, spec_of
-from .session import Connection
 
 _READS = "EXECUTE aiki_read(%s); EXECUTE aiki_mail(%s); EXECUTE aiki_requested(%s)"
 _CLAIM = f"SELECT pg_try_advisory_lock(%s); {_READS}"
@@ -50,29 +49,6 @@ _CLAIM = f"SELECT pg_try_advisory_lock(%s); {_READS}"
 # waste). The statement sees the ready flag as it was before the lock was taken: the
 # claim's `queued`, read once the lock is held, is what decides.
 _CLAIM_QUEUED = f"SELECT pg_try_advisory_lock(%s) FROM runs WHERE id = %s AND ready; {_READS}"
-_APPEND = (
-    "INSERT INTO journal (run_id, seq, line) SELECT %(run)s, %(first)s + n - 1, line"
-    " FROM unnest(%(lines)b::text[]) WITH ORDINALITY AS added(line, n)"
-)
-_APPEND_STATUS = f"WITH added AS ({_APPEND}) UPDATE runs SET status = %(status)s WHERE id = %(run)s"
-_ASKED = "SELECT kind FROM requests WHERE run_id = %(run)s AND kind = ANY(%(kinds)s)"
-_UNASKED = "NOT EXISTS (SELECT 1 FROM asked)"
-_APPEND_UNLESS = (
-    f"WITH asked AS ({_ASKED}), added AS ({_APPEND} WHERE {_UNASKED}) SELECT * FROM asked"
-)
-_APPEND_STATUS_UNLESS = _APPEND_UNLESS.replace(
-    " SELECT * FROM asked",
-    f", changed AS (UPDATE runs SET status = %(status)s WHERE id = %(run)s AND {_UNASKED})"
-    " SELECT * FROM asked",
-)
-# Each also committed synchronously when it appends (the setting is its transaction's):
-# by (status set, synchronous).
-_SYNCED = "set_config('synchronous_commit', 'on', true) = 'on'"
-_UNLESS = {
-    (status, synced): sql.replace(_UNASKED, f"{_UNASKED} AND {_SYNCED}", 1) if synced else sql
-    for status, sql in ((False, _APPEND_UNLESS), (True, _APPEND_STATUS_UNLESS))
-    for synced in (False, True)
-}
 # Before a write that must not get ahead of the appends: its query's commit waits for
 # the WAL to reach the disk. The message makes the commit write a record, so it waits
 # even when the write changed nothing (a transaction that wrote nothing does not).
@@ -127,11 +103,11 @@ class PostgresClaim:
         `queued_only`, also when the run is not queued (then its lock is not tried)."""
         key = lock_key(target.schema, "run", run_id)
         where = f"run {run_id} in {target.location}"
-        with session.using() as conn:
-            session.unstick_locked(conn)
+        with session.using() as db:
+            session.unstick_locked(db)
             if session.holds(key):
                 return None  # a second lock would stack, and outlive this claim's release
-            read = _locked_read(session, conn, key, run_id, queued_only)
+            read = _locked_read(session, db, key, run_id, queued_only)
             if read is None:
                 return None
             row, first = read
@@ -140,16 +116,16 @@ class PostgresClaim:
                     raise RunNotFound(run_id, target.location)
                 spec, entries = spec_of(run_id, where, row[0]), entries_of(run_id, where, row[1])
             except BaseException:
-                session.unlock_locked(conn, key)
+                session.unlock_locked(db, key)
                 raise
         return cls(session, flushers, target.location, key, spec, entries, first)
 
     def append(self, *entries: Entry, sync: bool = True) -> None:
         """One statement, so one transaction: the entries, and the run's status with them."""
-        params = self._appended(entries)
+        values, status = self._appended(entries)
         self._catch_up()
-        with self.session.using() as conn:
-            conn.execute(_APPEND_STATUS if "status" in params else _APPEND, params)
+        with self.session.using() as db:
+            db.prepared(appending(status is not None), *values, "", status or "")
         self.entries.extend(entries)
         self._unsynced = self._unsynced or sync
 
@@ -160,28 +136,24 @@ class PostgresClaim:
         requests. With `flush` and appends waiting for one, its commit is synchronous
         when it appends, which flushes the WAL past them: a flush on the session itself,
         alive since it just answered."""
-        params = self._appended(entries)
+        values, status = self._appended(entries)
         flush = flush and (self._unsynced or sync)
-        sql = _UNLESS["status" in params, flush]
+        name = appending(status is not None, unless=True, synced=flush)
         self._catch_up()
-        with self.session.using() as conn:
-            rows = conn.execute(sql, {**params, "kinds": list(kinds)}).fetchall()
-        found = frozenset(kind for (kind,) in rows)
+        with self.session.using() as db:
+            found = frozenset(db.prepared(name, *values, " ".join(kinds), status or ""))
         if not found:
             self.entries.extend(entries)
             self._unsynced = (self._unsynced or sync) and not flush
         return found
 
-    def _appended(self, entries: tuple[Entry, ...]) -> dict[str, object]:
-        """The parameters that append `entries`: the run, its next sequence number, the
-        lines, and the status the last status change among them sets, if any."""
-        lines = [dump_entry(e).decode() for e in entries]
-        params: dict[str, object] = {"run": self.spec.id, "first": len(self.entries)}
-        params["lines"] = lines
+    def _appended(self, entries: tuple[Entry, ...]) -> tuple[tuple[str, str, str], str | None]:
+        """The run, its next sequence number and the lines that append `entries`; and
+        the status the last status change among them sets, if any."""
+        lines = b"\n".join(dump_entry(e) for e in entries).decode()
         status = next((e.new for e in reversed(entries) if isinstance(e, StatusChanged)), None)
-        if status is not None:
-            params["status"] = str(status)
-        return params
+        values = (self.spec.id, str(len(self.entries)), lines)
+        return values, None if status is None else str(status)
 
     @property
     def unsynced(self) -> bool:
@@ -200,9 +172,9 @@ class PostgresClaim:
     def _write(self, sql: str, *params: object, durable: bool = True) -> None:
         """One write: a synchronous commit, which flushes every append before it; or, not
         `durable` and with no append waiting for a flush, an asynchronous one."""
-        with self.session.using() as conn:
+        with self.session.using() as db:
             sql, params = self._then(_SYNC + sql if durable or self._unsynced else sql, *params)
-            query(conn, sql, *params)
+            db.query(sql, *params)
         self._unsynced = False
 
     def _then(self, sql: str, *params: object) -> tuple[str, tuple[object, ...]]:
@@ -216,13 +188,13 @@ class PostgresClaim:
         """Take the run out of the queue, if it waits to, before a statement sent alone."""
         if self._leaving:
             self._leaving = False
-            with self.session.using() as conn:
-                query(conn, _OUT_OF_QUEUE, self.spec.id)
+            with self.session.using() as db:
+                db.query(_OUT_OF_QUEUE, self.spec.id)
 
     def requests(self, kinds: Iterable[Request] = REQUESTS) -> frozenset[str]:
         self._catch_up()
-        with self.session.using() as conn:
-            rows = conn.execute(
+        with self.session.using() as db:
+            rows = db.execute(
                 "SELECT kind FROM requests WHERE run_id = %s AND kind = ANY(%s)",
                 (self.spec.id, list(kinds)),
             ).fetchall()
@@ -239,8 +211,8 @@ class PostgresClaim:
 
     def mail(self) -> list[Mail]:
         self._catch_up()
-        with self.session.using() as conn:
-            rows = query(conn, "EXECUTE aiki_mail(%s)", self.spec.id).fetchall()
+        with self.session.using() as db:
+            rows = db.query("EXECUTE aiki_mail(%s)", self.spec.id).fetchall()
         return self._letters(rows)
 
     def _letters(self, rows: list[tuple[str, str]]) -> list[Mail]:
@@ -286,9 +258,9 @@ class PostgresClaim:
         run = self.spec.id
         sql = f"SELECT 1 FROM runs WHERE id = %s FOR UPDATE; {_LEAVE}"
         sql = _SYNC + sql if self._unsynced else sql
-        with self.session.using() as conn:
+        with self.session.using() as db:
             sql, params = self._then(sql, run, run, run, run)
-            found = results(query(conn, sql, *params))[-2]  # the row locked
+            found = results(db.query(sql, *params))[-2]  # the row locked
         self._unsynced = False
         if not found:
             raise RunNotFound(run, self._location)
@@ -304,7 +276,8 @@ class PostgresClaim:
         each after its run left the queue if that waits. A claim released already is
         left alone (a second release must not free a later claim of the run). The first
         flush's `StoreUnwritable` is raised once every claim is let go."""
-        released: list[tuple[int, str, tuple[object, ...]]] = []
+        keys: list[int] = []
+        leaving: list[str] = []
         failed: StoreUnwritable | None = None
         try:
             for claim in claims:
@@ -316,10 +289,13 @@ class PostgresClaim:
                 except StoreUnwritable as error:
                     failed = failed or error
                 finally:
-                    released.append((claim._key, *claim._then("")))
+                    keys.append(claim._key)
+                    if claim._leaving:
+                        claim._leaving = False
+                        leaving.append(claim.spec.id)
         finally:
-            if released:
-                claims[0].session.let_go_many(released)
+            if keys:
+                claims[0].session.let_go_many(keys, leaving)
         if failed is not None:
             raise failed
 
@@ -333,7 +309,7 @@ class FirstLook(NamedTuple):
 
 
 def _locked_read(
-    session: ClaimSession, conn: Connection, key: int, run_id: str, queued_only: bool
+    session: ClaimSession, db: Statements, key: int, run_id: str, queued_only: bool
 ) -> tuple[Any, FirstLook] | None:
     """Try the run's lock and, once it is held, read the run, its mail and its requests:
     one query (each statement takes its snapshot when it starts, so the reads see every
@@ -342,11 +318,11 @@ def _locked_read(
     transaction) is let go if it was taken, so that no stacked lock stays behind."""
     try:
         sql, lock = (_CLAIM_QUEUED, (key, run_id)) if queued_only else (_CLAIM, (key,))
-        locked, read, mail, asked = results(query(conn, sql, *lock, run_id, run_id, run_id))
+        locked, read, mail, asked = results(db.query(sql, *lock, run_id, run_id, run_id))
     except psycopg.Error:
-        if not conn.broken:
+        if not db.broken:
             session.hold_locked(key)  # perhaps: unlocking a lock not held only warns
-            session.unlock_locked(conn, key)
+            session.unlock_locked(db, key)
         raise
     if not (locked and locked[0][0]):  # held elsewhere, or (queued only) not queued
         return None

@@ -33,8 +33,15 @@ import psycopg
 from ...errors import AikiError, StoreUnreachable
 from .connect import Target
 from .keys import lock_key
-from .queries import prepare, query
+from .queries import Statements, prepare
 from .session import Connection, Connections, speaking, translated
+
+# Ids and keys each go as one text, their commas between them: psycopg binds a text
+# much more cheaply than a list.
+_LET_GO = (
+    "UPDATE runs SET ready = false WHERE id = ANY(string_to_array(%s, ',')) AND ready;"
+    " SELECT pg_advisory_unlock(key::bigint) FROM unnest(string_to_array(%s, ',')) AS key"
+)
 
 
 class ClaimSession:
@@ -42,6 +49,7 @@ class ClaimSession:
 
     def __init__(self, conn: Connection, target: Target) -> None:
         self._conn = conn
+        self._statements = Statements(conn)
         self._target = target
         self._lock = threading.Lock()
         self._held: set[int] = set()  # the keys this session's claims hold, each once
@@ -53,18 +61,18 @@ class ClaimSession:
         self.token = lock_key(target.schema, "session", secrets.token_hex(16))
         with speaking(target):
             conn.execute("SELECT pg_advisory_lock(%s)", (self.token,))
-            prepare(conn)
+            prepare(self._statements)
 
     @contextlib.contextmanager
-    def using(self) -> Iterator[Connection]:
-        """The connection, for one call; aiki's errors for psycopg's. A call that found
-        the connection broken breaks the session."""
+    def using(self) -> Iterator[Statements]:
+        """The connection's statements, for one call; aiki's errors for psycopg's. A call
+        that found the connection broken breaks the session."""
         with self._lock:
             if self.broken:
                 self._conn.close()
                 raise self.gone()
             try:
-                yield self._conn
+                yield self._statements
             except psycopg.Error as error:
                 raise translated(self._target, error) from error
             finally:
@@ -91,39 +99,37 @@ class ClaimSession:
         """`key` was just locked on the session (called with the session in use)."""
         self._held.add(key)
 
-    def unlock_locked(self, conn: Connection, key: int) -> None:
+    def unlock_locked(self, db: Statements, key: int) -> None:
         """Unlock `key` once; on failure, keep it held and unlock it before the next claim."""
         try:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            db.execute("SELECT pg_advisory_unlock(%s)", (key,))
         except psycopg.Error:
             self._stuck.add(key)
             raise
         self._stuck.discard(key)
         self._held.discard(key)
 
-    def unstick_locked(self, conn: Connection) -> None:
+    def unstick_locked(self, db: Statements) -> None:
         """Unlock the keys whose unlock failed before."""
         for key in sorted(self._stuck):
-            self.unlock_locked(conn, key)
+            self.unlock_locked(db, key)
 
-    def let_go_many(self, released: list[tuple[int, str, tuple[object, ...]]]) -> None:
-        """Unlock released claims' keys, each after its statements (`first` and their
-        values), in one query. Raises nothing: a broken session's locks went with it, and
-        when the query failed on a healthy one, each key is unlocked again before the next
-        claim (unlocking a key not held only warns)."""
-        if self.broken or not released:
+    def let_go_many(self, keys: list[int], leaving: list[str]) -> None:
+        """Unlock released claims' keys once the runs `leaving` are out of the queue, in
+        one query. Raises nothing: a broken session's locks went with it, and when the
+        query failed on a healthy one, each key is unlocked again before the next claim
+        (unlocking a key not held only warns)."""
+        if self.broken or not keys:
             return
-        sql = "; ".join(f"{first}SELECT pg_advisory_unlock(%s)" for _, first, _ in released)
-        params = [value for key, _, values in released for value in (*values, key)]
-        keys = {key for key, _, _ in released}
-        with contextlib.suppress(AikiError), self.using() as conn:
+        held = set(keys)
+        with contextlib.suppress(AikiError), self.using() as db:
             try:
-                query(conn, sql, *params)
+                db.query(_LET_GO, ",".join(leaving), ",".join(map(str, keys)))
             except psycopg.Error:
-                self._stuck |= keys
+                self._stuck |= held
                 raise
-            self._stuck -= keys
-            self._held -= keys
+            self._stuck -= held
+            self._held -= held
 
     def close(self) -> None:
         with self._lock:

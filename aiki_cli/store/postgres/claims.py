@@ -27,13 +27,14 @@ from .claim_session import ClaimSession
 from .connect import Target
 from .flushes import Flushers
 from .keys import lock_key
-from .queries import query, results
+from .queries import Statements, results
 from .records import entries_of, spec_of
-from .session import Connection
 
+# The ids and the keys each go as one text, their commas between them (psycopg binds a
+# text much more cheaply than a list).
 _TRIED = (
-    "SELECT t.id, pg_try_advisory_lock(t.key) AS got"
-    " FROM unnest(%s::text[], %s::bigint[]) AS t(id, key)"
+    "SELECT t.id, pg_try_advisory_lock(t.key) AS got FROM"
+    " unnest(string_to_array(%s, ','), string_to_array(%s, ',')::bigint[]) AS t(id, key)"
 )
 _QUEUED = " JOIN runs r ON r.id = t.id AND r.ready"
 _LOCK = (
@@ -62,12 +63,12 @@ def take_many(
     a claim holds its lock, this session's included, or (`queued_only`) it is not
     queued; `RunNotFound` or `RunDamaged` (then it is not held)."""
     keys = {run_id: lock_key(target.schema, "run", run_id) for run_id in run_ids}
-    with session.using() as conn:
-        session.unstick_locked(conn)
+    with session.using() as db:
+        session.unstick_locked(db)
         tried = {run_id: key for run_id, key in keys.items() if not session.holds(key)}
-        read = _locked_reads(session, conn, tried, queued_only)
+        read = _locked_reads(session, db, tried, queued_only)
         taken = {
-            run_id: _taken(session, conn, flushers, target, keys[run_id], run_id, read)
+            run_id: _taken(session, db, flushers, target, keys[run_id], run_id, read)
             for run_id in read.locked
         }
     return [taken.pop(run_id, None) for run_id in run_ids]
@@ -89,17 +90,18 @@ class _Read:
 
 
 def _locked_reads(
-    session: ClaimSession, conn: Connection, keys: dict[str, int], queued: bool
+    session: ClaimSession, db: Statements, keys: dict[str, int], queued: bool
 ) -> _Read:
     """Try the runs' locks, then read the runs locked: one query."""
     try:
-        claimed, *sets = results(query(conn, _CLAIM[queued], list(keys), list(keys.values())))
+        ids, locks = ",".join(keys), ",".join(map(str, keys.values()))
+        claimed, *sets = results(db.query(_CLAIM[queued], ids, locks))
     except psycopg.Error:
-        if not conn.broken:
+        if not db.broken:
             for key in keys.values():  # perhaps locked: unlocking a lock not held only warns
                 session.hold_locked(key)
                 with contextlib.suppress(psycopg.Error):  # kept, to unlock before the next
-                    session.unlock_locked(conn, key)
+                    session.unlock_locked(db, key)
         raise
     locked = [run_id for run_id in claimed[0][0].split(",") if run_id]
     for run_id in locked:
@@ -109,7 +111,7 @@ def _locked_reads(
 
 def _taken(
     session: ClaimSession,
-    conn: Connection,
+    db: Statements,
     flushers: Flushers,
     target: Target,
     key: int,
@@ -125,7 +127,7 @@ def _taken(
         spec, entries = spec_of(run_id, where, row[0]), entries_of(run_id, where, row[1])
     except AikiError as error:
         with contextlib.suppress(psycopg.Error):  # kept, to unlock before the next claim
-            session.unlock_locked(conn, key)
+            session.unlock_locked(db, key)
         return error
     first = FirstLook(bool(row[2]), read.letters[run_id], frozenset(read.asked[run_id]))
     return PostgresClaim(session, flushers, target.location, key, spec, entries, first)

@@ -107,17 +107,17 @@ def remove_run(session: ClaimSession, target: Target, run_id: str) -> None:
     """Remove the ended run, holding its lock on the claim session meanwhile: refused
     while any claim holds it, this process's included."""
     key = lock_key(target.schema, "run", run_id)
-    with session.using() as conn:
+    with session.using() as db:
         if session.holds(key):
             raise RunClaimed(run_id, target.location)
-        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        got = db.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         if not (got and got[0]):
             raise RunClaimed(run_id, target.location)
         session.hold_locked(key)
         try:
-            _remove_held(conn, run_id, target)
+            _remove_held(db.conn, run_id, target)
         finally:
-            session.unlock_locked(conn, key)
+            session.unlock_locked(db, key)
 
 
 def _remove_held(conn: Connection, run_id: str, target: Target) -> None:
