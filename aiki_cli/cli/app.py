@@ -1,11 +1,9 @@
 """The `aiki` application (SPEC §6): the typer app holding every command, and
-`AikiGroup.main`, the one place where errors become exit codes. The commands live by
-area in `runs`, `workers`, `schedules`, `doctor`, `gc` and `transfer`; none of them
-imports this module."""
+`AikiGroup.main`, which runs the command through `running.finish`, where errors become
+exit codes. The commands live by area in `runs`, `workers`, `schedules`, `doctor`, `gc`
+and `transfer`; none of them imports this module."""
 
 import copy
-import gc
-import os
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -13,50 +11,29 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ..errors import AikiError, BadInput
-from . import db, doctor, fork, replay, runs, schedules, streams, transfer, ui, views, workers
+from ..errors import BadInput
+from . import db, doctor, fork, replay, runs, schedules, streams, transfer, ui, workers
 from . import gc as gc_commands  # not to shadow the garbage collector's module
-from .exits import INTERRUPTED, OK, USAGE, leave
 from .options import Options, hoist_globals, split_globals
 from .params import AikiTyper
-
-GC_THRESHOLD = 10_000  # objects made and not yet freed between two collector passes
+from .running import collector, finish
 
 
 class AikiGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
-        """Run a command with stdout its own (`streams`): it exits in `_main`, diverted."""
-        with streams.kept():
-            self._main(args, *rest, **extra)
-
-    def _main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
-        """Run a command; turn any error into one line on stderr and its exit code."""
+        """Run a command (`running.finish`: its errors become one line and an exit code)."""
         extra["standalone_mode"] = False
-        try:
-            code = super().main(
-                hoist_globals(sys.argv[1:] if args is None else args), *rest, **extra
-            )
-        except AikiError as error:
-            _fail(error.message, error.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", INTERRUPTED)
-        except Exception as error:
-            if _is_usage_error(error):
-                _fail(error.format_message(), USAGE)  # type: ignore[attr-defined]
-            if os.environ.get("AIKI_DEBUG"):
-                raise
-            _fail(f"internal error: {type(error).__name__}: {error} (AIKI_DEBUG=1 shows more)", 1)
-        leave(code if isinstance(code, int) else OK)
+        command = super().main
+        argv = sys.argv[1:] if args is None else args
+        finish(lambda: command(hoist_globals(argv), *rest, **extra), _usage_message)
 
 
-def _is_usage_error(error: Exception) -> bool:
-    """Typer's (or click's) parameter and usage errors, whichever copy of click raised them."""
-    return callable(getattr(error, "format_message", None)) and hasattr(error, "exit_code")
-
-
-def _fail(message: str, code: int) -> None:
-    views.error_line(message)
-    leave(code)
+def _usage_message(error: Exception) -> str | None:
+    """The message of typer's (or click's) parameter and usage errors, whichever copy of
+    click raised them; None for any other error."""
+    if callable(getattr(error, "format_message", None)) and hasattr(error, "exit_code"):
+        return str(error.format_message())  # type: ignore[attr-defined]
+    return None
 
 
 app = AikiTyper(
@@ -125,21 +102,8 @@ _register(runs, workers, doctor, ui, gc_commands, transfer, replay, fork)
 
 def main() -> None:
     """The `aiki` console script."""
-    # What is loaded by now lives until the process exits: leave it out of the garbage
-    # collector's passes, which would otherwise walk it again, three times over at exit
-    # (a noticeable share of a short command such as `aiki status`).
-    gc.freeze()
-    # A busy worker makes and frees tens of objects a run; a pass every 700 more objects
-    # made than freed (the default) walks its runs in flight again and again. A run holds
-    # no reference cycle, so rarer passes leave nothing lying about for long.
-    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-    try:
+    with collector():
         narrowed(app, sys.argv[1:])()
-    finally:
-        # Python's last collection, at exit, would walk what the command loaded or made
-        # since (a database driver, a worker's engine): 25-75 ms. Nothing it could free
-        # needs freeing then.
-        gc.freeze()
 
 
 def narrowed(full: typer.Typer, args: Sequence[str]) -> typer.Typer:

@@ -1,6 +1,7 @@
 """The `aiki` console script's front door: the reading commands scripts poll, answered
 without the typer app, pydantic or rich, whose imports alone cost several times Python's
-own start-up (benchmarks/README.md §7).
+own start-up (benchmarks/README.md §7); and the worker scripts start, started without
+the typer app (~10% of a worker's start-up: benchmarks/README.md §9).
 
 It serves exactly `aiki --help` (`-h`) on a terminal or COLUMNS at least 80 wide,
 with nothing but global options before it (which click's help ignores),
@@ -8,10 +9,12 @@ with nothing but global options before it (which click's help ignores),
 drawn exactly without rich (`panel.py`), and
 `aiki list --json [--limit N] [--status S] [--workflow W]`,
 with the global options, on a directory store, and only when everything it reads is as
-it expects. Anything else, or any doubt (another option, a database URL, a missing or
-damaged run, a bad value), goes to the app with the arguments untouched: its errors,
-exit codes and output stay the only ones (`tests/e2e/test_front_door.py` compares the
-two byte for byte).
+it expects. It starts `aiki worker [--until-idle] [--concurrency N]`, with the global
+options, on any store, through the command's own code (`serve.py`, `running.py`).
+Anything else, or any doubt (another option, a database URL, a missing or damaged run, a
+bad value), goes to the app with the arguments untouched: its errors, exit codes and
+output stay the only ones (`tests/e2e/test_front_door.py` compares the two byte for
+byte).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 HELP_WIDTH = 80  # click's help is the same at this width and any wider one
 # What makes rich draw as on a terminal (colours, its width) though stdout is not one.
@@ -34,6 +37,12 @@ class HandOver(Exception):
 def main() -> None:
     """The `aiki` console script."""
     args = sys.argv[1:]
+    try:
+        given, settings = worker(args)
+    except HandOver:
+        pass
+    else:
+        _serve(given, settings)
     try:
         text = answer(args)
     except HandOver:
@@ -56,6 +65,38 @@ def app_main() -> Callable[[], None]:
     with gc_pause.uncollected():
         from .app import main
     return main
+
+
+def worker(args: Sequence[str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The global options, and `serve`'s, of `aiki worker [--until-idle]
+    [--concurrency N]`; `HandOver` for anything else."""
+    front, rest = _split(args)
+    if not rest or rest[0] != "worker":
+        raise HandOver
+    given = _globals(front)
+    options, positional = _options(rest[1:], {"--until-idle"}, {"--concurrency"})
+    concurrency = options.get("--concurrency", "10")
+    if positional or not _whole(concurrency):
+        raise HandOver
+    return given, {"concurrency": int(concurrency), "until_idle": "--until-idle" in options}
+
+
+def _serve(given: dict[str, str], settings: dict[str, Any]) -> NoReturn:
+    """Run the worker as the app runs it: the same code, errors and exit codes."""
+    from .options import Options
+    from .running import collector, finish
+    from .serve import serve
+
+    options = Options(given.get("--runs-dir"), given.get("--workflows-dir"), given.get("--store"))
+
+    def command() -> None:
+        try:
+            serve(options, **settings)
+        finally:
+            options.close()
+
+    with collector():
+        finish(command)
 
 
 def answer(args: Sequence[str]) -> str:

@@ -4,6 +4,7 @@ and the hard exit taken when a task body may still run in a thread."""
 import os
 import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 from . import streams
 
@@ -22,7 +23,7 @@ class _Exit:
 EXIT = _Exit()
 
 
-def leave(code: int) -> None:
+def leave(code: int) -> NoReturn:
     """End the process with `code`, hard when `EXIT.hard` says so."""
     if EXIT.hard:  # user code may still print: stdout stays diverted to the end
         streams.stdout().flush()

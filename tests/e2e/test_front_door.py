@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from aiki_cli import Client, Worker
+from aiki_cli.authoring.loader import load_workflows
 from aiki_cli.cli import door
 from aiki_cli.cli.helptext import HELP
 from aiki_cli.cli.panel import _text as panel_text
@@ -401,3 +403,104 @@ def test_times_and_json_lists_are_plain_text_to_rich() -> None:
         console.print(value, soft_wrap=True)
     assert panel_text(value) == value == captured.get().rstrip("\n")
     assert panel_text("[1, 2]") == "[1, 2]"
+
+
+@pytest.mark.parametrize(
+    ("args", "settings"),
+    [
+        (["worker"], {"concurrency": 10, "until_idle": False}),
+        (["worker", "--until-idle"], {"concurrency": 10, "until_idle": True}),
+        (["worker", "--concurrency", "3", "--until-idle"], {"concurrency": 3, "until_idle": True}),
+        (["--store", "S", "worker", "--concurrency=50"], {"concurrency": 50, "until_idle": False}),
+        (["worker", "--until-idle", "--runs-dir", "R"], {"concurrency": 10, "until_idle": True}),
+    ],
+)
+def test_the_worker_scripts_start_is_started_without_the_app(
+    args: list[str], settings: dict[str, object]
+) -> None:
+    assert door.worker(args)[1] == settings
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["worker", "--concurrency", "0"],  # typer's own message for each of these
+        ["worker", "--concurrency=05"],
+        ["worker", "--concurrency", "+5"],
+        ["worker", "--concurrency"],
+        ["worker", "--concurrency", "2", "--concurrency", "3"],
+        ["worker", "-v"],
+        ["worker", "--poll-interval", "1"],
+        ["worker", "--help"],
+        ["worker", "extra"],
+        ["workflows"],
+        ["--store", "A", "--store", "B", "worker"],
+    ],
+)
+def test_any_other_worker_command_line_goes_to_the_app(args: list[str]) -> None:
+    with pytest.raises(door.HandOver):
+        door.worker(args)
+
+
+def _worker_lines(stderr: str) -> list[str]:
+    """The worker's stderr without what differs from one process to another."""
+    lines = [re.sub(r"^\d{4}-\d\d-\d\d \S+ ", "", line) for line in stderr.splitlines()]
+    return [re.sub(r"worker \S+", "worker W", line) for line in lines]
+
+
+WORKER_FLOW = """
+from aiki_cli import Run, task, workflow
+
+@task(name="echo")
+def echo(value):
+    print("a task's print goes to stderr")
+    return value
+
+echoing = workflow(name="echoing")
+
+@echoing.v("1.0.0")
+async def echoing_v1(input, run: Run):
+    return await echo.start(run, input)
+"""
+
+
+# Says last, on stderr, whether typer was loaded.
+PROBE = (
+    "import atexit, sys; atexit.register(lambda: print('typer' in sys.modules, file=sys.stderr))"
+)
+
+
+def test_a_worker_started_by_the_door_runs_as_the_apps(tmp_path: Path) -> None:
+    """The same runs executed, the same stdout (nothing), the same lines on stderr and
+    exit code; and the door's worker never loads typer."""
+    outcomes = {}
+    for name in ("door", "app"):
+        cwd = tmp_path / name
+        (cwd / "workflows").mkdir(parents=True)
+        (cwd / "workflows" / f"echoing_{name}.py").write_text(WORKER_FLOW)  # a module each
+        client = Client(cwd / "runs")
+        echoing = load_workflows(cwd / "workflows")["echoing@1.0.0"]
+        sys.modules.pop(f"echoing_{name}")  # loaded here only to start its runs
+        ids = [client.create(echoing, n).id for n in range(3)]
+        main = f"import sys; sys.argv[0] = 'aiki'; from aiki_cli.cli.{name} import main; main()"
+        args = ["--workflows-dir", "workflows", "worker", "--until-idle", "--concurrency", "2"]
+        args += ["--runs-dir", "runs"]
+        done = _run([sys.executable, "-c", f"{PROBE}; {main}", *args], {}, cwd)
+        assert all(asyncio.run(client.get(i)).status == RunStatus.COMPLETED for i in ids), done
+        client.close()
+        lines = _worker_lines(done.stderr.replace(str(cwd), "CWD"))
+        outcomes[name] = (done.code, done.stdout, sorted(lines[:-1]), lines[-1])
+    door_, app_ = outcomes["door"], outcomes["app"]
+    assert door_[:3] == app_[:3] and door_[:2] == (0, ""), outcomes
+    assert (door_[3], app_[3]) == ("False", "True")
+    assert door_[2].count("a task's print goes to stderr") == 3
+    assert "INFO aiki.worker: worker W stopped; ran 3 runs: 3 completed" in door_[2], door_
+
+
+def test_the_doors_worker_and_the_apps_fail_alike(tmp_path: Path) -> None:
+    """No workflows to execute: the same line and exit code from both."""
+    (tmp_path / "none").mkdir()
+    args = ["--workflows-dir", str(tmp_path / "none"), "worker", "--until-idle"]
+    via_door = _run([*AIKI, *args], {}, tmp_path)
+    assert via_door == _run([*APP, *args], {}, tmp_path)
+    assert via_door.code == 2 and "no workflows" in via_door.stderr, via_door

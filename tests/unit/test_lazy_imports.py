@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiki_cli.cli.app import GC_THRESHOLD
+from aiki_cli.cli.running import GC_THRESHOLD
 
 LAZY = ["croniter", "rich", "yaml"]
 # With these set, rich treats a pipe as a terminal.
