@@ -18,7 +18,8 @@ from .exits import INTERRUPTED, OK, USAGE, leave
 GC_THRESHOLD = 10_000  # objects made and not yet freed between two collector passes
 
 
-def _none(error: Exception) -> None:
+def _no_usage_error(error: Exception) -> None:
+    """A command whose arguments were parsed already raises no usage error."""
     return None
 
 
@@ -43,7 +44,7 @@ def collector() -> Iterator[None]:
 
 
 def finish(
-    command: Callable[[], Any], usage: Callable[[Exception], str | None] = _none
+    command: Callable[[], Any], usage: Callable[[Exception], str | None] = _no_usage_error
 ) -> NoReturn:
     """Run `command` with stdout its own (`streams`) and leave with its exit code (an int
     it returns, else 0); an error leaves one line on stderr and its code: a usage error's
