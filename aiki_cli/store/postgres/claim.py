@@ -177,17 +177,20 @@ class PostgresClaim:
             db.query(sql, *params)
         self._unsynced = False
 
+    def _leaves_now(self) -> bool:
+        """Whether the run waits to leave the queue: the caller's query takes it out."""
+        leaving, self._leaving = self._leaving, False
+        return leaving
+
     def _then(self, sql: str, *params: object) -> tuple[str, tuple[object, ...]]:
         """`sql` and its values, after taking the run out of the queue if that waits."""
-        if not self._leaving:
+        if not self._leaves_now():
             return sql, params
-        self._leaving = False
         return f"{_OUT_OF_QUEUE}; {sql}", (self.spec.id, *params)
 
     def _catch_up(self) -> None:
         """Take the run out of the queue, if it waits to, before a statement sent alone."""
-        if self._leaving:
-            self._leaving = False
+        if self._leaves_now():
             with self.session.using() as db:
                 db.query(_OUT_OF_QUEUE, self.spec.id)
 
@@ -290,8 +293,7 @@ class PostgresClaim:
                     failed = failed or error
                 finally:
                     keys.append(claim._key)
-                    if claim._leaving:
-                        claim._leaving = False
+                    if claim._leaves_now():
                         leaving.append(claim.spec.id)
         finally:
             if keys:
