@@ -322,9 +322,7 @@ def _locked_read(
         sql, lock = (_CLAIM_QUEUED, (key, run_id)) if queued_only else (_CLAIM, (key,))
         locked, read, mail, asked = results(db.query(sql, *lock, run_id, run_id, run_id))
     except psycopg.Error:
-        if not db.broken:
-            session.hold_locked(key)  # perhaps: unlocking a lock not held only warns
-            session.unlock_locked(db, key)
+        session.unlock_perhaps_locked(db, [key])
         raise
     if not (locked and locked[0][0]):  # held elsewhere, or (queued only) not queued
         return None

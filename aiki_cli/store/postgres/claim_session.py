@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import psycopg
 
@@ -108,6 +108,23 @@ class ClaimSession:
             raise
         self._stuck.discard(key)
         self._held.discard(key)
+
+    def unlock_perhaps_locked(self, db: Statements, keys: Iterable[int]) -> None:
+        """Unlock each key a failed query may have locked (session locks outlive its
+        transaction; unlocking a key not held only warns), unless the connection broke
+        and the locks went with it. The first unlock that failed too is raised once
+        every key was tried; its key is unlocked again before the next claim."""
+        if db.broken:
+            return
+        failed: psycopg.Error | None = None
+        for key in keys:
+            self.hold_locked(key)
+            try:
+                self.unlock_locked(db, key)
+            except psycopg.Error as error:
+                failed = failed or error
+        if failed is not None:
+            raise failed
 
     def unstick_locked(self, db: Statements) -> None:
         """Unlock the keys whose unlock failed before."""

@@ -97,11 +97,8 @@ def _locked_reads(
         ids, locks = ",".join(keys), ",".join(map(str, keys.values()))
         claimed, *sets = results(db.query(_CLAIM[queued], ids, locks))
     except psycopg.Error:
-        if not db.broken:
-            for key in keys.values():  # perhaps locked: unlocking a lock not held only warns
-                session.hold_locked(key)
-                with contextlib.suppress(psycopg.Error):  # kept, to unlock before the next
-                    session.unlock_locked(db, key)
+        with contextlib.suppress(psycopg.Error):  # the query's error is the one to raise
+            session.unlock_perhaps_locked(db, keys.values())
         raise
     locked = [run_id for run_id in claimed[0][0].split(",") if run_id]
     for run_id in locked:
