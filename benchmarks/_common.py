@@ -107,11 +107,6 @@ def machine_cpu() -> tuple[float, float]:
     return sum(ticks) / hz - idle, idle
 
 
-def median_time(fn: Callable[[], Any], count: int) -> float:
-    """The median of `count` timings of `fn()`, in seconds."""
-    return median([timed(fn) for _ in range(count)])
-
-
 # A journal line of the size of aiki's task entries (they run 150 to 300 bytes).
 JOURNAL_LINE = (
     json.dumps(
