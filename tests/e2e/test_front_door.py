@@ -453,7 +453,7 @@ from aiki_cli import Run, task, workflow
 
 @task(name="echo")
 def echo(value):
-    print("a task's print goes to stderr")
+    print("a task's print goes to stderr\\n", end="")  # one write: two tasks run at once
     return value
 
 echoing = workflow(name="echoing")
