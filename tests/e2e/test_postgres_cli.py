@@ -31,20 +31,24 @@ def bare_url(postgres_server: str) -> Iterator[str]:
 def test_every_command_refuses_a_schema_until_db_migrate_makes_it(
     cli: Invoke, bare_url: str
 ) -> None:
+    from aiki_cli.store.postgres.schema import VERSION
+
     refused = cli("--store", bare_url, "list")
     assert_one_error(refused, 1, "no aiki tables", "aiki db migrate")
     first = cli("--store", bare_url, "db", "migrate")
     assert (first.code, first.stdout) == (0, "")
-    assert "from version 0 to 1" in first.stderr
+    assert f"from version 0 to {VERSION}" in first.stderr
     again = cli("db", "migrate", "--store", bare_url)
     assert (again.code, again.stdout) == (0, "")
-    assert "already at version 1" in again.stderr
+    assert f"already at version {VERSION}" in again.stderr
     assert cli("--store", bare_url, "list", "--json").stdout == "[]\n"
 
 
 def test_db_migrate_from_several_processes_at_once_makes_one_schema(
     aiki: Invoke, bare_url: str, tmp_path: Path
 ) -> None:
+    from aiki_cli.store.postgres.schema import VERSION
+
     from .support import AIKI
 
     racers = [
@@ -60,7 +64,9 @@ def test_db_migrate_from_several_processes_at_once_makes_one_schema(
     outcomes = [(racer.wait(timeout=60), racer.communicate()) for racer in racers]
     assert [code for code, _ in outcomes] == [0, 0, 0, 0], outcomes
     said = sorted(err.strip().rpartition(": ")[2] for _, (_, err) in outcomes)
-    assert said == ["schema already at version 1"] * 3 + ["schema migrated from version 0 to 1"]
+    assert said == [f"schema already at version {VERSION}"] * 3 + [
+        f"schema migrated from version 0 to {VERSION}"
+    ]
     assert aiki("--store", bare_url, "list", "--json").stdout == "[]\n"
 
 

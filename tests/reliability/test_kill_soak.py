@@ -76,7 +76,7 @@ from aiki_cli import Client
 from aiki_cli.authoring.loader import load_workflows
 from aiki_cli.cli.app import app
 from aiki_cli.engine.execution import DEFAULT_MAX_RECOVERIES
-from aiki_cli.errors import AikiError, IllegalTransition
+from aiki_cli.errors import AikiError, IllegalTransition, RunNotFound
 from aiki_cli.model.entry import (
     Entry,
     EventReceived,
@@ -182,6 +182,18 @@ class Store:
 
     def info(self, run_id: str) -> RunInfo:
         return summarize(*self.client.store.read_run(run_id))
+
+    def info_if_kept(self, run_id: str) -> RunInfo | None:
+        """The run's state, or None when it was listed and is gone since: a start's run
+        that never began and whose idempotency key names another run (its start was
+        killed before taking the key, then repeated), which the worker that claims it
+        discards (`FileStore._keyed_elsewhere`). Any other run missing is an error."""
+        try:
+            return self.info(run_id)
+        except RunNotFound:
+            if run_id in self.run_ids():
+                raise
+            return None
 
     def entries(self, run_id: str) -> list[Entry]:
         return self.client.store.read_run(run_id)[1]
@@ -663,7 +675,10 @@ class Soak:
             if fresh.process.poll() is not None:
                 pytest.fail(f"the fresh worker exited:\n{fresh.output()}")
             if time.monotonic() > deadline:
-                left = {run_id: self.store.info(run_id).status for run_id in unfinished}
+                left = {
+                    run_id: info.status if (info := self.store.info_if_kept(run_id)) else None
+                    for run_id in unfinished
+                }
                 pytest.fail(f"unfinished after {FINISH_TIMEOUT:g}s: {left}\n{fresh.output()}")
             time.sleep(0.1)
         # With nothing left to do it may still be starting: a SIGTERM before its handlers
@@ -677,7 +692,9 @@ class Soak:
         return fresh
 
     def unfinished(self) -> list[str]:
-        return [r for r in self.store.run_ids() if not self.store.info(r).status.terminal]
+        """The runs not ended yet (a run discarded since it was listed is not one)."""
+        infos = (self.store.info_if_kept(run_id) for run_id in self.store.run_ids())
+        return [info.id for info in infos if info is not None and not info.status.terminal]
 
     def wake_stranded(self, unfinished: list[str], suspects: dict[str, float]) -> None:
         """Queue the parents a lost wake-up strands.
@@ -698,9 +715,10 @@ class Soak:
                 self.store.client.store.mark_ready(run_id)
 
     def _stranded(self, run_id: str) -> bool:
-        info = self.store.info(run_id)
+        info = self.store.info_if_kept(run_id)
         return (
-            info.status == RunStatus.AWAITING_CHILD
+            info is not None
+            and info.status == RunStatus.AWAITING_CHILD
             and run_id not in self.store.client.store.ready_runs()
             and all(self.store.info(child).status.terminal for child in info.children)
         )

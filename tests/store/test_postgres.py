@@ -28,7 +28,7 @@ from aiki_cli.store.postgres.claim import PostgresClaim
 from aiki_cli.store.postgres.claim_session import ClaimSession
 from aiki_cli.store.postgres.connect import target
 from aiki_cli.store.postgres.keys import halves
-from aiki_cli.store.postgres.schema import VERSION
+from aiki_cli.store.postgres.schema import VERSION, migrate
 from aiki_cli.store.postgres.store import PostgresStore
 from aiki_cli.values.canonical import input_hash
 from tests.postgres_server import opened, with_schema
@@ -489,6 +489,51 @@ def test_an_older_or_newer_schema_is_refused_in_one_line(postgres_url: str) -> N
             store.ready_runs()
         assert "\n" not in str(caught.value)
         assert caught.value.exit_code == 1
+
+
+def test_a_schema_made_by_an_older_aiki_is_upgraded_with_its_runs_kept(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    run_id = store.create_run(spec()).id
+    # Version 1 as the first aiki made it: a journal whose lines point at their run.
+    sql(
+        postgres_url,
+        "ALTER TABLE journal ADD CONSTRAINT journal_run_id_fkey FOREIGN KEY (run_id)"
+        " REFERENCES runs ON DELETE CASCADE; UPDATE schema_version SET version = 1",
+    )
+    with opened(postgres_url) as older, pytest.raises(SchemaNotReady):
+        older.ready_runs()
+    assert migrate(target(postgres_url)) == (1, VERSION)
+    assert sql(postgres_url, _FOREIGN_KEYS, "journal") == []
+    with opened(postgres_url) as upgraded:
+        claim = upgraded.claim(run_id)
+        assert claim is not None
+        claim.append(RUNNING)
+        claim.release()
+        assert upgraded.read_run(run_id)[1] == [RUNNING]
+
+
+_FOREIGN_KEYS = (
+    "SELECT conname FROM pg_constraint WHERE contype = 'f'"
+    " AND conrelid = (current_schema() || '.' || %s)::regclass"
+)
+
+
+def test_a_removed_run_leaves_no_row_behind(
+    store: PostgresStore, spec: Specs, postgres_url: str
+) -> None:
+    run_id = store.create_run(spec()).id
+    claim = store.claim(run_id)
+    assert claim is not None
+    claim.append(RUNNING, StatusChanged(at=T0, old=RunStatus.RUNNING, new=RunStatus.COMPLETED))
+    claim.release()
+    store.post(run_id, Mail(key="k", kind="event", sent_at=T0, name="late"))
+    store.request(run_id, "cancel")
+    store.remove_run(run_id)
+    for table in ("journal", "mail", "requests"):
+        assert sql(postgres_url, f"SELECT count(*) FROM {table} WHERE run_id = %s", run_id) == [
+            (0,)
+        ]
 
 
 def test_watchers_hear_of_runs_queued_and_timers_set_by_other_processes(

@@ -128,6 +128,14 @@ def test_tasks_have_status_attempts_and_duration() -> None:
     assert (ship.status, ship.attempts, ship.duration_ms, ship.error) == ("failed", 3, 250.0, BOOM)
 
 
+def test_each_summary_has_lists_of_its_own() -> None:
+    folded = summarize(SPEC, [TaskStarted(at=at(1), task="charge", hash=H1, input={"n": 1})])
+    empty = summarize(SPEC, [])
+    assert ([task.name for task in folded.tasks], empty.tasks) == (["charge"], [])
+    empty.children.append("01kdwz0m00000000000000000b")
+    assert summarize(SPEC, []).children == []
+
+
 def test_calls_at_one_address_finish_in_the_order_they_started() -> None:
     entries: list[Entry] = [
         TaskStarted(at=at(1), task="step", hash=H1),

@@ -130,4 +130,5 @@ def _remove_held(conn: Connection, run_id: str, target: Target) -> None:
         if not status.terminal:
             raise IllegalTransition(run_id, status, "be removed", _ONLY_ENDED)
         conn.execute("DELETE FROM timers WHERE kind = 'run' AND target = %s", (run_id,))
+        conn.execute("DELETE FROM journal WHERE run_id = %s", (run_id,))
         conn.execute("DELETE FROM runs WHERE id = %s", (run_id,))
