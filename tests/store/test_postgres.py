@@ -37,6 +37,11 @@ from tests.store.test_contract import Specs
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RUNNING = StatusChanged(at=T0, old=RunStatus.PENDING, new=RunStatus.RUNNING)
 STARTED = TaskStarted(at=T0, task="a", hash="h", input=None, attempt=1)
+# A table's foreign keys, by name (the table's name as the parameter).
+_FOREIGN_KEYS = (
+    "SELECT conname FROM pg_constraint WHERE contype = 'f'"
+    " AND conrelid = (current_schema() || '.' || %s)::regclass"
+)
 
 
 @pytest.fixture
@@ -511,12 +516,6 @@ def test_a_schema_made_by_an_older_aiki_is_upgraded_with_its_runs_kept(
         claim.append(RUNNING)
         claim.release()
         assert upgraded.read_run(run_id)[1] == [RUNNING]
-
-
-_FOREIGN_KEYS = (
-    "SELECT conname FROM pg_constraint WHERE contype = 'f'"
-    " AND conrelid = (current_schema() || '.' || %s)::regclass"
-)
 
 
 def test_a_removed_run_leaves_no_row_behind(
