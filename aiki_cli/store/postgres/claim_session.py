@@ -33,11 +33,10 @@ import psycopg
 from ...errors import AikiError, StoreUnreachable
 from .connect import Target
 from .keys import lock_key
-from .queries import Statements, prepare
+from .queries import Statements, joined, prepare
 from .session import Connection, Connections, speaking, translated
 
-# Ids and keys each go as one text, their commas between them: psycopg binds a text
-# much more cheaply than a list.
+# The ids and the keys, each as one text (`queries.joined`).
 _LET_GO = (
     "UPDATE runs SET ready = false WHERE id = ANY(string_to_array(%s, ',')) AND ready;"
     " SELECT pg_advisory_unlock(key::bigint) FROM unnest(string_to_array(%s, ',')) AS key"
@@ -141,7 +140,7 @@ class ClaimSession:
         held = set(keys)
         with contextlib.suppress(AikiError), self.using() as db:
             try:
-                db.query(_LET_GO, ",".join(leaving), ",".join(map(str, keys)))
+                db.query(_LET_GO, joined(leaving), joined(keys))
             except psycopg.Error:
                 self._stuck |= held
                 raise

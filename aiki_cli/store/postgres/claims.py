@@ -27,11 +27,10 @@ from .claim_session import ClaimSession
 from .connect import Target
 from .flushes import Flushers
 from .keys import lock_key
-from .queries import Statements, results
+from .queries import Statements, joined, results
 from .records import entries_of, spec_of
 
-# The ids and the keys each go as one text, their commas between them (psycopg binds a
-# text much more cheaply than a list).
+# The ids and the keys, each as one text (`queries.joined`).
 _TRIED = (
     "SELECT t.id, pg_try_advisory_lock(t.key) AS got FROM"
     " unnest(string_to_array(%s, ','), string_to_array(%s, ',')::bigint[]) AS t(id, key)"
@@ -94,8 +93,7 @@ def _locked_reads(
 ) -> _Read:
     """Try the runs' locks, then read the runs locked: one query."""
     try:
-        ids, locks = ",".join(keys), ",".join(map(str, keys.values()))
-        claimed, *sets = results(db.query(_CLAIM[queued], ids, locks))
+        claimed, *sets = results(db.query(_CLAIM[queued], joined(keys), joined(keys.values())))
     except psycopg.Error:
         with contextlib.suppress(psycopg.Error):  # the query's error is the one to raise
             session.unlock_perhaps_locked(db, keys.values())
